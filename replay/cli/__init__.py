@@ -1,0 +1,90 @@
+"""replay's command line: the Typer app, and the one place where errors become exit codes.
+
+Each subcommand lives in its own module (`record`, `ls`, `show`, `export`) and registers itself
+on `app`. `main()` runs the parser in non-standalone mode and turns every error a user can cause
+into one line on stderr, `replay: error: ...`, and an exit code from `replay.exceptions`:
+ReplayError and StoreError (exit 1, or their own code), click's usage errors (exit 2). Bad input
+never prints a traceback. The recorded program's own exceptions and exit code are not errors of
+replay's: `record` hands back a `Launch` that runs after the parser has returned, and the
+program's SystemExit passes through untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from replay import __version__
+from replay.cli import debug, export, ls, record, show
+from replay.cli.common import ClickException
+from replay.exceptions import ERR, OK, USAGE, ReplayError, StoreError
+
+app = typer.Typer(
+    name="replay",
+    help="Record a Python program line by line into a SQLite store, then read it back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"replay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Record a Python program line by line into a SQLite store, then read it back."""
+
+
+for _module in (record, ls, show, export, debug):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the program's, for `replay record`)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args, prog_name="replay", standalone_mode=False)
+        if isinstance(result, record.Launch):
+            return result.run()
+        return result if isinstance(result, int) else OK
+    except (ReplayError, StoreError) as error:
+        return _fail(str(error), error.exit_code)
+    except ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # `replay` alone: the help, as usual
+            print(error.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+            return USAGE
+        return _fail(error.format_message(), error.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        return _fail("aborted", ERR)
+    except BrokenPipeError:
+        _silence_stdout()
+        return ERR
+    except KeyboardInterrupt:
+        return 128 + 2
+
+
+def _fail(message: str, code: int) -> int:
+    one_line = " ".join(message.split())
+    print(f"replay: error: {one_line}", file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (`replay ls | head`), keep the final flush from complaining."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

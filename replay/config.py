@@ -1,0 +1,69 @@
+"""What a recording is asked to capture: one frozen settings object, and its trip through the environment.
+
+The CLI builds a RecordConfig from its options; `replay record -- COMMAND` hands it to every child
+Python process through one environment variable (REPLAY_CONFIG, JSON), where the bootstrap rebuilds
+it. Environment knobs read anywhere in replay are listed here so they can be found in one place:
+
+- REPLAY_STORE: default store path when --store is not given.
+- REPLAY_CONFIG: set by `replay record` for child processes; its presence starts a recorder.
+- REPLAY_CORE: force the per-event core (`python` or `c`), see replay/recorder/core.py.
+- REPLAY_INJECT_FAULT: tests only; makes the recorder fail on a variable of that name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+DEFAULT_STORE_NAME = "replay.db"
+ENV_STORE = "REPLAY_STORE"
+ENV_CONFIG = "REPLAY_CONFIG"
+ENV_CORE = "REPLAY_CORE"
+ENV_INJECT_FAULT = "REPLAY_INJECT_FAULT"
+
+BACKENDS = ("auto", "sysmon", "settrace")
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """Everything a recorder needs to know, fixed before the program starts."""
+
+    store: str
+    """Absolute path of the store file."""
+    command: tuple[str, ...] = ()
+    """The command as the user gave it (for `replay ls`)."""
+    name: str | None = None
+    scope_root: str = field(default_factory=os.getcwd)
+    """Files under this directory are the user's code (the default scope)."""
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    backend: str = "auto"
+    max_depth: int = 4
+    max_items: int = 64
+    max_string: int = 1024
+    redact: tuple[str, ...] = ()
+    """Extra regular expressions for names whose values are never stored."""
+    redact_defaults: bool = True
+    parent_id: int | None = None
+    """The recording of the process that started this one, if any."""
+
+    def to_env(self) -> str:
+        """Serialise for REPLAY_CONFIG."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls, text: str) -> RecordConfig:
+        """Rebuild from REPLAY_CONFIG; unknown keys (a newer replay) are ignored."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for name in ("command", "include", "exclude", "redact"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
+        return cls(**kwargs)
+
+
+def default_store_path() -> str:
+    """REPLAY_STORE if set, else replay.db in the current directory (absolute)."""
+    return os.path.abspath(os.environ.get(ENV_STORE) or DEFAULT_STORE_NAME)

@@ -1,0 +1,698 @@
+"""The Engine: one recording opened for time travel, with a Cursor per thread.
+
+This module owns the public API and the movement semantics (the table in docs/engine.md):
+
+    with Engine.open("replay.db") as engine:          # the latest recording
+        engine.breakpoints.add("app.py:42", "order.total == 0")
+        stop = engine.continue_()                      # to the first hit, in any thread
+        for frame in engine.stack():                   # innermost first
+            print(frame.function, frame.line, frame.locals)
+        engine.reverse_next()
+        print(engine.history("total"), engine.origin("total"))
+
+A Cursor stands at one event ("step") of one thread; the engine's current cursor is the one
+the movement methods move. Steps, nexts and finishes stay in the cursor's thread; continue and
+reverse-continue look for breakpoints in every thread and switch to the thread that hits first;
+`goto(N)` switches to the thread that ran step N. Selecting another thread puts its cursor at
+that thread's latest event at or before the current step (the thread "as it was then").
+
+Nothing here loads the whole recording: positions are (chunk, event) pairs, chunks are decoded
+on demand into a small LRU cache, stacks and locals come from the index's checkpoints plus at
+most one chunk of replay, and call facts come from the store's calls table.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from replay.engine import history as _history
+from replay.engine.breakpoints import Breakpoints
+from replay.engine.errors import EngineError
+from replay.engine.expr import Expression
+from replay.engine.index import BlobFile, ThreadIndex
+from replay.engine.model import ENTRY_KINDS, ThreadState
+from replay.engine.scan import find_breakpoint, seek_frame
+from replay.engine.stream import ChunkCache, Pos, ThreadStream, gc_paused
+from replay.engine.views import Change, Frame, Match, Outcome, Stop
+from replay.events import EXTERNAL, KIND_NAMES, LEAVE_KINDS, RETURN, UNWIND, YIELD
+from replay.reader import resolve_recording
+from replay.storage import Store, StoreError
+
+
+class CallRow(NamedTuple):
+    """The facts of one call from the store's calls table."""
+
+    call_id: int
+    parent_id: int
+    function_id: int
+    thread_id: int
+    depth: int
+    first_step: int
+    last_step: int | None
+    exception: bool
+    generator: bool
+
+
+_CALL_CACHE = 50_000
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _quiet(method: _F) -> _F:
+    """Run an engine operation with the cyclic GC paused (see stream.gc_paused)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with gc_paused:
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Cursor:
+    """A position in one thread: an event of it, and (computed on demand) the state there."""
+
+    def __init__(self, engine: Engine, thread_id: int, pos: Pos) -> None:
+        self.engine = engine
+        self.thread_id = thread_id
+        self.stream = engine.stream(thread_id)
+        self.pos = pos
+        self._state: ThreadState | None = None
+
+    # -- where ---------------------------------------------------------------------------
+
+    @property
+    def event(self) -> tuple:
+        return self.stream.event(self.pos)
+
+    @property
+    def step(self) -> int:
+        return int(self.event[1])
+
+    @property
+    def kind(self) -> str:
+        return KIND_NAMES.get(self.event[0], str(self.event[0]))
+
+    @property
+    def call_id(self) -> int:
+        return int(self.event[3])
+
+    @property
+    def line(self) -> int:
+        return int(self.event[4])
+
+    @property
+    def code_id(self) -> int:
+        frame = self._state.frames.get(self.call_id) if self._state is not None else None
+        if frame is not None:
+            return frame.code_id
+        row = self.engine.call_row(self.call_id)
+        return row.function_id if row is not None else 0
+
+    @property
+    def function(self) -> str:
+        return self.engine.function_name(self.code_id)
+
+    @property
+    def file(self) -> str:
+        return self.engine.function_file(self.code_id)
+
+    def move(self, pos: Pos) -> None:
+        """Stand at `pos`; the state follows incrementally when moving one event forward."""
+        if pos == self.pos:
+            return
+        state = self._state
+        if state is not None and self.stream.next(self.pos) == pos:
+            event = self.event
+            if event[0] in LEAVE_KINDS:
+                state.leave(event[0], event[3])
+            self.pos = pos
+            state.apply(self.event, self.engine.resolve, pop=False)
+            return
+        self.pos = pos
+        self._state = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    def state(self) -> ThreadState:
+        """The thread's state at this event (treat as read-only)."""
+        if self._state is None:
+            self._state = self.engine.state_at(self.thread_id, self.pos)
+        return self._state
+
+    @_quiet
+    def stack(self) -> list[Frame]:
+        """The call stack at this step, innermost frame first."""
+        state = self.state()
+        engine = self.engine
+        frames = []
+        for call_id in reversed(state.stack):
+            live = state.frames[call_id]
+            frames.append(
+                Frame(
+                    call_id=call_id,
+                    function=engine.function_name(live.code_id),
+                    file=engine.function_file(live.code_id),
+                    line=live.line,
+                    locals=dict(live.locals),
+                    args=dict(live.args),
+                    code_id=live.code_id,
+                )
+            )
+        return frames
+
+    def frame(self, level: int = 0) -> Frame:
+        """Frame `level` of the stack (0: the innermost)."""
+        stack = self.stack()
+        if not 0 <= level < len(stack):
+            raise EngineError(f"no frame {level}: the stack has {len(stack)} frame(s)")
+        return stack[level]
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The value returned or yielded, or the exception leaving, at a leave step."""
+        event = self.event
+        kind, payload = event[0], event[5]
+        if kind == RETURN:
+            return Outcome("return", payload)
+        if kind == YIELD:
+            return Outcome("yield", payload)
+        if kind == UNWIND:
+            return Outcome("unwind", payload[2], payload[0], payload[1])
+        return None
+
+    @property
+    def external(self) -> tuple[str, bool, Any, Any] | None:
+        """At an EXTERNAL step: (callee, observed, value venc, exc) of the completed call."""
+        event = self.event
+        return tuple(event[5]) if event[0] == EXTERNAL else None  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<Cursor thread={self.thread_id} step={self.step} {self.kind}>"
+
+
+class Engine:
+    """Random-access time travel over one recording."""
+
+    def __init__(
+        self,
+        store: Store,
+        recording_id: int,
+        *,
+        owns_store: bool = False,
+        cache_chunks: int = 48,
+        persist_index: bool = True,
+    ) -> None:
+        self.store = store
+        self.recording_id = recording_id
+        self.meta = store.recording(recording_id)
+        self.files = store.files(recording_id)
+        self.functions = store.functions(recording_id)
+        self.thread_rows = {row["thread_id"]: row for row in store.threads(recording_id)}
+        self._owns_store = owns_store
+        self.cache = ChunkCache(store, cache_chunks)
+        self.blobs = BlobFile()
+        self.notes: list[str] = []
+        """Things the engine could not do but worked around (e.g. persisting its index)."""
+        per_thread: dict[int, list[Any]] = {}
+        for info in store.chunk_index(recording_id):
+            per_thread.setdefault(info.thread_id, []).append(info)
+        if not per_thread:
+            raise EngineError(f"recording {recording_id} has no recorded steps")
+        self._streams = {t: ThreadStream(t, c, self.cache) for t, c in sorted(per_thread.items())}
+        self._indexes: dict[int, ThreadIndex] = {}
+        for thread_id, stream in self._streams.items():
+            index = ThreadIndex(stream, self.resolve, self.blobs, store, recording_id)
+            index.load()
+            self._indexes[thread_id] = index
+        self._persist = persist_index
+        self._persisted = all(index.from_store for index in self._indexes.values())
+        self._calls: OrderedDict[int, CallRow | None] = OrderedDict()
+        self.breakpoints = Breakpoints(self.files, self.functions)
+        self._origins: list[dict[str, Any]] | None = None
+        first_thread = min(self._streams, key=lambda t: self._streams[t].first_step)
+        self.cursors: dict[int, Cursor] = {}
+        self.thread_id = first_thread
+        self.cursors[first_thread] = Cursor(self, first_thread, (0, 0))
+
+    @classmethod
+    def open(
+        cls, store_path: str | os.PathLike[str], rec: str | int | None = None, **options: Any
+    ) -> Engine:
+        """Open a store read-only and the recording `rec` in it (default: the latest).
+
+        `options`: `cache_chunks` (decoded chunks kept, default 48), `persist_index` (save the
+        index in the store once built, default True)."""
+        store = Store.open(store_path, mode="r")
+        try:
+            return cls(store, resolve_recording(store, rec), owns_store=True, **options)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        self.blobs.close()
+        self.cache.clear()
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    @property
+    def thread_ids(self) -> list[int]:
+        return list(self._streams)
+
+    def stream(self, thread_id: int) -> ThreadStream:
+        try:
+            return self._streams[thread_id]
+        except KeyError:
+            known = ", ".join(map(str, self._streams))
+            raise EngineError(f"no thread {thread_id} in the recording (threads: {known})") from None
+
+    def index(self, thread_id: int) -> ThreadIndex:
+        return self._indexes[thread_id]
+
+    def call_row(self, call_id: int) -> CallRow | None:
+        """A call's facts (cached; the calls table stays in the store)."""
+        calls = self._calls
+        if call_id in calls:
+            calls.move_to_end(call_id)
+            return calls[call_id]
+        raw = self.store.call(self.recording_id, call_id) if call_id else None
+        row = None
+        if raw is not None:
+            row = CallRow(
+                raw["call_id"],
+                raw["parent_id"] or 0,
+                raw["function_id"],
+                raw["thread_id"],
+                raw["depth"],
+                raw["first_step"],
+                raw["last_step"],
+                bool(raw["exception"]),
+                bool(raw["generator"]),
+            )
+        calls[call_id] = row
+        if len(calls) > _CALL_CACHE:
+            calls.popitem(last=False)
+        return row
+
+    def resolve(self, call_id: int) -> tuple[int, int]:
+        """(code id, parent call id) of a call whose CALL event a replay did not see."""
+        row = self.call_row(call_id)
+        return (row.function_id, row.parent_id) if row is not None else (0, 0)
+
+    def function_name(self, code_id: int) -> str:
+        row = self.functions.get(code_id)
+        return (row.get("qualname") or row["name"]) if row else "?"
+
+    def function_file(self, code_id: int) -> str:
+        row = self.functions.get(code_id)
+        if row is None:
+            return "?"
+        file_row = self.files.get(row["file_id"])
+        return file_row["path"] if file_row else "?"
+
+    def source_lines(self, path: str) -> list[str] | None:
+        """The source of a recorded file, from the recording, as lines (None if not kept)."""
+        for file_id, row in self.files.items():
+            if row["path"] == path:
+                data = self.store.source(self.recording_id, file_id)
+                if data is None:
+                    return None
+                return data.decode("utf-8", "replace").splitlines()
+        return None
+
+    @property
+    def first_step(self) -> int:
+        return min(s.first_step for s in self._streams.values())
+
+    @property
+    def last_step(self) -> int:
+        return max(s.last_step for s in self._streams.values())
+
+    # -- state ---------------------------------------------------------------------------
+
+    @_quiet
+    def state_at(self, thread_id: int, pos: Pos) -> ThreadState:
+        """The thread's state at the event at `pos`: a checkpoint plus one chunk of replay."""
+        k, i = pos
+        state = self._indexes[thread_id].checkpoint(k)
+        events = self._streams[thread_id].events(k)
+        apply = state.apply
+        resolve = self.resolve
+        for j in range(i):
+            apply(events[j], resolve)
+        apply(events[i], resolve, pop=False)
+        self._maybe_persist()
+        return state
+
+    @property
+    def cursor(self) -> Cursor:
+        """The current thread's cursor."""
+        return self.cursors[self.thread_id]
+
+    @_quiet
+    def stack(self) -> list[Frame]:
+        return self.cursor.stack()
+
+    def frame(self, level: int = 0) -> Frame:
+        return self.cursor.frame(level)
+
+    def locals(self, level: int = 0) -> dict[str, Any]:
+        return self.cursor.frame(level).locals
+
+    @_quiet
+    def evaluate(self, expression: str, level: int = 0) -> Any:
+        """An expression over frame `level`'s recorded locals (see replay.engine.expr)."""
+        return Expression(expression).evaluate(self.cursor.frame(level).locals)
+
+    @_quiet
+    def history(self, name: str, level: int = 0) -> list[Change]:
+        """Every change of `name` in frame `level`'s call, over the call's whole life."""
+        frame = self.cursor.frame(level)
+        changes = _history.history(self, frame.call_id, name, self.thread_id)
+        if not changes and name not in frame.locals:
+            raise EngineError(f"{name!r} is never bound in {frame.function}()")
+        return changes
+
+    @_quiet
+    def origin(self, name: str, level: int = 0) -> Change:
+        """The step that gave `name` its current value in frame `level` (the last binding)."""
+        frame = self.cursor.frame(level)
+        change = _history.origin(self, frame.call_id, name, self.cursor.step, self.thread_id)
+        if change is None or (name not in frame.locals and change.step == self.cursor.step):
+            raise EngineError(f"{name!r} is not bound in {frame.function}() at this step")
+        return change
+
+    @_quiet
+    def search(
+        self, condition: str, *, call_id: int | None = None, limit: int = 100
+    ) -> list[Match]:
+        """Steps where a variable changed so that `condition` held (in a call subtree if given)."""
+        return _history.search(self, condition, call_id=call_id, limit=limit)
+
+    # -- threads -------------------------------------------------------------------------
+
+    @_quiet
+    def select_thread(self, thread_id: int) -> Cursor:
+        """Make `thread_id` current, standing where it was at the current step."""
+        stream = self.stream(thread_id)
+        if thread_id != self.thread_id:
+            now = self.cursor.step
+            pos = stream.at_or_before(now) or stream.first()
+            cursor = self.cursors.get(thread_id)
+            if cursor is None:
+                cursor = self.cursors[thread_id] = Cursor(self, thread_id, pos)
+            else:
+                cursor.move(pos)
+            self.thread_id = thread_id
+        return self.cursor
+
+    def _stand(self, thread_id: int, pos: Pos, reason: str, **extra: Any) -> Stop:
+        if thread_id != self.thread_id:
+            cursor = self.cursors.get(thread_id)
+            if cursor is None:
+                cursor = self.cursors[thread_id] = Cursor(self, thread_id, pos)
+            self.thread_id = thread_id
+        self.cursor.move(pos)
+        self._maybe_persist()
+        return Stop(self.cursor.step, thread_id, reason, **extra)
+
+    # -- movements -----------------------------------------------------------------------
+
+    @_quiet
+    def step(self) -> Stop:
+        """To the thread's next event, entering calls."""
+        cursor = self.cursor
+        pos = cursor.stream.next(cursor.pos)
+        if pos is None:
+            return self._end("end", "the end of the thread's recording")
+        return self._stand(cursor.thread_id, pos, "step")
+
+    @_quiet
+    def reverse_step(self) -> Stop:
+        """To the thread's previous event."""
+        cursor = self.cursor
+        pos = cursor.stream.prev(cursor.pos)
+        if pos is None:
+            return self._end("start", "the start of the thread's recording")
+        return self._stand(cursor.thread_id, pos, "step")
+
+    @_quiet
+    def next(self) -> Stop:
+        """To the frame's next event, over calls; from a return/yield/unwind, like step."""
+        cursor = self.cursor
+        if cursor.event[0] in LEAVE_KINDS:
+            return self.step()
+        return self._seek(forward=True, kinds=None, level=0)
+
+    @_quiet
+    def reverse_next(self) -> Stop:
+        """To the frame's previous event, over calls; from a call/resume, like reverse-step."""
+        cursor = self.cursor
+        if cursor.event[0] in ENTRY_KINDS:
+            return self.reverse_step()
+        return self._seek(forward=False, kinds=None, level=0)
+
+    @_quiet
+    def finish(self) -> Stop:
+        """To the step where the current call returns, yields or unwinds (its leave event).
+
+        Standing on that step already, to the caller's leave step."""
+        level = 1 if self.cursor.event[0] in LEAVE_KINDS else 0
+        return self._seek(forward=True, kinds=LEAVE_KINDS, level=level)
+
+    @_quiet
+    def reverse_finish(self) -> Stop:
+        """To the step where the current call started (its CALL, or a generator's latest
+        RESUME/THROW). Standing on that step already, to the caller's start."""
+        level = 1 if self.cursor.event[0] in ENTRY_KINDS else 0
+        return self._seek(forward=False, kinds=ENTRY_KINDS, level=level)
+
+    def _seek(self, *, forward: bool, kinds: frozenset[int] | None, level: int) -> Stop:
+        cursor = self.cursor
+        stack = cursor.state().stack
+        if level >= len(stack):
+            verb = "finish" if forward else "reverse-finish"
+            raise EngineError(f"{verb}: the outermost frame has no caller in the recording")
+        target = stack[-1 - level]
+        guards = set(stack[: len(stack) - 1 - level])
+        row = self.call_row(target)
+        pos: Pos | None = None
+        if kinds is not None and row is not None and not row.generator:
+            # A plain call runs from its CALL to its last step without pause: go straight there.
+            step = row.last_step if forward else row.first_step
+            if step is not None and (step > cursor.step if forward else step < cursor.step):
+                pos = cursor.stream.find(step)
+        if pos is None:
+            pos = seek_frame(
+                self, cursor.stream, cursor.pos, target, guards, forward=forward, kinds=kinds
+            )
+        if pos is None:
+            end = "end" if forward else "start"
+            return self._end(end, f"the {end} of the thread's recording")
+        return self._stand(cursor.thread_id, pos, "step")
+
+    def _end(self, reason: str, message: str) -> Stop:
+        cursor = self.cursor
+        pos = cursor.stream.last() if reason == "end" else cursor.stream.first()
+        return self._stand(cursor.thread_id, pos, reason, message=message)
+
+    @_quiet
+    def continue_(self) -> Stop:
+        """To the next breakpoint hit in any thread; else to the end of the current thread."""
+        return self._continue(forward=True)
+
+    @_quiet
+    def reverse_continue(self) -> Stop:
+        """To the previous breakpoint hit in any thread; else to the start of the thread."""
+        return self._continue(forward=False)
+
+    def _continue(self, *, forward: bool) -> Stop:
+        bps = self.breakpoints.active()
+        cursor = self.cursor
+        best = None
+        if bps:
+            best = find_breakpoint(self, cursor.stream, cursor.pos, bps, forward=forward)
+            now = cursor.step
+            for thread_id, stream in self._streams.items():
+                if thread_id == cursor.thread_id:
+                    continue
+                start = stream.at_or_after(now + 1) if forward else stream.at_or_before(now - 1)
+                if start is None:
+                    continue
+                limit = best.step if best is not None else None
+                hit = find_breakpoint(
+                    self, stream, start, bps, forward=forward, inclusive=True, limit_step=limit
+                )
+                if hit is not None and (
+                    best is None or (hit.step < best.step if forward else hit.step > best.step)
+                ):
+                    best = hit
+        if best is None:
+            return self._end("end" if forward else "start", "no breakpoint hit")
+        return self._stand(best.thread, best.pos, "breakpoint", breakpoint=best.breakpoint)
+
+    # -- jumps ---------------------------------------------------------------------------
+
+    @_quiet
+    def goto(self, step: int) -> Stop:
+        """To global step `step` (or the first recorded step after it), in its thread."""
+        if not self.first_step <= step <= self.last_step:
+            raise EngineError(
+                f"step {step} is outside the recording (steps {self.first_step}..{self.last_step})"
+            )
+        for thread_id, stream in self._streams.items():
+            pos = stream.find(step)
+            if pos is not None:
+                return self._stand(thread_id, pos, "goto")
+        # The step was not recorded (dropped events): the first recorded one after it.
+        best: tuple[int, int, Pos] | None = None
+        for thread_id, stream in self._streams.items():
+            pos = stream.at_or_after(step)
+            if pos is not None:
+                found = stream.event(pos)[1]
+                if best is None or found < best[0]:
+                    best = (found, thread_id, pos)
+        assert best is not None
+        return self._stand(best[1], best[2], "goto", message=f"step {step} was not recorded")
+
+    @_quiet
+    def goto_call(self, call_id: int, *, end: bool = False) -> Stop:
+        """To the first step (CALL) of a call, or with end=True its last step."""
+        row = self.call_row(call_id)
+        if row is None:
+            raise EngineError(f"no call {call_id} in the recording")
+        stream = self.stream(row.thread_id)
+        step = row.last_step if end else row.first_step
+        pos = stream.find(step) if step is not None else stream.last()
+        if pos is None:
+            pos = stream.at_or_before(step or 0) or stream.first()
+        return self._stand(row.thread_id, pos, "goto")
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """Exceptions raised (their first RAISE, not the frames they propagate through)."""
+        if self._origins is None:
+            rows = self.store.exceptions(
+                self.recording_id, kinds=["raise", "unwind", "handled"]
+            )
+            last: dict[int, dict[str, Any]] = {}
+            origins = []
+            for row in rows:
+                before = last.get(row["thread_id"])
+                last[row["thread_id"]] = row
+                if row["kind"] != "raise":
+                    continue
+                if (
+                    before is not None
+                    and before["kind"] == "unwind"
+                    and before["type"] == row["type"]
+                    and before["message"] == row["message"]
+                ):
+                    continue  # the same exception propagating into the caller
+                origins.append(row)
+            self._origins = origins
+        return self._origins
+
+    @_quiet
+    def goto_exception(self, number: int | None = None) -> Stop:
+        """To where exception `number` (1-based) was raised; None: the uncaught exception."""
+        origins = self.exceptions()
+        if number is not None:
+            if not 1 <= number <= len(origins):
+                raise EngineError(
+                    f"no exception {number}: the recording has {len(origins)} raised exception(s)"
+                )
+            row = origins[number - 1]
+        else:
+            row = self._uncaught_origin(origins)
+        stream = self.stream(row["thread_id"])
+        pos = stream.find(row["step"])
+        if pos is None:
+            raise EngineError(f"step {row['step']} of the exception is not in the recording")
+        message = f"{row['type']}: {row['message']}" if row.get("message") else row["type"]
+        return self._stand(row["thread_id"], pos, "exception", message=message)
+
+    def _uncaught_origin(self, origins: list[dict[str, Any]]) -> dict[str, Any]:
+        step, thread = self._uncaught_step()
+        if step is None:
+            raise EngineError(
+                "the program ended without an uncaught exception; "
+                f"{len(origins)} exception(s) were raised (see `exception N`)"
+            )
+        candidates = [
+            row
+            for row in origins
+            if row["step"] <= step and (thread is None or row["thread_id"] == thread)
+        ]
+        if not candidates:
+            raise EngineError("the uncaught exception was raised outside the recorded code")
+        return candidates[-1]
+
+    def _uncaught_step(self) -> tuple[int | None, int | None]:
+        """Step and thread where the uncaught exception left the outermost recorded frame."""
+        step = self.meta.get("exception_step")
+        if step is not None:
+            for thread_id, stream in self._streams.items():
+                if stream.find(step) is not None:
+                    return step, thread_id
+            return step, None
+        # Not in the recording's row (a recording cut short): a thread whose last event is
+        # the UNWIND of its outermost frame ended with an uncaught exception. Main first.
+        for thread_id in sorted(self._streams, key=lambda t: (t != 1, t)):
+            event = self._streams[thread_id].event(self._streams[thread_id].last())
+            if event[0] == UNWIND:
+                row = self.call_row(event[3])
+                if row is None or not row.parent_id:
+                    return event[1], thread_id
+        return None, None
+
+    # -- the index -----------------------------------------------------------------------
+
+    @_quiet
+    def build_index(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Build every thread's index now (else it is built as far as needed, when needed)."""
+        total = sum(len(s) for s in self._streams.values())
+        done = 0
+        for index in self._indexes.values():
+            base = done
+            if progress is not None:
+                index.on_progress = lambda ready, _n, base=base: progress(base + ready, total)
+            index.build_all()
+            index.on_progress = None
+            done += len(index.stream)
+        self._maybe_persist()
+
+    def _maybe_persist(self) -> None:
+        if self._persisted or not self._persist:
+            return
+        if not all(index.complete for index in self._indexes.values()):
+            return
+        self._persisted = True
+        if self.meta.get("status") == "running":
+            self.notes.append("the index is kept in memory: the recording is still running")
+            return
+        try:
+            with Store.open(self.store.path, mode="w") as writer:
+                for index in self._indexes.values():
+                    batch: list[dict[str, Any]] = []
+                    for row in index.rows():
+                        batch.append(row)
+                        if len(batch) >= 256:
+                            writer.add_checkpoints(self.recording_id, batch)
+                            batch = []
+                    if batch:
+                        writer.add_checkpoints(self.recording_id, batch)
+        except (StoreError, OSError) as error:
+            self.notes.append(f"the index could not be saved in the store: {error}")

@@ -1,0 +1,441 @@
+"""The sys.monitoring core (PEP 669, Python 3.12+): the recorder's hot path on modern Pythons.
+
+How it keeps out-of-scope code cheap: PY_START is the only location event enabled globally. The
+first time a code object starts, its file is checked once; out-of-scope code gets DISABLE and
+never calls back again, in-scope code gets the full set of local events (LINE, returns, yields,
+call sites) through `set_local_events`. Exception events cannot be set per code object, so those
+callbacks check the code's scope with one dict lookup and return.
+
+Each callback is a closure over local names (cheaper than attribute lookups on every event) and
+catches every Exception: a fault in the recorder is counted, never raised into the program.
+KeyboardInterrupt and SystemExit belong to the program and pass through.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+from replay.events import (
+    CALL,
+    EXTERNAL,
+    HANDLED,
+    LINE,
+    RAISE,
+    RESUME,
+    RETURN,
+    THROW,
+    UNWIND,
+    YIELD,
+)
+from replay.recorder.callees import callee_name, python_code
+from replay.recorder.state import BATCH_EVENTS, FrameState, RecordingState, diff_locals
+
+_TOOL_NAME = "replay"
+# Tool ids 0 (debugger), 1 (coverage), 2 (profiler) and 5 (optimizer) are conventionally taken
+# by other tools (trap 7); try the free ones first so replay coexists with coverage and debuggers.
+_TOOL_PREFERENCE = (3, 4, 2, 0, 5)
+
+
+def available() -> str | None:
+    """None if this core can run here, else the reason it cannot."""
+    if not hasattr(sys, "monitoring"):
+        return "sys.monitoring needs Python 3.12+"
+    if all(sys.monitoring.get_tool(t) is not None for t in _TOOL_PREFERENCE):
+        return "every sys.monitoring tool id is in use"
+    return None
+
+
+class SysMonitoringCore:
+    """Records in-scope code through sys.monitoring callbacks."""
+
+    name = "sysmon"
+
+    def __init__(self, state: RecordingState, encode_exception: Callable[[BaseException], Any]):
+        self.state = state
+        self.encode_exception = encode_exception
+        self.tool: int | None = None
+        self._externals: set[int] = set()
+
+    def start(self) -> None:
+        mon = sys.monitoring
+        for tool in _TOOL_PREFERENCE:
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, _TOOL_NAME)
+                self.tool = tool
+                break
+        else:
+            raise RuntimeError("every sys.monitoring tool id is in use")
+        ev = mon.events
+        for event, callback in self._callbacks().items():
+            mon.register_callback(self.tool, event, callback)
+        # DISABLE is remembered per location across tool reuse: start from a clean slate.
+        mon.restart_events()
+        mon.set_events(
+            self.tool,
+            ev.PY_START | ev.PY_UNWIND | ev.PY_THROW | ev.RAISE | ev.EXCEPTION_HANDLED,
+        )
+
+    def stop(self) -> None:
+        if self.tool is None:
+            return
+        mon = sys.monitoring
+        mon.set_events(self.tool, 0)
+        for info in list(self.state.codes.values()):
+            mon.set_local_events(self.tool, info.code, 0)
+        for code_id in list(self._externals):
+            code = _code_by_id.pop(code_id, None)
+            if code is not None:
+                mon.set_local_events(self.tool, code, 0)
+        for event in (
+            ev
+            for ev in vars(mon.events).values()
+            if isinstance(ev, int) and ev and (ev & (ev - 1)) == 0
+        ):
+            mon.register_callback(self.tool, event, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+
+    def _callbacks(self) -> dict[int, Callable[..., Any]]:  # noqa: C901, PLR0915
+        """Build the callbacks as closures over this recording's state (the hot path)."""
+        state = self.state
+        mon = sys.monitoring
+        ev = mon.events
+        tool = self.tool
+        DISABLE = mon.DISABLE  # noqa: N806
+        local_events = (
+            ev.JUMP
+            | ev.STOP_ITERATION
+            | ev.PY_RETURN
+            | ev.PY_YIELD
+            | ev.PY_RESUME
+            | ev.LINE
+            | ev.CALL
+            | ev.C_RETURN
+            | ev.C_RAISE
+        )
+        getframe = sys._getframe
+        now = time.perf_counter_ns
+        t0 = state.t0
+        steps = state.steps
+        calls = state.calls
+        codes = state.codes
+        scope_wants = state.scope.wants
+        encode_named = state.encode_named
+        encode_exception = self.encode_exception
+        suspended = state.suspended
+        local = state.local
+        thread_state = state.thread_state
+        hand_off = state.hand_off
+        fault = state.fault
+        externals = self._externals
+
+        def current(frame: Any, code: CodeType) -> tuple[Any, FrameState]:
+            """The thread state and the FrameState of `frame`, resynchronising if needed."""
+            try:
+                ts = local.ts
+            except AttributeError:
+                ts = thread_state()
+            stack = ts.stack
+            if stack:
+                st = stack[-1]
+                if st.frame_id == id(frame):
+                    return ts, st
+                # Slow path: a frame left without an event we saw (a recorder fault). Drop
+                # states above it if it is on the stack, else adopt the frame as a new call.
+                for depth in range(len(stack) - 1, -1, -1):
+                    if stack[depth].frame_id == id(frame):
+                        del stack[depth + 1 :]
+                        return ts, stack[depth]
+            st = FrameState(next(calls), id(frame), code)
+            info = codes.get(id(code))
+            parent = stack[-1].call_id if stack else 0
+            stack.append(st)
+            ts.events.append(
+                (CALL, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                 (info.code_id if info else 0, parent), None, None)
+            )  # fmt: skip
+            return ts, st
+
+        def emit(ts: Any, event: tuple) -> None:
+            events = ts.events
+            events.append(event)
+            if len(events) >= BATCH_EVENTS:
+                hand_off(ts)
+
+        def finish_pending(
+            ts: Any, st: FrameState, value: Any, exc: Any, observed: bool = False
+        ) -> None:
+            """Record the completed call into out-of-scope code as one EXTERNAL step."""
+            callee = st.pending
+            st.pending = None
+            emit(ts, (EXTERNAL, next(steps), now() - t0, st.call_id, st.line,
+                      (callee, observed, value, exc), None, None))  # fmt: skip
+
+        def py_start(code: CodeType, offset: int) -> Any:
+            try:
+                info = codes.get(id(code))
+                if info is None:
+                    if not scope_wants(code.co_filename):
+                        return DISABLE
+                    info = state.register_code(code)
+                    mon.set_local_events(tool, code, local_events)
+                frame = getframe(1)
+                try:
+                    ts = local.ts
+                except AttributeError:
+                    ts = thread_state()
+                stack = ts.stack
+                parent = stack[-1].call_id if stack else 0
+                st = FrameState(next(calls), id(frame), code)
+                st.line = frame.f_lineno
+                changes, _ = diff_locals(st, frame, encode_named)
+                stack.append(st)
+                emit(ts, (CALL, next(steps), now() - t0, st.call_id, st.line,
+                          (info.code_id, parent), changes, None))  # fmt: skip
+            except Exception as exc:  # a recorder fault must never reach the program
+                fault(exc)
+            return None
+
+        def py_resume(code: CodeType, offset: int) -> Any:
+            try:
+                frame = getframe(1)
+                st = suspended.pop(id(frame), None)
+                if st is None:
+                    # Started before recording began: adopt it as a call.
+                    current(frame, code)
+                    return None
+                try:
+                    ts = local.ts
+                except AttributeError:
+                    ts = thread_state()
+                ts.stack.append(st)
+                changes, deleted = diff_locals(st, frame, encode_named)
+                emit(ts, (RESUME, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                          None, changes, deleted))  # fmt: skip
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def leave(code: CodeType, kind: int, payload_value: Any, is_exc: bool) -> None:
+            frame = getframe(2)
+            ts, st = current(frame, code)
+            if st.pending is not None:
+                finish_pending(ts, st, None, None)
+            changes, deleted = diff_locals(st, frame, encode_named)
+            payload = encode_exception(payload_value) if is_exc else encode_named("", payload_value)
+            ts.stack.pop()
+            if kind == YIELD:
+                suspended[st.frame_id] = st
+            emit(ts, (kind, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                      payload, changes, deleted))  # fmt: skip
+
+        def py_return(code: CodeType, offset: int, retval: Any) -> Any:
+            try:
+                if id(code) not in codes:
+                    external_return(code, retval, None)
+                    return None
+                leave(code, RETURN, retval, False)
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def py_yield(code: CodeType, offset: int, retval: Any) -> Any:
+            try:
+                leave(code, YIELD, retval, False)
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def py_unwind(code: CodeType, offset: int, exc: BaseException) -> Any:
+            try:
+                if id(code) not in codes:
+                    if id(code) in externals:
+                        external_return(code, None, exc)
+                    return None
+                leave(code, UNWIND, exc, True)
+            except Exception as fault_exc:
+                fault(fault_exc)
+            return None
+
+        def external_return(code: CodeType, retval: Any, exc: BaseException | None) -> None:
+            """An out-of-scope Python callee returned: complete its caller's pending step."""
+            caller = getframe(2).f_back
+            if caller is None:
+                return
+            try:
+                ts = local.ts
+            except AttributeError:
+                return
+            stack = ts.stack
+            if not stack:
+                return
+            st = stack[-1]
+            if st.frame_id != id(caller) or st.pending is None or st.pending_code != id(code):
+                return
+            if exc is not None:
+                finish_pending(ts, st, None, encode_exception(exc), True)
+            else:
+                finish_pending(ts, st, encode_named("", retval), None, True)
+
+        def exception_event(kind: int) -> Callable[[CodeType, int, BaseException], Any]:
+            def callback(code: CodeType, offset: int, exc: BaseException) -> Any:
+                try:
+                    if id(code) not in codes:
+                        return None
+                    frame = getframe(1)
+                    ts, st = current(frame, code)
+                    if st.pending is not None:
+                        finish_pending(ts, st, None, encode_exception(exc), True)
+                    changes, deleted = diff_locals(st, frame, encode_named)
+                    st.line = frame.f_lineno
+                    emit(ts, (kind, next(steps), now() - t0, st.call_id, st.line,
+                              encode_exception(exc), changes, deleted))  # fmt: skip
+                except Exception as fault_exc:
+                    fault(fault_exc)
+                return None
+
+            return callback
+
+        def py_throw(code: CodeType, offset: int, exc: BaseException) -> Any:
+            try:
+                if id(code) not in codes:
+                    return None
+                frame = getframe(1)
+                st = suspended.pop(id(frame), None)
+                if st is not None:
+                    try:
+                        ts = local.ts
+                    except AttributeError:
+                        ts = thread_state()
+                    ts.stack.append(st)
+                else:
+                    ts, st = current(frame, code)
+                emit(ts, (THROW, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                          encode_exception(exc), None, None))  # fmt: skip
+            except Exception as fault_exc:
+                fault(fault_exc)
+            return None
+
+        def stop_iteration(code: CodeType, offset: int, value: Any) -> Any:
+            # A generator ended inside `yield from`/`await`/a for loop: CPython raises no real
+            # StopIteration there, but settrace reports one, so we record it as RAISE.
+            try:
+                frame = getframe(1)
+                ts, st = current(frame, code)
+                exc = encode_exception(StopIteration(value) if value is not None else StopIteration())
+                emit(ts, (RAISE, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                          exc, None, None))  # fmt: skip
+            except Exception as fault_exc:
+                fault(fault_exc)
+            return None
+
+        def line(code: CodeType, line_number: int, depth: int = 1) -> Any:
+            # The hottest callback: one per executed line of in-scope code.
+            try:
+                frame = getframe(depth)
+                try:
+                    ts = local.ts
+                except AttributeError:
+                    ts = thread_state()
+                stack = ts.stack
+                if stack and stack[-1].frame_id == id(frame):
+                    st = stack[-1]
+                else:
+                    ts, st = current(frame, code)
+                if st.pending is not None:
+                    finish_pending(ts, st, None, None)
+                changes, deleted = diff_locals(st, frame, encode_named)
+                st.line = line_number
+                events = ts.events
+                events.append((LINE, next(steps), now() - t0, st.call_id, line_number,
+                               None, changes, deleted))  # fmt: skip
+                if len(events) >= BATCH_EVENTS:
+                    hand_off(ts)
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def jump(code: CodeType, from_offset: int, to_offset: int) -> Any:
+            # A loop that stays on one line (`for x in xs: total += x`, a comprehension) gets no
+            # LINE event per iteration from sys.monitoring; settrace reports one, and so do we.
+            # As CPython's own settrace emulation does: forward jumps and jumps to another line
+            # are DISABLEd at their location after the first call, so only same-line loops cost.
+            if to_offset > from_offset:
+                return DISABLE
+            try:
+                info = codes.get(id(code))
+                if info is None:
+                    return DISABLE
+                line_of = info.line_of
+                to_line = line_of(to_offset)
+                if to_line != line_of(from_offset) or to_line is None:
+                    return DISABLE
+                line(code, to_line, 2)
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def call(code: CodeType, offset: int, callable_: Any, arg0: Any) -> Any:
+            try:
+                callee_code = python_code(callable_)
+                if callee_code is not None:
+                    if id(callee_code) in codes or scope_wants(callee_code.co_filename):
+                        return None  # in-scope Python code: it gets its own CALL event
+                    if id(callee_code) not in externals:
+                        # Listen to this library function's returns so its value is recorded.
+                        externals.add(id(callee_code))
+                        _code_by_id[id(callee_code)] = callee_code
+                        mon.set_local_events(tool, callee_code, ev.PY_RETURN)
+                frame = getframe(1)
+                ts, st = current(frame, code)
+                if st.pending is not None:
+                    finish_pending(ts, st, None, None)
+                st.pending = callee_name(callable_)
+                st.pending_code = id(callee_code) if callee_code is not None else 0
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        def c_return(code: CodeType, offset: int, callable_: Any, arg0: Any) -> Any:
+            try:
+                ts = local.ts
+                stack = ts.stack
+                if stack:
+                    st = stack[-1]
+                    if st.pending is not None and st.frame_id == id(getframe(1)):
+                        finish_pending(ts, st, None, None)
+            except Exception as exc:
+                fault(exc)
+            return None
+
+        return {
+            ev.PY_START: py_start,
+            ev.PY_RESUME: py_resume,
+            ev.PY_RETURN: py_return,
+            ev.PY_YIELD: py_yield,
+            ev.PY_UNWIND: py_unwind,
+            ev.PY_THROW: py_throw,
+            ev.RAISE: exception_event(RAISE),
+            ev.EXCEPTION_HANDLED: exception_event(HANDLED),
+            ev.LINE: line,
+            ev.JUMP: jump,
+            ev.STOP_ITERATION: stop_iteration,
+            ev.CALL: call,
+            ev.C_RETURN: c_return,
+            # C_RAISE needs no callback of its own: the RAISE event that follows in the caller
+            # completes the pending step with the exception. It must be registered for
+            # C_RETURN to fire, hence the no-op.
+            ev.C_RAISE: _ignore,
+        }
+
+
+def _ignore(*args: Any) -> None:
+    return None
+
+
+_code_by_id: dict[int, CodeType] = {}
+"""Out-of-scope code objects given local PY_RETURN events, so stop() can clear them."""

@@ -1,0 +1,198 @@
+"""The SQLite file behind a store: engines, transactions, and errors as sentences.
+
+This module owns how replay talks to SQLite, so that `store.py` only speaks of recordings:
+
+- Writers open the file with WAL journaling, `synchronous=NORMAL` (a commit costs no fsync; a
+  power cut may lose the last commits but never corrupts) and a 30 s busy timeout, and start
+  every write transaction with `BEGIN IMMEDIATE`. Taking the write lock up front is what lets
+  several processes write one store at once: a deferred transaction that reads and then
+  writes can fail with "database is locked" without ever waiting on the busy timeout.
+- The stdlib driver's own transaction handling is switched off (`isolation_level = None` on
+  connect) and SQLAlchemy's `begin` event emits BEGIN instead: the recipe in SQLAlchemy's
+  SQLite dialect documentation ("Enabling Non-Legacy SQLite Transactional Modes").
+- Readers open the file through the URI `file:...?mode=ro`, so SQLite itself guarantees the
+  database file is never written. (For a WAL database SQLite still needs the `-wal`/`-shm`
+  files beside it and creates them if missing; the database file is unchanged.)
+- Every `sqlalchemy.exc` / `sqlite3` error leaving this module is a StoreError with a
+  sentence naming the file.
+
+Fork safety: a SQLite connection must not be used in two processes. Each pooled connection
+remembers the pid that opened it and is discarded (not closed: closing would disturb the
+parent's handle) when checked out in another process; `Database.after_fork()` drops the whole
+inherited pool the same way, `engine.dispose(close=False)`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote
+
+from replay.storage.errors import NotAStoreError, StoreError
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
+
+BUSY_TIMEOUT_S: Final = 30
+_WRITE: Final = "replay_write"  # execution option: this connection's transaction writes
+
+
+def sqlite_uri(path: Path, mode: str) -> str:
+    """A `file:` URI for `path`; quoting keeps '?', '#' and '%' in names from being parsed."""
+    return f"file:{quote(str(path.absolute()))}?mode={mode}"
+
+
+def make_engine(path: Path, *, readonly: bool, create: bool = False, pooled: bool = True) -> Engine:
+    """An engine on `path`: read-only (`mode=ro`), read-write (`rw`) or creating (`rwc`)."""
+    mode = "ro" if readonly else ("rwc" if create else "rw")
+    uri = sqlite_uri(path, mode)
+
+    def connect() -> sqlite3.Connection:
+        # check_same_thread=False: the pool hands each connection to one thread at a time.
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+    engine = create_engine(
+        "sqlite+pysqlite://", creator=connect, poolclass=QueuePool if pooled else NullPool
+    )
+    event.listen(engine, "connect", _on_connect(readonly))
+    event.listen(engine, "checkout", _on_checkout)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect(readonly: bool) -> Callable[[Any, ConnectionPoolEntry], None]:
+    """The connect hook: our own transaction control and the pragmas every connection needs."""
+
+    def on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+        record.info["pid"] = os.getpid()
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA foreign_keys = OFF")  # rows arrive in any order
+            if not readonly:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _on_checkout(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Refuse a connection inherited across fork (SQLAlchemy's multiprocessing recipe)."""
+    if record.info.get("pid") != os.getpid():
+        # Forget the handle without closing it: it still belongs to the parent process.
+        record.dbapi_connection = proxy.dbapi_connection = None  # type: ignore[misc]
+        raise exc.DisconnectionError("connection was opened in another process")
+
+
+def _on_begin(conn: Connection) -> None:
+    """Start the transaction: IMMEDIATE for writers, so the lock is taken before any read."""
+    immediate = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with ON CONFLICT support for the connection's database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class Database:
+    """One store file behind a pooled engine; every failure comes out as a StoreError."""
+
+    def __init__(
+        self, path: Path, *, readonly: bool, create: bool = False, name: Path | None = None
+    ) -> None:
+        """Open `path` (nothing is read yet); `name` is the file named in messages."""
+        self.path = name or path
+        self.readonly = readonly
+        self._engine: Engine | None = make_engine(path, readonly=readonly, create=create)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection inside a read transaction (one consistent snapshot)."""
+        with self._transaction(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection inside a `BEGIN IMMEDIATE` transaction, committed on success."""
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only; open it with mode='w' to write.")
+        with self._transaction(write=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        engine = self._live_engine()
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(**{_WRITE: write})
+                with conn.begin():
+                    yield conn
+        except (exc.SQLAlchemyError, sqlite3.Error) as error:
+            raise store_error(error, self.path, "write to" if write else "read") from error
+
+    def _live_engine(self) -> Engine:
+        if self._engine is None:
+            raise StoreError(f"The store {self.path} is closed.")
+        return self._engine
+
+    def close(self) -> None:
+        """Close every pooled connection; later use raises StoreError. Idempotent."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the inherited pool without closing the parent's handles."""
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+
+
+# SQLite primary result codes (https://sqlite.org/rescode.html) worth their own sentence.
+_SQLITE_READONLY: Final = 8
+_SQLITE_IOERR: Final = 10
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_FULL: Final = 13
+_SQLITE_CANTOPEN: Final = 14
+_SQLITE_NOTADB: Final = 26
+_BUSY_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def store_error(error: BaseException, path: Path, doing: str) -> StoreError:
+    """Turn a driver or SQLAlchemy error into a StoreError sentence naming `path`.
+
+    `doing` completes "cannot ... {path}", e.g. "read", "write to", "create".
+    """
+    cause = getattr(error, "orig", None) or error  # DBAPIError wraps the sqlite3 error
+    detail = str(cause).strip() or type(cause).__name__
+    code = getattr(cause, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_NOTADB:
+        return NotAStoreError(f"{path} is not a replay store")
+    if primary in _BUSY_CODES:
+        return StoreError(
+            f"Cannot {doing} {path}: another process kept it locked for more than "
+            f"{BUSY_TIMEOUT_S} s ({detail})."
+        )
+    if primary == _SQLITE_CORRUPT:
+        return StoreError(f"{path} is damaged and cannot be read ({detail}).")
+    if primary == _SQLITE_READONLY:
+        return StoreError(f"Cannot {doing} {path}: the file or its directory is read-only.")
+    if primary == _SQLITE_FULL:
+        return StoreError(f"Cannot {doing} {path}: the disk is full.")
+    if primary == _SQLITE_CANTOPEN:
+        return StoreError(f"Cannot {doing} {path}: SQLite cannot open the file ({detail}).")
+    if primary == _SQLITE_IOERR:
+        return StoreError(f"Cannot {doing} {path}: input/output error ({detail}).")
+    return StoreError(f"Cannot {doing} {path}: {detail}.")

@@ -1,0 +1,180 @@
+"""Opening a store file: telling a replay store from anything else, and creating new ones.
+
+This module owns the rules that protect users' files and concurrent recorders:
+
+- Nothing is written to an existing file until it is known to be a replay store: first its
+  first 16 bytes must be the SQLite header, then a read-only connection (`mode=ro`) must find
+  `meta.magic`. Empty files, text files and other applications' databases are refused with
+  NotAStoreError and left byte-for-byte untouched.
+- A store written by a newer replay (higher `meta.schema_version`) is refused with a sentence.
+- A new store is built under a temporary name beside the target and published with
+  `os.link`, which fails if the target exists. So the target path is always either absent or a
+  complete store: a process that opens it while another is creating it never sees a
+  half-made (or empty) file, and when several processes create the same new store at once,
+  one wins and the others open its file. On file systems without hard links the store is
+  created in place, which is still safe for the schema: `CREATE ... IF NOT EXISTS` inside
+  `BEGIN IMMEDIATE`, and meta rows inserted with ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Final, Literal
+
+from replay.storage import schema
+from replay.storage.db import Database, insert
+from replay.storage.errors import NotAStoreError, StoreError
+from sqlalchemy import Connection, inspect, select
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_SIDECARS: Final = ("-wal", "-shm", "-journal")
+
+
+def open_database(path: Path, mode: Literal["r", "w"]) -> Database:
+    """A Database on a checked store: read-only for "r"; for "w", created first if missing."""
+    if mode == "r":
+        database = Database(path, readonly=True)
+        try:
+            check_store(path, database)
+        except BaseException:
+            database.close()
+            raise
+        return database
+    if mode == "w":
+        created = not os.path.lexists(path) and create_store(path)
+        if not created:
+            probe = Database(path, readonly=True)
+            try:
+                check_store(path, probe)
+            finally:
+                probe.close()
+            _check_writable(path)
+        return Database(path, readonly=False)
+    raise ValueError(f"mode must be 'r' or 'w', not {mode!r}")
+
+
+# -- checking ------------------------------------------------------------------------------
+
+
+def check_store(path: Path, database: Database) -> None:
+    """Refuse anything but a replay store of a schema version this replay reads."""
+    check_header(path)
+    with database.read() as conn:
+        if not inspect(conn).has_table(schema.meta.name):
+            raise NotAStoreError(f"{path} is not a replay store")
+        meta = {
+            key: value
+            for key, value in conn.execute(select(schema.meta.c.key, schema.meta.c.value))
+        }
+    if meta.get("magic") != schema.MAGIC:
+        raise NotAStoreError(f"{path} is not a replay store")
+    check_version(path, meta.get("schema_version"))
+
+
+def check_header(path: Path) -> None:
+    """The file must exist, be a regular file and start with the SQLite header."""
+    if not os.path.lexists(path):
+        raise StoreError(f"{path} does not exist.")
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a replay store.")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise StoreError(f"Cannot read {path}: {error.strerror or error}.") from error
+    if header != SQLITE_HEADER:
+        raise NotAStoreError(f"{path} is not a replay store")
+
+
+def check_version(path: Path, stored: str | None) -> None:
+    """Refuse schema versions other than ours, with the reason."""
+    try:
+        version = int(stored or "")
+    except ValueError:
+        raise NotAStoreError(f"{path} is not a replay store") from None
+    if version > schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer version of replay (store schema {version}; this "
+            f"replay reads schema {schema.SCHEMA_VERSION}). Upgrade replay to open it."
+        )
+    if version < schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by an older version of replay (store schema {version}; this "
+            f"replay reads schema {schema.SCHEMA_VERSION}) and cannot be opened by this one."
+        )
+
+
+def _check_writable(path: Path) -> None:
+    # As root os.access is always true; SQLite then reports its own (translated) error.
+    if not os.access(path, os.W_OK):
+        raise StoreError(f"Cannot write to {path}: the file is read-only.")
+
+
+# -- creating ------------------------------------------------------------------------------
+
+
+def create_store(path: Path) -> bool:
+    """Create a new, empty store at `path`; False if another process created it first."""
+    _check_directory(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
+    try:
+        _initialise(temp, name=path)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # This file system has no hard links: build the store in place instead.
+            _initialise(path, name=path)
+        return True
+    finally:
+        _remove_with_sidecars(temp)
+
+
+def _check_directory(path: Path) -> None:
+    """A sentence if the store cannot be created because of its directory."""
+    directory = path.absolute().parent
+    if directory.is_dir():
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise StoreError(f"Cannot create {path}: the directory {directory} is not writable.")
+        return
+    blocker = next((p for p in directory.parents if os.path.lexists(p)), None)
+    if blocker is not None and not blocker.is_dir():
+        raise StoreError(f"Cannot create {path}: {blocker} is a file, not a directory.")
+    raise StoreError(f"Cannot create {path}: the directory {directory} does not exist.")
+
+
+def _initialise(target: Path, *, name: Path) -> None:
+    """Create the schema in `target` (made if missing) and close it, leaving no -wal behind."""
+    database = Database(target, readonly=False, create=True, name=name)
+    try:
+        with database.write() as conn:
+            ensure_schema(conn)
+    finally:
+        database.close()  # the last connection to close checkpoints and removes -wal/-shm
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Create missing tables and indexes and the meta rows; safe to run concurrently."""
+    for table in schema.metadata.sorted_tables:
+        conn.execute(CreateTable(table, if_not_exists=True))
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
+            conn.execute(CreateIndex(index, if_not_exists=True))
+    created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    rows = [
+        {"key": "magic", "value": schema.MAGIC},
+        {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
+        {"key": "created_at", "value": created_at},
+    ]
+    conn.execute(insert(conn, schema.meta).on_conflict_do_nothing(index_elements=["key"]), rows)
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for suffix in ("", *_SIDECARS):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")

@@ -1,0 +1,610 @@
+"""The domain API of a replay store: recordings, their index tables and their event chunks.
+
+`Store` is the only thing the recorder and the readers use. It owns:
+
+- the entry point `Store.open` (the checks and the safe creation live in `opening.py`);
+- the shape of rows: callers hand plain dicts and `ChunkWrite`s and get plain dicts and
+  `ChunkInfo`s back; JSON columns (`argv`, `config`) and compressed sources are converted here;
+- transactions: `add_batch` writes chunks and the index rows describing them atomically, so a
+  recording cut short (even by SIGKILL) holds exactly the batches that were committed.
+
+It never decodes events except in `read_chunk`, through `codec.decode_events`, and never loads
+more than one chunk's data at a time: recordings can have millions of steps.
+
+Fork safety: a Store opened before `os.fork()` must not be used by both processes. In the
+child, call `store.after_fork()` (or just open a new Store); connections inherited from the
+parent are also refused automatically when the child first needs one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+from replay.storage import codec, schema
+from replay.storage.db import Database, insert
+from replay.storage.errors import NoRecordingError, StoreError
+from replay.storage.opening import open_database
+from sqlalchemy import Connection, Table, func, select, update
+
+_JSON_COLUMNS: Final = ("argv", "config")
+_RECORDING_DEFAULTS: Final[Mapping[str, Any]] = {
+    "status": "running",
+    "steps": 0,
+    "events_dropped": 0,
+    "tracer_faults": 0,
+}
+_CALL_DEFAULTS: Final[Mapping[str, Any]] = {"exception": False, "generator": False}
+
+
+class _Any(enum.Enum):
+    """Type of the `ANY` sentinel."""
+
+    ANY = "any"
+
+
+ANY: Final = _Any.ANY
+"""Default of `Store.calls(parent_id=...)`: calls with any parent (None means roots only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkWrite:
+    """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events."""
+
+    thread_id: int
+    seq: int
+    first_step: int
+    last_step: int
+    n_events: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInfo:
+    """Where a chunk sits in the event stream (its data is read with `Store.read_chunk`)."""
+
+    id: int
+    recording_id: int
+    thread_id: int
+    seq: int
+    first_step: int
+    last_step: int
+    n_events: int
+
+
+class Store:
+    """A replay store file. Open with `Store.open(path, mode=...)`; use as a context manager."""
+
+    def __init__(self, database: Database) -> None:
+        """Wrap an opened database; use `Store.open`, which checks the file first."""
+        self._db = database
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, mode: Literal["r", "w"] = "r") -> Store:
+        """Open the store at `path`.
+
+        "r": the file must be a replay store; it is never modified.
+        "w": the file is created if missing; an existing file must be a replay store and is
+        checked before anything is written to it.
+        """
+        return cls(open_database(Path(path), mode))
+
+    @property
+    def path(self) -> Path:
+        """The store file, as given to `open`."""
+        return self._db.path
+
+    @property
+    def readonly(self) -> bool:
+        """True when opened with mode 'r'."""
+        return self._db.readonly
+
+    def close(self) -> None:
+        """Close the store; idempotent."""
+        self._db.close()
+
+    def after_fork(self) -> None:
+        """Call in a forked child before using a Store opened by the parent.
+
+        Drops the inherited connection pool without closing the parent's connections
+        (`engine.dispose(close=False)`); new connections are opened on demand.
+        """
+        self._db.after_fork()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {str(self.path)!r} {'r' if self.readonly else 'w'}>"
+
+    # -- recordings ------------------------------------------------------------------------
+
+    def create_recording(self, meta: Mapping[str, Any]) -> int:
+        """Add a recording and return its id.
+
+        `meta` holds `recordings` columns except `id`; `format_version` is required. `argv`
+        and `config` are Python objects (stored as JSON). Defaults: status 'running', counters
+        0, `started_at` now.
+        """
+        if "format_version" not in meta:
+            raise ValueError("create_recording needs 'format_version' (the event format).")
+        row = {**_RECORDING_DEFAULTS, "started_at": time.time(), **_recording_fields(meta)}
+        with self._db.write() as conn:
+            result = conn.execute(schema.recordings.insert().values(row))
+            return int(result.inserted_primary_key[0])
+
+    def update_recording(self, recording_id: int, **fields: Any) -> None:
+        """Set columns of a recording (e.g. `status`, `ended_at`, `steps`)."""
+        values = _recording_fields(fields)
+        if not values:
+            return
+        with self._db.write() as conn:
+            _update_recording(conn, self.path, recording_id, values)
+
+    def recordings(self) -> list[dict[str, Any]]:
+        """Every recording, ordered by id, as plain dicts (`argv`/`config` decoded)."""
+        query = select(schema.recordings).order_by(schema.recordings.c.id)
+        with self._db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_decode_recording(row) for row in rows]
+
+    def recording(self, recording_id: int) -> dict[str, Any]:
+        """One recording; NoRecordingError if the store has none with that id."""
+        query = select(schema.recordings).where(schema.recordings.c.id == recording_id)
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NoRecordingError(f"{self.path} has no recording {recording_id}.")
+        return _decode_recording(row)
+
+    def latest_recording_id(self) -> int | None:
+        """The id of the newest recording, or None if the store has none."""
+        with self._db.read() as conn:
+            return conn.execute(select(func.max(schema.recordings.c.id))).scalar()
+
+    # -- writing a batch -------------------------------------------------------------------
+
+    def add_batch(
+        self,
+        recording_id: int,
+        *,
+        chunks: Iterable[ChunkWrite] = (),
+        functions: Iterable[Mapping[str, Any]] = (),
+        files: Iterable[Mapping[str, Any]] = (),
+        threads: Iterable[Mapping[str, Any]] = (),
+        calls: Iterable[Mapping[str, Any]] = (),
+        exceptions: Iterable[Mapping[str, Any]] = (),
+        checkpoints: Iterable[Mapping[str, Any]] = (),
+        recording: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write chunks and the index rows describing them in ONE transaction.
+
+        Rows are dicts of the table's columns without `recording_id` (the argument wins).
+        `functions`, `files`: insert or replace. `files[...]["source"]`: the file's bytes (or
+        str), compressed here. `threads`: insert, or update `name`/`last_step`/`ident` of a
+        known thread (NULLs keep the stored value). `calls`: upsert (a call is written when it
+        starts, with `last_step` None, and again when it ends; a NULL never erases a stored
+        `last_step`). `exceptions`: insert. `checkpoints`: dicts `thread_id`, `step`, `data`.
+        `recording`: columns of the recording row to update in the same transaction (e.g.
+        `steps`), so the row agrees with the committed chunks.
+        """
+        batch = _Batch.prepare(
+            recording_id,
+            chunks=chunks,
+            functions=functions,
+            files=files,
+            threads=threads,
+            calls=calls,
+            exceptions=exceptions,
+            checkpoints=checkpoints,
+        )
+        recording_values = _recording_fields(recording or {})
+        if batch.empty and not recording_values:
+            return
+        with self._db.write() as conn:
+            batch.write(conn)
+            if recording_values:
+                _update_recording(conn, self.path, recording_id, recording_values)
+
+    def add_checkpoints(self, recording_id: int, checkpoints: Iterable[Mapping[str, Any]]) -> None:
+        """Store engine snapshots: dicts `thread_id`, `step`, `data` (bytes); replaces same key."""
+        self.add_batch(recording_id, checkpoints=checkpoints)
+
+    # -- the index tables ------------------------------------------------------------------
+
+    def threads(self, recording_id: int) -> list[dict[str, Any]]:
+        """The recording's threads, ordered by thread_id."""
+        table = schema.threads
+        query = select(table).where(table.c.recording_id == recording_id)
+        return self._dicts(query.order_by(table.c.thread_id))
+
+    def thread_ids(self, recording_id: int) -> list[int]:
+        """Ids of threads that have a `threads` row or chunks, ascending."""
+        known = select(schema.threads.c.thread_id).where(
+            schema.threads.c.recording_id == recording_id
+        )
+        with_chunks = (
+            select(schema.chunks.c.thread_id)
+            .where(schema.chunks.c.recording_id == recording_id)
+            .distinct()
+        )
+        with self._db.read() as conn:
+            ids = set(conn.execute(known).scalars()) | set(conn.execute(with_chunks).scalars())
+        return sorted(ids)
+
+    def functions(self, recording_id: int) -> dict[int, dict[str, Any]]:
+        """The recording's functions by function_id."""
+        table = schema.functions
+        rows = self._dicts(select(table).where(table.c.recording_id == recording_id))
+        return {row["function_id"]: row for row in rows}
+
+    def files(self, recording_id: int) -> dict[int, dict[str, Any]]:
+        """The recording's source files by file_id, without their source (see `source`)."""
+        table = schema.files
+        columns = [column for column in table.c if column.name != "source"]
+        rows = self._dicts(select(*columns).where(table.c.recording_id == recording_id))
+        return {row["file_id"]: row for row in rows}
+
+    def source(self, recording_id: int, file_id: int) -> bytes | None:
+        """The recorded bytes of a source file, or None if it was not kept."""
+        table = schema.files
+        query = select(table.c.source).where(
+            table.c.recording_id == recording_id, table.c.file_id == file_id
+        )
+        with self._db.read() as conn:
+            blob = conn.execute(query).scalar()
+        if blob is None:
+            return None
+        try:
+            return codec.decompress_blob(blob)
+        except StoreError as error:
+            raise StoreError(f"{self.path}: source file {file_id}: {error}") from error
+
+    def calls(
+        self,
+        recording_id: int,
+        *,
+        parent_id: int | Literal[_Any.ANY] | None = ANY,
+        thread_id: int | None = None,
+        function_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Calls ordered by first_step. `parent_id`: ANY (default), None for roots, or an id."""
+        table = schema.calls
+        query = select(table).where(table.c.recording_id == recording_id)
+        if parent_id is None:
+            query = query.where(table.c.parent_id.is_(None))
+        elif parent_id is not ANY:
+            query = query.where(table.c.parent_id == parent_id)
+        if thread_id is not None:
+            query = query.where(table.c.thread_id == thread_id)
+        if function_id is not None:
+            query = query.where(table.c.function_id == function_id)
+        query = query.order_by(table.c.first_step, table.c.call_id).limit(limit)
+        return self._dicts(query)
+
+    def call(self, recording_id: int, call_id: int) -> dict[str, Any] | None:
+        """One call, or None."""
+        table = schema.calls
+        query = select(table).where(
+            table.c.recording_id == recording_id, table.c.call_id == call_id
+        )
+        rows = self._dicts(query)
+        return rows[0] if rows else None
+
+    def call_at(self, recording_id: int, thread_id: int, step: int) -> dict[str, Any] | None:
+        """The innermost call on `thread_id` whose [first_step, last_step] holds `step`.
+
+        A running call (last_step NULL) holds every later step. "Innermost" is the latest
+        started: exact for nested calls. A suspended generator's range also covers steps run
+        by its callers, so for generator frames confirm with the events (each names its call).
+        """
+        table = schema.calls
+        query = (
+            select(table)
+            .where(
+                table.c.recording_id == recording_id,
+                table.c.first_step <= step,
+                table.c.thread_id == thread_id,
+                (table.c.last_step >= step) | table.c.last_step.is_(None),
+            )
+            .order_by(table.c.first_step.desc())  # walks the first_step index backwards
+            .limit(1)
+        )
+        rows = self._dicts(query)
+        return rows[0] if rows else None
+
+    def count_calls(self, recording_id: int) -> int:
+        """Number of calls in the recording."""
+        query = select(func.count()).where(schema.calls.c.recording_id == recording_id)
+        with self._db.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def exceptions(
+        self, recording_id: int, *, kinds: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Exception events ordered by step; `kinds` keeps only those kinds."""
+        table = schema.exceptions
+        query = select(table).where(table.c.recording_id == recording_id)
+        if kinds is not None:
+            query = query.where(table.c.kind.in_(list(kinds)))
+        return self._dicts(query.order_by(table.c.step))
+
+    # -- chunks ----------------------------------------------------------------------------
+
+    def chunk_index(self, recording_id: int, thread_id: int | None = None) -> list[ChunkInfo]:
+        """Every chunk's place (no data), ordered by (thread_id, seq)."""
+        return self._chunk_infos(recording_id, thread_id)
+
+    def chunks_covering(
+        self, recording_id: int, first_step: int, last_step: int, thread_id: int | None = None
+    ) -> list[ChunkInfo]:
+        """Chunks whose [first_step, last_step] meets the given range, by (thread_id, seq)."""
+        table = schema.chunks
+        return self._chunk_infos(
+            recording_id,
+            thread_id,
+            table.c.first_step <= last_step,
+            table.c.last_step >= first_step,
+        )
+
+    def read_chunk(self, chunk_id: int) -> list[tuple]:
+        """The decoded events of one chunk."""
+        table = schema.chunks
+        query = select(table.c.codec, table.c.data).where(table.c.id == chunk_id)
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise StoreError(f"{self.path} has no chunk {chunk_id}.")
+        try:
+            return codec.decode_events(row.data)
+        except StoreError as error:
+            raise StoreError(f"{self.path}: chunk {chunk_id}: {error}") from error
+
+    def step_count(self, recording_id: int) -> int:
+        """The highest step in the recording's stored chunks (0 if none)."""
+        table = schema.chunks
+        query = select(func.max(table.c.last_step)).where(table.c.recording_id == recording_id)
+        with self._db.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def nearest_checkpoint(
+        self, recording_id: int, thread_id: int, step: int
+    ) -> tuple[int, bytes] | None:
+        """The latest checkpoint of the thread at or before `step`, as (step, data)."""
+        table = schema.checkpoints
+        query = (
+            select(table.c.step, table.c.data)
+            .where(
+                table.c.recording_id == recording_id,
+                table.c.thread_id == thread_id,
+                table.c.step <= step,
+            )
+            .order_by(table.c.step.desc())
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row.step), bytes(row.data))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _dicts(self, query: Any) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def _chunk_infos(
+        self, recording_id: int, thread_id: int | None, *conditions: Any
+    ) -> list[ChunkInfo]:
+        table = schema.chunks
+        query = select(
+            table.c.id,
+            table.c.recording_id,
+            table.c.thread_id,
+            table.c.seq,
+            table.c.first_step,
+            table.c.last_step,
+            table.c.n_events,
+        ).where(table.c.recording_id == recording_id, *conditions)
+        if thread_id is not None:
+            query = query.where(table.c.thread_id == thread_id)
+        query = query.order_by(table.c.thread_id, table.c.seq)
+        with self._db.read() as conn:
+            return [ChunkInfo(*row) for row in conn.execute(query)]
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+
+def _recording_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate recording columns and encode the JSON ones."""
+    unknown = set(fields) - (set(schema.recordings.c.keys()) - {"id"})
+    if unknown:
+        raise TypeError(f"recordings have no settable column(s) {sorted(unknown)}")
+    values = dict(fields)
+    for name in _JSON_COLUMNS:
+        if values.get(name) is not None:
+            values[name] = json.dumps(values[name])
+    return values
+
+
+def _decode_recording(row: Mapping[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    for name in _JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return values
+
+
+def _update_recording(
+    conn: Connection, path: Path, recording_id: int, values: Mapping[str, Any]
+) -> None:
+    table = schema.recordings
+    result = conn.execute(update(table).where(table.c.id == recording_id).values(values))
+    if result.rowcount == 0:
+        raise NoRecordingError(f"{path} has no recording {recording_id}.")
+
+
+def _rows(
+    table: Table,
+    recording_id: int,
+    given: Iterable[Mapping[str, Any]],
+    defaults: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Complete row dicts so all share one shape (executemany needs it), checking columns."""
+    defaults = defaults or {}
+    template: dict[str, Any] = dict.fromkeys(table.c.keys()) | dict(defaults)
+    required = {c.name for c in table.c if not c.nullable} - defaults.keys() - {"recording_id"}
+    rows = []
+    for row in given:
+        unknown = row.keys() - template.keys()
+        if unknown:
+            raise TypeError(f"{table.name} rows have no column(s) {sorted(unknown)}")
+        missing = required - row.keys()
+        if missing:
+            raise ValueError(f"{table.name} rows need column(s) {sorted(missing)}")
+        rows.append({**template, **row, "recording_id": recording_id})
+    return rows
+
+
+def _pack_source(source: bytes | str | None) -> bytes | None:
+    """Compress a file's bytes for `files.source`; a blob already compressed is kept."""
+    if source is None:
+        return None
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    if source.startswith(codec.ZSTD_FRAME_MAGIC):
+        return source  # already made by codec.compress_blob (no Python source starts so)
+    return codec.compress_blob(source)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The rows of one `add_batch`, validated before the transaction starts."""
+
+    chunks: list[dict[str, Any]]
+    functions: list[dict[str, Any]]
+    files: list[dict[str, Any]]
+    threads: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
+    exceptions: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+
+    @classmethod
+    def prepare(
+        cls,
+        recording_id: int,
+        *,
+        chunks: Iterable[ChunkWrite],
+        functions: Iterable[Mapping[str, Any]],
+        files: Iterable[Mapping[str, Any]],
+        threads: Iterable[Mapping[str, Any]],
+        calls: Iterable[Mapping[str, Any]],
+        exceptions: Iterable[Mapping[str, Any]],
+        checkpoints: Iterable[Mapping[str, Any]],
+    ) -> _Batch:
+        file_rows = _rows(schema.files, recording_id, files)
+        for row in file_rows:
+            row["source"] = _pack_source(row["source"])
+        return cls(
+            chunks=[_chunk_row(recording_id, chunk) for chunk in chunks],
+            functions=_rows(schema.functions, recording_id, functions),
+            files=file_rows,
+            threads=_rows(schema.threads, recording_id, threads),
+            calls=_rows(schema.calls, recording_id, calls, _CALL_DEFAULTS),
+            exceptions=_rows(schema.exceptions, recording_id, exceptions),
+            checkpoints=_rows(schema.checkpoints, recording_id, checkpoints),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.chunks,
+                self.functions,
+                self.files,
+                self.threads,
+                self.calls,
+                self.exceptions,
+                self.checkpoints,
+            )
+        )
+
+    def write(self, conn: Connection) -> None:
+        """Execute the batch on a connection already inside a write transaction."""
+        if self.chunks:
+            conn.execute(schema.chunks.insert(), self.chunks)
+        if self.exceptions:
+            conn.execute(schema.exceptions.insert(), self.exceptions)
+        _upsert(conn, schema.functions, self.functions)
+        _upsert(conn, schema.files, self.files)
+        _upsert(conn, schema.checkpoints, self.checkpoints)
+        _upsert(
+            conn,
+            schema.threads,
+            self.threads,
+            keep_when_null=("ident", "name", "last_step"),
+            keep_stored=("first_step",),
+        )
+        _upsert(conn, schema.calls, self.calls, keep_when_null=("last_step",))
+
+
+def _chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
+    return {
+        "recording_id": recording_id,
+        "thread_id": chunk.thread_id,
+        "seq": chunk.seq,
+        "first_step": chunk.first_step,
+        "last_step": chunk.last_step,
+        "n_events": chunk.n_events,
+        "codec": codec.CODEC_VERSION,
+        "data": chunk.data,
+    }
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keep_when_null: Collection[str] = (),
+    keep_stored: Collection[str] = (),
+) -> None:
+    """Insert rows; a row whose primary key exists replaces the stored non-key columns.
+
+    Columns in `keep_when_null` keep the stored value when the new one is NULL; columns in
+    `keep_stored` keep the stored value unless it is NULL.
+    """
+    if not rows:
+        return
+    statement = insert(conn, table)
+    key = [column.name for column in table.primary_key]
+    new_values = {}
+    for column in table.c:
+        new = statement.excluded[column.name]
+        if column.name in key:
+            continue
+        if column.name in keep_when_null:
+            new_values[column.name] = func.coalesce(new, column)
+        elif column.name in keep_stored:
+            new_values[column.name] = func.coalesce(column, new)
+        else:
+            new_values[column.name] = new
+    conn.execute(statement.on_conflict_do_update(index_elements=key, set_=new_values), rows)

@@ -1,0 +1,58 @@
+"""Recordings of the test programs, made once per session by the real recorder.
+
+Each program in programs/ is recorded twice in a subprocess: with the recorder's usual chunks
+(4096 events) and with 50-event chunks (record_small_chunks.py), so that chunk boundaries,
+checkpoints, digests and subtree skips are all exercised on small programs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine_reference import Reference
+
+HERE = Path(__file__).parent
+PROGRAMS = ("recursion", "generators", "exceptions", "threads")
+VARIANTS = {"default": None, "small": 50}
+
+
+def record(program: str, store: Path, chunk_events: int | None = None) -> subprocess.CompletedProcess:
+    """Record programs/PROGRAM.py into `store` with the real recorder, in a subprocess."""
+    if chunk_events is None:
+        command = [sys.executable, "-m", "replay", "record"]
+    else:
+        command = [sys.executable, str(HERE / "record_small_chunks.py"), str(chunk_events),
+                   "record"]  # fmt: skip
+    done = subprocess.run(
+        [*command, "--store", str(store), f"{program}.py"],
+        cwd=HERE / "programs",
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert store.exists(), done.stderr
+    return done
+
+
+@pytest.fixture(scope="session")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """(program, variant) -> store path, each holding one finished recording."""
+    directory = tmp_path_factory.mktemp("engine-recordings")
+    out = {}
+    for program in PROGRAMS:
+        for variant, size in VARIANTS.items():
+            store = directory / f"{program}-{variant}.db"
+            record(program, store, size)
+            out[(program, variant)] = store
+    return out
+
+
+@pytest.fixture(scope="session")
+def references(recordings: dict[tuple[str, str], Path]) -> dict[tuple[str, str], Reference]:
+    return {key: Reference(str(path)) for key, path in recordings.items()}

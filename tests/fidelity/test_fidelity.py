@@ -1,0 +1,161 @@
+"""Fidelity: what replay recorded equals what an independent settrace oracle saw.
+
+For each program in programs/ and each backend available on this Python, the program runs twice
+in real subprocesses: once under tests/fidelity/oracle.py (plain sys.settrace, no replay code)
+and once under `replay record`, whose recording is read back through `replay export`. Per
+thread, the sequence of (event, function, file, line) must be the same, and at every line the
+locals rebuilt from the export's `changes`/`deleted` must equal the oracle's live locals, to the
+capture depth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+PROGRAMS = sorted(p.name for p in (HERE / "programs").glob("*.py"))
+BACKENDS = ["settrace", "sysmon"] if sys.version_info >= (3, 12) else ["settrace"]
+
+# replay's event kinds as the settrace events they correspond to; others have no settrace twin.
+KIND_TO_SETTRACE = {
+    "call": "call",
+    "resume": "call",
+    "throw": "call",
+    "line": "line",
+    "return": "return",
+    "yield": "return",
+    "unwind": "return",
+    "exception": "exception",
+}
+# Values that differ from run to run by nature (trap 4): left out of both sides, not loosened.
+UNREPRODUCIBLE_ATTRS = {"_ident", "_native_id"}
+MAP_TYPES = {"dict", "collections.OrderedDict", "collections.defaultdict", "collections.Counter"}
+ATOM_TYPES = {"NoneType", "bool", "int", "float", "str", "bytes"}
+
+
+def _env() -> dict[str, str]:
+    # Same hash seed for both runs, so set iteration order (and thus recorded items) agree.
+    return {**os.environ, "PYTHONHASHSEED": "0"}
+
+
+def run_oracle(program: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    out = tmp_path / "oracle.json"
+    subprocess.run(
+        [sys.executable, str(HERE / "oracle.py"), str(out), program],
+        cwd=HERE / "programs",
+        env=_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    return json.loads(out.read_text())
+
+
+def run_replay(program: str, tmp_path: Path, backend: str) -> dict[str, Any]:
+    store = tmp_path / "fidelity.db"
+    subprocess.run(
+        [sys.executable, "-m", "replay", "record", "--store", str(store), "--backend", backend,
+         program],
+        cwd=HERE / "programs",
+        env=_env(),
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    out = tmp_path / "export.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "replay", "export", "--store", str(store), "--format", "json",
+         "-o", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(out.read_text())
+
+
+def plain(value: dict[str, Any]) -> list[Any]:
+    """An export value in the oracle's comparable form (see oracle.plain)."""
+    type_name = value["type"]
+    if type_name in ATOM_TYPES and "id" not in value:
+        return ["atom", type_name, value["repr"]]
+    if value.get("ref"):
+        return ["ref", type_name]
+    if "attrs" in value or value.get("kind") == "object":
+        attrs = value.get("attrs")
+        return ["obj", type_name, None if attrs is None else {k: plain(v) for k, v in attrs.items()}]
+    if type_name in MAP_TYPES:
+        items = value.get("items")
+        pairs = None if items is None else [[plain(k), plain(v)] for k, v in items]
+        return ["map", type_name, value["length"], pairs]
+    if "length" in value:
+        items = value.get("items")
+        return ["seq", type_name, value["length"], None if items is None else [plain(v) for v in items]]
+    return ["opaque", type_name]
+
+
+def replay_sequences(export: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per thread name, the export's steps as oracle-shaped records, locals rebuilt."""
+    names = {t["thread"]: t["name"] for t in export["threads"]}
+    frames: dict[int, dict[str, Any]] = {}
+    sequences: dict[str, list[dict[str, Any]]] = {}
+    for step in export["steps"]:
+        values = frames.setdefault(step["call"], {})
+        values.update(step["changes"])
+        for name in step["deleted"]:
+            values.pop(name, None)
+        kind = KIND_TO_SETTRACE.get(step["kind"])
+        if kind is None:
+            continue
+        record: dict[str, Any] = {
+            "kind": kind,
+            "function": step["function"],
+            "file": step["file"],
+            "line": step["line"],
+        }
+        if kind == "line":
+            record["locals"] = {name: plain(v) for name, v in values.items()}
+        if kind == "exception":
+            record["type"] = step["exception"]["type"]
+        sequences.setdefault(names[step["thread"]], []).append(record)
+    return sequences
+
+
+def scrub(value: Any) -> Any:
+    """A plain value without the attributes that cannot be the same in two runs."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and value[0] == "obj" and isinstance(value[2], dict):
+            attrs = {k: scrub(v) for k, v in value[2].items() if k not in UNREPRODUCIBLE_ATTRS}
+            return ["obj", value[1], attrs]
+        return [scrub(v) for v in value]
+    return value
+
+
+def _describe(record: dict[str, Any]) -> str:
+    return f"{record['kind']} {record['function']}:{record['line']}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_recording_matches_oracle(program: str, backend: str, tmp_path: Path) -> None:
+    oracle = run_oracle(program, tmp_path)
+    recorded = replay_sequences(run_replay(program, tmp_path, backend))
+
+    assert sorted(recorded) == sorted(oracle), "the same threads ran in-scope code"
+    for thread, expected in oracle.items():
+        got = recorded[thread]
+        assert [_describe(r) for r in got] == [_describe(r) for r in expected], thread
+        for mine, theirs in zip(got, expected, strict=True):
+            assert mine["file"] == theirs["file"]
+            if theirs["kind"] == "exception":
+                assert mine["type"] == theirs["type"], _describe(theirs)
+            if theirs["kind"] == "line" and theirs["locals"] is not None:
+                assert scrub(mine["locals"]) == scrub(theirs["locals"]), _describe(theirs)

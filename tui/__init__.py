@@ -1,0 +1,1 @@
+"""The Textual time-travel UI (installed as replay.tui). Built in its own issue."""
