@@ -110,8 +110,9 @@ def install_stamp(full_version: str) -> str:
     return digest.hexdigest()
 
 
-def ensure_venv(version: str, base_python: str, full_version: str, log: Log, *,
-                reinstall: bool = False) -> VenvSetup:
+def ensure_venv(
+    version: str, base_python: str, full_version: str, log: Log, *, reinstall: bool = False
+) -> VenvSetup:
     """Create or refresh benchmarks/.venvs/py<version> and return what it holds."""
     venv = Venv(version=version, root=VENVS_DIR / f"py{version}", full_version=full_version)
     if reinstall and venv.root.exists():
@@ -168,8 +169,11 @@ def fetch_test_suite(venv: Venv, log: Log) -> Path:
     sdist_dir = CACHE_DIR / "sdist"
     sdist_dir.mkdir(parents=True, exist_ok=True)
     log(f"downloading the {requirement} sdist for its tests")
-    _pip(venv, ["download", "--no-deps", "--no-binary", ":all:", requirement,
-                "-d", str(sdist_dir)], log)
+    _pip(
+        venv,
+        ["download", "--no-deps", "--no-binary", ":all:", requirement, "-d", str(sdist_dir)],
+        log,
+    )
     version = requirement.split("==")[1]
     stem = TEST_SUITE_LIBRARY.replace("-", "_")
     archives = sorted(sdist_dir.glob(f"{stem}-{version}.tar.gz")) or sorted(
@@ -211,7 +215,7 @@ def _extract_tests(archive: Path, dest: Path) -> None:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, members=members, filter="data")
         else:  # pragma: no cover - Python < 3.11.4
-            tar.extractall(dest, members=members)  # noqa: S202 - regular files and dirs only
+            tar.extractall(dest, members=members)  # regular files and dirs only
 
 
 def _pip(venv: Venv, args: list[str], log: Log) -> None:

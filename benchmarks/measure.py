@@ -11,6 +11,7 @@ alone, without start-up or exit work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -79,24 +80,28 @@ def last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_command(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
-                out_dir: Path) -> Run:
+def run_command(
+    argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, out_dir: Path
+) -> Run:
     """Run argv to completion (or kill its process group at `timeout`) and measure it."""
     out_path, err_path = out_dir / "stdout.txt", out_dir / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         child = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
             start_new_session=True,
         )
         timed_out = threading.Event()
 
         def kill() -> None:
             timed_out.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)  # the group this Popen started, by id
-            except ProcessLookupError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()

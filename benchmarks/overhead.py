@@ -77,6 +77,8 @@ class Cell:
     spent: float = 0.0
     stopped_after: float | None = None
     """Wall seconds at which a run was stopped for exceeding --max-ratio."""
+    command: str | None = None
+    """The last run's command line and added environment (temporary paths vary per run)."""
 
     def to_json(self) -> dict[str, Any]:
         """The cell with its medians, as stored in results.json."""
@@ -94,6 +96,7 @@ class Cell:
             "store": self.store,
             "output_bytes": self.output_bytes,
             "stopped_after": self.stopped_after,
+            "command": self.command,
             "notes": self.notes,
             "runs": self.runs,
         }
@@ -101,28 +104,58 @@ class Cell:
 
 def parse_args(argv: list[str] | None) -> Options:
     """Parse the command line into Options."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer, smaller workloads and 3 rounds (under 2 minutes a Python)")
-    parser.add_argument("--python", action="append", metavar="X.Y", choices=SUPPORTED,
-                        help="a Python version to run (repeatable; default: all found)")
-    parser.add_argument("--workloads", metavar="A,B", help="only these workloads (any mode)")
-    parser.add_argument("--tracers", metavar="A,B", help="only these tracers (untraced always runs)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer, smaller workloads, 3 rounds, replay's default core only "
+        "(about 2 minutes a Python)",
+    )
+    parser.add_argument(
+        "--python",
+        action="append",
+        metavar="X.Y",
+        choices=SUPPORTED,
+        help="a Python version to run (repeatable; default: all found)",
+    )
+    parser.add_argument(
+        "--workloads",
+        metavar="A,B",
+        help="only these workloads, at the mode's size: "
+        + ", ".join(w.name for w in suite_mod.WORKLOADS),
+    )
+    parser.add_argument(
+        "--tracers",
+        metavar="A,B",
+        help="only these tracers (untraced always runs): "
+        + ", ".join(t.name for t in tracers_mod.TRACERS),
+    )
     parser.add_argument("--rounds", type=int, help="runs per column (default 3 quick, 5 full)")
-    parser.add_argument("--timeout", type=float,
-                        help="seconds before any run is stopped (default 300 quick, 1800 full)")
-    parser.add_argument("--max-ratio", type=float,
-                        help="stop a traced run at this many times the untraced run's wall time "
-                        "(default 30 quick, 100 full; not PySnooper) and report it as '>Nx'")
-    parser.add_argument("--cell-budget", type=float,
-                        help="stop adding runs to a column once its runs took this many seconds "
-                        "(default 15 quick, 120 full); at least one run is always made")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds before any run is stopped (default 300 quick, 1800 full)",
+    )
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        help="stop a traced run at this many times the untraced run's wall time "
+        "(default 30 quick, 100 full; replay's columns only) and report it as '>Nx'",
+    )
+    parser.add_argument(
+        "--cell-budget",
+        type=float,
+        help="stop adding runs to a column once its runs took this many seconds "
+        "(default 8 quick, 120 full); at least one run is always made",
+    )
     parser.add_argument("--reinstall", action="store_true", help="rebuild the benchmark venvs")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR, help="results directory")
     ns = parser.parse_args(argv)
     try:
         workloads = suite_mod.select(_names(ns.workloads), ns.quick)
-        tracers = tracers_mod.select(_names(ns.tracers))
+        tracers = tracers_mod.select(_names(ns.tracers), ns.quick)
     except ValueError as exc:
         parser.error(str(exc))
     return Options(
@@ -132,9 +165,9 @@ def parse_args(argv: list[str] | None) -> Options:
         tracers=tracers,
         rounds=ns.rounds or (3 if ns.quick else 5),
         timeout=ns.timeout or (300.0 if ns.quick else 1800.0),
-        cell_budget=ns.cell_budget or (15.0 if ns.quick else 120.0),
+        cell_budget=ns.cell_budget or (8.0 if ns.quick else 120.0),
         max_ratio=ns.max_ratio or (30.0 if ns.quick else 100.0),
-        min_timeout=5.0,
+        min_timeout=3.0 if ns.quick else 10.0,
         reinstall=ns.reinstall,
         output=ns.output,
     )
@@ -167,8 +200,12 @@ def probe_replay(setup: VenvSetup) -> tuple[str | None, str]:
     venv = setup.venv
     try:
         done = subprocess.run(
-            [venv.bin("replay"), "record", "--help"], capture_output=True, text=True,
-            env=child_env(venv, {}), timeout=120, check=False,
+            [venv.bin("replay"), "record", "--help"],
+            capture_output=True,
+            text=True,
+            env=child_env(venv, {}),
+            timeout=120,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"replay record --help: {exc}", ""
@@ -184,9 +221,20 @@ def coverage_core_in_use(venv: Venv) -> str:
         script = Path(tmp) / "x.py"
         script.write_text("x = 1\n")
         done = subprocess.run(
-            [venv.python, "-m", "coverage", "run", f"--data-file={tmp}/.coverage", "--debug=sys",
-             str(script)], capture_output=True, text=True, cwd=tmp,
-            env=child_env(venv, {"COVERAGE_CORE": coverage_core(venv)}), check=False,
+            [
+                venv.python,
+                "-m",
+                "coverage",
+                "run",
+                f"--data-file={tmp}/.coverage",
+                "--debug=sys",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env=child_env(venv, {"COVERAGE_CORE": coverage_core(venv)}),
+            check=False,
         )
     for line in (done.stdout + done.stderr).splitlines():
         if line.strip().startswith("core:"):
@@ -197,15 +245,22 @@ def coverage_core_in_use(venv: Venv) -> str:
 class WorkloadRunner:
     """Measures one workload on one venv: warm-up, then interleaved rounds."""
 
-    def __init__(self, setup: VenvSetup, workload: Workload, options: Options,
-                 replay_error: str | None, replay_help: str) -> None:
+    def __init__(
+        self,
+        setup: VenvSetup,
+        workload: Workload,
+        options: Options,
+        replay_error: str | None,
+        replay_help: str,
+    ) -> None:
         self.venv = setup.venv
         self.workload = workload
         self.options = options
         self.target = workload.target(workload.args(options.quick))
         self.tracers = [t for t in options.tracers if t.applies(workload)]
         self.cells = {
-            t.name: Cell(self.venv.version, workload.name, t.name) for t in [UNTRACED, *self.tracers]
+            t.name: Cell(self.venv.version, workload.name, t.name)
+            for t in [UNTRACED, *self.tracers]
         }
         for tracer in self.tracers:
             if tracer.replay and replay_error:
@@ -250,9 +305,14 @@ class WorkloadRunner:
         timeout = self.timeout_for(tracer) if record else self.options.timeout
         with tempfile.TemporaryDirectory(prefix=f"replay-bench-{tracer.name}-") as tmp:
             invocation = tracer.build(self.venv, self.target, Path(tmp))
+            env_text = " ".join(f"{k}={v}" for k, v in invocation.env.items())
+            cell.command = " ".join([*([env_text] if env_text else []), *invocation.argv])
             run = run_command(
-                invocation.argv, cwd=self.workload.cwd(),
-                env=child_env(self.venv, invocation.env), timeout=timeout, out_dir=Path(tmp),
+                invocation.argv,
+                cwd=self.workload.cwd(),
+                env=child_env(self.venv, invocation.env),
+                timeout=timeout,
+                out_dir=Path(tmp),
             )
             if not record:
                 # The warm-up: compiles bytecode, warms caches, and fixes the expected checksum.
@@ -262,16 +322,23 @@ class WorkloadRunner:
             cell.spent += run.wall
             if run.timed_out and timeout < self.options.timeout:
                 cell.stopped_after = run.wall
-                return (f"stopped after {run.wall:.1f} s, over {self.options.max_ratio:.0f}x the "
-                        "untraced run (--max-ratio)")
+                return (
+                    f"stopped after {run.wall:.1f} s (--max-ratio: {self.options.max_ratio:.0f}x "
+                    f"the untraced warm-up's {self.warm_wall:.2f} s, at least "
+                    f"{self.options.min_timeout:.0f} s)"
+                )
             failure = run.failure(self.expected)
             if failure:
                 return failure
             cell.runs.append({"wall": run.wall, "inner": run.inner, "maxrss_kib": run.maxrss_kib})
             if invocation.store is not None:
                 stats = read_store(invocation.store)
-                cell.store = {"bytes": stats.bytes, "steps": stats.steps,
-                              "recordings": stats.recordings, "error": stats.error}
+                cell.store = {
+                    "bytes": stats.bytes,
+                    "steps": stats.steps,
+                    "recordings": stats.recordings,
+                    "error": stats.error,
+                }
             cell.output_bytes = file_size(invocation.trace_file)
             if tracer.name == "viztracer" and VIZTRACER_WRAPPED in run.stdout + run.stderr:
                 note = "ring buffer full: viztracer kept the last 1M entries and dropped the rest"
@@ -336,8 +403,9 @@ def run_python(version: str, options: Options, results: dict[str, Any]) -> None:
                 fetch_test_suite(setup.venv, log)
             except SetupError as exc:
                 log(f"[{version}] {workload.name}: {exc}")
-                results["cells"].append(Cell(version, workload.name, "untraced",
-                                             error=str(exc)).to_json())
+                results["cells"].append(
+                    Cell(version, workload.name, "untraced", error=str(exc)).to_json()
+                )
                 continue
         runner = WorkloadRunner(setup, workload, options, replay_error, replay_help)
         results["cells"].extend(cell.to_json() for cell in runner.run())
@@ -364,11 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": describe_machine(),
         "pythons": {},
-        "tracers": {t.name: {"label": t.label, "description": t.description}
-                    for t in [UNTRACED, *options.tracers]},
+        "tracers": {
+            t.name: {"label": t.label, "description": t.description}
+            for t in [UNTRACED, *options.tracers]
+        },
         "workloads": {
-            w.name: {"description": w.description, "cpu_bound": w.cpu_bound,
-                     "args": list(w.args(options.quick)), "notes": list(w.notes)}
+            w.name: {
+                "description": w.description,
+                "cpu_bound": w.cpu_bound,
+                "args": list(w.args(options.quick)),
+                "notes": list(w.notes),
+            }
             for w in options.workloads
         },
         "cells": [],
@@ -377,6 +451,5 @@ def main(argv: list[str] | None = None) -> int:
         run_python(version, options, results)
     results["duration_s"] = round(time.perf_counter() - started, 1)
     write_results(results, options.output)
-    log(f"wrote {options.output / 'results.md'} and results.json "
-        f"in {results['duration_s']:.0f} s")
+    log(f"wrote {options.output / 'results.md'} and results.json in {results['duration_s']:.0f} s")
     return 0

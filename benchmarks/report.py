@@ -25,9 +25,7 @@ FAILED = "n/a"
 
 def add_ratios(results: dict[str, Any]) -> None:
     """Set each cell's `ratio` (wall) and `inner_ratio` against the untraced cell beside it."""
-    base = {
-        (c["python"], c["workload"]): c for c in results["cells"] if c["tracer"] == "untraced"
-    }
+    base = {(c["python"], c["workload"]): c for c in results["cells"] if c["tracer"] == "untraced"}
     for cell in results["cells"]:
         untraced = base.get((cell["python"], cell["workload"]))
         cell["ratio"] = _ratio(cell.get("wall"), untraced and untraced.get("wall"))
@@ -60,7 +58,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(f"Not measured: {info['error']}")
             continue
         lines += _python_section(results, version, info)
-    lines += ["", "## Columns", ""] + _column_help(results)
+    lines += ["", "## Columns", "", *_column_help(results)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -92,8 +90,7 @@ def _python_section(results: dict[str, Any], version: str, info: dict[str, Any])
     workloads = [w for w in results["workloads"] if any(c["workload"] == w for c in cells)]
     by_key = {(c["workload"], c["tracer"]): c for c in cells}
     tracers = [
-        t for t in results["tracers"]
-        if t != "untraced" and any(c["tracer"] == t for c in cells)
+        t for t in results["tracers"] if t != "untraced" and any(c["tracer"] == t for c in cells)
     ]
     packages = info.get("packages", {})
     lines = []
@@ -110,12 +107,18 @@ def _python_section(results: dict[str, Any], version: str, info: dict[str, Any])
         lines += replay_lines
     notes = _notes(results, workloads, tracers, by_key)
     if notes:
-        lines += ["", "### Notes", ""] + notes
+        lines += ["", "### Notes", "", *notes]
     return lines
 
 
-def _ratio_table(results: dict[str, Any], workloads: list[str], tracers: list[str],
-                 by_key: dict[tuple[str, str], Cell], time_key: str, ratio_key: str) -> list[str]:
+def _ratio_table(
+    results: dict[str, Any],
+    workloads: list[str],
+    tracers: list[str],
+    by_key: dict[tuple[str, str], Cell],
+    time_key: str,
+    ratio_key: str,
+) -> list[str]:
     labels = [results["tracers"][t]["label"] for t in tracers]
     head = ["workload", "CPU-bound", "untraced (s)", *labels]
     lines = [_row(head), _row(["---", "---", "---:"] + ["---:"] * len(tracers))]
@@ -133,7 +136,8 @@ def _ratio_table(results: dict[str, Any], workloads: list[str], tracers: list[st
     geo = ["**geometric mean, CPU-bound**", "", ""]
     for tracer in tracers:
         ratios = [
-            by_key[(w, tracer)][ratio_key] for w in cpu
+            by_key[(w, tracer)][ratio_key]
+            for w in cpu
             if (w, tracer) in by_key and by_key[(w, tracer)].get(ratio_key) is not None
         ]
         mean = geometric_mean(ratios)
@@ -158,8 +162,16 @@ def _ratio_text(cell: Cell | None, ratio_key: str) -> str:
 
 
 def _replay_table(workloads: list[str], by_key: dict[tuple[str, str], Cell]) -> list[str]:
-    head = ["workload", "steps", "steps/s", "bytes/step", "store", "peak RSS untraced",
-            "peak RSS replay", "RSS delta"]
+    head = [
+        "workload",
+        "steps",
+        "steps/s",
+        "bytes/step",
+        "store",
+        "peak RSS untraced",
+        "peak RSS replay",
+        "RSS delta",
+    ]
     rows = []
     for workload in workloads:
         cell = by_key.get((workload, "replay"))
@@ -171,38 +183,48 @@ def _replay_table(workloads: list[str], by_key: dict[tuple[str, str], Cell]) -> 
         wall = cell.get("wall")
         base_rss, rss = untraced.get("maxrss_kib"), cell.get("maxrss_kib")
         ok = cell.get("error") is None and wall is not None
-        rows.append(_row([
-            workload,
-            f"{steps:,}" if ok and steps else FAILED,
-            f"{steps / wall:,.0f}" if ok and steps else FAILED,
-            f"{store['bytes'] / steps:.2f}" if ok and steps else FAILED,
-            _bytes(store.get("bytes")) if ok and store else FAILED,
-            _mib(base_rss),
-            _mib(rss) if ok else FAILED,
-            f"{(rss - base_rss) / 1024:+.1f} MiB" if ok and rss and base_rss else FAILED,
-        ]))
+        rows.append(
+            _row(
+                [
+                    workload,
+                    f"{steps:,}" if ok and steps else FAILED,
+                    f"{steps / wall:,.0f}" if ok and steps else FAILED,
+                    f"{store['bytes'] / steps:.2f}" if ok and steps else FAILED,
+                    _bytes(store.get("bytes")) if ok and store else FAILED,
+                    _mib(base_rss),
+                    _mib(rss) if ok else FAILED,
+                    f"{(rss - base_rss) / 1024:+.1f} MiB" if ok and rss and base_rss else FAILED,
+                ]
+            )
+        )
     if not rows:
         return []
     return [_row(head), _row(["---"] + ["---:"] * (len(head) - 1)), *rows]
 
 
-def _notes(results: dict[str, Any], workloads: list[str], tracers: list[str],
-           by_key: dict[tuple[str, str], Cell]) -> list[str]:
+def _notes(
+    results: dict[str, Any],
+    workloads: list[str],
+    tracers: list[str],
+    by_key: dict[tuple[str, str], Cell],
+) -> list[str]:
     notes: list[str] = []
-    errors: dict[tuple[str, str], list[str]] = {}
+    # (tracer, how the table shows it, error) -> workloads
+    errors: dict[tuple[str, str, str], list[str]] = {}
     for workload in workloads:
         for tracer in ["untraced", *tracers]:
             cell = by_key.get((workload, tracer))
             if cell is None:
                 continue
             if cell.get("error"):
-                errors.setdefault((tracer, cell["error"]), []).append(workload)
+                shown = "on" if cell.get("stopped_after") else "n/a on"
+                errors.setdefault((tracer, shown, cell["error"]), []).append(workload)
             store = cell.get("store") or {}
             if tracer == "replay" and store.get("error") and not cell.get("error"):
-                errors.setdefault(("replay store", store["error"]), []).append(workload)
-    for (tracer, error), names in errors.items():
+                errors.setdefault(("replay store", "n/a on", store["error"]), []).append(workload)
+    for (tracer, shown, error), names in errors.items():
         label = results["tracers"].get(tracer, {}).get("label", tracer)
-        notes.append(f"- {label} n/a on {', '.join(names)}: {error}")
+        notes.append(f"- {label} {shown} {', '.join(names)}: {error}")
     grouped: dict[tuple[str, str], list[str]] = {}
     for workload in workloads:
         for tracer in tracers:
@@ -228,7 +250,8 @@ def _column_help(results: dict[str, Any]) -> list[str]:
         "child), median over runs.",
     ]
     lines += [
-        f"- {info['label']}: {info['description']}" for name, info in results["tracers"].items()
+        f"- {info['label']}: {info['description']}"
+        for name, info in results["tracers"].items()
         if name != "untraced"
     ]
     return lines

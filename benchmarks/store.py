@@ -55,8 +55,9 @@ def record(venv: Venv, size: int, store: Path, timeout: float = 3600.0) -> int:
         stale.unlink(missing_ok=True)
     argv = [venv.bin("replay"), "record", "--store", str(store), str(LONG_RUN), str(size)]
     with tempfile.TemporaryDirectory(prefix="replay-bench-store-") as tmp:
-        run = run_command(argv, cwd=WORKLOADS_DIR, env=child_env(venv, {}), timeout=timeout,
-                          out_dir=Path(tmp))
+        run = run_command(
+            argv, cwd=WORKLOADS_DIR, env=child_env(venv, {}), timeout=timeout, out_dir=Path(tmp)
+        )
     failure = run.failure(None)
     if failure:
         raise RecordingError(f"replay record long_run.py {size}: {failure}")
@@ -78,8 +79,9 @@ def size_for(steps: int, venv: Venv, workdir: Path) -> int:
     return max(1, math.ceil((steps - fixed) / per_iteration))
 
 
-def make_recording(steps: int = 10_000_000, version: str = "3.12", store: Path | None = None,
-                   *, reuse: bool = True) -> tuple[Path, int]:
+def make_recording(
+    steps: int = 10_000_000, version: str = "3.12", store: Path | None = None, *, reuse: bool = True
+) -> tuple[Path, int]:
     """A recording of about `steps` steps: (path, exact steps). Cached unless reuse is False."""
     found = find_python(version)
     if found is None:

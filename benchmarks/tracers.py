@@ -72,8 +72,11 @@ class Tracer:
     """A replay recording: its store is read for steps, bytes per step and size."""
     needs: str | None = None
     """A `replay record --help` word this tracer needs (e.g. "--keep"); skipped when missing."""
-    capped: bool = True
-    """Stopped at --max-ratio times the untraced run; False for a tracer slow by design."""
+    in_quick: bool = True
+    """Run in --quick (unless --tracers names it)."""
+    capped: bool = False
+    """Stopped at --max-ratio times the untraced run. Only replay's columns are: a recorder
+    under development can be thousands of times slower, the peers are known and measured whole."""
 
 
 def coverage_core(venv: Venv) -> str:
@@ -122,7 +125,9 @@ def _coverage(venv: Venv, target: Target, tmp: Path) -> Invocation:
 
 def _viztracer(venv: Venv, target: Target, tmp: Path) -> Invocation:
     out = tmp / "viztracer.json"
-    return Invocation([venv.bin("viztracer"), "-o", str(out), *target.python_args()], trace_file=out)
+    return Invocation(
+        [venv.bin("viztracer"), "-o", str(out), *target.python_args()], trace_file=out
+    )
 
 
 def _pysnooper(venv: Venv, target: Target, _tmp: Path) -> Invocation:
@@ -139,6 +144,7 @@ TRACERS: tuple[Tracer, ...] = (
         "replay record --store S w.py (full recording, default core)",
         _replay,
         replay=True,
+        capped=True,
     ),
     Tracer(
         "replay-py",
@@ -146,6 +152,8 @@ TRACERS: tuple[Tracer, ...] = (
         "REPLAY_CORE=python replay record ... (the pure-Python fallback core)",
         _replay_python,
         replay=True,
+        in_quick=False,
+        capped=True,
     ),
     Tracer(
         "replay-keep-failed",
@@ -154,6 +162,7 @@ TRACERS: tuple[Tracer, ...] = (
         _replay_keep_failed,
         applies=lambda w: w.requests,
         replay=True,
+        capped=True,
         needs="--keep",
     ),
     Tracer("cprofile", "cProfile", "python -m cProfile -o /dev/null w.py", _cprofile),
@@ -175,15 +184,17 @@ TRACERS: tuple[Tracer, ...] = (
         "pysnooper.snoop(depth=40) around the workload's run(), output to /dev/null",
         _pysnooper,
         applies=lambda w: w.snoop and w.script is not None,
-        capped=False,
     ),
 )
 
 
-def select(names: list[str] | None) -> list[Tracer]:
-    """The tracers to run (all by default); the untraced baseline always runs."""
+def select(names: list[str] | None, quick: bool = False) -> list[Tracer]:
+    """The tracers to run: the named ones, else all (in --quick, those marked in_quick).
+
+    The untraced baseline always runs and is not in this list.
+    """
     if not names:
-        return list(TRACERS)
+        return [t for t in TRACERS if t.in_quick or not quick]
     known = {t.name: t for t in TRACERS}
     unknown = [n for n in names if n not in known]
     if unknown:

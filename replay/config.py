@@ -7,6 +7,7 @@ it. Environment knobs read anywhere in replay are listed here so they can be fou
 - REPLAY_STORE: default store path when --store is not given.
 - REPLAY_CONFIG: set by `replay record` for child processes; its presence starts a recorder.
 - REPLAY_CORE: force the per-event core (`python` or `c`), see replay/recorder/core.py.
+- REPLAY_PARENT: set by a recording process for its children: the parent's recording id.
 - REPLAY_INJECT_FAULT: tests only; makes the recorder fail on a variable of that name.
 """
 

@@ -159,9 +159,7 @@ def _functions(reader: RecordingReader) -> list[dict[str, Any]]:
 
 
 def _calls(reader: RecordingReader) -> Iterator[dict[str, Any]]:
-    values = {
-        call_id: (args, ret, exc) for call_id, args, ret, exc in reader.call_values()
-    }
+    values = {call_id: (args, ret, exc) for call_id, args, ret, exc in reader.call_values()}
     for row in reader.store.calls(reader.recording_id):
         args, ret, exc = values.get(row["call_id"], ({}, None, None))
         yield {

@@ -234,7 +234,9 @@ class RecordingReader:
         unwinds.sort(key=lambda row: row["step"])
         outermost = unwinds[-1]
         unwinds = [row for row in unwinds if row["thread_id"] == outermost["thread_id"]]
-        calls = {row["call_id"]: self.store.call(self.recording_id, row["call_id"]) for row in unwinds}
+        calls = {
+            row["call_id"]: self.store.call(self.recording_id, row["call_id"]) for row in unwinds
+        }
         path = [outermost]
         while True:
             # The frame below is the latest earlier unwind whose call is a child of this one.

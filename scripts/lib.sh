@@ -25,8 +25,17 @@ find_python() {
     return 1
 }
 
+# True when the build's inputs (pyproject.toml, setup.py, C sources) changed since `stamp`.
+_build_inputs_newer_than() {
+    local stamp="$1"
+    [[ -n "$(find "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/setup.py" "$REPO_ROOT/replay" \
+        \( -name pyproject.toml -o -name setup.py -o -name '*.c' -o -name '*.h' \) \
+        -newer "$stamp" -print -quit 2>/dev/null)" ]]
+}
+
 # ensure_venv 3.12 PYTHON -> .venvs/py3.12 exists, works, and has the project installed.
-# Reinstalls when pyproject.toml changed since the last install.
+# Reinstalls (pip install -e) when the build's inputs changed since the last install, so the
+# optional C core is rebuilt after its sources change.
 ensure_venv() {
     local version="$1" python="$2" venv="$REPO_ROOT/.venvs/py$1"
     local stamp="$venv/.replay-installed"
@@ -35,10 +44,14 @@ ensure_venv() {
         rm -rf "$venv"
         "$python" -m venv "$venv" || return 1
     fi
-    if [[ ! -f "$stamp" || "$REPO_ROOT/pyproject.toml" -nt "$stamp" ]]; then
+    if [[ ! -f "$stamp" ]] || _build_inputs_newer_than "$stamp"; then
+        local log="$venv/install.log"
         echo "installing replay (editable, with test extras) into $venv"
-        "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-        "$venv/bin/python" -m pip install --quiet -e "$REPO_ROOT[test]" || return 1
+        if ! "$venv/bin/python" -m pip install -e "$REPO_ROOT[test]" >"$log" 2>&1; then
+            tail -n 30 "$log" >&2
+            echo "pip install failed; the whole log is in $log" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }

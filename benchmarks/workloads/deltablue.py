@@ -95,7 +95,6 @@ Strength.WEAKEST = Strength(6, "weakest")
 
 
 class Constraint(object):
-
     def __init__(self, strength):
         super(Constraint, self).__init__()
         self.strength = strength
@@ -111,7 +110,7 @@ class Constraint(object):
 
         if not self.is_satisfied():
             if self.strength == Strength.REQUIRED:
-                print('Could not satisfy a required constraint!')
+                print("Could not satisfy a required constraint!")
 
             return None
 
@@ -125,7 +124,7 @@ class Constraint(object):
         out.determined_by = self
 
         if not planner.add_propagate(self, mark):
-            print('Cycle encountered')
+            print("Cycle encountered")
 
         out.mark = mark
         return overridden
@@ -142,7 +141,6 @@ class Constraint(object):
 
 
 class UrnaryConstraint(Constraint):
-
     def __init__(self, v, strength):
         super(UrnaryConstraint, self).__init__(strength)
         self.my_output = v
@@ -154,8 +152,9 @@ class UrnaryConstraint(Constraint):
         self.satisfied = False
 
     def choose_method(self, mark):
-        if self.my_output.mark != mark and \
-           Strength.stronger(self.strength, self.my_output.walk_strength):
+        if self.my_output.mark != mark and Strength.stronger(
+            self.strength, self.my_output.walk_strength
+        ):
             self.satisfied = True
         else:
             self.satisfied = False
@@ -192,7 +191,6 @@ class UrnaryConstraint(Constraint):
 
 
 class StayConstraint(UrnaryConstraint):
-
     def __init__(self, v, string):
         super(StayConstraint, self).__init__(v, string)
 
@@ -202,7 +200,6 @@ class StayConstraint(UrnaryConstraint):
 
 
 class EditConstraint(UrnaryConstraint):
-
     def __init__(self, v, string):
         super(EditConstraint, self).__init__(v, string)
 
@@ -222,7 +219,6 @@ class Direction(object):
 
 
 class BinaryConstraint(Constraint):
-
     def __init__(self, v1, v2, strength):
         super(BinaryConstraint, self).__init__(strength)
         self.v1 = v1
@@ -280,8 +276,7 @@ class BinaryConstraint(Constraint):
     def recalculate(self):
         ihn = self.input()
         out = self.output()
-        out.walk_strength = Strength.weakest_of(
-            self.strength, ihn.walk_strength)
+        out.walk_strength = Strength.weakest_of(self.strength, ihn.walk_strength)
         out.stay = ihn.stay
 
         if out.stay:
@@ -305,7 +300,6 @@ class BinaryConstraint(Constraint):
 
 
 class ScaleConstraint(BinaryConstraint):
-
     def __init__(self, src, scale, offset, dest, strength):
         self.direction = Direction.NONE
         self.scale = scale
@@ -335,14 +329,12 @@ class ScaleConstraint(BinaryConstraint):
         if self.direction == Direction.FORWARD:
             self.v2.value = self.v1.value * self.scale.value + self.offset.value
         else:
-            self.v1.value = (
-                self.v2.value - self.offset.value) / self.scale.value
+            self.v1.value = (self.v2.value - self.offset.value) / self.scale.value
 
     def recalculate(self):
         ihn = self.input()
         out = self.output()
-        out.walk_strength = Strength.weakest_of(
-            self.strength, ihn.walk_strength)
+        out.walk_strength = Strength.weakest_of(self.strength, ihn.walk_strength)
         out.stay = ihn.stay and self.scale.stay and self.offset.stay
 
         if out.stay:
@@ -350,13 +342,11 @@ class ScaleConstraint(BinaryConstraint):
 
 
 class EqualityConstraint(BinaryConstraint):
-
     def execute(self):
         self.output().value = self.input().value
 
 
 class Variable(object):
-
     def __init__(self, name, initial_value=0):
         super(Variable, self).__init__()
         self.name = name
@@ -369,10 +359,7 @@ class Variable(object):
 
     def __repr__(self):
         # To make debugging this beast from pdb easier...
-        return '<Variable: %s - %s>' % (
-            self.name,
-            self.value
-        )
+        return "<Variable: %s - %s>" % (self.name, self.value)
 
     def add_constraint(self, constraint):
         self.constraints.append(constraint)
@@ -385,7 +372,6 @@ class Variable(object):
 
 
 class Planner(object):
-
     def __init__(self):
         super(Planner, self).__init__()
         self.current_mark = 0
@@ -496,7 +482,6 @@ class Planner(object):
 
 
 class Plan(object):
-
     def __init__(self):
         super(Plan, self).__init__()
         self.v = OrderedCollection()
@@ -516,6 +501,7 @@ class Plan(object):
 
 
 # Main
+
 
 def chain_test(n):
     """

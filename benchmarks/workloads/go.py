@@ -6,18 +6,17 @@
 """
 Go board game
 """
+
 import math
 import random
-
 import sys
 import time
-
 
 SIZE = 9
 GAMES = 200
 KOMI = 7.5
 EMPTY, WHITE, BLACK = 0, 1, 2
-SHOW = {EMPTY: '.', WHITE: 'o', BLACK: 'x'}
+SHOW = {EMPTY: ".", WHITE: "o", BLACK: "x"}
 PASS = -1
 MAXMOVES = SIZE * SIZE * 3
 TIMESTAMP = 0
@@ -34,14 +33,12 @@ def to_xy(pos):
 
 
 class Square:
-
     def __init__(self, board, pos):
         self.board = board
         self.pos = pos
         self.timestamp = TIMESTAMP
         self.removestamp = TIMESTAMP
-        self.zobrist_strings = [random.randrange(9223372036854775807)
-                                for i in range(3)]
+        self.zobrist_strings = [random.randrange(9223372036854775807) for i in range(3)]
 
     def set_neighbours(self):
         x, y = self.pos % SIZE, self.pos // SIZE
@@ -83,10 +80,10 @@ class Square:
         if update:
             self.color = EMPTY
             self.board.emptyset.add(self.pos)
-#            if color == BLACK:
-#                self.board.black_dead += 1
-#            else:
-#                self.board.white_dead += 1
+        #            if color == BLACK:
+        #                self.board.black_dead += 1
+        #            else:
+        #                self.board.white_dead += 1
         for neighbour in self.neighbours:
             if neighbour.color != EMPTY and neighbour.removestamp != TIMESTAMP:
                 neighbour_ref = neighbour.find(update)
@@ -109,7 +106,6 @@ class Square:
 
 
 class EmptySet:
-
     def __init__(self, board):
         self.board = board
         self.empties = list(range(SIZE * SIZE))
@@ -141,7 +137,6 @@ class EmptySet:
 
 
 class ZobristHash:
-
     def __init__(self, board):
         self.board = board
         self.hash_set = set()
@@ -163,7 +158,6 @@ class ZobristHash:
 
 
 class Board:
-
     def __init__(self):
         self.squares = [Square(self, pos) for pos in range(SIZE * SIZE)]
         for square in self.squares:
@@ -240,8 +234,9 @@ class Board:
         self.zobrist.hash = old_hash
         strong_neighs = neighs - weak_neighs
         strong_opps = opps - weak_opps
-        return not dupe and \
-            (empties or weak_opps or (strong_neighs and (strong_opps or weak_neighs)))
+        return not dupe and (
+            empties or weak_opps or (strong_neighs and (strong_opps or weak_neighs))
+        )
 
     def useful_moves(self):
         return [pos for pos in self.emptyset.empties if self.useful(pos)]
@@ -303,8 +298,7 @@ class Board:
             # print 'ledges2', square, ledges2
 
             assert members1 == members2
-            assert ledges1 == ledges2, ('ledges differ at %r: %d %d' % (
-                square, ledges1, ledges2))
+            assert ledges1 == ledges2, "ledges differ at %r: %d %d" % (square, ledges1, ledges2)
 
             set(self.emptyset.empties)
 
@@ -317,13 +311,13 @@ class Board:
         result = []
         for y in range(SIZE):
             start = to_pos(0, y)
-            result.append(''.join(
-                [SHOW[square.color] + ' ' for square in self.squares[start:start + SIZE]]))
-        return '\n'.join(result)
+            result.append(
+                "".join([SHOW[square.color] + " " for square in self.squares[start : start + SIZE]])
+            )
+        return "\n".join(result)
 
 
 class UCTNode:
-
     def __init__(self):
         self.bestchild = None
         self.pos = -1
@@ -333,7 +327,7 @@ class UCTNode:
         self.parent = None
 
     def play(self, board):
-        """ uct tree search """
+        """uct tree search"""
         color = board.color
         node = self
         path = [node]
@@ -356,7 +350,7 @@ class UCTNode:
         self.update_path(board, color, path)
 
     def select(self, board):
-        """ select move; unexplored children first, then according to uct value """
+        """select move; unexplored children first, then according to uct value"""
         if self.unexplored:
             i = random.randrange(len(self.unexplored))
             pos = self.unexplored[i]
@@ -369,14 +363,14 @@ class UCTNode:
             return PASS
 
     def random_playout(self, board):
-        """ random play until both players pass """
+        """random play until both players pass"""
         for x in range(MAXMOVES):  # XXX while not self.finished?
             if board.finished:
                 break
             board.move(board.random_move())
 
     def update_path(self, board, color, path):
-        """ update win/loss count along path """
+        """update win/loss count along path"""
         wins = board.score(BLACK) >= board.score(WHITE)
         for node in path:
             if color == BLACK:

@@ -5,7 +5,8 @@ the suite runs this from `benchmarks/workloads/`, so outside replay's default sc
 standard library's `json`, `re` and `sorted`. A recorder that switches itself off for out-of-scope
 code should cost almost nothing here (the target is at most 1.1x).
 
-Usage: python library_hot_loop.py [SIZE]; prints `checksum: ...` and, on stderr, `inner-seconds: ...`.
+Usage: python library_hot_loop.py [SIZE]; prints `checksum: ...` and, on stderr,
+`inner-seconds: ...`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "library"))
 
-import hotlib  # noqa: E402 - found through the sys.path entry above
+import hotlib  # found through the sys.path entry above
 
 DEFAULT_SIZE = 60
 
 
 def run(size: int) -> int:
-    """Make, parse and aggregate `size` batches of 5,000 CSV rows in the library; dump and search."""
+    """Make, parse and aggregate `size` batches of 5,000 CSV rows in the library, then dump."""
     checksum = 0
     for batch in range(size):
         text = hotlib.make_csv(5000, seed=batch)

@@ -24,14 +24,14 @@ import time
 
 __contact__ = "collinwinter@google.com (Collin Winter)"
 DEFAULT_ITERATIONS = 20000
-DEFAULT_REFERENCE = 'sun'
+DEFAULT_REFERENCE = "sun"
 
 
 def combinations(l):
     """Pure-Python implementation of itertools.combinations(l, 2)."""
     result = []
     for x in range(len(l) - 1):
-        ls = l[x + 1:]
+        ls = l[x + 1 :]
         for y in ls:
             result.append((l[x], y))
     return result
@@ -42,39 +42,44 @@ SOLAR_MASS = 4 * PI * PI
 DAYS_PER_YEAR = 365.24
 
 BODIES = {
-    'sun': ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], SOLAR_MASS),
-
-    'jupiter': ([4.84143144246472090e+00,
-                 -1.16032004402742839e+00,
-                 -1.03622044471123109e-01],
-                [1.66007664274403694e-03 * DAYS_PER_YEAR,
-                 7.69901118419740425e-03 * DAYS_PER_YEAR,
-                 -6.90460016972063023e-05 * DAYS_PER_YEAR],
-                9.54791938424326609e-04 * SOLAR_MASS),
-
-    'saturn': ([8.34336671824457987e+00,
-                4.12479856412430479e+00,
-                -4.03523417114321381e-01],
-               [-2.76742510726862411e-03 * DAYS_PER_YEAR,
-                4.99852801234917238e-03 * DAYS_PER_YEAR,
-                2.30417297573763929e-05 * DAYS_PER_YEAR],
-               2.85885980666130812e-04 * SOLAR_MASS),
-
-    'uranus': ([1.28943695621391310e+01,
-                -1.51111514016986312e+01,
-                -2.23307578892655734e-01],
-               [2.96460137564761618e-03 * DAYS_PER_YEAR,
-                2.37847173959480950e-03 * DAYS_PER_YEAR,
-                -2.96589568540237556e-05 * DAYS_PER_YEAR],
-               4.36624404335156298e-05 * SOLAR_MASS),
-
-    'neptune': ([1.53796971148509165e+01,
-                 -2.59193146099879641e+01,
-                 1.79258772950371181e-01],
-                [2.68067772490389322e-03 * DAYS_PER_YEAR,
-                 1.62824170038242295e-03 * DAYS_PER_YEAR,
-                 -9.51592254519715870e-05 * DAYS_PER_YEAR],
-                5.15138902046611451e-05 * SOLAR_MASS)}
+    "sun": ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], SOLAR_MASS),
+    "jupiter": (
+        [4.84143144246472090e00, -1.16032004402742839e00, -1.03622044471123109e-01],
+        [
+            1.66007664274403694e-03 * DAYS_PER_YEAR,
+            7.69901118419740425e-03 * DAYS_PER_YEAR,
+            -6.90460016972063023e-05 * DAYS_PER_YEAR,
+        ],
+        9.54791938424326609e-04 * SOLAR_MASS,
+    ),
+    "saturn": (
+        [8.34336671824457987e00, 4.12479856412430479e00, -4.03523417114321381e-01],
+        [
+            -2.76742510726862411e-03 * DAYS_PER_YEAR,
+            4.99852801234917238e-03 * DAYS_PER_YEAR,
+            2.30417297573763929e-05 * DAYS_PER_YEAR,
+        ],
+        2.85885980666130812e-04 * SOLAR_MASS,
+    ),
+    "uranus": (
+        [1.28943695621391310e01, -1.51111514016986312e01, -2.23307578892655734e-01],
+        [
+            2.96460137564761618e-03 * DAYS_PER_YEAR,
+            2.37847173959480950e-03 * DAYS_PER_YEAR,
+            -2.96589568540237556e-05 * DAYS_PER_YEAR,
+        ],
+        4.36624404335156298e-05 * SOLAR_MASS,
+    ),
+    "neptune": (
+        [1.53796971148509165e01, -2.59193146099879641e01, 1.79258772950371181e-01],
+        [
+            2.68067772490389322e-03 * DAYS_PER_YEAR,
+            1.62824170038242295e-03 * DAYS_PER_YEAR,
+            -9.51592254519715870e-05 * DAYS_PER_YEAR,
+        ],
+        5.15138902046611451e-05 * SOLAR_MASS,
+    ),
+}
 
 
 SYSTEM = list(BODIES.values())
@@ -83,8 +88,7 @@ PAIRS = combinations(SYSTEM)
 
 def advance(dt, n, bodies=SYSTEM, pairs=PAIRS):
     for i in range(n):
-        for (([x1, y1, z1], v1, m1),
-             ([x2, y2, z2], v2, m2)) in pairs:
+        for ([x1, y1, z1], v1, m1), ([x2, y2, z2], v2, m2) in pairs:
             dx = x1 - x2
             dy = y1 - y2
             dz = z1 - z2
@@ -97,26 +101,25 @@ def advance(dt, n, bodies=SYSTEM, pairs=PAIRS):
             v2[0] += dx * b1m
             v2[1] += dy * b1m
             v2[2] += dz * b1m
-        for (r, [vx, vy, vz], m) in bodies:
+        for r, [vx, vy, vz], m in bodies:
             r[0] += dt * vx
             r[1] += dt * vy
             r[2] += dt * vz
 
 
 def report_energy(bodies=SYSTEM, pairs=PAIRS, e=0.0):
-    for (((x1, y1, z1), v1, m1),
-         ((x2, y2, z2), v2, m2)) in pairs:
+    for ((x1, y1, z1), v1, m1), ((x2, y2, z2), v2, m2) in pairs:
         dx = x1 - x2
         dy = y1 - y2
         dz = z1 - z2
         e -= (m1 * m2) / ((dx * dx + dy * dy + dz * dz) ** 0.5)
-    for (r, [vx, vy, vz], m) in bodies:
-        e += m * (vx * vx + vy * vy + vz * vz) / 2.
+    for r, [vx, vy, vz], m in bodies:
+        e += m * (vx * vx + vy * vy + vz * vz) / 2.0
     return e
 
 
 def offset_momentum(ref, bodies=SYSTEM, px=0.0, py=0.0, pz=0.0):
-    for (r, [vx, vy, vz], m) in bodies:
+    for r, [vx, vy, vz], m in bodies:
         px -= vx * m
         py -= vy * m
         pz -= vz * m

@@ -15,11 +15,12 @@ import zlib
 
 DEFAULT_SIZE = 60
 
-WORDS = (
+VOCABULARY = (
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
     "sigma tau upsilon phi chi psi omega record replay trace step frame value variable line "
     "call return yield await raise catch store chunk index cursor thread"
-).split()
+)
+WORDS = VOCABULARY.split()
 PUNCTUATION = [".", ",", ";", ":", "!", "?", " -", " (x)", " 42", " 3.14"]
 
 
@@ -84,7 +85,7 @@ def format_report(counts: dict[str, int], tokens: list[tuple[str, str]]) -> str:
         share = 100.0 * count / total
         lines.append(f"{word:<12}|{count:>8d}|{share:>7.2f}%")
     numbers = [float(token) for kind, token in tokens if kind == "number"]
-    lines.append("numbers: %d, sum %.2f" % (len(numbers), sum(numbers)))
+    lines.append("numbers: %d, sum %.2f" % (len(numbers), sum(numbers)))  # noqa: UP031 - on purpose
     puncts = "".join(token for kind, token in tokens if kind == "punct")
     lines.append("punctuation: " + puncts[:40].center(44, "*"))
     return "\n".join(line.rstrip() for line in lines)

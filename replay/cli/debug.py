@@ -17,8 +17,10 @@ parses commands and prints answers.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Annotated, Any
 
@@ -40,7 +42,7 @@ from replay.values import short_repr
 _VALUE_LIMIT = 1000
 _ARG_LIMIT = 40
 _LIST_CONTEXT = 5
-_HISTORY_SHOWN = 50
+_NOTE_INDEX_CHUNKS = 250  # about a million steps
 
 HELP = """\
 Moving (forwards / in reverse; N repeats):
@@ -101,7 +103,7 @@ class Debugger:
         line = line.strip()
         if not line or line.startswith("#"):
             return
-        word, _, rest = line.partition(" ")
+        word, rest = [*line.split(None, 1), ""][:2]
         handler = self._commands.get(word)
         try:
             if handler is None:
@@ -111,6 +113,8 @@ class Debugger:
             self._error(str(error))
         except KeyboardInterrupt:
             self._error("interrupted")
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): replay.cli.main ends quietly
         except Exception as error:  # a bug in replay: one line, not a traceback
             self._error(f"internal error: {type(error).__name__}: {error}")
 
@@ -289,7 +293,7 @@ class Debugger:
             self.say(bp.describe())
 
     def cmd_info(self, arg: str) -> None:
-        what = arg.split()[0] if arg else ""
+        what = arg.split(maxsplit=1)[0] if arg else ""
         if what in ("b", "break", "breakpoints"):
             self._list_breakpoints()
         elif what in ("threads", "thread"):
@@ -309,9 +313,7 @@ class Debugger:
             stream = engine.stream(thread_id)
             name = (engine.thread_rows.get(thread_id) or {}).get("name") or ""
             mark = "*" if thread_id == engine.thread_id else " "
-            self.say(
-                f"{mark} {thread_id}  {name}  steps {stream.first_step}..{stream.last_step}"
-            )
+            self.say(f"{mark} {thread_id}  {name}  steps {stream.first_step}..{stream.last_step}")
 
     def _info_exceptions(self) -> None:
         rows = self.engine.exceptions()
@@ -351,7 +353,9 @@ class Debugger:
         level = self.level + direction * _count(arg)
         if not 0 <= level < depth:
             raise CommandError(
-                "already at the outermost frame" if direction > 0 else "already at the innermost frame"
+                "already at the outermost frame"
+                if direction > 0
+                else "already at the innermost frame"
             )
         self.level = level
         frame = self.engine.frame(level)
@@ -374,9 +378,11 @@ class Debugger:
 
     def cmd_args(self, arg: str) -> None:
         frame = self.engine.frame(self.level)
-        self._names({name: frame.locals.get(name, v) for name, v in frame.args.items()})
+        self._names(
+            {name: frame.locals.get(name, v) for name, v in frame.args.items()}, empty="arguments"
+        )
 
-    def _names(self, values: dict[str, Any], module: bool = False) -> None:
+    def _names(self, values: dict[str, Any], module: bool = False, empty: str = "locals") -> None:
         hidden = 0
         shown = 0
         for name, venc in values.items():
@@ -388,22 +394,26 @@ class Debugger:
         if hidden:
             self.say(f"({hidden} functions, classes and modules not shown)")
         if not shown and not hidden:
-            self.say("(no locals)")
+            self.say(f"(no {empty})")
 
     def cmd_history(self, arg: str) -> None:
         name = _name(arg, "history")
         frame = self.engine.frame(self.level)
-        changes = self.engine.history(name, self.level)
         now = self.engine.cursor.step
-        current = max((i for i, c in enumerate(changes) if c.step <= now), default=-1)
-        self.say(f"{name} in {frame.function}() (call {frame.call_id}): {len(changes)} change(s)")
-        for i, change in _trimmed(changes, current):
-            if change is None:
-                self.say(f"  ... {i} more ...")
-                continue
+        shown, total, current = _window(self.engine.iter_history(name, self.level), now)
+        if not total and name not in frame.locals:
+            raise EngineError(f"{name!r} is never bound in {frame.function}()")
+        self.say(f"{name} in {frame.function}() (call {frame.call_id}): {total} change(s)")
+        previous = -1
+        for i, change in shown:
+            if i > previous + 1:
+                self.say(f"  ... {i - previous - 1} more ...")
+            previous = i
             mark = ">" if i == current else " "
             later = "   (later)" if change.step > now else ""
             self.say(f"{mark} {_change_text(change)}{later}")
+        if total > previous + 1:
+            self.say(f"  ... {total - previous - 1} more ...")
 
     def cmd_origin(self, arg: str) -> None:
         name = _name(arg, "origin")
@@ -470,24 +480,32 @@ class Debugger:
         return lines[line - 1].rstrip()
 
 
-def _trimmed(changes: list[Change], current: int) -> Iterator[tuple[int, Change | None]]:
-    """All changes, or the first and last ones and those around the current one."""
-    n = len(changes)
-    if n <= _HISTORY_SHOWN:
-        yield from enumerate(changes)  # type: ignore[misc]
-        return
-    keep = set(range(10)) | set(range(n - 10, n)) | set(range(current - 10, current + 11))
-    skipped = 0
-    for i in range(n):
-        if i in keep:
-            if skipped:
-                yield skipped, None
-                skipped = 0
-            yield i, changes[i]
-        else:
-            skipped += 1
-    if skipped:
-        yield skipped, None
+def _window(
+    changes: Iterable[Change], now: int, edge: int = 10
+) -> tuple[list[tuple[int, Change]], int, int]:
+    """From a stream of changes, keep the first and last `edge` ones and those around `now`.
+
+    Returns (kept (index, change) pairs in order, the total count, the index of the change
+    giving the value at `now`, -1 if none). Memory stays bounded however many there are.
+    """
+    first: list[tuple[int, Change]] = []
+    before: deque[tuple[int, Change]] = deque(maxlen=edge + 1)
+    after: list[tuple[int, Change]] = []
+    last: deque[tuple[int, Change]] = deque(maxlen=edge)
+    total = 0
+    for i, change in enumerate(changes):
+        total += 1
+        item = (i, change)
+        if i < edge:
+            first.append(item)
+        if change.step <= now:
+            before.append(item)
+        elif len(after) < edge:
+            after.append(item)
+        last.append(item)
+    current = before[-1][0] if before else -1
+    kept = {i: change for i, change in (*first, *before, *after, *last)}
+    return sorted(kept.items()), total, current
 
 
 def _change_text(change: Change) -> str:
@@ -539,10 +557,8 @@ def split_commands(text: str) -> list[str]:
 
 def _interactive_lines(debugger: Debugger) -> Iterator[str]:
     """Prompted lines from the terminal; an empty line repeats the last movement."""
-    try:
+    with contextlib.suppress(ImportError):
         import readline  # noqa: F401, PLC0415 - line editing and history where available
-    except ImportError:
-        pass
     last = ""
     while True:
         try:
@@ -595,6 +611,12 @@ def debug(
             + ")"
             + ("  type `help` for commands" if interactive else "")
         )
+        if not engine.indexed and engine.chunk_count > _NOTE_INDEX_CHUNKS:
+            millions = engine.last_step / 1e6
+            debugger.say(
+                f"(first reading of this recording: jumps far ahead build its index once, "
+                f"about {max(1, round(millions))} s for {millions:.1f}M steps; it is then saved)"
+            )
         debugger.where()
         if commands is not None:
             debugger.run(split_commands(commands))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -93,7 +93,6 @@ class Launch:
     as_module: bool = False
     command_mode: bool = False
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def run(self) -> int:
         """Run it; returns the exit code (or raises the program's SystemExit)."""
@@ -181,6 +180,8 @@ def record(
     command_mode = bool(ctx.meta.get(_MODE_KEY))
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if module and not args:
+        raise UsageError("-m needs a module name: replay record -m module [ARGS]...")
     if not args:
         raise UsageError(
             "nothing to record: give a script, -m module, or -- COMMAND (see replay record --help)"
@@ -233,6 +234,7 @@ def _run_in_process(launch: Launch) -> int:
     except ProgramSyntaxError as error:  # python prints it and exits 1; nothing ran
         session.report_uncaught(error.error)
         return 1
+    sys.argv = runner.argv  # what the recording's argv shows, as the program will see it
     session.start_session(launch.config, recorder=recorder)
     if summary_enabled(launch.quiet):
         current = session.current_session()
@@ -276,7 +278,7 @@ def _settle_children(store_file: str, before: int, result: CommandResult) -> lis
     return made
 
 
-def _settle(store: Any, row: dict[str, Any], code: int) -> None:
+def _settle(store: Store, row: dict[str, Any], code: int) -> None:
     if row["status"] in ("ok", "failed") and row["exit_code"] != code:
         status = "ok" if code == 0 and not row.get("exception_type") else "failed"
         store.update_recording(row["id"], exit_code=code, status=status)

@@ -119,7 +119,7 @@ def _call_tree(
         yield from _subtree([root for root in roots if root.thread == thread], "", 1, view)
     hidden = total - view.shown
     if hidden > 0:
-        yield f"({hidden:,} more calls not shown: see --lines/--depth, or `replay export`)"
+        yield f"({hidden:,} more calls folded or cut: --lines, --depth show more; export has all)"
 
 
 def _subtree(nodes: list[Any], prefix: str, depth: int, view: _TreeView) -> Iterator[str]:

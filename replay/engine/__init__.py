@@ -11,16 +11,18 @@ running anything:
         engine.continue_()
         print(engine.cursor.step, [f.function for f in engine.stack()])
 
-Modules: `engine` (Engine, Cursor, movements), `model` (replaying events into a thread's
-state), `stream` (positions and the chunk cache), `index` (checkpoints, digests, summaries),
-`scan` (the long loops), `breakpoints`, `expr` (expressions over recorded values), `history`
-(value history, origin, search), `views` (the records returned).
+Modules: `engine` (Engine: opening, movements, jumps, the index's life), `cursor` (a thread's
+position and the state there), `model` (replaying events into a thread's state), `stream`
+(positions and the chunk cache), `index` (checkpoints, digests, summaries), `scan` (the long
+loops), `breakpoints`, `expr` (expressions over recorded values), `history` (value history,
+origin, search), `views` (the records returned), `errors`.
 """
 
 from __future__ import annotations
 
 from replay.engine.breakpoints import Breakpoint, Breakpoints
-from replay.engine.engine import CallRow, Cursor, Engine
+from replay.engine.cursor import CallRow, Cursor
+from replay.engine.engine import Engine
 from replay.engine.errors import EngineError, ExpressionError
 from replay.engine.expr import Expression
 from replay.engine.views import UNBOUND, Change, Frame, Match, Outcome, Stop

@@ -24,7 +24,7 @@ from typing import Any
 
 from replay.engine.errors import EngineError
 from replay.engine.expr import Expression
-from replay.engine.index import ChunkSummary
+from replay.engine.index import LINE_BITS, ChunkSummary
 from replay.events import CALL, LINE, RAISE, UNWIND
 
 
@@ -44,6 +44,16 @@ class Breakpoint:
     enabled: bool = True
     where: list[str] = field(default_factory=list)
     """What it resolved to, for `info breakpoints`."""
+    keys: frozenset[int] = frozenset()
+    """A line breakpoint's (code, line) pairs, as in the index's chunk summaries."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "line":
+            self.keys = frozenset((code << LINE_BITS) | self.line for code in self.codes)
+
+    def hitting_codes(self, summary: ChunkSummary) -> set[int]:
+        """The codes that run this line in the chunk (line breakpoints)."""
+        return {key >> LINE_BITS for key in self.keys & summary.pairs}
 
     def describe(self) -> str:
         text = f"{self.number}: {self.kind} {self.spec}"
@@ -57,7 +67,7 @@ class Breakpoint:
 
     def may_match(self, summary: ChunkSummary) -> bool:
         if self.kind == "line":
-            return self.line in summary.lines and not self.codes.isdisjoint(summary.codes)
+            return not self.keys.isdisjoint(summary.pairs)
         if self.kind == "function":
             return not self.codes.isdisjoint(summary.called)
         return RAISE in summary.kinds
@@ -84,11 +94,7 @@ class Breakpoint:
             ]
         if self.kind == "function":
             codes = self.codes
-            return [
-                i
-                for i in range(lo, hi)
-                if events[i][0] == CALL and events[i][5][0] in codes
-            ]
+            return [i for i in range(lo, hi) if events[i][0] == CALL and events[i][5][0] in codes]
         return [
             i
             for i in range(lo, hi)
@@ -172,9 +178,7 @@ class Breakpoints:
     def _line(self, path: str, line: int, spec: str, cond: Expression | None) -> Breakpoint:
         file_ids = self.match_files(path)
         codes = frozenset(
-            function_id
-            for function_id, row in self.functions.items()
-            if row["file_id"] in file_ids
+            function_id for function_id, row in self.functions.items() if row["file_id"] in file_ids
         )
         bp = Breakpoint(self._next, "line", spec, codes=codes, line=line, condition=cond)
         bp.where = [f"{self.files[f]['path']}:{line}" for f in sorted(file_ids)]
@@ -194,7 +198,8 @@ class Breakpoints:
         found = {
             file_id
             for file_id, row in self.files.items()
-            if row["path"] == path or row["path"].replace("\\", "/").endswith("/" + path.lstrip("./"))
+            if row["path"] == path
+            or row["path"].replace("\\", "/").endswith("/" + path.lstrip("./"))
         }
         if not found:
             known = ", ".join(sorted(row["path"].rpartition("/")[2] for row in self.files.values()))

@@ -23,176 +23,27 @@ most one chunk of replay, and call facts come from the store's calls table.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import os
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from replay.engine import history as _history
 from replay.engine.breakpoints import Breakpoints
+from replay.engine.cursor import CallRow, Cursor
 from replay.engine.errors import EngineError
 from replay.engine.expr import Expression
-from replay.engine.index import BlobFile, ThreadIndex
+from replay.engine.index import BlobFile, ThreadIndex, save_indexes
 from replay.engine.model import ENTRY_KINDS, ThreadState
 from replay.engine.scan import find_breakpoint, seek_frame
-from replay.engine.stream import ChunkCache, Pos, ThreadStream, gc_paused
+from replay.engine.stream import ChunkCache, Pos, ThreadStream, gc_paused, quiet_gc
 from replay.engine.views import Change, Frame, Match, Outcome, Stop
-from replay.events import EXTERNAL, KIND_NAMES, LEAVE_KINDS, RETURN, UNWIND, YIELD
+from replay.events import LEAVE_KINDS, RETURN, UNWIND
 from replay.reader import resolve_recording
-from replay.storage import Store, StoreError
-
-
-class CallRow(NamedTuple):
-    """The facts of one call from the store's calls table."""
-
-    call_id: int
-    parent_id: int
-    function_id: int
-    thread_id: int
-    depth: int
-    first_step: int
-    last_step: int | None
-    exception: bool
-    generator: bool
-
+from replay.storage import Store
 
 _CALL_CACHE = 50_000
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _quiet(method: _F) -> _F:
-    """Run an engine operation with the cyclic GC paused (see stream.gc_paused)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with gc_paused:
-            return method(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Cursor:
-    """A position in one thread: an event of it, and (computed on demand) the state there."""
-
-    def __init__(self, engine: Engine, thread_id: int, pos: Pos) -> None:
-        self.engine = engine
-        self.thread_id = thread_id
-        self.stream = engine.stream(thread_id)
-        self.pos = pos
-        self._state: ThreadState | None = None
-
-    # -- where ---------------------------------------------------------------------------
-
-    @property
-    def event(self) -> tuple:
-        return self.stream.event(self.pos)
-
-    @property
-    def step(self) -> int:
-        return int(self.event[1])
-
-    @property
-    def kind(self) -> str:
-        return KIND_NAMES.get(self.event[0], str(self.event[0]))
-
-    @property
-    def call_id(self) -> int:
-        return int(self.event[3])
-
-    @property
-    def line(self) -> int:
-        return int(self.event[4])
-
-    @property
-    def code_id(self) -> int:
-        frame = self._state.frames.get(self.call_id) if self._state is not None else None
-        if frame is not None:
-            return frame.code_id
-        row = self.engine.call_row(self.call_id)
-        return row.function_id if row is not None else 0
-
-    @property
-    def function(self) -> str:
-        return self.engine.function_name(self.code_id)
-
-    @property
-    def file(self) -> str:
-        return self.engine.function_file(self.code_id)
-
-    def move(self, pos: Pos) -> None:
-        """Stand at `pos`; the state follows incrementally when moving one event forward."""
-        if pos == self.pos:
-            return
-        state = self._state
-        if state is not None and self.stream.next(self.pos) == pos:
-            event = self.event
-            if event[0] in LEAVE_KINDS:
-                state.leave(event[0], event[3])
-            self.pos = pos
-            state.apply(self.event, self.engine.resolve, pop=False)
-            return
-        self.pos = pos
-        self._state = None
-
-    # -- state ---------------------------------------------------------------------------
-
-    def state(self) -> ThreadState:
-        """The thread's state at this event (treat as read-only)."""
-        if self._state is None:
-            self._state = self.engine.state_at(self.thread_id, self.pos)
-        return self._state
-
-    @_quiet
-    def stack(self) -> list[Frame]:
-        """The call stack at this step, innermost frame first."""
-        state = self.state()
-        engine = self.engine
-        frames = []
-        for call_id in reversed(state.stack):
-            live = state.frames[call_id]
-            frames.append(
-                Frame(
-                    call_id=call_id,
-                    function=engine.function_name(live.code_id),
-                    file=engine.function_file(live.code_id),
-                    line=live.line,
-                    locals=dict(live.locals),
-                    args=dict(live.args),
-                    code_id=live.code_id,
-                )
-            )
-        return frames
-
-    def frame(self, level: int = 0) -> Frame:
-        """Frame `level` of the stack (0: the innermost)."""
-        stack = self.stack()
-        if not 0 <= level < len(stack):
-            raise EngineError(f"no frame {level}: the stack has {len(stack)} frame(s)")
-        return stack[level]
-
-    @property
-    def outcome(self) -> Outcome | None:
-        """The value returned or yielded, or the exception leaving, at a leave step."""
-        event = self.event
-        kind, payload = event[0], event[5]
-        if kind == RETURN:
-            return Outcome("return", payload)
-        if kind == YIELD:
-            return Outcome("yield", payload)
-        if kind == UNWIND:
-            return Outcome("unwind", payload[2], payload[0], payload[1])
-        return None
-
-    @property
-    def external(self) -> tuple[str, bool, Any, Any] | None:
-        """At an EXTERNAL step: (callee, observed, value venc, exc) of the completed call."""
-        event = self.event
-        return tuple(event[5]) if event[0] == EXTERNAL else None  # type: ignore[return-value]
-
-    def __repr__(self) -> str:
-        return f"<Cursor thread={self.thread_id} step={self.step} {self.kind}>"
 
 
 class Engine:
@@ -206,6 +57,7 @@ class Engine:
         owns_store: bool = False,
         cache_chunks: int = 48,
         persist_index: bool = True,
+        stored_index: bool = True,
     ) -> None:
         self.store = store
         self.recording_id = recording_id
@@ -227,9 +79,10 @@ class Engine:
         self._indexes: dict[int, ThreadIndex] = {}
         for thread_id, stream in self._streams.items():
             index = ThreadIndex(stream, self.resolve, self.blobs, store, recording_id)
-            index.load()
+            if stored_index:
+                index.load()
             self._indexes[thread_id] = index
-        self._persist = persist_index
+        self._persist = persist_index and stored_index
         self._persisted = all(index.from_store for index in self._indexes.values())
         self._calls: OrderedDict[int, CallRow | None] = OrderedDict()
         self.breakpoints = Breakpoints(self.files, self.functions)
@@ -246,7 +99,8 @@ class Engine:
         """Open a store read-only and the recording `rec` in it (default: the latest).
 
         `options`: `cache_chunks` (decoded chunks kept, default 48), `persist_index` (save the
-        index in the store once built, default True)."""
+        index in the store once built, default True), `stored_index` (use an index saved in
+        the store, default True; False ignores it and saves nothing)."""
         store = Store.open(store_path, mode="r")
         try:
             return cls(store, resolve_recording(store, rec), owns_store=True, **options)
@@ -277,7 +131,9 @@ class Engine:
             return self._streams[thread_id]
         except KeyError:
             known = ", ".join(map(str, self._streams))
-            raise EngineError(f"no thread {thread_id} in the recording (threads: {known})") from None
+            raise EngineError(
+                f"no thread {thread_id} in the recording (threads: {known})"
+            ) from None
 
     def index(self, thread_id: int) -> ThreadIndex:
         return self._indexes[thread_id]
@@ -334,6 +190,15 @@ class Engine:
         return None
 
     @property
+    def indexed(self) -> bool:
+        """True when every thread's index is complete (read from the store, or built)."""
+        return all(index.complete for index in self._indexes.values())
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(stream) for stream in self._streams.values())
+
+    @property
     def first_step(self) -> int:
         return min(s.first_step for s in self._streams.values())
 
@@ -343,7 +208,7 @@ class Engine:
 
     # -- state ---------------------------------------------------------------------------
 
-    @_quiet
+    @quiet_gc
     def state_at(self, thread_id: int, pos: Pos) -> ThreadState:
         """The thread's state at the event at `pos`: a checkpoint plus one chunk of replay."""
         k, i = pos
@@ -362,7 +227,7 @@ class Engine:
         """The current thread's cursor."""
         return self.cursors[self.thread_id]
 
-    @_quiet
+    @quiet_gc
     def stack(self) -> list[Frame]:
         return self.cursor.stack()
 
@@ -372,21 +237,53 @@ class Engine:
     def locals(self, level: int = 0) -> dict[str, Any]:
         return self.cursor.frame(level).locals
 
-    @_quiet
+    @quiet_gc
+    def call_outcome(self, level: int = 0) -> Outcome | None:
+        """How frame `level`'s call ends: its return value or exception, read at its last step
+        (None if the recording ends first). At a generator's YIELD, `cursor.outcome` has the
+        yielded value; this is its final end."""
+        row = self.call_row(self.cursor.frame(level).call_id)
+        if row is None or row.last_step is None:
+            return None
+        stream = self.stream(row.thread_id)
+        pos = stream.find(row.last_step)
+        if pos is None:
+            return None
+        event = stream.event(pos)
+        if event[0] == RETURN:
+            return Outcome("return", event[5])
+        if event[0] == UNWIND:
+            return Outcome("unwind", event[5][2], event[5][0], event[5][1])
+        return None
+
+    @quiet_gc
     def evaluate(self, expression: str, level: int = 0) -> Any:
         """An expression over frame `level`'s recorded locals (see replay.engine.expr)."""
         return Expression(expression).evaluate(self.cursor.frame(level).locals)
 
-    @_quiet
-    def history(self, name: str, level: int = 0) -> list[Change]:
-        """Every change of `name` in frame `level`'s call, over the call's whole life."""
-        frame = self.cursor.frame(level)
-        changes = _history.history(self, frame.call_id, name, self.thread_id)
-        if not changes and name not in frame.locals:
+    @quiet_gc
+    def history(self, name: str, level: int = 0, *, limit: int | None = None) -> list[Change]:
+        """Every change of `name` in frame `level`'s call over the call's whole life (the first
+        `limit` ones if given). For a variable changing millions of times, `iter_history`
+        streams them instead of holding them all."""
+        changes = list(itertools.islice(self.iter_history(name, level), limit))
+        if not changes and name not in self.cursor.frame(level).locals:
+            frame = self.cursor.frame(level)
             raise EngineError(f"{name!r} is never bound in {frame.function}()")
         return changes
 
-    @_quiet
+    def iter_history(self, name: str, level: int = 0) -> Iterator[Change]:
+        """`history`, one change at a time (the GC is paused only between changes' reads)."""
+        frame = self.cursor.frame(level)
+        changes = _history.iter_history(self, frame.call_id, name, self.thread_id)
+        while True:
+            with gc_paused:
+                change = next(changes, None)
+            if change is None:
+                return
+            yield change
+
+    @quiet_gc
     def origin(self, name: str, level: int = 0) -> Change:
         """The step that gave `name` its current value in frame `level` (the last binding)."""
         frame = self.cursor.frame(level)
@@ -395,7 +292,7 @@ class Engine:
             raise EngineError(f"{name!r} is not bound in {frame.function}() at this step")
         return change
 
-    @_quiet
+    @quiet_gc
     def search(
         self, condition: str, *, call_id: int | None = None, limit: int = 100
     ) -> list[Match]:
@@ -404,7 +301,7 @@ class Engine:
 
     # -- threads -------------------------------------------------------------------------
 
-    @_quiet
+    @quiet_gc
     def select_thread(self, thread_id: int) -> Cursor:
         """Make `thread_id` current, standing where it was at the current step."""
         stream = self.stream(thread_id)
@@ -431,7 +328,7 @@ class Engine:
 
     # -- movements -----------------------------------------------------------------------
 
-    @_quiet
+    @quiet_gc
     def step(self) -> Stop:
         """To the thread's next event, entering calls."""
         cursor = self.cursor
@@ -440,7 +337,7 @@ class Engine:
             return self._end("end", "the end of the thread's recording")
         return self._stand(cursor.thread_id, pos, "step")
 
-    @_quiet
+    @quiet_gc
     def reverse_step(self) -> Stop:
         """To the thread's previous event."""
         cursor = self.cursor
@@ -449,7 +346,7 @@ class Engine:
             return self._end("start", "the start of the thread's recording")
         return self._stand(cursor.thread_id, pos, "step")
 
-    @_quiet
+    @quiet_gc
     def next(self) -> Stop:
         """To the frame's next event, over calls; from a return/yield/unwind, like step."""
         cursor = self.cursor
@@ -457,7 +354,7 @@ class Engine:
             return self.step()
         return self._seek(forward=True, kinds=None, level=0)
 
-    @_quiet
+    @quiet_gc
     def reverse_next(self) -> Stop:
         """To the frame's previous event, over calls; from a call/resume, like reverse-step."""
         cursor = self.cursor
@@ -465,7 +362,7 @@ class Engine:
             return self.reverse_step()
         return self._seek(forward=False, kinds=None, level=0)
 
-    @_quiet
+    @quiet_gc
     def finish(self) -> Stop:
         """To the step where the current call returns, yields or unwinds (its leave event).
 
@@ -473,7 +370,7 @@ class Engine:
         level = 1 if self.cursor.event[0] in LEAVE_KINDS else 0
         return self._seek(forward=True, kinds=LEAVE_KINDS, level=level)
 
-    @_quiet
+    @quiet_gc
     def reverse_finish(self) -> Stop:
         """To the step where the current call started (its CALL, or a generator's latest
         RESUME/THROW). Standing on that step already, to the caller's start."""
@@ -509,12 +406,12 @@ class Engine:
         pos = cursor.stream.last() if reason == "end" else cursor.stream.first()
         return self._stand(cursor.thread_id, pos, reason, message=message)
 
-    @_quiet
+    @quiet_gc
     def continue_(self) -> Stop:
         """To the next breakpoint hit in any thread; else to the end of the current thread."""
         return self._continue(forward=True)
 
-    @_quiet
+    @quiet_gc
     def reverse_continue(self) -> Stop:
         """To the previous breakpoint hit in any thread; else to the start of the thread."""
         return self._continue(forward=False)
@@ -546,7 +443,7 @@ class Engine:
 
     # -- jumps ---------------------------------------------------------------------------
 
-    @_quiet
+    @quiet_gc
     def goto(self, step: int) -> Stop:
         """To global step `step` (or the first recorded step after it), in its thread."""
         if not self.first_step <= step <= self.last_step:
@@ -568,7 +465,7 @@ class Engine:
         assert best is not None
         return self._stand(best[1], best[2], "goto", message=f"step {step} was not recorded")
 
-    @_quiet
+    @quiet_gc
     def goto_call(self, call_id: int, *, end: bool = False) -> Stop:
         """To the first step (CALL) of a call, or with end=True its last step."""
         row = self.call_row(call_id)
@@ -584,9 +481,7 @@ class Engine:
     def exceptions(self) -> list[dict[str, Any]]:
         """Exceptions raised (their first RAISE, not the frames they propagate through)."""
         if self._origins is None:
-            rows = self.store.exceptions(
-                self.recording_id, kinds=["raise", "unwind", "handled"]
-            )
+            rows = self.store.exceptions(self.recording_id, kinds=["raise", "unwind", "handled"])
             last: dict[int, dict[str, Any]] = {}
             origins = []
             for row in rows:
@@ -605,7 +500,7 @@ class Engine:
             self._origins = origins
         return self._origins
 
-    @_quiet
+    @quiet_gc
     def goto_exception(self, number: int | None = None) -> Stop:
         """To where exception `number` (1-based) was raised; None: the uncaught exception."""
         origins = self.exceptions()
@@ -660,7 +555,7 @@ class Engine:
 
     # -- the index -----------------------------------------------------------------------
 
-    @_quiet
+    @quiet_gc
     def build_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Build every thread's index now (else it is built as far as needed, when needed)."""
         total = sum(len(s) for s in self._streams.values())
@@ -677,22 +572,12 @@ class Engine:
     def _maybe_persist(self) -> None:
         if self._persisted or not self._persist:
             return
-        if not all(index.complete for index in self._indexes.values()):
+        if not self.indexed:
             return
         self._persisted = True
         if self.meta.get("status") == "running":
             self.notes.append("the index is kept in memory: the recording is still running")
             return
-        try:
-            with Store.open(self.store.path, mode="w") as writer:
-                for index in self._indexes.values():
-                    batch: list[dict[str, Any]] = []
-                    for row in index.rows():
-                        batch.append(row)
-                        if len(batch) >= 256:
-                            writer.add_checkpoints(self.recording_id, batch)
-                            batch = []
-                    if batch:
-                        writer.add_checkpoints(self.recording_id, batch)
-        except (StoreError, OSError) as error:
+        error = save_indexes(self.store.path, self.recording_id, self._indexes.values())
+        if error is not None:
             self.notes.append(f"the index could not be saved in the store: {error}")

@@ -257,7 +257,7 @@ class Expression:
         return f"Expression({self.source!r})"
 
 
-def _compile(node: ast.expr) -> Compiled:  # noqa: C901
+def _compile(node: ast.expr) -> Compiled:
     if isinstance(node, ast.Constant):
         const = node.value
         return lambda env: const
@@ -281,7 +281,9 @@ def _compile(node: ast.expr) -> Compiled:  # noqa: C901
         key = _compile(node.slice)
         return lambda env: get_item(obj(env), key(env))
     if isinstance(node, ast.Slice):
-        parts = [_compile(p) if p is not None else None for p in (node.lower, node.upper, node.step)]
+        parts = [
+            _compile(p) if p is not None else None for p in (node.lower, node.upper, node.step)
+        ]
         return lambda env: slice(*(value(p(env)) if p else None for p in parts))
     if isinstance(node, ast.Tuple | ast.List):
         elts = [_compile(e) for e in node.elts]

@@ -23,7 +23,8 @@ from replay.engine.expr import Expression
 from replay.engine.views import UNBOUND, Change, Match
 
 if TYPE_CHECKING:
-    from replay.engine.engine import CallRow, Engine
+    from replay.engine.cursor import CallRow
+    from replay.engine.engine import Engine
 
 Raw = tuple[int, int, Any, Any]
 """(step, line that made it, changes, deleted) of one event of the frame."""
@@ -66,9 +67,7 @@ def frame_events(engine: Engine, call_id: int, name: str | None = None) -> Itera
         yield from index.digest(k).get(call_id, ())
 
 
-def frame_events_backward(
-    engine: Engine, call_id: int, name: str, at_step: int
-) -> Iterator[Raw]:
+def frame_events_backward(engine: Engine, call_id: int, name: str, at_step: int) -> Iterator[Raw]:
     """The frame's events touching `name` at or before `at_step`, newest first."""
     row = _call(engine, call_id)
     stream = engine.stream(row.thread_id)
@@ -114,18 +113,16 @@ def _value_in(raw: Raw, name: str) -> Any:
     return None
 
 
-def history(engine: Engine, call_id: int, name: str, thread: int = 0) -> list[Change]:
-    """Every change of `name` in the frame, oldest first."""
-    out: list[Change] = []
+def iter_history(engine: Engine, call_id: int, name: str, thread: int = 0) -> Iterator[Change]:
+    """Every change of `name` in the frame, oldest first, read as it goes (bounded memory)."""
     old: Any = UNBOUND
     for raw in frame_events(engine, call_id, name):
         found = _value_in(raw, name)
         if found is None:
             continue
         new = found[0]
-        out.append(Change(raw[0], raw[1], old, new, thread, call_id))
+        yield Change(raw[0], raw[1], old, new, thread, call_id)
         old = new
-    return out
 
 
 def origin(engine: Engine, call_id: int, name: str, at_step: int, thread: int = 0) -> Change | None:
@@ -170,7 +167,17 @@ def search(
         lo, hi = None, None
     matches: list[Match] = []
     for thread_id in threads:
-        _search_thread(engine, thread_id, expr, names, call_id, lo, hi, limit, matches)
+        _search_thread(
+            engine,
+            thread_id,
+            expr=expr,
+            names=names,
+            call_id=call_id,
+            lo=lo,
+            hi=hi,
+            limit=limit,
+            matches=matches,
+        )
     matches.sort(key=lambda m: m.step)
     return matches[:limit]
 
@@ -178,6 +185,7 @@ def search(
 def _search_thread(
     engine: Engine,
     thread_id: int,
+    *,
     expr: Expression,
     names: frozenset[str],
     call_id: int | None,

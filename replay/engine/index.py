@@ -9,9 +9,9 @@ This module owns what makes random access cheap on a recording of any length. Fo
 - a **digest**: the changes made during chunk `k` by the frames already live at its start, with
   the line that made each one, so the history of a long-running frame's variable reads small
   digests instead of decoding every chunk;
-- a **summary**: the lines, event kinds, called code ids, live code ids and changed names of the
-  chunk, so scans (continue, reverse-continue, search, history) skip chunks that cannot match
-  without decoding them.
+- a **summary**: the (code, line) pairs, event kinds, called code ids, live code ids and changed
+  names of the chunk, so scans (continue, reverse-continue, search, history) skip chunks that
+  cannot match without decoding them.
 
 The index is built lazily and incrementally: checkpoint `k` needs chunks `0..k-1` replayed once.
 Blobs live in an anonymous temporary file (the reading process keeps only offsets); once a
@@ -29,6 +29,7 @@ All blobs are zstd frames of marshal data (the same tools as the chunk codec).
 from __future__ import annotations
 
 import marshal
+import os
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -38,9 +39,11 @@ from typing import Any, BinaryIO
 from replay.engine.model import Resolver, ThreadState
 from replay.engine.stream import ThreadStream
 from replay.events import CALL, LEAVE_KINDS, YIELD
-from replay.storage import Store, codec
+from replay.storage import Store, StoreError, codec
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+LINE_BITS = 24
+"""A (code id, line) pair is kept as the int `code_id << LINE_BITS | line`."""
 SUMMARY_STEP = -1
 _LEVEL = 1  # zstd level: the build is CPU-bound, size matters less than speed
 
@@ -49,7 +52,8 @@ _LEVEL = 1  # zstd level: the build is CPU-bound, size matters less than speed
 class ChunkSummary:
     """What a chunk can match, for skipping it without decoding."""
 
-    lines: frozenset[int]
+    pairs: frozenset[int]
+    """`code_id << LINE_BITS | line` of every event (which function ran which line)."""
     kinds: frozenset[int]
     called: frozenset[int]
     """Code ids of the chunk's CALL events."""
@@ -59,7 +63,7 @@ class ChunkSummary:
     """Local names bound, rebound or deleted in the chunk."""
 
     def pack(self) -> tuple:
-        return (self.lines, self.kinds, self.called, self.codes, self.names)
+        return (self.pairs, self.kinds, self.called, self.codes, self.names)
 
 
 Digest = dict[int, list[tuple[int, int, Any, Any]]]
@@ -212,9 +216,7 @@ class ThreadIndex:
 
     def load(self) -> bool:
         """Use an index persisted in the store for exactly these chunks, if there is one."""
-        row = self.store.nearest_checkpoint(
-            self.recording_id, self.stream.thread_id, SUMMARY_STEP
-        )
+        row = self.store.nearest_checkpoint(self.recording_id, self.stream.thread_id, SUMMARY_STEP)
         if row is None or row[0] != SUMMARY_STEP:
             return False
         try:
@@ -236,7 +238,7 @@ class ThreadIndex:
         return True
 
 
-def build_chunk(
+def build_chunk(  # noqa: PLR0915 - one hot loop, inlined on purpose
     state: ThreadState, events: list[tuple], resolve: Resolver
 ) -> tuple[ChunkSummary, Digest]:
     """Replay one chunk into `state` (in place); its summary and digest.
@@ -252,12 +254,14 @@ def build_chunk(
     called: set[int] = set()
     all_changes: list[tuple] = []
     all_deleted: list[tuple] = []
-    lines = {event[4] for event in events}
+    pairs: set[int] = set()
     kinds = {event[0] for event in events}
     apply = state.apply
     leave_kinds = LEAVE_KINDS
     top = stack[-1] if stack else None
     top_frame = frames.get(top) if top is not None else None
+    top_key = top_frame.code_id << LINE_BITS if top_frame is not None else 0
+    add_pair = pairs.add
     for event in events:
         call_id = event[3]
         kind = event[0]
@@ -279,12 +283,14 @@ def build_chunk(
                     for name in deleted:
                         values.pop(name, None)
             top_frame.line = event[4]
+            add_pair(top_key | event[4])
             if kind in leave_kinds:
                 stack.pop()
                 if kind != YIELD:
                     del frames[call_id]
                 top = stack[-1] if stack else None
                 top_frame = frames.get(top) if top is not None else None
+                top_key = top_frame.code_id << LINE_BITS if top_frame is not None else 0
             continue
         # Entries, and events of frames not on top (resynchronisation): the model decides.
         if kind == CALL:
@@ -299,13 +305,39 @@ def build_chunk(
             all_deleted.append(event[7])
         frame = apply(event, resolve)
         codes.add(frame.code_id)
+        add_pair((frame.code_id << LINE_BITS) | event[4])
         top = stack[-1] if stack else None
         top_frame = frames.get(top) if top is not None else None
+        top_key = top_frame.code_id << LINE_BITS if top_frame is not None else 0
     names = {name for changes in all_changes for name, _ in changes}
     names.update(name for deleted in all_deleted for name in deleted)
     codes |= called
     codes.update(frame.code_id for frame in frames.values())
     summary = ChunkSummary(
-        frozenset(lines), frozenset(kinds), frozenset(called), frozenset(codes), frozenset(names)
+        frozenset(pairs), frozenset(kinds), frozenset(called), frozenset(codes), frozenset(names)
     )
     return summary, digest
+
+
+def save_indexes(
+    store_path: str | os.PathLike[str], recording_id: int, indexes: Iterable[ThreadIndex]
+) -> str | None:
+    """Write complete thread indexes into the store's checkpoints table; the error, if any.
+
+    The store is opened for writing only for this, in transactions of 256 rows, so recorders
+    writing other recordings into the same file wait at most for one of them.
+    """
+    try:
+        with Store.open(store_path, mode="w") as writer:
+            for index in indexes:
+                batch: list[dict[str, Any]] = []
+                for row in index.rows():
+                    batch.append(row)
+                    if len(batch) >= 256:
+                        writer.add_checkpoints(recording_id, batch)
+                        batch = []
+                if batch:
+                    writer.add_checkpoints(recording_id, batch)
+    except (StoreError, OSError) as error:
+        return str(error)
+    return None

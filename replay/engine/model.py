@@ -36,6 +36,7 @@ class LiveFrame:
         call_id: int,
         code_id: int,
         parent_id: int,
+        *,
         line: int = 0,
         args: dict[str, Any] | None = None,
         local_values: dict[str, Any] | None = None,
@@ -52,7 +53,12 @@ class LiveFrame:
 
     def copy(self) -> LiveFrame:
         return LiveFrame(
-            self.call_id, self.code_id, self.parent_id, self.line, self.args, dict(self.locals)
+            self.call_id,
+            self.code_id,
+            self.parent_id,
+            line=self.line,
+            args=self.args,
+            local_values=dict(self.locals),
         )
 
     def __repr__(self) -> str:
@@ -64,7 +70,9 @@ class ThreadState:
 
     __slots__ = ("frames", "stack")
 
-    def __init__(self, stack: list[int] | None = None, frames: dict[int, LiveFrame] | None = None):
+    def __init__(
+        self, stack: list[int] | None = None, frames: dict[int, LiveFrame] | None = None
+    ) -> None:
         self.stack: list[int] = stack if stack is not None else []
         self.frames: dict[int, LiveFrame] = frames if frames is not None else {}
 
@@ -84,7 +92,7 @@ class ThreadState:
         frames = self.frames
         stack = self.stack
         if kind == CALL:
-            frame = LiveFrame(call_id, payload[0], payload[1], line, dict(changes or ()))
+            frame = LiveFrame(call_id, payload[0], payload[1], line=line, args=dict(changes or ()))
             frames[call_id] = frame
             stack.append(call_id)
         else:
@@ -141,7 +149,9 @@ class ThreadState:
         return cls(
             list(stack),
             {
-                call_id: LiveFrame(call_id, code_id, parent_id, line, args, dict(values))
+                call_id: LiveFrame(
+                    call_id, code_id, parent_id, line=line, args=args, local_values=dict(values)
+                )
                 for call_id, code_id, parent_id, line, args, values in frames
             },
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from replay.engine.breakpoints import Breakpoint
-from replay.engine.model import ThreadState
+from replay.engine.index import ChunkSummary, ThreadIndex
 from replay.engine.stream import Pos, ThreadStream
 from replay.events import CALL
 
@@ -123,24 +123,36 @@ class Hit:
 
 
 class ChunkContext:
-    """Code ids and locals inside one chunk, computed only as far as a scan asks."""
+    """Code ids and locals inside one chunk, computed only as far as a scan asks.
 
-    def __init__(self, engine: Engine, stream: ThreadStream, k: int, events: list[tuple]) -> None:
+    Locals are tracked only for the frames in `calls` (those of the candidate events), so a
+    condition on a hot line of one function costs one dict lookup per event of the others.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        stream: ThreadStream,
+        k: int,
+        events: list[tuple],
+    ) -> None:
         self.engine = engine
         self.stream = stream
         self.k = k
         self.events = events
+        self.calls: frozenset[int] = frozenset()
+        """The frames whose locals `env` is asked for."""
         self._codes: dict[int, int] | None = None
-        self._state: ThreadState | None = None
+        self._tracked: dict[int, dict[str, Any]] | None = None
         self._applied = 0
+        self._mine: list[int] = []
+        self._next = 0
 
     def code_of(self, call_id: int) -> int:
         codes = self._codes
         if codes is None:
-            state = self.engine.index(self.stream.thread_id).checkpoint(self.k)
-            codes = {f.call_id: f.code_id for f in state.frames.values()}
-            codes.update((e[3], e[5][0]) for e in self.events if e[0] == CALL)
-            self._codes = codes
+            # Calls started in this chunk say their code; older ones are in the calls table.
+            codes = self._codes = {e[3]: e[5][0] for e in self.events if e[0] == CALL}
         code = codes.get(call_id)
         if code is None:
             row = self.engine.call_row(call_id)
@@ -149,20 +161,43 @@ class ChunkContext:
 
     def env(self, i: int) -> dict[str, Any]:
         """The locals of event i's frame at event i (call with increasing i)."""
-        if self._state is None or i < self._applied:
-            self._state = self.engine.index(self.stream.thread_id).checkpoint(self.k)
-            self._applied = 0
-        state = self._state
         events = self.events
-        resolve = self.engine.resolve
-        for j in range(self._applied, i):
-            state.apply(events[j], resolve)
-        self._applied = i
         event = events[i]
         if event[0] == CALL:
             return dict(event[6] or ())
-        frame = state.frames.get(event[3])
-        base = frame.locals if frame is not None else {}
+        wanted = self.calls
+        tracked = self._tracked
+        if tracked is None or i < self._applied:
+            state = self.engine.index(self.stream.thread_id).checkpoint(self.k)
+            tracked = self._tracked = {
+                call_id: frame.locals
+                for call_id, frame in state.frames.items()
+                if call_id in wanted
+            }
+            self._applied = 0
+            # The events of the tracked frames, found once by a comprehension (C speed).
+            self._mine = [j for j, e in enumerate(events) if e[3] in wanted]
+            self._next = 0
+        mine = self._mine
+        n = self._next
+        while n < len(mine) and mine[n] < i:
+            other = events[mine[n]]
+            n += 1
+            if other[0] == CALL:
+                tracked[other[3]] = dict(other[6] or ())
+                continue
+            values = tracked.get(other[3])
+            if values is not None:
+                if other[6]:
+                    values.update(other[6])
+                for name in other[7] or ():
+                    values.pop(name, None)
+        self._next = n
+        self._applied = i
+        base = tracked.get(event[3])
+        if base is None:  # a frame the chunk's replay did not see start (recorder gap)
+            frame = self.engine.state_at(self.stream.thread_id, (self.k, i)).frames.get(event[3])
+            return dict(frame.locals) if frame is not None else {}
         changes, deleted = event[6], event[7]
         if not changes and not deleted:
             return base
@@ -199,13 +234,23 @@ def find_breakpoint(
             return None
         summary = index.summary(k)
         candidates = [bp for bp in bps if bp.may_match(summary)]
-        if candidates:
+        if candidates and not _excluded_by_digest(index, k, summary, candidates):
             events = stream.events(k)
             if forward:
                 lo, hi = (i if inclusive else i + 1) if first else 0, len(events)
             else:
                 lo, hi = 0, (i + 1 if inclusive else i) if first else len(events)
-            hit = _hit_in_chunk(engine, stream, k, events, lo, hi, candidates, forward, limit_step)
+            hit = _hit_in_chunk(
+                engine,
+                stream,
+                k,
+                events,
+                lo=lo,
+                hi=hi,
+                bps=candidates,
+                forward=forward,
+                limit_step=limit_step,
+            )
             if hit is not None:
                 return hit
         first = False
@@ -213,11 +258,51 @@ def find_breakpoint(
     return None
 
 
+def _excluded_by_digest(
+    index: ThreadIndex, k: int, summary: ChunkSummary, bps: list[Breakpoint]
+) -> bool:
+    """True when no conditional line breakpoint can hit in chunk k, known without decoding it.
+
+    When every frame that runs a breakpoint's line in the chunk was already live at its start,
+    its locals at any of its events are the checkpoint's, or those after one of its changes in
+    the chunk's digest. If the condition holds for none of these, that frame cannot hit.
+    """
+    if k == 0 or any(bp.kind != "line" or bp.condition is None for bp in bps):
+        return False
+    state = None
+    digest = None
+    for bp in bps:
+        codes = bp.hitting_codes(summary)
+        if not codes.isdisjoint(summary.called):
+            return False  # a frame starting in the chunk may hit: read the chunk
+        if state is None:
+            state = index.checkpoint(k)
+            digest = index.digest(k)
+        assert digest is not None and bp.condition is not None
+        live = [f for f in state.frames.values() if f.code_id in codes]
+        if {f.code_id for f in live} != codes:
+            return False  # a frame the checkpoint does not know runs the line (a recorder gap)
+        test = bp.condition.test
+        for frame in live:
+            values = dict(frame.locals)
+            if test(values):
+                return False
+            for _step, _line, changes, deleted in digest.get(frame.call_id, ()):
+                if changes:
+                    values.update(changes)
+                for name in deleted or ():
+                    values.pop(name, None)
+                if test(values):
+                    return False
+    return True
+
+
 def _hit_in_chunk(
     engine: Engine,
     stream: ThreadStream,
     k: int,
     events: list[tuple],
+    *,
     lo: int,
     hi: int,
     bps: list[Breakpoint],
@@ -225,13 +310,16 @@ def _hit_in_chunk(
     limit_step: int | None,
 ) -> Hit | None:
     ctx = ChunkContext(engine, stream, k, events)
-    previous = stream.events(k - 1)[-1] if k > 0 and lo == 0 else None
+    previous = None
+    if k > 0 and lo == 0 and any(bp.kind == "exception" for bp in bps):
+        previous = stream.events(k - 1)[-1]  # tells a propagating exception from a new one
     found: list[tuple[int, int, Breakpoint]] = []
     for bp in bps:
         hits = bp.candidates(events, lo, hi, ctx.code_of, previous)
         found.extend((i, bp.number, bp) for i in hits)
     if not found:
         return None
+    ctx.calls = frozenset(events[i][3] for i, _number, bp in found if bp.condition is not None)
     found.sort(key=lambda item: (item[0], item[1]))
     best: Hit | None = None
     for i, _number, bp in found:

@@ -9,10 +9,12 @@ per 4096 events) plus the cache.
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
+from typing import Any, TypeVar
 
 from replay.events import F_STEP
 from replay.storage import ChunkInfo, Store
@@ -189,3 +191,17 @@ class _GcPause:
 
 
 gc_paused = _GcPause()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def quiet_gc(method: _F) -> _F:
+    """Run an engine operation with the cyclic GC paused (see `gc_paused`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with gc_paused:
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -8,6 +8,7 @@ signals, children) are in session.py; the per-event work in state.py and the cor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -31,9 +32,8 @@ from replay.storage import Store
 __all__ = ["Recorder"]
 
 
-
 def redact_argv(argv: list[str], redactor: Redactor) -> list[str]:
-    """A command line with the values of secret-looking options replaced (`--token=x`, `--token x`)."""
+    """The command line with secret-looking option values hidden (`--token=x`, `--token x`)."""
     redacted: list[str] = []
     hide_next = False
     for arg in argv:
@@ -124,15 +124,22 @@ class Recorder:
             return
         parent_id = self.recording_id
         if self._core is not None:
-            try:
+            with contextlib.suppress(Exception):  # the child must go on, recorded or not
                 self._core.stop()
-            except Exception:
-                pass
         self._store.after_fork()
         self._store = Store.open(self.config.store, mode="w")
         self.recording_id = self._store.create_recording(self._metadata(parent_id))
         self._fault_reported = False
         self._begin_tracing()
+
+    def before_fork(self) -> None:
+        """Just before os.fork(): no writer thread may exist at the fork (see Writer.pause)."""
+        if not self._stopped and self._writer is not None:
+            self._writer.pause()
+
+    def after_fork_in_parent(self) -> None:
+        if not self._stopped and self._writer is not None:
+            self._writer.resume()
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -155,6 +162,7 @@ class Recorder:
             Scope(config.scope_root, config.include, config.exclude),
             self._encoder.encode_named,
         )
+        state.is_secret = self.redactor.is_secret
         self._state = state
         self._writer = Writer(self._store, self.recording_id, state)
         writer_wake = self._writer._wake
@@ -179,7 +187,7 @@ class Recorder:
             "started_at": time.time(),
             "status": "running",
             "backend": self.backend,
-            "config": json.loads(config.to_env()),
+            "config": {**json.loads(config.to_env()), "command": command},
             "parent_id": parent_id,
             "format_version": FORMAT_VERSION,
         }
@@ -202,22 +210,23 @@ class Recorder:
             type_name, message, _venc = self._encoder.encode_exception(exception)
             fields["exception_type"] = type_name
             fields["exception_message"] = message
-            main = writer.index.last_unwind if writer is not None else {}
+            unwinds = writer.index.last_unwind if writer is not None else {}
             thread_id = self._thread_id_of(threading.main_thread().ident)
-            step = main.get(thread_id) if thread_id is not None else None
-            fields["exception_step"] = step
-            if step is not None:
+            last = unwinds.get(thread_id) if thread_id is not None else None
+            fields["exception_step"] = last[0] if last else None
+            if last is not None:
+                step, call_id, line = last
                 self._store.add_batch(
                     self.recording_id,
                     exceptions=[
                         {
                             "step": step,
                             "thread_id": thread_id,
-                            "call_id": None,
+                            "call_id": call_id,
                             "kind": "uncaught",
                             "type": type_name,
                             "message": message,
-                            "line": None,
+                            "line": line,
                         }
                     ],
                 )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from types import (
     BuiltinFunctionType,
-    ModuleType,
     BuiltinMethodType,
     CodeType,
     FunctionType,
     MethodDescriptorType,
     MethodType,
     MethodWrapperType,
+    ModuleType,
     WrapperDescriptorType,
 )
 from typing import Any

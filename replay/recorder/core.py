@@ -3,21 +3,31 @@
 Like coverage.py's core.py: the choice and its reason are kept, so `replay ls`/`show` can say
 which core recorded a trace and why. `--backend` forces one; forcing `sysmon` where it cannot
 run is an error, not a silent fallback.
+
+Each backend has a pure-Python core, and sys.monitoring also has a C one (`c-sysmon`, the
+`_ctracer` extension) producing the same events faster. The C core is used when it is built
+and the backend is sysmon; `REPLAY_CORE=python` forces the Python cores and `REPLAY_CORE=c`
+the C one (an error where it cannot run). The core that ran is the recording's `backend`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from replay.exceptions import UsageError
-from replay.recorder import settrace, sysmon
+from replay.config import ENV_CORE
+from replay.exceptions import ReplayError, UsageError
+from replay.recorder import csysmon, settrace, sysmon
 from replay.recorder.state import RecordingState
+
+C_CORES = {"sysmon": csysmon.CSysMonitoringCore.name}
+"""Backend -> the name of its C core (no C settrace core yet: 3.11 records in Python)."""
 
 
 class Core(Protocol):
-    """What the recorder needs from a per-event core (a C core will implement the same)."""
+    """What the recorder needs from a per-event core (Python or C)."""
 
     name: str
 
@@ -27,17 +37,37 @@ class Core(Protocol):
 
 
 def choose_backend(requested: str) -> tuple[str, str]:
-    """The backend to use and why, for `requested` in auto|sysmon|settrace."""
+    """The core to use (`c-sysmon`, `sysmon` or `settrace`) and why, for `requested` in
+    auto|sysmon|settrace and the REPLAY_CORE environment variable."""
     reason_no_sysmon = sysmon.available()
     if requested == "sysmon":
         if reason_no_sysmon:
             raise UsageError(f"--backend sysmon is not available here: {reason_no_sysmon}")
-        return "sysmon", "forced with --backend"
-    if requested == "settrace":
-        return "settrace", "forced with --backend"
-    if reason_no_sysmon:
-        return "settrace", reason_no_sysmon
-    return "sysmon", f"Python {sys.version_info.major}.{sys.version_info.minor}"
+        backend, why = "sysmon", "forced with --backend"
+    elif requested == "settrace":
+        backend, why = "settrace", "forced with --backend"
+    elif reason_no_sysmon:
+        backend, why = "settrace", reason_no_sysmon
+    else:
+        backend, why = "sysmon", f"Python {sys.version_info.major}.{sys.version_info.minor}"
+    return _choose_core(backend, why)
+
+
+def _choose_core(backend: str, why: str) -> tuple[str, str]:
+    wanted = os.environ.get(ENV_CORE, "").strip().lower() or "auto"
+    if wanted not in ("auto", "c", "python"):
+        raise UsageError(f"{ENV_CORE} must be 'c' or 'python', not {wanted!r}")
+    if wanted == "python":
+        return backend, f"{why}; pure-Python core ({ENV_CORE}=python)"
+    c_core = C_CORES.get(backend)
+    reason_no_c = csysmon.available() if c_core else f"no C core for the {backend} backend"
+    if wanted == "c":
+        if c_core is None or reason_no_c:
+            raise ReplayError(f"{ENV_CORE}=c but the C core is not built: {reason_no_c}")
+        return c_core, f"{why}; C core ({ENV_CORE}=c)"
+    if c_core is None or reason_no_c:
+        return backend, f"{why}; pure-Python core ({reason_no_c})"
+    return c_core, f"{why}; C core"
 
 
 def make_core(
@@ -45,6 +75,8 @@ def make_core(
     state: RecordingState,
     encode_exception: Callable[[BaseException], Any],
 ) -> Core:
+    if backend == csysmon.CSysMonitoringCore.name:
+        return csysmon.CSysMonitoringCore(state, encode_exception)
     if backend == "sysmon":
         return sysmon.SysMonitoringCore(state, encode_exception)
     return settrace.SettraceCore(state, encode_exception)

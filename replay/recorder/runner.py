@@ -62,6 +62,14 @@ class PyRunner:
         self._path0: str | None = None
         self._run_as_main_module = False
         """True for a directory or zip file: its __main__.py runs through runpy."""
+        self._origin: str | None = None
+        """The module's file, for -m (python puts it in sys.argv[0])."""
+
+    @property
+    def argv(self) -> list[str]:
+        """The `sys.argv` the program will see."""
+        first = (self._origin or self.target) if self.as_module else self.target
+        return [first, *self.args]
 
     # -- stage 1: check, without running the program -----------------------------------------
 
@@ -70,7 +78,7 @@ class PyRunner:
         if self.as_module:
             self._path0 = os.getcwd()
             search = sys.path[:] if sys.flags.safe_path else [self._path0, *sys.path[1:]]
-            _check_module(self.target, search)
+            self._origin = _check_module(self.target, search)
         elif os.path.isdir(self.target) or zipfile.is_zipfile(self.target):
             self._prepare_main_container()
         else:
@@ -87,8 +95,8 @@ class PyRunner:
         try:
             # dont_inherit: this module's `from __future__` flags must not leak into the program.
             self._code = compile(source, path, "exec", dont_inherit=True)
-        except SyntaxError as error:
-            raise ProgramSyntaxError(error) from None
+        except SyntaxError as error:  # python shows it with no traceback: the program never ran
+            raise ProgramSyntaxError(error.with_traceback(None)) from None
         except ValueError as error:  # null bytes in the source
             raise ProgramSyntaxError(SyntaxError(str(error))) from None
         self._path0 = os.path.dirname(os.path.realpath(path))
@@ -169,8 +177,10 @@ def program_traceback(tb: types.TracebackType | None) -> types.TracebackType | N
 # -- finding a module without running any of its packages ------------------------------------
 
 
-def _check_module(name: str, path: list[str]) -> None:
+def _check_module(name: str, path: list[str]) -> str | None:
     """Raise UsageError, worded as python words it, if `python -m name` could not start.
+
+    Returns the file that will run, when known.
 
     Packages on the way are NOT imported (their code would run before recording starts): each
     level is looked up in its parent's search locations. Exotic importers that this cannot see
@@ -184,13 +194,15 @@ def _check_module(name: str, path: list[str]) -> None:
         spec = _find_spec_quietly(name)
         if spec is not None and spec.submodule_search_locations is not None:
             main_name = f"{name}.__main__"
-            if _find_spec_quietly(main_name) is None:
+            spec = _find_spec_quietly(main_name)
+            if spec is None:
                 raise UsageError(
                     f"No module named {main_name}; {name!r} is a package and cannot be "
                     "directly executed"
                 )
     finally:
         sys.path[:] = saved
+    return spec.origin if spec is not None else None
 
 
 def _find_spec_quietly(name: str) -> ModuleSpec | None:

@@ -13,7 +13,8 @@ program sees:
 - SIGTERM and SIGHUP: a handler is installed only where the disposition is the default one; it
   stops the recorder ('killed'), restores the default and sends the signal again, so the exit
   status is the untraced one. A handler the program installs later replaces ours: theirs wins;
-- `os._exit()` (how forked multiprocessing workers end) skips atexit, so it is wrapped;
+- `os._exit()` (how forked multiprocessing workers end) skips atexit, so it is wrapped, and so
+  are `os.execv`/`os.execve` (every `os.exec*` ends in them): the recording ends at the exec;
 - `os.fork()`: the child starts a recording of its own (`Recorder.after_fork_in_child`);
 - children: the environment carries `REPLAY_CONFIG`, `PYTHONPATH` (the bootstrap directory
   first) and `REPLAY_PARENT` (this recording's id), so every Python child records itself too.
@@ -122,6 +123,11 @@ class Session:
                 self.on_finish(self)
 
     def _default_outcome(self) -> Outcome:
+        # python sets sys.last_exc/last_value before calling sys.excepthook, so an uncaught
+        # exception is seen here even when the program replaced our excepthook with its own.
+        uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+        if self.bootstrap and isinstance(uncaught, BaseException):
+            return outcome_of_exception(uncaught)
         if self.exit_request is not None:
             return outcome_of_exit(SystemExit(self.exit_request))
         return Outcome(0, "ok")
@@ -160,8 +166,14 @@ def start_session(
     os.environ.update(child_environment(config, recorder.recording_id, os.environ))
     atexit.register(_at_exit)
     _install_signal_handlers()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
     os._exit = _os_exit  # type: ignore[assignment]
+    os.execv = _wrap_exec(os.execv)
+    os.execve = _wrap_exec(os.execve)
     threading.excepthook = _chain_threading_excepthook(threading.excepthook)
     if bootstrap:
         sys.excepthook = _chain_excepthook(sys.excepthook)
@@ -284,9 +296,32 @@ def _exit_by_signal(signum: int, *, flush_stdio: bool) -> NoReturn:
     _original_os_exit(128 + signum)  # not reached: the default action ends the process
 
 
+def _before_fork() -> None:
+    session = _session
+    if session is not None and not session.finished:
+        try:
+            session.recorder.before_fork()
+        except Exception as error:  # never stop the program from forking
+            _warn(f"could not pause the recording before fork: {error}")
+
+
+def _after_fork_in_parent() -> None:
+    session = _session
+    if session is not None and not session.finished:
+        try:
+            session.recorder.after_fork_in_parent()
+        except Exception as error:
+            _warn(f"could not resume the recording after fork: {error}")
+
+
 def _after_fork_in_child() -> None:
     session = _session
     if session is None or session.finished:
+        return
+    if _forked_to_exec():
+        # subprocess with preexec_fn: this child execs at once (or exits with os._exit). It must
+        # neither start a recording nor finish the parent's, which its Recorder still points at.
+        session.finished = True
         return
     try:
         session.recorder.after_fork_in_child()
@@ -296,6 +331,18 @@ def _after_fork_in_child() -> None:
         return
     session.forked()
     os.environ[ENV_PARENT] = str(session.recorder.recording_id)
+
+
+def _forked_to_exec() -> bool:
+    """True in the child subprocess forks to run `preexec_fn` before exec."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_execute_child" and frame.f_globals.get("__name__") == (
+            "subprocess"
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _os_exit(status: int) -> NoReturn:
@@ -308,6 +355,22 @@ def _os_exit(status: int) -> NoReturn:
 
 
 functools.update_wrapper(_os_exit, _original_os_exit)
+
+
+def _wrap_exec(original: Callable[..., NoReturn]) -> Callable[..., NoReturn]:
+    """os.execv/os.execve (every os.exec* goes through them): the recording ends here.
+
+    The new program, if it is Python, records itself as a child of this recording.
+    """
+
+    @functools.wraps(original)
+    def exec_(*args: Any, **kwargs: Any) -> NoReturn:
+        session = _session
+        if session is not None and not session.finished:
+            session.finish(Outcome(None, "ok"))
+        original(*args, **kwargs)
+
+    return exec_
 
 
 def _chain_excepthook(

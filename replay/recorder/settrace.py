@@ -30,13 +30,24 @@ from replay.events import (
     RESUME,
     RETURN,
     UNWIND,
+    V_REDACTED,
     YIELD,
 )
-from replay.recorder.state import BATCH_EVENTS, FrameState, RecordingState, diff_locals
+from replay.recorder.state import (
+    BATCH_EVENTS,
+    FrameState,
+    RecordingState,
+    diff_locals,
+    note_unnamed,
+    settle_unnamed,
+    touched_now,
+)
 
 _YIELD = dis.opmap["YIELD_VALUE"]
 _RESUME = dis.opmap.get("RESUME", -1)
-_RETURNS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
+_RETURNS = frozenset(
+    dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap
+)
 _UNSEEN_EXCEPTION = ("BaseException", "(the exception was not seen by settrace)", None)
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
 
@@ -60,7 +71,9 @@ class SettraceCore:
 
     name = "settrace"
 
-    def __init__(self, state: RecordingState, encode_exception: Callable[[BaseException], Any]):
+    def __init__(
+        self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
+    ) -> None:
         self.state = state
         self.encode_exception = encode_exception
         self._previous: Any = None
@@ -78,7 +91,7 @@ class SettraceCore:
         if hasattr(threading, "settrace_all_threads"):
             threading.settrace_all_threads(None)  # type: ignore[attr-defined]
 
-    def _build(self) -> Callable[..., Any]:  # noqa: C901, PLR0915
+    def _build(self) -> Callable[..., Any]:  # noqa: PLR0915
         """The global and local trace functions, as closures over this recording (hot path)."""
         state = self.state
         now = time.perf_counter_ns
@@ -94,6 +107,7 @@ class SettraceCore:
         thread_state = state.thread_state
         hand_off = state.hand_off
         fault = state.fault
+        is_secret = state.is_secret
         out_of_scope: set[int] = set()
 
         def thread() -> Any:
@@ -140,9 +154,11 @@ class SettraceCore:
                     return local_trace
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
-                st = FrameState(next(calls), id(frame), code)
+                st = FrameState(next(calls), id(frame), code, codes[id(code)])
                 st.line = frame.f_lineno
                 changes, _ = diff_locals(st, frame, encode_named)
+                if ts.unnamed is not None:
+                    settle_unnamed(ts, st, changes, False)
                 stack.append(st)
                 emit(ts, (CALL, next(steps), now() - t0, st.call_id, st.line,
                           (codes[id(code)].code_id, parent), changes, None))  # fmt: skip
@@ -171,7 +187,9 @@ class SettraceCore:
                     if st is None:
                         return local_trace
                 if event == "line":
-                    changes, deleted = diff_locals(st, frame, encode_named)
+                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    if ts.unnamed is not None:
+                        settle_unnamed(ts, st, changes, True)
                     st.line = frame.f_lineno
                     events = ts.events
                     events.append((LINE, next(steps), now() - t0, st.call_id, st.line,
@@ -179,7 +197,9 @@ class SettraceCore:
                     if len(events) >= BATCH_EVENTS:
                         hand_off(ts)
                 elif event == "exception":
-                    changes, deleted = diff_locals(st, frame, encode_named)
+                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    if ts.unnamed is not None:
+                        settle_unnamed(ts, st, changes, False)
                     st.line = frame.f_lineno
                     exc = encode_exception(arg[1])
                     st.raised = True
@@ -188,16 +208,22 @@ class SettraceCore:
                               exc, changes, deleted))  # fmt: skip
                 elif event == "return":
                     kind = _leave_kind(frame)
-                    changes, deleted = diff_locals(st, frame, encode_named)
+                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    if ts.unnamed is not None:
+                        settle_unnamed(ts, st, changes, False)
+                    step = next(steps)
                     if kind == UNWIND:
                         payload = st.raised_exc if st.raised else _UNSEEN_EXCEPTION
+                    elif kind == RETURN and is_secret(frame.f_code.co_name):
+                        payload = (V_REDACTED, type(arg).__name__)  # def get_password(): ...
                     else:
                         payload = encode_named("", arg)
+                        note_unnamed(ts, step, payload)
                     st.raised = False
                     stack.pop()
                     if kind == YIELD:
                         suspended[st.frame_id] = st
-                    emit(ts, (kind, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                    emit(ts, (kind, step, now() - t0, st.call_id, frame.f_lineno,
                               payload, changes, deleted))  # fmt: skip
             except Exception as exc:
                 fault(exc)
@@ -225,11 +251,16 @@ class SettraceCore:
                         if not stack or stack[-1].frame_id != caller_id:
                             return None
                         st = stack[-1]
+                        step = next(steps)
                         if kind == UNWIND and last_exc:
                             payload = (callee, True, None, last_exc[0])
+                        elif is_secret(callee):  # keyring.get_password(...)
+                            payload = (callee, True, (V_REDACTED, type(arg).__name__), None)
                         else:
-                            payload = (callee, True, encode_named("", arg), None)
-                        emit(ts, (EXTERNAL, next(steps), now() - t0, st.call_id, st.line,
+                            value = encode_named("", arg)
+                            note_unnamed(ts, step, value)
+                            payload = (callee, True, value, None)
+                        emit(ts, (EXTERNAL, step, now() - t0, st.call_id, st.line,
                                   payload, None, None))  # fmt: skip
                 except Exception as exc:
                     fault(exc)

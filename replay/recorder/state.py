@@ -13,6 +13,7 @@ their ids are never reused while recording.
 
 from __future__ import annotations
 
+import dis
 import itertools
 import os
 import sys
@@ -24,7 +25,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
-from replay.events import ATOM_TYPES
+from replay.events import ATOM_TYPES, EXTERNAL, V_ERROR, V_REDACTED
 from replay.recorder.scope import Scope
 
 CO_OPTIMIZED = 0x0001
@@ -41,17 +42,22 @@ class FrameState:
         "call_id",
         "code",
         "frame_id",
+        "info",
         "is_module",
         "line",
         "pending",
         "pending_code",
         "raised",
         "raised_exc",
+        "rechecked",
         "snap",
     )
 
-    def __init__(self, call_id: int, frame_id: int, code: CodeType) -> None:
+    def __init__(
+        self, call_id: int, frame_id: int, code: CodeType, info: CodeInfo | None = None
+    ) -> None:
         self.call_id = call_id
+        self.info = info
         self.frame_id = frame_id
         self.code = code
         self.snap: dict[str, tuple[int, Any]] = {}
@@ -64,13 +70,14 @@ class FrameState:
         self.raised = False
         """settrace only: an exception was raised here and not yet seen handled or unwinding."""
         self.raised_exc: Any = None
+        self.rechecked: dict[str, Any] | None = None
         self.line = 0
 
 
 class ThreadState:
     """One traced thread: its event list and its stack of in-scope frames."""
 
-    __slots__ = ("events", "ident", "name", "stack", "thread_id")
+    __slots__ = ("events", "ident", "name", "stack", "thread_id", "unnamed")
 
     def __init__(self, thread_id: int, ident: int, name: str) -> None:
         self.thread_id = thread_id
@@ -78,12 +85,25 @@ class ThreadState:
         self.name = name
         self.events: list[tuple] = []
         self.stack: list[FrameState] = []
+        self.unnamed: list[tuple[int, int]] | None = None
+        """(step, id(value)) of recent RETURN/EXTERNAL steps whose value is a bare str/bytes:
+        still patchable, in case the program binds that value to a secret-looking name
+        (see `note_unnamed`). The writer leaves them in the list until settled."""
 
 
 class CodeInfo:
     """A code object the recorder has seen in scope; becomes a `functions` row."""
 
-    __slots__ = ("_lines", "code", "code_id", "filename", "firstlineno", "name", "qualname")
+    __slots__ = (
+        "_lines",
+        "_touched",
+        "code",
+        "code_id",
+        "filename",
+        "firstlineno",
+        "name",
+        "qualname",
+    )
 
     def __init__(self, code_id: int, code: CodeType) -> None:
         self.code_id = code_id
@@ -93,6 +113,20 @@ class CodeInfo:
         self.qualname = getattr(code, "co_qualname", code.co_name)
         self.firstlineno = code.co_firstlineno
         self._lines: dict[int, int | None] | None = None
+        self._touched: dict[int, frozenset[str] | None] | None = None
+
+    def touched(self, line: int) -> frozenset[str] | None:
+        """Names whose objects the line may have changed in place; None: could be any of them.
+
+        Built once per code object from its bytecode (see `touched_by_line`).
+        """
+        touched = self._touched
+        if touched is None:
+            try:
+                touched = self._touched = touched_by_line(self.code)
+            except Exception:
+                touched = self._touched = {}
+        return touched.get(line, _NOTHING)
 
     def line_of(self, offset: int) -> int | None:
         """The line of the instruction at byte `offset` (built once per code object)."""
@@ -110,7 +144,7 @@ class RecordingState:
 
     def __init__(self, scope: Scope, encode_named: Callable[[str, Any], Any]) -> None:
         self.scope = scope
-        self.encode_named = _with_injected_fault(encode_named)
+        self.encode_named = self._guarded(_with_injected_fault(encode_named))
         self.steps = itertools.count(1)
         self.calls = itertools.count(1)
         self.t0 = time.perf_counter_ns()
@@ -121,15 +155,29 @@ class RecordingState:
         """Every thread that recorded something and may still hold events."""
         self.thread_ids = itertools.count(1)
         self.suspended: dict[int, FrameState] = {}
-        """id(frame) -> state of a suspended generator/coroutine frame (any thread may resume it)."""
+        """id(frame) -> state of a suspended generator or coroutine (any thread may resume it)."""
         self.handoff: deque[tuple[int, list[tuple]]] = deque()
         """Full per-thread lists waiting for the writer: (thread_id, events)."""
         self.local = threading.local()
+        self.is_secret: Callable[[str], bool] = lambda name: False
+        """The redactor's name test (set by the Recorder), for callee and function names."""
         self.on_backlog: Callable[[], None] | None = None
         """Called by a traced thread when the writer is too far behind (see writer.py)."""
         self.max_pending = 256
         self.faults = 0
         self.last_fault = ""
+
+    def _guarded(self, encode_named: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+        """The encoder, made unable to fail: a fault costs one value, never the event around it."""
+
+        def encode(name: str, value: Any) -> Any:
+            try:
+                return encode_named(name, value)
+            except Exception as exc:
+                self.fault(exc)
+                return (V_ERROR, "?", f"replay could not record this value ({type(exc).__name__})")
+
+        return encode
 
     def thread_state(self) -> ThreadState:
         """The calling thread's state, created on its first event (a new thread each time).
@@ -154,10 +202,17 @@ class RecordingState:
         return info
 
     def hand_off(self, ts: ThreadState) -> None:
-        """Give the thread's full list to the writer and start a new one (the traced thread's side)."""
+        """Give the thread's full list to the writer and start a new one (traced thread's side)."""
         events = ts.events
-        ts.events = []
-        self.handoff.append((ts.thread_id, events))
+        keep: list[tuple] = []
+        if ts.unnamed:
+            first = ts.unnamed[0][0]
+            while events and events[-1][1] >= first:
+                keep.append(events.pop())
+            keep.reverse()
+        ts.events = keep
+        if events:
+            self.handoff.append((ts.thread_id, events))
         if len(self.handoff) > self.max_pending and self.on_backlog is not None:
             self.on_backlog()
 
@@ -166,6 +221,81 @@ class RecordingState:
         self.faults += 1
         if not self.last_fault:
             self.last_fault = f"{type(exc).__name__}: {exc}"
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+# Opcodes that cannot run code nor change an object in place (loads, stores of names, stack
+# shuffles, jumps, building new objects). A line made only of these cannot mutate anything the
+# frame can see; any other opcode (a call, an attribute or item access, an operator, iteration)
+# might run arbitrary code, so the objects of every name the line mentions are re-checked.
+_PURE_OPS = frozenset(
+    {
+        "BUILD_CONST_KEY_MAP", "BUILD_LIST", "BUILD_MAP", "BUILD_SET", "BUILD_SLICE",
+        "BUILD_STRING", "BUILD_TUPLE", "CACHE", "CHECK_EG_MATCH", "CHECK_EXC_MATCH",
+        "COPY", "COPY_FREE_VARS", "DELETE_DEREF", "DELETE_FAST", "DELETE_GLOBAL",
+        "DELETE_NAME", "END_FOR", "EXTENDED_ARG", "JUMP", "JUMP_BACKWARD",
+        "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_FORWARD", "JUMP_NO_INTERRUPT", "KW_NAMES",
+        "LOAD_ASSERTION_ERROR", "LOAD_CLOSURE", "LOAD_CONST", "LOAD_DEREF", "LOAD_FAST",
+        "LOAD_FAST_AND_CLEAR", "LOAD_FAST_CHECK", "LOAD_FAST_LOAD_FAST", "LOAD_GLOBAL",
+        "LOAD_NAME", "LOAD_SMALL_INT", "MAKE_CELL", "MAKE_FUNCTION", "NOP", "NOT_TAKEN",
+        "POP_EXCEPT", "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_NONE",
+        "POP_JUMP_BACKWARD_IF_NOT_NONE", "POP_JUMP_BACKWARD_IF_TRUE",
+        "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE",
+        "POP_JUMP_FORWARD_IF_NOT_NONE", "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_IF_FALSE",
+        "POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE", "POP_JUMP_IF_TRUE", "POP_TOP",
+        "PUSH_EXC_INFO", "PUSH_NULL", "RESUME", "RETURN_CONST", "RETURN_GENERATOR",
+        "RETURN_VALUE", "SET_FUNCTION_ATTRIBUTE", "STORE_DEREF", "STORE_FAST",
+        "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST", "STORE_GLOBAL", "STORE_NAME",
+        "SWAP",
+    }
+)  # fmt: skip
+_NAME_OPS = frozenset(
+    {
+        "LOAD_CLOSURE", "LOAD_DEREF", "LOAD_FAST", "LOAD_FAST_AND_CLEAR", "LOAD_FAST_CHECK",
+        "LOAD_FAST_LOAD_FAST", "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS",
+        "LOAD_GLOBAL", "LOAD_NAME", "STORE_FAST_LOAD_FAST",
+    }
+)  # fmt: skip
+
+
+# Opcodes that run code on an object held on the value stack rather than named in the line (a
+# `with` block's __exit__, an awaited or sent-to object): the line gets the full check.
+_STACK_CALL_OPS = frozenset(
+    {
+        "BEFORE_ASYNC_WITH", "BEFORE_WITH", "CLEANUP_THROW", "END_ASYNC_FOR",
+        "GET_AWAITABLE", "LOAD_SPECIAL", "SEND", "WITH_EXCEPT_START", "YIELD_VALUE",
+    }
+)  # fmt: skip
+
+
+def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:
+    """For each line that may run code: the names it mentions (their objects may change).
+
+    Lines absent from the result run only pure opcodes and change no object in place; lines
+    mapped to None call something held on the stack and get the full check. This
+    is what keeps the in-place mutation check cheap: after a line, only the non-atom locals it
+    mentioned are re-encoded and compared, and only if the line could have changed them.
+    """
+    names: dict[int, set[str]] = {}
+    impure: set[int] = set()
+    full: set[int] = set()
+    for ins in dis.get_instructions(code):
+        line = ins.positions.lineno if ins.positions else None
+        if line is None:
+            continue
+        if ins.opname in _NAME_OPS:
+            argval = ins.argval
+            bucket = names.setdefault(line, set())
+            if isinstance(argval, tuple):  # LOAD_FAST_LOAD_FAST (3.13) names two locals
+                bucket.update(a for a in argval if isinstance(a, str))
+            elif isinstance(argval, str):
+                bucket.add(argval)
+        if ins.opname not in _PURE_OPS:
+            impure.add(line)
+            if ins.opname in _STACK_CALL_OPS:
+                full.add(line)
+    return {line: None if line in full else frozenset(names.get(line, ())) for line in impure}
 
 
 def _thread_name() -> str:
@@ -197,6 +327,69 @@ def _with_injected_fault(
     return faulty
 
 
+def touched_now(st: FrameState) -> frozenset[str] | None:
+    """What the in-place check may skip after the frame's current line (None: check all)."""
+    info = st.info
+    if info is None or not st.line:
+        return None
+    return info.touched(st.line)
+
+
+def note_unnamed(ts: ThreadState, step: int, value: Any) -> None:
+    """Remember a step whose value has no name yet (call before appending the event).
+
+    `password = os.environ.get("DB_PASSWORD")`: the library call's EXTERNAL step carries the
+    secret before the assignment gives it a secret-looking name. Until the thread's next LINE,
+    `settle_unnamed` may still redact that step, and nothing lets the writer take it earlier.
+    """
+    kind = type(value)
+    if kind is str or kind is bytes:
+        if ts.unnamed is None:
+            ts.unnamed = [(step, id(value))]
+        elif len(ts.unnamed) < 8:
+            ts.unnamed.append((step, id(value)))
+
+
+def settle_unnamed(ts: ThreadState, st: FrameState, changes: tuple | None, final: bool) -> None:
+    """Redact remembered steps whose value this event binds to a secret-looking name.
+
+    Called with the changes of the thread's next events, before they are appended. `final`
+    (a LINE event: the statement that received the value is over) forgets what is left.
+    """
+    pending = ts.unnamed
+    if pending is None:
+        return
+    if changes:
+        snap = st.snap
+        secret_ids = {
+            snap[name][0]
+            for name, venc in changes
+            if type(venc) is tuple and venc and venc[0] == V_REDACTED and name in snap
+        }
+        if secret_ids:
+            for step, value_id in pending:
+                if value_id in secret_ids:
+                    _redact_step(ts.events, step)
+    if final:
+        ts.unnamed = None
+
+
+def _redact_step(events: list[tuple], step: int) -> None:
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event[1] == step:
+            payload = event[5]
+            if event[0] == EXTERNAL:
+                callee, observed, value, exc = payload
+                payload = (callee, observed, (V_REDACTED, type(value).__name__), exc)
+            else:
+                payload = (V_REDACTED, type(payload).__name__)
+            events[index] = (*event[:5], payload, *event[6:])
+            return
+        if event[1] < step:
+            return
+
+
 def read_locals(frame: FrameType, code: CodeType) -> Mapping[str, Any] | None:
     """The mapping to diff for a frame, read without side effects on every supported version.
 
@@ -219,12 +412,16 @@ def diff_locals(
     st: FrameState,
     frame: FrameType,
     encode_named: Callable[[str, Any], Any],
+    touched: frozenset[str] | None = None,
 ) -> tuple[tuple | None, tuple | None]:
     """Changes and deletions of the frame's locals since its previous event; updates st.snap.
 
     A name counts as changed when it is bound to another object, or when its object is not an
     immutable atom and encodes differently than before (in-place mutation, seen to the capture
-    depth). Hot path: written for speed, hence the local aliases and the single pass.
+    depth). `touched` narrows the in-place check to the names the line that just ran could have
+    changed (None: check them all). Once one in-place change is found the check widens to every
+    name, since other names may reach the same object (aliases, containers holding it).
+    Hot path: written for speed, hence the local aliases and the single pass.
     """
     loc = read_locals(frame, st.code)
     if loc is None:
@@ -235,6 +432,7 @@ def diff_locals(
     new = 0
     module = st.is_module
     atoms = ATOM_TYPES
+    mutated = False
     for name, value in loc.items():
         if module and name[:2] == "__" and name[-2:] == "__":
             continue
@@ -245,9 +443,14 @@ def diff_locals(
             if entry[0] == vid:
                 if type(value) in atoms:
                     continue
+                if touched is not None and name not in touched:
+                    continue  # re-checked by _recheck_untouched if anything changed in place
                 venc = encode_named(name, value)
                 if venc == entry[1]:
                     continue
+                if not mutated and touched is not None:
+                    mutated = True
+                    _recheck_untouched(st, loc, encode_named, touched, name)
             else:
                 venc = encode_named(name, value)
         else:
@@ -258,6 +461,8 @@ def diff_locals(
             changes = [(name, venc)]
         else:
             changes.append((name, venc))
+    if mutated:
+        changes = _merge_rechecked(st, changes)
     deleted = None
     if seen < len(snap) - new:
         # Some remembered name was not seen: it was unbound (del, or cleared by the compiler).
@@ -267,3 +472,45 @@ def diff_locals(
             del snap[name]
         deleted = tuple(gone) if gone else None
     return (tuple(changes) if changes else None), deleted
+
+
+def _recheck_untouched(
+    st: FrameState,
+    loc: Mapping[str, Any],
+    encode_named: Callable[[str, Any], Any],
+    touched: frozenset[str],
+    found: str,
+) -> None:
+    """After an in-place change, re-encode the non-atom names the line did not mention.
+
+    Their changes are parked in `st.rechecked` and merged by `_merge_rechecked`, so the main
+    loop's order (and thus the event) stays the same as a full check would give.
+    """
+    rechecked: dict[str, Any] = {}
+    snap = st.snap
+    for name, value in loc.items():
+        if name in touched or name == found:
+            continue
+        entry = snap.get(name)
+        if entry is None or entry[0] != id(value) or type(value) in ATOM_TYPES:
+            continue
+        if st.is_module and name[:2] == "__" and name[-2:] == "__":
+            continue
+        venc = encode_named(name, value)
+        if venc != entry[1]:
+            rechecked[name] = venc
+    st.rechecked = rechecked
+
+
+def _merge_rechecked(st: FrameState, changes: list | None) -> list | None:
+    rechecked = st.rechecked
+    st.rechecked = None
+    if not rechecked:
+        return changes
+    changes = list(changes or ())
+    names = {name for name, _ in changes}
+    for name, venc in rechecked.items():
+        if name not in names:
+            st.snap[name] = (st.snap[name][0], venc)
+            changes.append((name, venc))
+    return changes

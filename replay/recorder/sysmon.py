@@ -29,10 +29,19 @@ from replay.events import (
     RETURN,
     THROW,
     UNWIND,
+    V_REDACTED,
     YIELD,
 )
 from replay.recorder.callees import callee_name, python_code
-from replay.recorder.state import BATCH_EVENTS, FrameState, RecordingState, diff_locals
+from replay.recorder.state import (
+    BATCH_EVENTS,
+    FrameState,
+    RecordingState,
+    diff_locals,
+    note_unnamed,
+    settle_unnamed,
+    touched_now,
+)
 
 _TOOL_NAME = "replay"
 # Tool ids 0 (debugger), 1 (coverage), 2 (profiler) and 5 (optimizer) are conventionally taken
@@ -54,7 +63,9 @@ class SysMonitoringCore:
 
     name = "sysmon"
 
-    def __init__(self, state: RecordingState, encode_exception: Callable[[BaseException], Any]):
+    def __init__(
+        self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
+    ) -> None:
         self.state = state
         self.encode_exception = encode_exception
         self.tool: int | None = None
@@ -99,13 +110,13 @@ class SysMonitoringCore:
         mon.free_tool_id(self.tool)
         self.tool = None
 
-    def _callbacks(self) -> dict[int, Callable[..., Any]]:  # noqa: C901, PLR0915
+    def _callbacks(self) -> dict[int, Callable[..., Any]]:  # noqa: PLR0915
         """Build the callbacks as closures over this recording's state (the hot path)."""
         state = self.state
         mon = sys.monitoring
         ev = mon.events
         tool = self.tool
-        DISABLE = mon.DISABLE  # noqa: N806
+        DISABLE = mon.DISABLE
         local_events = (
             ev.JUMP
             | ev.STOP_ITERATION
@@ -131,6 +142,7 @@ class SysMonitoringCore:
         thread_state = state.thread_state
         hand_off = state.hand_off
         fault = state.fault
+        is_secret = state.is_secret
         externals = self._externals
 
         def current(frame: Any, code: CodeType) -> tuple[Any, FrameState]:
@@ -150,8 +162,8 @@ class SysMonitoringCore:
                     if stack[depth].frame_id == id(frame):
                         del stack[depth + 1 :]
                         return ts, stack[depth]
-            st = FrameState(next(calls), id(frame), code)
             info = codes.get(id(code))
+            st = FrameState(next(calls), id(frame), code, info)
             parent = stack[-1].call_id if stack else 0
             stack.append(st)
             ts.events.append(
@@ -172,7 +184,13 @@ class SysMonitoringCore:
             """Record the completed call into out-of-scope code as one EXTERNAL step."""
             callee = st.pending
             st.pending = None
-            emit(ts, (EXTERNAL, next(steps), now() - t0, st.call_id, st.line,
+            step = next(steps)
+            if observed and exc is None:
+                if is_secret(callee):  # keyring.get_password(...)
+                    value = (V_REDACTED, type(value).__name__)
+                else:
+                    note_unnamed(ts, step, value)
+            emit(ts, (EXTERNAL, step, now() - t0, st.call_id, st.line,
                       (callee, observed, value, exc), None, None))  # fmt: skip
 
         def py_start(code: CodeType, offset: int) -> Any:
@@ -190,9 +208,11 @@ class SysMonitoringCore:
                     ts = thread_state()
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
-                st = FrameState(next(calls), id(frame), code)
+                st = FrameState(next(calls), id(frame), code, info)
                 st.line = frame.f_lineno
                 changes, _ = diff_locals(st, frame, encode_named)
+                if ts.unnamed is not None:
+                    settle_unnamed(ts, st, changes, False)
                 stack.append(st)
                 emit(ts, (CALL, next(steps), now() - t0, st.call_id, st.line,
                           (info.code_id, parent), changes, None))  # fmt: skip
@@ -225,12 +245,21 @@ class SysMonitoringCore:
             ts, st = current(frame, code)
             if st.pending is not None:
                 finish_pending(ts, st, None, None)
-            changes, deleted = diff_locals(st, frame, encode_named)
-            payload = encode_exception(payload_value) if is_exc else encode_named("", payload_value)
+            changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+            if ts.unnamed is not None:
+                settle_unnamed(ts, st, changes, False)
+            step = next(steps)
+            if is_exc:
+                payload = encode_exception(payload_value)
+            elif kind == RETURN and st.info is not None and is_secret(st.info.name):
+                payload = (V_REDACTED, type(payload_value).__name__)  # def get_password(): ...
+            else:
+                payload = encode_named("", payload_value)
+                note_unnamed(ts, step, payload)
             ts.stack.pop()
             if kind == YIELD:
                 suspended[st.frame_id] = st
-            emit(ts, (kind, next(steps), now() - t0, st.call_id, frame.f_lineno,
+            emit(ts, (kind, step, now() - t0, st.call_id, frame.f_lineno,
                       payload, changes, deleted))  # fmt: skip
 
         def py_return(code: CodeType, offset: int, retval: Any) -> Any:
@@ -290,7 +319,9 @@ class SysMonitoringCore:
                     ts, st = current(frame, code)
                     if st.pending is not None:
                         finish_pending(ts, st, None, encode_exception(exc), True)
-                    changes, deleted = diff_locals(st, frame, encode_named)
+                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    if ts.unnamed is not None:
+                        settle_unnamed(ts, st, changes, False)
                     st.line = frame.f_lineno
                     emit(ts, (kind, next(steps), now() - t0, st.call_id, st.line,
                               encode_exception(exc), changes, deleted))  # fmt: skip
@@ -326,7 +357,9 @@ class SysMonitoringCore:
             try:
                 frame = getframe(1)
                 ts, st = current(frame, code)
-                exc = encode_exception(StopIteration(value) if value is not None else StopIteration())
+                exc = encode_exception(
+                    StopIteration(value) if value is not None else StopIteration()
+                )
                 emit(ts, (RAISE, next(steps), now() - t0, st.call_id, frame.f_lineno,
                           exc, None, None))  # fmt: skip
             except Exception as fault_exc:
@@ -348,7 +381,9 @@ class SysMonitoringCore:
                     ts, st = current(frame, code)
                 if st.pending is not None:
                     finish_pending(ts, st, None, None)
-                changes, deleted = diff_locals(st, frame, encode_named)
+                changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                if ts.unnamed is not None:
+                    settle_unnamed(ts, st, changes, True)
                 st.line = line_number
                 events = ts.events
                 events.append((LINE, next(steps), now() - t0, st.call_id, line_number,

@@ -51,8 +51,9 @@ class IndexBuilder:
         self.depths: dict[int, int] = {}
         self.thread_rows: dict[int, dict[str, Any]] = {}
         self.last_step = 0
-        self.last_unwind: dict[int, int] = {}
-        """thread_id -> step of its latest UNWIND (the uncaught exception's last frame)."""
+        self.last_unwind: dict[int, tuple[int, int, int]] = {}
+        """thread_id -> (step, call_id, line) of its latest UNWIND (an uncaught exception's
+        outermost frame)."""
 
     def scan(
         self, thread_id: int, events: list[tuple]
@@ -87,7 +88,7 @@ class IndexBuilder:
                     row["generator"] = True
                     row["last_step"] = step
                     touched[call_id] = row
-                elif kind == RETURN or kind == UNWIND:  # the call is over
+                elif kind in (RETURN, UNWIND):  # the call is over
                     row["last_step"] = step
                     row["exception"] = kind == UNWIND
                     touched[call_id] = row
@@ -107,7 +108,7 @@ class IndexBuilder:
                     }
                 )
                 if kind == UNWIND:
-                    self.last_unwind[thread_id] = step
+                    self.last_unwind[thread_id] = (step, call_id, line)
         if events:
             first, last = events[0][1], events[-1][1]
             self.last_step = max(self.last_step, last)
@@ -140,6 +141,27 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
+    def pause(self) -> None:
+        """Write what is buffered and end the thread, so that no extra thread exists.
+
+        Called just before os.fork(): CPython 3.12+ warns ("This process is multi-threaded,
+        use of fork() may lead to deadlocks") when other OS threads exist at a fork, and that
+        warning must not appear because the program is being recorded.
+        """
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        with self._lock:
+            self._write_pending()
+
+    def resume(self) -> None:
+        """Start a new writer thread after `pause` (in the parent, after the fork)."""
+        self._stopping = False
+        self._wake.clear()
+        self._thread = threading.Thread(target=self._run, name="replay-writer", daemon=True)
+        self._thread.start()
+
     def flush(self) -> None:
         """Write everything buffered so far, now, from the calling thread."""
         with self._lock:
@@ -152,7 +174,7 @@ class Writer:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
         with self._lock:
-            self._write_pending()
+            self._write_pending(final=True)
 
     def _run(self) -> None:
         while not self._stopping:
@@ -163,7 +185,7 @@ class Writer:
             with self._lock:
                 self._write_pending()
 
-    def _collect(self) -> list[tuple[int, list[tuple]]]:
+    def _collect(self, final: bool = False) -> list[tuple[int, list[tuple]]]:
         """Handed-off lists, then each thread's partial list (see the module docstring)."""
         state = self.state
         batches: list[tuple[int, list[tuple]]] = []
@@ -173,6 +195,12 @@ class Writer:
         for ts in list(state.threads):
             events = ts.events
             n = len(events)
+            pending = None if final else ts.unnamed
+            if pending:
+                # Steps that may still be redacted stay with the thread (see note_unnamed).
+                first = pending[0][0]
+                while n and events[n - 1][1] >= first:
+                    n -= 1
             if n:
                 taken = events[:n]
                 del events[:n]
@@ -181,12 +209,12 @@ class Writer:
         batches.sort(key=lambda batch: batch[1][0][1])
         return batches
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, final: bool = False) -> None:
         if self.error is not None:
             self._discard()
             return
         try:
-            self._write(self._collect())
+            self._write(self._collect(final))
         except Exception as exc:  # the store failed (disk full, locked for 30 s...)
             self.error = f"{type(exc).__name__}: {exc}"
             self.state.fault(exc)
@@ -308,4 +336,3 @@ def wait_for_writer(state: RecordingState, wake: threading.Event) -> None:
     while len(state.handoff) > MAX_PENDING_BATCHES and time.monotonic() < deadline:
         wake.set()
         time.sleep(0.002)
-

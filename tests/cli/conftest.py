@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from replay.storage import Store
 
 REPLAY = [sys.executable, "-m", "replay"]
 TIMEOUT = 60
@@ -36,13 +37,15 @@ def run(
     *,
     stdin: bytes | None = None,
     env: dict[str, str] | None = None,
+    stderr_fd: int | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run a command to completion, capturing bytes."""
+    """Run a command to completion, capturing bytes (stderr to `stderr_fd` if given)."""
     return subprocess.run(
         list(argv),
         cwd=cwd,
         input=stdin if stdin is not None else b"",
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr_fd is None else stderr_fd,
         env=env or clean_env(),
         timeout=TIMEOUT,
         check=False,
@@ -52,6 +55,32 @@ def run(
 def replay(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     """`python -m replay ARGS...`."""
     return run([*REPLAY, *args], cwd, **kwargs)
+
+
+def replay_all(
+    commands: Sequence[Sequence[str]], cwd: Path
+) -> list[subprocess.CompletedProcess[bytes]]:
+    """Several independent `python -m replay ...` at once (each costs an interpreter start)."""
+    env = clean_env()
+    started = [
+        (
+            list(command),
+            subprocess.Popen(
+                [*REPLAY, *command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+        )
+        for command in commands
+    ]
+    done = []
+    for command, process in started:
+        out, err = process.communicate(timeout=TIMEOUT)
+        done.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    return done
 
 
 def python(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
@@ -66,11 +95,17 @@ def write(path: Path, source: str) -> Path:
     return path
 
 
-def recordings(store: Path, cwd: Path) -> list[dict[str, Any]]:
+def ls_json(store: Path, cwd: Path) -> list[dict[str, Any]]:
     """`replay ls --json` of a store."""
     done = replay("ls", "--json", "--store", str(store), cwd=cwd)
     assert done.returncode == 0, done.stderr.decode()
     return json.loads(done.stdout)
+
+
+def rows(store: Path) -> list[dict[str, Any]]:
+    """The store's recordings rows, read here through the Store API (no interpreter start)."""
+    with Store.open(store, mode="r") as opened:
+        return opened.recordings()
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[bytes]) -> str:

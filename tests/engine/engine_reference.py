@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replay.reader import RecordingReader, Step, open_recording
+from replay.values import plain
 
 ENTRY = ("call", "resume", "throw")
 LEAVE = ("return", "unwind", "yield")
@@ -109,7 +110,7 @@ class Reference:
         stack = self.stacks[thread][i]
         return self._seek(thread, i, stack[-1], set(stack[:-1]), forward, None)
 
-    def finish(self, thread: int, i: int, forward: bool) -> int | None | str:
+    def finish(self, thread: int, i: int, forward: bool) -> int | str | None:
         """The new index, None at the end, or 'error' for the outermost frame."""
         events = self.threads[thread]
         level = 1 if events[i].kind in (LEAVE if forward else ENTRY) else 0
@@ -143,8 +144,6 @@ class Reference:
 
     def hits(self, bps: list[RefBreakpoint]) -> list[int]:
         """Global steps where any breakpoint hits, in order (one replay pass per thread)."""
-        from replay.values import plain
-
         out = []
         for events in self.threads.values():
             frames: dict[int, dict[str, Any]] = {}
@@ -168,8 +167,6 @@ class Reference:
         return sorted(out)
 
     def plain_locals(self, thread: int, i: int) -> dict[str, Any]:
-        from replay.values import plain
-
         return {name: plain(v) for name, v in self.frame_locals(thread, i).items()}
 
     # -- history -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from engine_reference import Reference, RefBreakpoint
+from engine_reference import RefBreakpoint, Reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +34,9 @@ def at_line(program: str, text: str, condition=None, test=None) -> RefBreakpoint
 
 
 def at_function(name: str, condition=None, test=None) -> RefBreakpoint:
-    return RefBreakpoint(name, lambda e, _b: e.kind == "call" and e.function == name, condition, test)
+    return RefBreakpoint(
+        name, lambda e, _b: e.kind == "call" and e.function == name, condition, test
+    )
 
 
 def at_raise(exc_type: str | None = None, condition=None, test=None) -> RefBreakpoint:
@@ -55,13 +57,19 @@ BREAKPOINTS = {
         at_function("fib", "n == 3", lambda v: v["n"] == 3),
         at_function("is_odd", "n % 4 == 1", lambda v: v["n"] % 4 == 1),
         at_line("recursion", "total += item.price", "total > 5", lambda v: v["total"] > 5),
-        at_line("recursion", "results.append(fib", "len(results) >= 3", lambda v: len(v["results"]) >= 3),
+        at_line(
+            "recursion", "results.append(fib", "len(results) >= 3", lambda v: len(v["results"]) >= 3
+        ),
         at_function(
             "checkout", "order.items[1].price == 3", lambda v: v["order"]["items"][1]["price"] == 3
         ),
         at_line("recursion", "del paid", '"abc" in name', lambda v: "abc" in v["name"]),
-        at_line("recursion", "return a + b", "a - b >= 2 and not a == 8",
-                lambda v: v["a"] - v["b"] >= 2 and not v["a"] == 8),  # fmt: skip
+        at_line(
+            "recursion",
+            "return a + b",
+            "a - b >= 2 and not a == 8",
+            lambda v: v["a"] - v["b"] >= 2 and not v["a"] == 8,
+        ),
     ],
     "generators": [
         at_line("generators", "total += i", "i > 2", lambda v: v["i"] > 2),
@@ -77,12 +85,18 @@ BREAKPOINTS = {
         at_raise("KeyError", "n == 0", lambda v: v["n"] == 0),
         at_function("validate", "order_total <= 0", lambda v: v["order_total"] <= 0),
         at_line("exceptions", "attempt = 2"),
-        at_line("exceptions", "outcomes.append(attempt)", "attempt == 2", lambda v: v["attempt"] == 2),
+        at_line(
+            "exceptions", "outcomes.append(attempt)", "attempt == 2", lambda v: v["attempt"] == 2
+        ),
     ],
     "threads": [
         at_function("work", "tag == 2", lambda v: v["tag"] == 2),
-        at_line("threads", "acc += i * tag", "i == 100 and tag != 9",
-                lambda v: v["i"] == 100 and v["tag"] != 9),  # fmt: skip
+        at_line(
+            "threads",
+            "acc += i * tag",
+            "i == 100 and tag != 9",
+            lambda v: v["i"] == 100 and v["tag"] != 9,
+        ),
         at_line("threads", "total = result + tag"),
         at_function("worker"),
     ],

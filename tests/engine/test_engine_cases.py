@@ -83,12 +83,16 @@ def test_generator_locals_persist_across_yield(recordings):
 def test_generator_close_and_throw(recordings):
     with Engine.open(recordings[("generators", "default")]) as engine:
         engine.breakpoints.add("exception GeneratorExit")
-        engine.continue_()
-        assert engine.cursor.function == "counter"
-        engine.reverse_step()
-        assert engine.cursor.kind == "throw"
+        if engine.continue_().reason == "breakpoint":
+            # gen.close(): sys.monitoring reports a THROW into the frame, settrace a resume.
+            # (Python 3.13 closes a generator paused outside any try block without running
+            # it, so there is nothing to stop at.)
+            assert engine.cursor.function == "counter"
+            engine.reverse_step()
+            assert engine.cursor.kind in ("throw", "resume")
         engine.breakpoints.clear()
         engine.breakpoints.add("exception KeyError")
+        engine.goto(engine.first_step)
         hits = 0
         while engine.continue_().reason == "breakpoint":
             hits += 1
@@ -182,3 +186,15 @@ def test_goto_limits_and_calls(recordings):
         assert (engine.cursor.kind, engine.cursor.step) == ("return", engine.last_step)
         with pytest.raises(EngineError, match="outermost"):
             engine.finish()
+
+
+def test_call_outcome_ahead_of_the_cursor(recordings):
+    with Engine.open(recordings[("exceptions", "small")]) as engine:
+        engine.breakpoints.add("validate")
+        engine.continue_()  # validate(3): returns 3
+        assert plain(engine.call_outcome().value) == 3
+        engine.continue_()  # validate(0): raises
+        outcome = engine.call_outcome()
+        assert (outcome.kind, outcome.exc_type) == ("unwind", "__main__.OrderError")
+        assert engine.call_outcome(level=1).kind == "unwind"  # price() lets it through
+        assert engine.call_outcome(level=3).kind == "return"  # safe() catches it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 from engine_reference import UNBOUND as REF_UNBOUND
 from engine_reference import Reference
@@ -45,20 +47,30 @@ def test_history_and_origin(recordings, references, program, variant, data):
 
 
 CONDITIONS = {
-    "recursion": [("n > 4", lambda v: v["n"] > 4), ("total >= 3", lambda v: v["total"] >= 3),
-                  ("a == b", lambda v: v["a"] == v["b"]), ("len(results) == 5",
-                  lambda v: len(v["results"]) == 5)],
-    "generators": [("total > 3", lambda v: v["total"] > 3), ("caught >= 1", lambda v: v["caught"] >= 1),
-                   ("value == 4", lambda v: v["value"] == 4)],
-    "exceptions": [("total == 0", lambda v: v["total"] == 0), ("n < 2", lambda v: v["n"] < 2),
-                   ("attempt == 2", lambda v: v["attempt"] == 2)],
-    "threads": [("acc > 1000", lambda v: v["acc"] > 1000), ("i == 30", lambda v: v["i"] == 30)],
-}  # fmt: skip
+    "recursion": [
+        ("n > 4", lambda v: v["n"] > 4),
+        ("total >= 3", lambda v: v["total"] >= 3),
+        ("a == b", lambda v: v["a"] == v["b"]),
+        ("len(results) == 5", lambda v: len(v["results"]) == 5),
+    ],
+    "generators": [
+        ("total > 3", lambda v: v["total"] > 3),
+        ("caught >= 1", lambda v: v["caught"] >= 1),
+        ("value == 4", lambda v: v["value"] == 4),
+    ],
+    "exceptions": [
+        ("total == 0", lambda v: v["total"] == 0),
+        ("n < 2", lambda v: v["n"] < 2),
+        ("attempt == 2", lambda v: v["attempt"] == 2),
+    ],
+    "threads": [
+        ("acc > 1000", lambda v: v["acc"] > 1000),
+        ("i == 30", lambda v: v["i"] == 30),
+    ],
+}
 
 
 def reference_search(ref: Reference, source: str, test, call: int | None) -> list[int]:
-    import ast
-
     names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} - {"len"}
     out = []
     for thread, events in ref.threads.items():

@@ -72,7 +72,11 @@ def test_next_and_reverse_next_walk_a_frame(recordings, references, program):
             own = [e.step for e in ref.threads[thread] if e.call == call.call]
             # stop at the frame's first leave event: `next` from there goes to the caller
             end = next(
-                (k for k, s in enumerate(own) if ref.steps_by(s).kind in ("return", "unwind", "yield")),
+                (
+                    k
+                    for k, s in enumerate(own)
+                    if ref.steps_by(s).kind in ("return", "unwind", "yield")
+                ),
                 len(own) - 1,
             )
             engine.goto(call.step)

@@ -70,7 +70,10 @@ def plain(value, depth=0, path=()):
         return [
             "obj",
             type_name(t),
-            {k: plain(v, depth + 1, (*path, id(value))) for k, v in list(attrs.items())[:MAX_ITEMS]},
+            {
+                k: plain(v, depth + 1, (*path, id(value)))
+                for k, v in list(attrs.items())[:MAX_ITEMS]
+            },
         ]
     return ["opaque", type_name(t)]
 

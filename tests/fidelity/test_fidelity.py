@@ -19,9 +19,17 @@ from typing import Any
 
 import pytest
 
+from replay.recorder import csysmon
+from replay.recorder.core import C_CORES
+
 HERE = Path(__file__).parent
 PROGRAMS = sorted(p.name for p in (HERE / "programs").glob("*.py"))
 BACKENDS = ["settrace", "sysmon"] if sys.version_info >= (3, 12) else ["settrace"]
+# (backend, REPLAY_CORE): every backend with its pure-Python core, and with its C core where one
+# is built for it (sysmon only; tests/recorder/test_ctracer.py makes CI fail if it is missing).
+CORES = [(backend, "python") for backend in BACKENDS] + [
+    (backend, "c") for backend in BACKENDS if backend in C_CORES and csysmon.available() is None
+]
 
 # replay's event kinds as the settrace events they correspond to; others have no settrace twin.
 KIND_TO_SETTRACE = {
@@ -40,14 +48,17 @@ MAP_TYPES = {"dict", "collections.OrderedDict", "collections.defaultdict", "coll
 ATOM_TYPES = {"NoneType", "bool", "int", "float", "str", "bytes"}
 
 
-def _env() -> dict[str, str]:
+def _env(core: str | None = None) -> dict[str, str]:
     # Same hash seed for both runs, so set iteration order (and thus recorded items) agree.
-    return {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if core is not None:
+        env["REPLAY_CORE"] = core
+    return env
 
 
 def run_oracle(program: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     out = tmp_path / "oracle.json"
-    subprocess.run(
+    subprocess.run(  # noqa: PLW1510 (the exit status is asserted by the caller)
         [sys.executable, str(HERE / "oracle.py"), str(out), program],
         cwd=HERE / "programs",
         env=_env(),
@@ -57,18 +68,18 @@ def run_oracle(program: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     return json.loads(out.read_text())
 
 
-def run_replay(program: str, tmp_path: Path, backend: str) -> dict[str, Any]:
+def run_replay(program: str, tmp_path: Path, backend: str, core: str) -> dict[str, Any]:
     store = tmp_path / "fidelity.db"
-    subprocess.run(
+    subprocess.run(  # noqa: PLW1510 (the exit status is asserted by the caller)
         [sys.executable, "-m", "replay", "record", "--store", str(store), "--backend", backend,
          program],
         cwd=HERE / "programs",
-        env=_env(),
+        env=_env(core),
         capture_output=True,
         timeout=120,
     )  # fmt: skip
     out = tmp_path / "export.json"
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: PLW1510 (the exit status is asserted by the caller)
         [sys.executable, "-m", "replay", "export", "--store", str(store), "--format", "json",
          "-o", str(out)],
         env=_env(),
@@ -89,14 +100,23 @@ def plain(value: dict[str, Any]) -> list[Any]:
         return ["ref", type_name]
     if "attrs" in value or value.get("kind") == "object":
         attrs = value.get("attrs")
-        return ["obj", type_name, None if attrs is None else {k: plain(v) for k, v in attrs.items()}]
+        return [
+            "obj",
+            type_name,
+            None if attrs is None else {k: plain(v) for k, v in attrs.items()},
+        ]
     if type_name in MAP_TYPES:
         items = value.get("items")
         pairs = None if items is None else [[plain(k), plain(v)] for k, v in items]
         return ["map", type_name, value["length"], pairs]
     if "length" in value:
         items = value.get("items")
-        return ["seq", type_name, value["length"], None if items is None else [plain(v) for v in items]]
+        return [
+            "seq",
+            type_name,
+            value["length"],
+            None if items is None else [plain(v) for v in items],
+        ]
     return ["opaque", type_name]
 
 
@@ -143,11 +163,14 @@ def _describe(record: dict[str, Any]) -> str:
     return f"{record['kind']} {record['function']}:{record['line']}"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("backend", "core"), CORES)
 @pytest.mark.parametrize("program", PROGRAMS)
-def test_recording_matches_oracle(program: str, backend: str, tmp_path: Path) -> None:
+def test_recording_matches_oracle(program: str, backend: str, core: str, tmp_path: Path) -> None:
     oracle = run_oracle(program, tmp_path)
-    recorded = replay_sequences(run_replay(program, tmp_path, backend))
+    export = run_replay(program, tmp_path, backend, core)
+    expected_core = C_CORES[backend] if core == "c" else backend
+    assert export["recording"]["backend"] == expected_core, "the requested core recorded"
+    recorded = replay_sequences(export)
 
     assert sorted(recorded) == sorted(oracle), "the same threads ran in-scope code"
     for thread, expected in oracle.items():

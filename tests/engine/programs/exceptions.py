@@ -24,7 +24,7 @@ def checkout(items):
     try:
         return price(items)
     finally:
-        attempt = 2
+        attempt = 2  # noqa: F841 - a finally block for the engine to step through
 
 
 def safe(items):

@@ -1,4 +1,5 @@
 """Generators (send, throw, close, yield from) and coroutines under asyncio."""
+
 import asyncio
 
 

@@ -1,4 +1,5 @@
 """Several threads running the same functions at once, joined by the main thread."""
+
 import threading
 
 lock = threading.Lock()

@@ -2,10 +2,7 @@
 
 import ast  # noqa: F401  (imports a stdlib module while recording: trap 1)
 
-TABLE = {
-    key: [value * 2 for value in range(3)]
-    for key in ("a", "b")
-}
+TABLE = {key: [value * 2 for value in range(3)] for key in ("a", "b")}
 
 
 def fib(n):

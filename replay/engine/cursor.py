@@ -1,0 +1,156 @@
+"""A Cursor: one thread's position (an event of it), and the state there, computed on demand.
+
+This module owns "where am I": the event under the cursor, its frame's function and file, the
+stack with every frame's recorded locals, and what a leave step returns. Moving is the
+Engine's job (engine.py); a Cursor only follows a move, incrementally when it is one event
+forward.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from replay.engine.errors import EngineError
+from replay.engine.model import ThreadState
+from replay.engine.stream import Pos, quiet_gc
+from replay.engine.views import Frame, Outcome
+from replay.events import EXTERNAL, KIND_NAMES, LEAVE_KINDS, RETURN, UNWIND, YIELD
+
+if TYPE_CHECKING:
+    from replay.engine.engine import Engine
+
+
+class CallRow(NamedTuple):
+    """The facts of one call from the store's calls table."""
+
+    call_id: int
+    parent_id: int
+    function_id: int
+    thread_id: int
+    depth: int
+    first_step: int
+    last_step: int | None
+    exception: bool
+    generator: bool
+
+
+class Cursor:
+    """A position in one thread: an event of it, and (computed on demand) the state there."""
+
+    def __init__(self, engine: Engine, thread_id: int, pos: Pos) -> None:
+        self.engine = engine
+        self.thread_id = thread_id
+        self.stream = engine.stream(thread_id)
+        self.pos = pos
+        self._state: ThreadState | None = None
+
+    # -- where ---------------------------------------------------------------------------
+
+    @property
+    def event(self) -> tuple:
+        return self.stream.event(self.pos)
+
+    @property
+    def step(self) -> int:
+        return int(self.event[1])
+
+    @property
+    def kind(self) -> str:
+        return KIND_NAMES.get(self.event[0], str(self.event[0]))
+
+    @property
+    def call_id(self) -> int:
+        return int(self.event[3])
+
+    @property
+    def line(self) -> int:
+        return int(self.event[4])
+
+    @property
+    def code_id(self) -> int:
+        frame = self._state.frames.get(self.call_id) if self._state is not None else None
+        if frame is not None:
+            return frame.code_id
+        row = self.engine.call_row(self.call_id)
+        return row.function_id if row is not None else 0
+
+    @property
+    def function(self) -> str:
+        return self.engine.function_name(self.code_id)
+
+    @property
+    def file(self) -> str:
+        return self.engine.function_file(self.code_id)
+
+    def move(self, pos: Pos) -> None:
+        """Stand at `pos`; the state follows incrementally when moving one event forward."""
+        if pos == self.pos:
+            return
+        state = self._state
+        if state is not None and self.stream.next(self.pos) == pos:
+            event = self.event
+            if event[0] in LEAVE_KINDS:
+                state.leave(event[0], event[3])
+            self.pos = pos
+            state.apply(self.event, self.engine.resolve, pop=False)
+            return
+        self.pos = pos
+        self._state = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    def state(self) -> ThreadState:
+        """The thread's state at this event (treat as read-only)."""
+        if self._state is None:
+            self._state = self.engine.state_at(self.thread_id, self.pos)
+        return self._state
+
+    @quiet_gc
+    def stack(self) -> list[Frame]:
+        """The call stack at this step, innermost frame first."""
+        state = self.state()
+        engine = self.engine
+        frames = []
+        for call_id in reversed(state.stack):
+            live = state.frames[call_id]
+            frames.append(
+                Frame(
+                    call_id=call_id,
+                    function=engine.function_name(live.code_id),
+                    file=engine.function_file(live.code_id),
+                    line=live.line,
+                    locals=dict(live.locals),
+                    args=dict(live.args),
+                    code_id=live.code_id,
+                )
+            )
+        return frames
+
+    def frame(self, level: int = 0) -> Frame:
+        """Frame `level` of the stack (0: the innermost)."""
+        stack = self.stack()
+        if not 0 <= level < len(stack):
+            raise EngineError(f"no frame {level}: the stack has {len(stack)} frame(s)")
+        return stack[level]
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The value returned or yielded, or the exception leaving, at a leave step."""
+        event = self.event
+        kind, payload = event[0], event[5]
+        if kind == RETURN:
+            return Outcome("return", payload)
+        if kind == YIELD:
+            return Outcome("yield", payload)
+        if kind == UNWIND:
+            return Outcome("unwind", payload[2], payload[0], payload[1])
+        return None
+
+    @property
+    def external(self) -> tuple[str, bool, Any, Any] | None:
+        """At an EXTERNAL step: (callee, observed, value venc, exc) of the completed call."""
+        event = self.event
+        return tuple(event[5]) if event[0] == EXTERNAL else None  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<Cursor thread={self.thread_id} step={self.step} {self.kind}>"

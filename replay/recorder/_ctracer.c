@@ -1,0 +1,3185 @@
+/* replay's C accelerator: the sys.monitoring core (PEP 669) in C, for CPython 3.12 and 3.13.
+ *
+ * This file is the C twin of replay/recorder/sysmon.py and must produce EXACTLY the events that
+ * the pure-Python core produces (same kinds, steps, call ids, lines, payloads, changes/deleted;
+ * only the `ts` values differ): tests/recorder/test_core_parity.py checks it on every fidelity
+ * program. Read sysmon.py and state.py (diff_locals) first: every callback below names the Python
+ * function it mirrors, and keeps its order of side effects (counters, encoder calls, the
+ * identity map's serials follow the order in which values are encoded).
+ *
+ * What lives in C: the per-thread stacks of frame states, the locals snapshots, the step and call
+ * counters, the code table (scope decisions, line tables), the table of suspended generator
+ * frames (state.suspended is unused), the event tuples. What stays in Python and is called from
+ * here: the value encoder for non-atoms (state.encode_named, encode_exception), the code registry
+ * (state.register_code, once per code object), the scope (state.scope.wants, once per code
+ * object), the thread registry (state.thread_state, once per thread), the hand-off to the writer
+ * (state.hand_off, once per BATCH_EVENTS events), faults (state.fault) and callee_name for callables
+ * this file does not know.
+ *
+ * Frames are read through CPython's internal frame structure (_PyInterpreterFrame): the fast
+ * locals array, the frame's position in the stack and its instruction pointer. That is why the
+ * internal header is included, guarded to 3.12/3.13 whose layouts were checked (see
+ * read_slot/frame_line); any other version builds a module whose import fails, and replay falls
+ * back to the Python core. No frame object is created on the hot path, no frame or user object is
+ * kept beyond a callback (trap 2), except what the Python core keeps too: the snapshot's venc of
+ * an atom IS the atom (so its id cannot be reused while remembered, as in state.py).
+ *
+ * Safety rules followed throughout: every Python API result is checked; an Exception raised
+ * inside a callback is counted through state.fault() and swallowed (KeyboardInterrupt,
+ * SystemExit and other non-Exception BaseExceptions propagate into the program, as in the Python
+ * core); objects that can be freed by re-entrant code (frame states, when Python code runs
+ * during a callback) are reference counted and held while used.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED) \
+    && !defined(PYPY_VERSION)
+#define RT_SUPPORTED 1
+/* Internal headers: _PyInterpreterFrame (fast locals, previous frame, frame object). Only static
+ * inline helpers and struct fields are used from them, no internal symbol is linked. */
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#else
+#define RT_SUPPORTED 0
+#endif
+
+#if RT_SUPPORTED
+
+#if PY_VERSION_HEX < 0x030D0000
+#define RT_PY312 1
+#define FRAME_CODE(f) ((PyObject *)(f)->f_code)
+#else
+#define RT_PY312 0
+#define FRAME_CODE(f) ((f)->f_executable)
+#endif
+
+/* Event kinds (replay/events.py). */
+enum { K_CALL = 0, K_LINE, K_RETURN, K_RAISE, K_HANDLED, K_UNWIND, K_YIELD, K_RESUME, K_THROW,
+       K_EXTERNAL };
+
+#define CO_OPTIMIZED_FLAG 0x0001
+
+/* How a code object's locals are read (state.read_locals). */
+enum { LOC_FAST, LOC_GLOBALS, LOC_FLOCALS, LOC_NONE };
+
+/* ------------------------------------------------------------------------------------------- */
+/* Small helpers                                                                               */
+
+static inline long long
+now_ns(void)
+{
+    /* time.perf_counter_ns(), which state.t0 comes from. */
+#if RT_PY312
+    return (long long)_PyTime_GetPerfCounter();
+#else
+    PyTime_t t;
+    if (PyTime_PerfCounterRaw(&t) < 0) {
+        return 0;
+    }
+    return (long long)t;
+#endif
+}
+
+/* Line numbers repeat on every event: keep the int objects of the first lines. */
+#define LINE_CACHE 8192
+static PyObject *line_cache[LINE_CACHE];
+
+static PyObject *
+line_obj(long line)
+{
+    if (line < 0) {
+        Py_RETURN_NONE;
+    }
+    if (line < LINE_CACHE) {
+        PyObject *o = line_cache[line];
+        if (o == NULL) {
+            o = PyLong_FromLong(line);
+            if (o == NULL) {
+                return NULL;
+            }
+            line_cache[line] = o;
+        }
+        return Py_NewRef(o);
+    }
+    return PyLong_FromLong(line);
+}
+
+/* Event tuples and the tuples inside them (payloads, changes, pairs) hold only encoded values:
+ * plain trees of tuples, lists, dicts and atoms made for the event, which can never be part of a
+ * reference cycle. Untracking them keeps the cyclic GC from walking every buffered event: with
+ * them tracked, collections took a third of the C core's time on a loop-heavy program. */
+static inline PyObject *
+untrack(PyObject *o)
+{
+    if (o != NULL && PyObject_GC_IsTracked(o)) {
+        PyObject_GC_UnTrack(o);
+    }
+    return o;
+}
+
+/* The same for an encoded value: a venc is a tree of tuples, lists and dicts made by the encoder
+ * for this value (back references are REF tags, never real cycles), kept in the snapshot and in
+ * the buffered events. Left tracked, every collection of the older generations walks all of
+ * them: on an object-heavy program the GC took a third of the run. Only exact tuples, lists and
+ * dicts are descended into; a venc holds no other container. */
+static PyObject *
+untrack_venc(PyObject *o, int depth)
+{
+    if (o == NULL || depth > 64) {
+        return o;
+    }
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyTuple_Type) {
+        if (PyObject_GC_IsTracked(o)) {
+            PyObject_GC_UnTrack(o);
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
+            untrack_venc(PyTuple_GET_ITEM(o, i), depth + 1);
+        }
+    }
+    else if (tp == &PyList_Type) {
+        if (PyObject_GC_IsTracked(o)) {
+            PyObject_GC_UnTrack(o);
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(o); i++) {
+            untrack_venc(PyList_GET_ITEM(o, i), depth + 1);
+        }
+    }
+    else if (tp == &PyDict_Type) {
+        if (PyObject_GC_IsTracked(o)) {
+            PyObject_GC_UnTrack(o);
+        }
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(o, &pos, &k, &v)) {
+            untrack_venc(v, depth + 1);
+        }
+    }
+    return o;
+}
+
+/* A pointer -> pointer hash table (open addressing, linear probing, backward-shift deletion).
+ * Callers never keep a pointer into `e` across a call into Python: another thread may grow the
+ * table while this one waits for the GIL. */
+typedef struct {
+    void *key;
+    void *val;
+} PtrEntry;
+
+typedef struct {
+    PtrEntry *e;
+    size_t cap; /* a power of two, or 0 */
+    size_t n;
+} PtrMap;
+
+static inline size_t
+ptr_hash(const void *k)
+{
+    uint64_t x = (uint64_t)(uintptr_t)k;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static void *
+pm_get(PtrMap *m, const void *key)
+{
+    if (m->cap == 0) {
+        return NULL;
+    }
+    size_t mask = m->cap - 1;
+    for (size_t i = ptr_hash(key) & mask;; i = (i + 1) & mask) {
+        if (m->e[i].key == key) {
+            return m->e[i].val;
+        }
+        if (m->e[i].key == NULL) {
+            return NULL;
+        }
+    }
+}
+
+static int
+pm_grow(PtrMap *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    PtrEntry *e = PyMem_Calloc(cap, sizeof(PtrEntry));
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t j = 0; j < m->cap; j++) {
+        if (m->e[j].key != NULL) {
+            size_t i = ptr_hash(m->e[j].key) & (cap - 1);
+            while (e[i].key != NULL) {
+                i = (i + 1) & (cap - 1);
+            }
+            e[i] = m->e[j];
+        }
+    }
+    PyMem_Free(m->e);
+    m->e = e;
+    m->cap = cap;
+    return 0;
+}
+
+/* Insert or replace; *old receives the replaced value (or NULL). */
+static int
+pm_put(PtrMap *m, void *key, void *val, void **old)
+{
+    *old = NULL;
+    if ((m->n + 1) * 2 > m->cap && pm_grow(m) < 0) {
+        return -1;
+    }
+    size_t mask = m->cap - 1;
+    size_t i = ptr_hash(key) & mask;
+    while (m->e[i].key != NULL) {
+        if (m->e[i].key == key) {
+            *old = m->e[i].val;
+            m->e[i].val = val;
+            return 0;
+        }
+        i = (i + 1) & mask;
+    }
+    m->e[i].key = key;
+    m->e[i].val = val;
+    m->n++;
+    return 0;
+}
+
+static void *
+pm_pop(PtrMap *m, const void *key)
+{
+    if (m->cap == 0) {
+        return NULL;
+    }
+    size_t mask = m->cap - 1;
+    size_t i = ptr_hash(key) & mask;
+    while (m->e[i].key != key) {
+        if (m->e[i].key == NULL) {
+            return NULL;
+        }
+        i = (i + 1) & mask;
+    }
+    void *val = m->e[i].val;
+    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->e[j].key == NULL) {
+            break;
+        }
+        size_t home = ptr_hash(m->e[j].key) & mask;
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            m->e[i] = m->e[j];
+            i = j;
+        }
+    }
+    m->e[i].key = NULL;
+    m->e[i].val = NULL;
+    m->n--;
+    return val;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Types                                                                                       */
+
+/* What the tracer knows about one code object: in-scope code (registered in state.codes) and
+ * out-of-scope callees of in-scope code (given a local PY_RETURN event). The code object is kept
+ * alive, as state.codes and sysmon._code_by_id keep it, so its address is never reused. */
+typedef struct CodeEntry {
+    PyObject *code;      /* strong */
+    int scope;           /* 1 in scope, 0 not */
+    int registered;      /* in state.codes (code_id valid) */
+    int external;        /* local PY_RETURN set for it (sysmon's `externals`) */
+    int loc_mode;        /* LOC_* */
+    int is_module;       /* co_name == "<module>" (FrameState.is_module) */
+    int nslots;          /* co_nlocalsplus */
+    int firstlineno;
+    PyObject *code_id;   /* int, or NULL until registered */
+    PyObject *names;     /* co_localsplusnames */
+    unsigned char *kinds;
+    unsigned char *slow; /* per slot: the name needs the Python encoder (secret, fault hook) */
+    int *lines;          /* code unit index -> line, -1 for none; built on first use */
+    Py_ssize_t nunits;
+    PyObject *info;      /* its CodeInfo (state.codes), once registered */
+    PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
+} CodeEntry;
+
+typedef struct {
+    void *id;        /* the object the name was bound to (never dereferenced) */
+    PyObject *venc;  /* its venc (strong), NULL when the name is not in the snapshot */
+} Slot;
+
+typedef struct Tracer Tracer;
+
+/* FrameState (state.py) of one running or suspended in-scope frame. Reference counted so that a
+ * callback can hold it while Python code (the encoder, a finalizer) runs and re-enters. */
+typedef struct {
+    PyObject_VAR_HEAD
+    void *key;            /* its _PyInterpreterFrame (stable while it runs or is suspended) */
+    CodeEntry *ce;
+    int has_info;         /* FrameState.info is not None: the code was registered at creation */
+    PyObject *call_id;    /* int */
+    PyObject *pending;    /* callee name of an incomplete external call, or NULL */
+    void *pending_code;   /* that callee's code object, or NULL */
+    PyObject *line;       /* st.line: int or None */
+    PyObject *snap;       /* LOC_GLOBALS/LOC_FLOCALS: dict name -> (id, venc), as state.py */
+    int nslots;
+    int norder;           /* LOC_FAST: slots in snapshot (insertion) order, see diff_fast */
+    int *order;
+    Slot slots[1];
+} FrameState;
+
+static PyTypeObject FrameState_Type;
+
+typedef struct {
+    PyObject_HEAD
+    Tracer *tracer;       /* strong */
+    uint64_t gen;
+    PyObject *pyts;       /* the Python ThreadState (strong) */
+    PyObject *events;     /* pyts.events (strong; refetched after each hand-off) */
+    FrameState **stack;   /* strong refs */
+    int depth;
+    int cap;
+} CThread;
+
+static PyTypeObject CThread_Type;
+
+struct Tracer {
+    PyObject_HEAD
+    uint64_t gen;
+    /* From the recording state and encoder (strong refs). */
+    PyObject *state;
+    PyObject *encode_named;
+    PyObject *encode_exception;
+    PyObject *register_code;
+    PyObject *scope_wants;
+    PyObject *thread_state;
+    PyObject *hand_off;
+    PyObject *fault;
+    PyObject *callee_name;
+    PyObject *is_secret;      /* or NULL */
+    PyObject *inject;         /* REPLAY_INJECT_FAULT name, or NULL */
+    /* From bind(). */
+    PyObject *set_local_events;
+    PyObject *disable;
+    PyObject *tool;
+    PyObject *local_mask;
+    PyObject *return_mask;
+    /* Encoder rule for atoms (SnapshotEncoder.encode_named's fast path). */
+    int atoms_fast;
+    Py_ssize_t max_string;
+    int int_digits;
+    long long int_limit;      /* 10**int_digits when int_digits <= 18 */
+    PyObject *big, *nbig;     /* 10**int_digits and its negation */
+    int slow_empty;           /* the name "" needs the Python encoder */
+    PyObject *slow_names;     /* name -> bool, for names met outside fast locals */
+    long long t0;
+    Py_ssize_t batch;
+    uint64_t steps;
+    uint64_t calls;
+    PtrMap codes;             /* code object -> CodeEntry* */
+    PtrMap suspended;         /* frame key -> FrameState* (strong) */
+    PyObject *zero;
+    PyObject *empty_str;
+    PyObject *tls_key;
+    PyObject *type_qualname;  /* type.__dict__['__qualname__'] */
+    PyObject *type_module;    /* type.__dict__['__module__'] */
+    /* The last thread seen (most programs run one thread): its CThread, valid while the Python
+     * thread state at that address still has that id (a new thread state gets a new id). */
+    PyThreadState *last_tstate;
+    uint64_t last_tid;
+    CThread *last_th;
+};
+
+static PyTypeObject Tracer_Type;
+
+static uint64_t next_gen = 1;
+
+/* types.MethodWrapperType (its C symbol is not exported on 3.13). */
+static PyTypeObject *method_wrapper_type;
+
+static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_filename;
+
+/* ------------------------------------------------------------------------------------------- */
+/* Faults                                                                                      */
+
+/* After a failed call: an Exception is the recorder's own fault, counted by state.fault() and
+ * cleared (returns 0); anything else (KeyboardInterrupt, SystemExit) belongs to the program and
+ * stays raised (returns -1). Mirrors `except Exception as exc: fault(exc)` in sysmon.py. */
+static int
+absorb_error(Tracer *t)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (exc == NULL) {
+        return 0;
+    }
+    if (!PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        PyErr_SetRaisedException(exc);
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(t->fault, exc);
+    if (r == NULL) {
+        /* The fault counter itself failed: nothing sensible left to do but drop it, unless it
+         * is the program's KeyboardInterrupt arriving at that moment. */
+        PyObject *exc2 = PyErr_GetRaisedException();
+        if (exc2 != NULL && !PyErr_GivenExceptionMatches(exc2, PyExc_Exception)) {
+            Py_DECREF(exc);
+            PyErr_SetRaisedException(exc2);
+            return -1;
+        }
+        Py_XDECREF(exc2);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(exc);
+    return 0;
+}
+
+/* The value a callback returns after an error in its body. */
+static PyObject *
+callback_error(Tracer *t)
+{
+    if (absorb_error(t) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Code entries                                                                                */
+
+static void
+code_entry_free(CodeEntry *ce)
+{
+    Py_XDECREF(ce->code);
+    Py_XDECREF(ce->code_id);
+    Py_XDECREF(ce->names);
+    Py_XDECREF(ce->info);
+    Py_XDECREF(ce->touched);
+    PyMem_Free(ce->kinds);
+    PyMem_Free(ce->slow);
+    PyMem_Free(ce->lines);
+    PyMem_Free(ce);
+}
+
+static CodeEntry *
+code_entry_new(Tracer *t, PyObject *code)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    CodeEntry *ce = PyMem_Calloc(1, sizeof(CodeEntry));
+    if (ce == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    ce->code = Py_NewRef(code);
+    ce->scope = -1;
+    ce->firstlineno = co->co_firstlineno;
+    ce->is_module = PyUnicode_Check(co->co_name)
+                    && PyUnicode_CompareWithASCIIString(co->co_name, "<module>") == 0;
+    ce->nslots = co->co_nlocalsplus;
+    ce->names = Py_NewRef(co->co_localsplusnames);
+    int hidden = 0;
+    if (ce->nslots > 0) {
+        ce->kinds = PyMem_Malloc((size_t)ce->nslots);
+        if (ce->kinds == NULL) {
+            code_entry_free(ce);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        for (int i = 0; i < ce->nslots; i++) {
+            ce->kinds[i] = (unsigned char)_PyLocals_GetKind(co->co_localspluskinds, i);
+            if (ce->kinds[i] & CO_FAST_HIDDEN) {
+                hidden = 1;
+            }
+        }
+    }
+    /* state.read_locals, decided once per code object. */
+    if (co->co_flags & CO_OPTIMIZED_FLAG) {
+        /* Hidden fast locals (inlined comprehensions) only exist outside functions; should one
+         * appear in a function, f_locals itself is read. */
+        ce->loc_mode = hidden ? LOC_FLOCALS : LOC_FAST;
+    }
+    else if (ce->is_module) {
+        ce->loc_mode = LOC_GLOBALS;
+    }
+    else if (RT_PY312 && co->co_nlocals) {
+        ce->loc_mode = LOC_NONE;
+    }
+    else {
+        ce->loc_mode = LOC_FLOCALS;
+    }
+    (void)t;
+    return ce;
+}
+
+static inline CodeEntry *
+code_get(Tracer *t, PyObject *code)
+{
+    return (CodeEntry *)pm_get(&t->codes, code);
+}
+
+/* The entry of `code`, created (unregistered, scope unknown) if missing. */
+static CodeEntry *
+code_get_or_make(Tracer *t, PyObject *code)
+{
+    CodeEntry *ce = code_get(t, code);
+    if (ce != NULL) {
+        return ce;
+    }
+    ce = code_entry_new(t, code);
+    if (ce == NULL) {
+        return NULL;
+    }
+    void *old;
+    if (pm_put(&t->codes, code, ce, &old) < 0) {
+        code_entry_free(ce);
+        return NULL;
+    }
+    return ce;
+}
+
+/* state.scope.wants(code.co_filename) as 1/0, -1 on error. */
+static int
+scope_wants(Tracer *t, PyObject *code)
+{
+    PyObject *filename = PyObject_GetAttr(code, str_co_filename);
+    if (filename == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(t->scope_wants, filename);
+    Py_DECREF(filename);
+    if (r == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+static int
+set_local_events(Tracer *t, PyObject *code, PyObject *mask)
+{
+    PyObject *args[3] = {t->tool, code, mask};
+    PyObject *r = PyObject_Vectorcall(t->set_local_events, args, 3, NULL);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* py_start's registration: state.register_code(code), then its local events. */
+static CodeEntry *
+code_register(Tracer *t, PyObject *code)
+{
+    CodeEntry *ce = code_get_or_make(t, code);
+    if (ce == NULL) {
+        return NULL;
+    }
+    PyObject *info = PyObject_CallOneArg(t->register_code, code);
+    if (info == NULL) {
+        return NULL;
+    }
+    PyObject *code_id = PyObject_GetAttrString(info, "code_id");
+    if (code_id == NULL) {
+        Py_DECREF(info);
+        return NULL;
+    }
+    /* Re-read: the call above ran Python code, another thread may have grown the table. */
+    ce = code_get(t, code);
+    if (ce == NULL) {
+        Py_DECREF(info);
+        Py_DECREF(code_id);
+        PyErr_SetString(PyExc_RuntimeError, "code entry vanished");
+        return NULL;
+    }
+    Py_XSETREF(ce->code_id, code_id);
+    Py_XSETREF(ce->info, info);
+    ce->registered = 1;
+    ce->scope = 1;
+    if (set_local_events(t, code, t->local_mask) < 0) {
+        return NULL;
+    }
+    return ce;
+}
+
+/* The line table of a code object (CodeInfo.line_of in state.py), from co_lines(). */
+static int
+code_lines(CodeEntry *ce)
+{
+    if (ce->lines != NULL) {
+        return 0;
+    }
+    PyObject *it = PyObject_CallMethodNoArgs(ce->code, str_co_lines);
+    if (it == NULL) {
+        return -1;
+    }
+    PyObject *ranges = PySequence_List(it);
+    Py_DECREF(it);
+    if (ranges == NULL) {
+        return -1;
+    }
+    Py_ssize_t nbytes = 0;
+    Py_ssize_t n = PyList_GET_SIZE(ranges);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *r = PyList_GET_ITEM(ranges, k);
+        if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 3) {
+            Py_DECREF(ranges);
+            PyErr_SetString(PyExc_TypeError, "unexpected co_lines() item");
+            return -1;
+        }
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 1));
+        if (end == -1 && PyErr_Occurred()) {
+            Py_DECREF(ranges);
+            return -1;
+        }
+        if (end > nbytes) {
+            nbytes = end;
+        }
+    }
+    Py_ssize_t nunits = nbytes / 2 + 1;
+    int *lines = PyMem_Malloc(sizeof(int) * (size_t)nunits);
+    if (lines == NULL) {
+        Py_DECREF(ranges);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t u = 0; u < nunits; u++) {
+        lines[u] = -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *r = PyList_GET_ITEM(ranges, k);
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 0));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 1));
+        PyObject *lo = PyTuple_GET_ITEM(r, 2);
+        long line = lo == Py_None ? -1 : PyLong_AsLong(lo);
+        if (PyErr_Occurred()) {
+            PyMem_Free(lines);
+            Py_DECREF(ranges);
+            return -1;
+        }
+        for (Py_ssize_t at = start; at < end && at / 2 < nunits; at += 2) {
+            if (at >= 0) {
+                lines[at / 2] = (int)line;
+            }
+        }
+    }
+    Py_DECREF(ranges);
+    ce->lines = lines;
+    ce->nunits = nunits;
+    return 0;
+}
+
+/* CodeInfo.line_of(offset): the line, or -1 for None. -2 on error. */
+static long
+line_of(CodeEntry *ce, long offset)
+{
+    if (code_lines(ce) < 0) {
+        return -2;
+    }
+    if (offset < 0 || (offset & 1) || offset / 2 >= ce->nunits) {
+        return -1;
+    }
+    return ce->lines[offset / 2];
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Frames                                                                                      */
+
+/* sys._getframe(1) as seen from a Python callback: the instrumented frame. */
+static inline _PyInterpreterFrame *
+cur_frame(void)
+{
+    return _PyThreadState_GetFrame(PyThreadState_GET());
+}
+
+/* frame.f_lineno (a new reference: int, or None when the instruction has no line). Same rule
+ * as PyFrame_GetLineNumber: a line set by a settrace debugger on the frame object wins; else the
+ * line of the last instruction, from the code's line table instead of PyCode_Addr2Line's scan. */
+static PyObject *
+frame_line(_PyInterpreterFrame *f, CodeEntry *ce)
+{
+    PyFrameObject *fo = f->frame_obj;
+    if (fo != NULL && fo->f_lineno != 0) {
+        return line_obj(fo->f_lineno);
+    }
+    int lasti = PyUnstable_InterpreterFrame_GetLasti(f);
+    if (lasti < 0) {
+        return line_obj(ce->firstlineno);
+    }
+    long line = line_of(ce, lasti);
+    if (line == -2) {
+        return NULL;
+    }
+    return line_obj(line);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Frame states and threads                                                                    */
+
+static FrameState *
+fs_new(Tracer *t, CodeEntry *ce, void *key)
+{
+    int nslots = ce->loc_mode == LOC_FAST ? ce->nslots : 0;
+    FrameState *st = PyObject_NewVar(FrameState, &FrameState_Type, nslots);
+    if (st == NULL) {
+        return NULL;
+    }
+    st->key = key;
+    st->ce = ce;
+    st->has_info = ce->registered;
+    st->pending = NULL;
+    st->pending_code = NULL;
+    st->line = Py_NewRef(t->zero);
+    st->snap = NULL;
+    st->nslots = nslots;
+    st->norder = 0;
+    st->order = (int *)&st->slots[nslots];
+    for (int i = 0; i < nslots; i++) {
+        st->slots[i].id = NULL;
+        st->slots[i].venc = NULL;
+    }
+    /* FrameState(next(calls), ...): the call counter is consumed here, as in Python. */
+    st->call_id = PyLong_FromUnsignedLongLong(++t->calls);
+    if (st->call_id == NULL) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void
+fs_dealloc(FrameState *st)
+{
+    for (int i = 0; i < st->nslots; i++) {
+        Py_XDECREF(st->slots[i].venc);
+    }
+    Py_XDECREF(st->call_id);
+    Py_XDECREF(st->pending);
+    Py_XDECREF(st->line);
+    Py_XDECREF(st->snap);
+    PyObject_Free(st);
+}
+
+static PyTypeObject FrameState_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "replay.recorder._ctracer.FrameState",
+    .tp_basicsize = offsetof(FrameState, slots),
+    .tp_itemsize = sizeof(Slot) + sizeof(int),
+    .tp_dealloc = (destructor)fs_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The recorder's state of one in-scope frame (internal).",
+};
+
+static int
+th_push(CThread *th, FrameState *st)
+{
+    if (th->depth == th->cap) {
+        int cap = th->cap ? th->cap * 2 : 32;
+        FrameState **s = PyMem_Realloc(th->stack, sizeof(FrameState *) * (size_t)cap);
+        if (s == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        th->stack = s;
+        th->cap = cap;
+    }
+    th->stack[th->depth++] = (FrameState *)Py_NewRef(st);
+    return 0;
+}
+
+/* Drop the states above `depth` (`del stack[depth:]`). */
+static void
+th_truncate(CThread *th, int depth)
+{
+    while (th->depth > depth) {
+        FrameState *st = th->stack[--th->depth];
+        Py_DECREF(st);
+    }
+}
+
+static void
+th_dealloc(CThread *th)
+{
+    if (th->tracer != NULL && th->tracer->last_th == th) {
+        th->tracer->last_th = NULL;
+        th->tracer->last_tstate = NULL;
+    }
+    th_truncate(th, 0);
+    PyMem_Free(th->stack);
+    Py_XDECREF(th->events);
+    Py_XDECREF(th->pyts);
+    Py_XDECREF(th->tracer);
+    PyObject_Free(th);
+}
+
+static PyTypeObject CThread_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "replay.recorder._ctracer.ThreadState",
+    .tp_basicsize = sizeof(CThread),
+    .tp_dealloc = (destructor)th_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The recorder's state of one thread (internal).",
+};
+
+/* The calling thread's state (`local.ts`). With create, a thread seen for the first time gets
+ * one through state.thread_state() (`except AttributeError: ts = thread_state()`); without, NULL
+ * with no error is returned for it. The CThread lives in the thread state's dict, so it goes away
+ * with the thread, like the threading.local of the Python core. */
+static CThread *
+get_thread(Tracer *t, int create)
+{
+    PyThreadState *tstate = PyThreadState_GET();
+    uint64_t tid = PyThreadState_GetID(tstate);
+    if (t->last_tstate == tstate && t->last_tid == tid && t->last_th != NULL) {
+        return t->last_th;
+    }
+    PyObject *dict = PyThreadState_GetDict();
+    if (dict == NULL) {
+        if (create) {
+            PyErr_SetString(PyExc_RuntimeError, "no thread state dict");
+        }
+        return NULL;
+    }
+    PyObject *found = PyDict_GetItemWithError(dict, t->tls_key);
+    if (found == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (found != NULL && Py_IS_TYPE(found, &CThread_Type) && ((CThread *)found)->gen == t->gen) {
+        CThread *th = (CThread *)found;
+        t->last_tstate = tstate;
+        t->last_tid = tid;
+        t->last_th = th;
+        return th;
+    }
+    if (!create) {
+        return NULL;
+    }
+    PyObject *pyts = PyObject_CallNoArgs(t->thread_state);
+    if (pyts == NULL) {
+        return NULL;
+    }
+    PyObject *events = PyObject_GetAttr(pyts, str_events);
+    if (events == NULL) {
+        Py_DECREF(pyts);
+        return NULL;
+    }
+    if (!PyList_CheckExact(events)) {
+        Py_DECREF(events);
+        Py_DECREF(pyts);
+        PyErr_SetString(PyExc_TypeError, "ThreadState.events is not a list");
+        return NULL;
+    }
+    CThread *th = PyObject_New(CThread, &CThread_Type);
+    if (th == NULL) {
+        Py_DECREF(events);
+        Py_DECREF(pyts);
+        return NULL;
+    }
+    th->tracer = (Tracer *)Py_NewRef(t);
+    th->gen = t->gen;
+    th->pyts = pyts;
+    th->events = events;
+    th->stack = NULL;
+    th->depth = 0;
+    th->cap = 0;
+    /* state.thread_state() ran Python code: the dict may have changed meanwhile. */
+    dict = PyThreadState_GetDict();
+    if (dict == NULL || PyDict_SetItem(dict, t->tls_key, (PyObject *)th) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "no thread state dict");
+        }
+        Py_DECREF(th);
+        return NULL;
+    }
+    Py_DECREF(th); /* the dict owns it */
+    t->last_tstate = tstate;
+    t->last_tid = tid;
+    t->last_th = th;
+    return th;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Events                                                                                      */
+
+/* state.hand_off(ts), then `ts.events` again (hand_off gave the writer the old list). */
+static int
+hand_off(Tracer *t, CThread *th)
+{
+    PyObject *r = PyObject_CallOneArg(t->hand_off, th->pyts);
+    PyObject *events = PyObject_GetAttr(th->pyts, str_events);
+    if (events != NULL) {
+        if (PyList_CheckExact(events)) {
+            Py_SETREF(th->events, events);
+        }
+        else {
+            Py_DECREF(events);
+        }
+    }
+    if (r == NULL || events == NULL) {
+        Py_XDECREF(r);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's list. Steals
+ * payload, changes and deleted (NULL means None); `line` is borrowed. With check, hands the list
+ * off when full (sysmon's emit); without, appends only (sysmon's current()). */
+static int
+emit(Tracer *t, CThread *th, int kind, PyObject *call_id, PyObject *line, PyObject *payload,
+     PyObject *changes, PyObject *deleted, int check)
+{
+    PyObject *ev = PyTuple_New(8);
+    PyObject *k = PyLong_FromLong(kind);
+    PyObject *step = PyLong_FromUnsignedLongLong(++t->steps);
+    PyObject *ts = PyLong_FromLongLong(now_ns() - t->t0);
+    if (ev == NULL || k == NULL || step == NULL || ts == NULL) {
+        Py_XDECREF(ev);
+        Py_XDECREF(k);
+        Py_XDECREF(step);
+        Py_XDECREF(ts);
+        Py_XDECREF(payload);
+        Py_XDECREF(changes);
+        Py_XDECREF(deleted);
+        return -1;
+    }
+    PyTuple_SET_ITEM(ev, 0, k);
+    PyTuple_SET_ITEM(ev, 1, step);
+    PyTuple_SET_ITEM(ev, 2, ts);
+    PyTuple_SET_ITEM(ev, 3, Py_NewRef(call_id));
+    PyTuple_SET_ITEM(ev, 4, Py_NewRef(line));
+    PyTuple_SET_ITEM(ev, 5, payload ? payload : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(ev, 6, changes ? changes : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(ev, 7, deleted ? deleted : Py_NewRef(Py_None));
+    untrack(ev);
+    untrack(payload);
+    untrack(changes);
+    int rc = PyList_Append(th->events, ev);
+    Py_DECREF(ev);
+    if (rc < 0) {
+        return -1;
+    }
+    if (check && PyList_GET_SIZE(th->events) >= t->batch) {
+        return hand_off(t, th);
+    }
+    return 0;
+}
+
+/* sysmon's finish_pending: the call into out-of-scope code completed, as one EXTERNAL step.
+ * Steals value and exc (NULL means None). */
+static int
+finish_pending(Tracer *t, CThread *th, FrameState *st, PyObject *value, PyObject *exc,
+               int observed)
+{
+    PyObject *callee = st->pending; /* stolen from the frame state */
+    st->pending = NULL;
+    if (callee == NULL) {
+        callee = Py_NewRef(Py_None);
+    }
+    PyObject *payload = PyTuple_New(4);
+    if (payload == NULL) {
+        Py_DECREF(callee);
+        Py_XDECREF(value);
+        Py_XDECREF(exc);
+        return -1;
+    }
+    PyTuple_SET_ITEM(payload, 0, callee);
+    PyTuple_SET_ITEM(payload, 1, Py_NewRef(observed ? Py_True : Py_False));
+    PyTuple_SET_ITEM(payload, 2, value ? value : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(payload, 3, exc ? exc : Py_NewRef(Py_None));
+    return emit(t, th, K_EXTERNAL, st->call_id, st->line, payload, NULL, NULL, 1);
+}
+
+/* sysmon's current(): the state of frame `f`, resynchronising the stack if needed (a frame left
+ * without an event we saw), else adopting the frame as a new call. Returns a NEW reference. */
+static FrameState *
+current(Tracer *t, CThread *th, _PyInterpreterFrame *f, PyObject *code)
+{
+    if (th->depth) {
+        FrameState *top = th->stack[th->depth - 1];
+        if (top->key == f) {
+            return (FrameState *)Py_NewRef(top);
+        }
+        for (int d = th->depth - 1; d >= 0; d--) {
+            if (th->stack[d]->key == f) {
+                FrameState *st = (FrameState *)Py_NewRef(th->stack[d]);
+                th_truncate(th, d + 1);
+                return st;
+            }
+        }
+    }
+    CodeEntry *ce = code_get_or_make(t, code);
+    if (ce == NULL) {
+        return NULL;
+    }
+    FrameState *st = fs_new(t, ce, f);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *parent = th->depth ? th->stack[th->depth - 1]->call_id : t->zero;
+    PyObject *payload = PyTuple_Pack(2, ce->registered ? ce->code_id : t->zero, parent);
+    if (payload == NULL || th_push(th, st) < 0) {
+        Py_XDECREF(payload);
+        Py_DECREF(st);
+        return NULL;
+    }
+    PyObject *line = frame_line(f, ce);
+    if (line == NULL) {
+        Py_DECREF(payload);
+        Py_DECREF(st);
+        return NULL;
+    }
+    int rc = emit(t, th, K_CALL, st->call_id, line, payload, NULL, NULL, 0);
+    Py_DECREF(line);
+    if (rc < 0) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Values                                                                                      */
+
+static inline int
+is_atom_type(PyTypeObject *tp)
+{
+    /* replay.events.ATOM_TYPES, by exact type. */
+    return tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type
+           || tp == &PyBool_Type || tp == Py_TYPE(Py_None) || tp == &PyBytes_Type;
+}
+
+/* SnapshotEncoder.encode_named's own fast path (for a name that is not secret): exact atoms
+ * within the capture limits are their own venc. 1 yes, 0 no, -1 error. */
+static int
+plain_atom(Tracer *t, PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyLong_Type) {
+        /* `nbig < v < big` with big = 10**max_int_digits. */
+        if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+            if (t->int_digits >= 10) {
+                return 1; /* |v| < 2**30 < 10**10 */
+            }
+            long long x = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            return -t->int_limit < x && x < t->int_limit;
+        }
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (!overflow) {
+            if (t->int_digits >= 19) {
+                return 1; /* |v| < 2**63 < 10**19 */
+            }
+            return -t->int_limit < x && x < t->int_limit;
+        }
+        int lt = PyObject_RichCompareBool(t->nbig, v, Py_LT);
+        if (lt <= 0) {
+            return lt;
+        }
+        return PyObject_RichCompareBool(v, t->big, Py_LT);
+    }
+    if (tp == &PyUnicode_Type) {
+        return PyUnicode_GET_LENGTH(v) <= t->max_string;
+    }
+    if (tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None) {
+        return 1;
+    }
+    if (tp == &PyBytes_Type) {
+        return PyBytes_GET_SIZE(v) <= t->max_string;
+    }
+    return 0;
+}
+
+/* state.encode_named(name, v), skipped for plain atoms under names that are not secret (the
+ * encoder would return the value itself). A new reference, NULL on error. */
+static PyObject *
+encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
+{
+    if (!slow && t->atoms_fast) {
+        int a = plain_atom(t, v);
+        if (a > 0) {
+            return Py_NewRef(v);
+        }
+        if (a < 0) {
+            return NULL;
+        }
+    }
+    PyObject *args[2] = {name, v};
+    return untrack_venc(PyObject_Vectorcall(t->encode_named, args, 2, NULL), 0);
+}
+
+static PyObject *
+encode_exception(Tracer *t, PyObject *exc)
+{
+    return untrack_venc(PyObject_CallOneArg(t->encode_exception, exc), 0);
+}
+
+/* Whether values under `name` must go through the Python encoder: a secret-looking name (the
+ * encoder redacts it) or the REPLAY_INJECT_FAULT test hook's name. 1/0, -1 on error. */
+static int
+name_is_slow(Tracer *t, PyObject *name)
+{
+    if (!PyUnicode_CheckExact(name)) {
+        return 1;
+    }
+    PyObject *hit = PyDict_GetItemWithError(t->slow_names, name);
+    if (hit != NULL) {
+        return hit == Py_True;
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    int slow = 0;
+    if (t->inject != NULL) {
+        slow = PyUnicode_Compare(name, t->inject) == 0;
+        if (slow == 0 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (!slow && t->is_secret != NULL) {
+        PyObject *r = PyObject_CallOneArg(t->is_secret, name);
+        if (r == NULL) {
+            return -1;
+        }
+        slow = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        if (slow < 0) {
+            return -1;
+        }
+    }
+    if (PyDict_GET_SIZE(t->slow_names) >= 65536) {
+        PyDict_Clear(t->slow_names);
+    }
+    if (PyDict_SetItem(t->slow_names, name, slow ? Py_True : Py_False) < 0) {
+        return -1;
+    }
+    return slow;
+}
+
+static int
+code_slow_flags(Tracer *t, CodeEntry *ce)
+{
+    if (ce->slow != NULL || ce->nslots == 0) {
+        return 0;
+    }
+    unsigned char *slow = PyMem_Malloc((size_t)ce->nslots);
+    if (slow == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < ce->nslots; i++) {
+        int s = name_is_slow(t, PyTuple_GET_ITEM(ce->names, i));
+        if (s < 0) {
+            PyMem_Free(slow);
+            return -1;
+        }
+        slow[i] = (unsigned char)s;
+    }
+    if (ce->slow == NULL) {
+        ce->slow = slow;
+    }
+    else {
+        PyMem_Free(slow); /* computed meanwhile by another thread */
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The locals diff (state.diff_locals)                                                         */
+
+/* A growable array of (name, venc) pairs, on the stack for the common few. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t n, cap;
+    PyObject *inline_items[16];
+} PairBuf;
+
+static inline void
+pb_init(PairBuf *b)
+{
+    b->items = b->inline_items;
+    b->n = 0;
+    b->cap = 16;
+}
+
+static void
+pb_clear(PairBuf *b)
+{
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        Py_DECREF(b->items[i]);
+    }
+    if (b->items != b->inline_items) {
+        PyMem_Free(b->items);
+    }
+    pb_init(b);
+}
+
+static int
+pb_add(PairBuf *b, PyObject *name, PyObject *venc)
+{
+    if (b->n == b->cap) {
+        Py_ssize_t cap = b->cap * 2;
+        PyObject **items = PyMem_Malloc(sizeof(PyObject *) * (size_t)cap);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(items, b->items, sizeof(PyObject *) * (size_t)b->n);
+        if (b->items != b->inline_items) {
+            PyMem_Free(b->items);
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    PyObject *pair = untrack(PyTuple_Pack(2, name, venc));
+    if (pair == NULL) {
+        return -1;
+    }
+    b->items[b->n++] = pair;
+    return 0;
+}
+
+/* The pairs as a tuple (None when empty); empties the buffer. */
+static PyObject *
+pb_take_tuple(PairBuf *b)
+{
+    if (b->n == 0) {
+        pb_clear(b);
+        return NULL;
+    }
+    PyObject *tup = PyTuple_New(b->n);
+    if (tup == NULL) {
+        pb_clear(b);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        PyTuple_SET_ITEM(tup, i, b->items[i]);
+    }
+    b->n = 0;
+    pb_clear(b);
+    return tup;
+}
+
+/* The value of fast local `i` as f_locals shows it, or NULL when unbound: cells and free
+ * variables show their contents (3.12 frame_get_var / 3.13 framelocalsproxy_getval, for a
+ * frame past its MAKE_CELL/COPY_FREE_VARS prologue, which every event of ours is). */
+static inline PyObject *
+read_slot(const unsigned char *kinds, PyObject **fast, int i)
+{
+    PyObject *v = fast[i];
+    if (v == NULL) {
+        return NULL;
+    }
+    if ((kinds[i] & (CO_FAST_FREE | CO_FAST_CELL)) && PyCell_Check(v)) {
+        return PyCell_GET(v);
+    }
+    return v;
+}
+
+/* `name in touched` (touched NULL means None: every name is checked). 1/0, -1 on error. */
+static inline int
+in_touched(PyObject *touched, PyObject *name)
+{
+    if (touched == NULL) {
+        return 1;
+    }
+    return PySet_Contains(touched, name);
+}
+
+/* What one diff needs besides the frame state (the arguments of state.diff_locals). */
+typedef struct {
+    PyObject **fast;     /* LOC_FAST: the frame's fast locals */
+    PyObject *loc;       /* else: the mapping read */
+    PyObject *touched;   /* frozenset of names, or NULL for None (borrowed) */
+    int mutated;         /* an in-place change was found (with touched) */
+    int nold;            /* 3.12: snapshot entries at the start (the dict's existing keys) */
+    PairBuf changes;
+    PyObject *rechecked; /* list of (slot index or name, venc): _recheck_untouched's result */
+} Diff;
+
+static int recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found);
+static int recheck_untouched_mapping(Tracer *t, FrameState *st, Diff *d, PyObject *found);
+
+/* One name of the snapshot seen bound to `v` (diff_locals' loop body, for a remembered name). */
+static int
+slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
+{
+    Slot *s = &st->slots[i];
+    PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
+    PyObject *venc;
+    if (s->id == (void *)v) {
+        /* Same object: an atom cannot have changed; anything else may have been mutated in
+         * place and is re-encoded, if the line that ran could have touched it. This re-encoding
+         * is most of the cost of recording object-heavy code (see csysmon.py). */
+        if (is_atom_type(Py_TYPE(v))) {
+            return 0;
+        }
+        int in = in_touched(d->touched, name);
+        if (in <= 0) {
+            return in; /* re-checked by recheck_untouched if anything changed in place */
+        }
+        Py_INCREF(v); /* the encoder runs Python code: keep the value alive meanwhile */
+        venc = encode_value(t, name, st->ce->slow[i], v);
+        Py_DECREF(v);
+        if (venc == NULL) {
+            return -1;
+        }
+        int eq = PyObject_RichCompareBool(venc, s->venc, Py_EQ);
+        if (eq != 0) {
+            Py_DECREF(venc);
+            return eq < 0 ? -1 : 0;
+        }
+        if (!d->mutated && d->touched != NULL) {
+            d->mutated = 1;
+            if (recheck_untouched_fast(t, st, d, i) < 0) {
+                Py_DECREF(venc);
+                return -1;
+            }
+        }
+    }
+    else {
+        Py_INCREF(v);
+        venc = encode_value(t, name, st->ce->slow[i], v);
+        Py_DECREF(v);
+        if (venc == NULL) {
+            return -1;
+        }
+    }
+    s->id = (void *)v;
+    Py_SETREF(s->venc, venc);
+    return pb_add(&d->changes, name, venc);
+}
+
+/* A name not in the snapshot, now bound. */
+static int
+slot_new(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
+{
+    PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
+    Py_INCREF(v);
+    PyObject *venc = encode_value(t, name, st->ce->slow[i], v);
+    Py_DECREF(v);
+    if (venc == NULL) {
+        return -1;
+    }
+    Slot *s = &st->slots[i];
+    s->id = (void *)v;
+    Py_XSETREF(s->venc, venc);
+    st->order[st->norder++] = i;
+    return pb_add(&d->changes, name, venc);
+}
+
+/* state._recheck_untouched for fast locals: after the first in-place change, re-encode the
+ * remembered non-atoms the line did not mention, in f_locals order (see diff_fast). */
+static int
+recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
+{
+    const unsigned char *kinds = st->ce->kinds;
+    d->rechecked = PyList_New(0);
+    if (d->rechecked == NULL) {
+        return -1;
+    }
+#if RT_PY312
+    int count = d->nold;
+#else
+    int count = st->nslots;
+#endif
+    for (int k = 0; k < count; k++) {
+#if RT_PY312
+        int i = st->order[k];
+#else
+        int i = k;
+#endif
+        PyObject *v = read_slot(kinds, d->fast, i);
+        Slot *s = &st->slots[i];
+        if (v == NULL || i == found || s->venc == NULL || s->id != (void *)v
+            || is_atom_type(Py_TYPE(v))) {
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
+        int in = in_touched(d->touched, name);
+        if (in != 0) {
+            if (in < 0) {
+                return -1;
+            }
+            continue;
+        }
+        Py_INCREF(v);
+        PyObject *venc = encode_value(t, name, st->ce->slow[i], v);
+        Py_DECREF(v);
+        if (venc == NULL) {
+            return -1;
+        }
+        int ne = PyObject_RichCompareBool(venc, s->venc, Py_NE);
+        PyObject *item = ne > 0 ? Py_BuildValue("(iO)", i, venc) : NULL;
+        Py_DECREF(venc);
+        if (ne < 0 || (ne > 0 && (item == NULL || PyList_Append(d->rechecked, item) < 0))) {
+            Py_XDECREF(item);
+            return -1;
+        }
+        Py_XDECREF(item);
+    }
+    return 0;
+}
+
+/* Whether `name` is already among this event's changes (by identity: the names come from the
+ * same tuple of slot names, or the same mapping keys). */
+static int
+pb_has_name(PairBuf *b, PyObject *name)
+{
+    for (Py_ssize_t k = 0; k < b->n; k++) {
+        if (PyTuple_GET_ITEM(b->items[k], 0) == name) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* state._merge_rechecked for fast locals. */
+static int
+merge_rechecked_fast(FrameState *st, Diff *d)
+{
+    PyObject *rechecked = d->rechecked;
+    if (rechecked == NULL) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rechecked); k++) {
+        PyObject *item = PyList_GET_ITEM(rechecked, k);
+        int i = (int)PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
+        PyObject *venc = PyTuple_GET_ITEM(item, 1);
+        PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
+        if (pb_has_name(&d->changes, name)) {
+            continue;
+        }
+        Py_XSETREF(st->slots[i].venc, Py_NewRef(venc));
+        if (pb_add(&d->changes, name, venc) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* diff_locals for a function frame, straight from its fast locals array: no f_locals dict (3.12)
+ * or proxy (3.13) is built, and an unchanged atom costs one pointer comparison.
+ *
+ * Order matters (it is the order of `changes`, and the order in which values are encoded, hence
+ * of the identity map's serials). The Python core iterates f_locals:
+ * - 3.12: a dict kept on the frame and updated in place at each read, so its order is the order
+ *   in which names were first bound, a name unbound then rebound going to the end: exactly the
+ *   snapshot's insertion order (`order`), then the new names in slot order;
+ * - 3.13: a proxy that iterates the slots in order.
+ * `deleted` lists the snapshot's names that are unbound now, in snapshot order, in both. */
+static int
+diff_fast(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject **pdeleted)
+{
+    const unsigned char *kinds = st->ce->kinds;
+    PyObject **fast = d->fast;
+    int n = st->nslots;
+    int gone = 0;
+    if (code_slow_flags(t, st->ce) < 0) {
+        return -1;
+    }
+    d->nold = st->norder;
+#if RT_PY312
+    for (int k = 0; k < d->nold; k++) {
+        int i = st->order[k];
+        PyObject *v = read_slot(kinds, fast, i);
+        if (v == NULL) {
+            gone++;
+            continue;
+        }
+        if (slot_existing(t, st, d, i, v) < 0) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (st->slots[i].venc != NULL) {
+            continue;
+        }
+        PyObject *v = read_slot(kinds, fast, i);
+        if (v != NULL && slot_new(t, st, d, i, v) < 0) {
+            return -1;
+        }
+    }
+#else
+    for (int i = 0; i < n; i++) {
+        PyObject *v = read_slot(kinds, fast, i);
+        if (st->slots[i].venc != NULL) {
+            if (v == NULL) {
+                gone++;
+            }
+            else if (slot_existing(t, st, d, i, v) < 0) {
+                return -1;
+            }
+        }
+        else if (v != NULL && slot_new(t, st, d, i, v) < 0) {
+            return -1;
+        }
+    }
+#endif
+    if (d->mutated && merge_rechecked_fast(st, d) < 0) {
+        return -1;
+    }
+    PyObject *deleted = NULL;
+    if (gone) {
+        deleted = PyTuple_New(gone);
+        if (deleted == NULL) {
+            return -1;
+        }
+        int nd = 0, w = 0;
+        for (int k = 0; k < st->norder; k++) {
+            int i = st->order[k];
+            if (nd < gone && read_slot(kinds, fast, i) == NULL) {
+                PyTuple_SET_ITEM(deleted, nd++, Py_NewRef(PyTuple_GET_ITEM(st->ce->names, i)));
+                st->slots[i].id = NULL;
+                Py_CLEAR(st->slots[i].venc);
+            }
+            else {
+                st->order[w++] = i;
+            }
+        }
+        st->norder = w;
+        if (nd != gone) { /* a local changed while the encoder ran: keep the tuple exact */
+            if (_PyTuple_Resize(&deleted, nd) < 0) {
+                return -1;
+            }
+            if (nd == 0) {
+                Py_CLEAR(deleted);
+            }
+        }
+    }
+    *pchanges = pb_take_tuple(&d->changes);
+    if (*pchanges == NULL && PyErr_Occurred()) {
+        Py_XDECREF(deleted);
+        return -1;
+    }
+    *pdeleted = deleted;
+    return 0;
+}
+
+static inline int
+is_dunder(PyObject *name)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+    if (n < 2) {
+        return 0;
+    }
+    int kind = PyUnicode_KIND(name);
+    const void *data = PyUnicode_DATA(name);
+    return PyUnicode_READ(kind, data, 0) == '_' && PyUnicode_READ(kind, data, 1) == '_'
+           && PyUnicode_READ(kind, data, n - 2) == '_' && PyUnicode_READ(kind, data, n - 1) == '_';
+}
+
+/* The (name, value) pairs of a mapping, as `loc.items()` iterates them: a dict is walked in
+ * place (its values held while used), anything else through its items(). */
+typedef int (*item_fn)(Tracer *t, FrameState *st, Diff *d, PyObject *name, PyObject *value,
+                       void *arg);
+
+static int
+for_items(Tracer *t, FrameState *st, Diff *d, item_fn fn, void *arg)
+{
+    PyObject *loc = d->loc;
+    if (PyDict_CheckExact(loc)) {
+        Py_ssize_t pos = 0;
+        PyObject *name, *value;
+        Py_ssize_t size = PyDict_GET_SIZE(loc);
+        while (PyDict_Next(loc, &pos, &name, &value)) {
+            Py_INCREF(name);
+            Py_INCREF(value);
+            int rc = fn(t, st, d, name, value, arg);
+            Py_DECREF(name);
+            Py_DECREF(value);
+            if (rc < 0) {
+                return -1;
+            }
+            if (PyDict_GET_SIZE(loc) != size) {
+                PyErr_SetString(PyExc_RuntimeError, "dictionary changed size during iteration");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    PyObject *items = PyMapping_Items(loc);
+    if (items == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++) {
+        PyObject *item = PyList_GET_ITEM(items, k);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            Py_DECREF(items);
+            PyErr_SetString(PyExc_TypeError, "locals items are not pairs");
+            return -1;
+        }
+        if (fn(t, st, d, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), arg) < 0) {
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    Py_DECREF(items);
+    return 0;
+}
+
+typedef struct {
+    Py_ssize_t seen, new;
+} Counts;
+
+/* diff_locals' loop body for one (name, value) of a mapping, with a dict snapshot. */
+static int
+mapping_item(Tracer *t, FrameState *st, Diff *d, PyObject *name, PyObject *value, void *arg)
+{
+    Counts *counts = arg;
+    if (st->ce->is_module) {
+        if (!PyUnicode_Check(name)) {
+            /* `name[:2]` on a non-str global name raises in Python too: the event is lost. */
+            PyErr_SetString(PyExc_TypeError, "a module global name that is not a str");
+            return -1;
+        }
+        if (is_dunder(name)) {
+            return 0;
+        }
+    }
+    PyObject *entry = PyDict_GetItemWithError(st->snap, name);
+    if (entry == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *venc;
+    if (entry != NULL) {
+        counts->seen++;
+        if (PyLong_AsVoidPtr(PyTuple_GET_ITEM(entry, 0)) == (void *)value) {
+            if (is_atom_type(Py_TYPE(value))) {
+                return 0;
+            }
+            int in = in_touched(d->touched, name);
+            if (in <= 0) {
+                return in;
+            }
+            int slow = name_is_slow(t, name);
+            if (slow < 0) {
+                return -1;
+            }
+            Py_INCREF(entry);
+            venc = encode_value(t, name, slow, value);
+            if (venc == NULL) {
+                Py_DECREF(entry);
+                return -1;
+            }
+            int eq = PyObject_RichCompareBool(venc, PyTuple_GET_ITEM(entry, 1), Py_EQ);
+            Py_DECREF(entry);
+            if (eq != 0) {
+                Py_DECREF(venc);
+                return eq < 0 ? -1 : 0;
+            }
+            if (!d->mutated && d->touched != NULL) {
+                d->mutated = 1;
+                if (recheck_untouched_mapping(t, st, d, name) < 0) {
+                    Py_DECREF(venc);
+                    return -1;
+                }
+            }
+        }
+        else {
+            int slow = name_is_slow(t, name);
+            venc = slow < 0 ? NULL : encode_value(t, name, slow, value);
+        }
+    }
+    else {
+        counts->new++;
+        int slow = name_is_slow(t, name);
+        venc = slow < 0 ? NULL : encode_value(t, name, slow, value);
+    }
+    if (venc == NULL) {
+        return -1;
+    }
+    PyObject *vid = PyLong_FromVoidPtr((void *)value);
+    PyObject *rec = vid ? PyTuple_Pack(2, vid, venc) : NULL;
+    Py_XDECREF(vid);
+    int rc = rec == NULL || PyDict_SetItem(st->snap, name, rec) < 0
+                 ? -1
+                 : pb_add(&d->changes, name, venc);
+    Py_XDECREF(rec);
+    Py_DECREF(venc);
+    return rc;
+}
+
+/* state._recheck_untouched over a mapping: one entry. */
+static int
+recheck_item(Tracer *t, FrameState *st, Diff *d, PyObject *name, PyObject *value, void *arg)
+{
+    PyObject *found = arg;
+    int in = PySet_Contains(d->touched, name);
+    if (in != 0) {
+        return in < 0 ? -1 : 0;
+    }
+    if (name == found) {
+        return 0;
+    }
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(found)
+        || PyUnicode_Compare(name, found) == 0) {
+        int eq = PyObject_RichCompareBool(name, found, Py_EQ);
+        if (eq != 0) {
+            return eq < 0 ? -1 : 0;
+        }
+    }
+    PyObject *entry = PyDict_GetItemWithError(st->snap, name);
+    if (entry == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (PyLong_AsVoidPtr(PyTuple_GET_ITEM(entry, 0)) != (void *)value
+        || is_atom_type(Py_TYPE(value))) {
+        return 0;
+    }
+    if (st->ce->is_module && PyUnicode_Check(name) && is_dunder(name)) {
+        return 0;
+    }
+    int slow = name_is_slow(t, name);
+    if (slow < 0) {
+        return -1;
+    }
+    Py_INCREF(entry);
+    PyObject *venc = encode_value(t, name, slow, value);
+    if (venc == NULL) {
+        Py_DECREF(entry);
+        return -1;
+    }
+    int ne = PyObject_RichCompareBool(venc, PyTuple_GET_ITEM(entry, 1), Py_NE);
+    Py_DECREF(entry);
+    PyObject *item = ne > 0 ? PyTuple_Pack(2, name, venc) : NULL;
+    Py_DECREF(venc);
+    if (ne < 0 || (ne > 0 && (item == NULL || PyList_Append(d->rechecked, item) < 0))) {
+        Py_XDECREF(item);
+        return -1;
+    }
+    Py_XDECREF(item);
+    return 0;
+}
+
+static int
+recheck_untouched_mapping(Tracer *t, FrameState *st, Diff *d, PyObject *found)
+{
+    d->rechecked = PyList_New(0);
+    if (d->rechecked == NULL) {
+        return -1;
+    }
+    Py_INCREF(found);
+    int rc = for_items(t, st, d, recheck_item, found);
+    Py_DECREF(found);
+    return rc;
+}
+
+/* state._merge_rechecked over a mapping. A name seen twice in rechecked (only a mapping whose
+ * items() repeats itself could) is merged once, as the Python dict would. */
+static int
+merge_rechecked_mapping(FrameState *st, Diff *d)
+{
+    PyObject *rechecked = d->rechecked;
+    if (rechecked == NULL) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rechecked); k++) {
+        PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 0);
+        PyObject *venc = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 1);
+        int known = 0;
+        for (Py_ssize_t j = 0; j < d->changes.n && !known; j++) {
+            known = PyObject_RichCompareBool(PyTuple_GET_ITEM(d->changes.items[j], 0), name,
+                                             Py_EQ);
+            if (known < 0) {
+                return -1;
+            }
+        }
+        if (known) {
+            continue;
+        }
+        PyObject *entry = PyDict_GetItemWithError(st->snap, name);
+        if (entry == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, name);
+            }
+            return -1;
+        }
+        PyObject *rec = PyTuple_Pack(2, PyTuple_GET_ITEM(entry, 0), venc);
+        if (rec == NULL || PyDict_SetItem(st->snap, name, rec) < 0) {
+            Py_XDECREF(rec);
+            return -1;
+        }
+        Py_DECREF(rec);
+        if (pb_add(&d->changes, name, venc) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* diff_locals over a mapping (module globals, class bodies, f_locals), as written in state.py. */
+static int
+diff_mapping(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject **pdeleted)
+{
+    if (st->snap == NULL) {
+        st->snap = PyDict_New();
+        if (st->snap == NULL) {
+            return -1;
+        }
+    }
+    Counts counts = {0, 0};
+    if (for_items(t, st, d, mapping_item, &counts) < 0) {
+        return -1;
+    }
+    if (d->mutated && merge_rechecked_mapping(st, d) < 0) {
+        return -1;
+    }
+    PyObject *deleted = NULL;
+    if (counts.seen < PyDict_GET_SIZE(st->snap) - counts.new) {
+        /* Some remembered name was not seen: it was unbound. */
+        PyObject *loc = d->loc;
+        PyObject *present = PyDict_CheckExact(loc) ? Py_NewRef(loc)
+                                                   : PyObject_CallMethod(loc, "keys", NULL);
+        if (present == NULL) {
+            return -1;
+        }
+        PyObject *gone = PyList_New(0);
+        if (gone == NULL) {
+            Py_DECREF(present);
+            return -1;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *name, *rec;
+        while (PyDict_Next(st->snap, &pos, &name, &rec)) {
+            int has = PySequence_Contains(present, name);
+            if (has < 0 || (!has && PyList_Append(gone, name) < 0)) {
+                Py_DECREF(present);
+                Py_DECREF(gone);
+                return -1;
+            }
+        }
+        Py_DECREF(present);
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(gone); k++) {
+            if (PyDict_DelItem(st->snap, PyList_GET_ITEM(gone, k)) < 0) {
+                Py_DECREF(gone);
+                return -1;
+            }
+        }
+        if (PyList_GET_SIZE(gone)) {
+            deleted = PyList_AsTuple(gone);
+        }
+        Py_DECREF(gone);
+        if (deleted == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    *pchanges = pb_take_tuple(&d->changes);
+    if (*pchanges == NULL && PyErr_Occurred()) {
+        Py_XDECREF(deleted);
+        return -1;
+    }
+    *pdeleted = deleted;
+    return 0;
+}
+
+/* state.touched_now(st): the names the frame's last line could have changed in place, as a
+ * borrowed frozenset, or NULL for None (check every name). CodeInfo.touched(line) is asked once
+ * per line of each code object; the answers are kept in the code entry. */
+static int
+touched_now(Tracer *t, FrameState *st, PyObject **out)
+{
+    *out = NULL;
+    CodeEntry *ce = st->ce;
+    if (!st->has_info || ce->info == NULL || st->line == Py_None) {
+        return 0;
+    }
+    int truth = PyObject_IsTrue(st->line);
+    if (truth <= 0) {
+        return truth;
+    }
+    if (ce->touched == NULL) {
+        ce->touched = PyDict_New();
+        if (ce->touched == NULL) {
+            return -1;
+        }
+    }
+    PyObject *names = PyDict_GetItemWithError(ce->touched, st->line);
+    if (names == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        names = PyObject_CallMethod(ce->info, "touched", "O", st->line);
+        if (names == NULL) {
+            return -1;
+        }
+        int rc = PyDict_SetItem(ce->touched, st->line, names);
+        Py_DECREF(names); /* the code entry's dict keeps it, for the tracer's lifetime */
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    if (names != Py_None && !PyAnySet_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
+        return -1;
+    }
+    *out = names == Py_None ? NULL : names;
+    return 0;
+}
+
+/* state.diff_locals(st, frame, encode_named, touched): new references (or NULL for None) in
+ * pchanges, pdeleted. `narrow` passes touched_now(st), as sysmon.py does for LINE, exception and
+ * leave events (PY_START and PY_RESUME check every name). */
+static int
+diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObject **pchanges,
+            PyObject **pdeleted)
+{
+    *pchanges = NULL;
+    *pdeleted = NULL;
+    if (st->ce->loc_mode == LOC_NONE) {
+        return 0;
+    }
+    Diff d;
+    memset(&d, 0, sizeof(d));
+    pb_init(&d.changes);
+    if (narrow && touched_now(t, st, &d.touched) < 0) {
+        return -1;
+    }
+    Py_XINCREF(d.touched);
+    int rc;
+    switch (st->ce->loc_mode) {
+    case LOC_FAST:
+        d.fast = f->localsplus;
+        rc = diff_fast(t, st, &d, pchanges, pdeleted);
+        break;
+    case LOC_GLOBALS:
+        /* Module bodies: their globals, never f_locals (trap 1). */
+        d.loc = Py_NewRef(f->f_globals);
+        rc = diff_mapping(t, st, &d, pchanges, pdeleted);
+        break;
+    default: {
+        /* Class bodies (and anything unusual): frame.f_locals itself. Rare, not fast. */
+        PyFrameObject *fo = PyEval_GetFrame();
+        if (fo == NULL || ((struct _frame *)fo)->f_frame != f) {
+            PyErr_SetString(PyExc_RuntimeError, "the traced frame is not the current frame");
+            rc = -1;
+            break;
+        }
+        d.loc = PyFrame_GetLocals(fo);
+        rc = d.loc == NULL ? -1 : diff_mapping(t, st, &d, pchanges, pdeleted);
+        break;
+    }
+    }
+    pb_clear(&d.changes);
+    Py_XDECREF(d.loc);
+    Py_XDECREF(d.rechecked);
+    Py_XDECREF(d.touched);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Callee names (replay/recorder/callees.py)                                                   */
+
+/* callees.python_code: the code a call to `c` starts running, if a plain Python function. */
+static PyObject *
+python_code(PyObject *c)
+{
+    if (Py_IS_TYPE(c, &PyFunction_Type)) {
+        return PyFunction_GET_CODE(c);
+    }
+    if (Py_IS_TYPE(c, &PyMethod_Type)) {
+        PyObject *func = PyMethod_GET_FUNCTION(c);
+        if (Py_IS_TYPE(func, &PyFunction_Type)) {
+            return PyFunction_GET_CODE(func);
+        }
+    }
+    return NULL;
+}
+
+/* "module.qualname", or qualname when module is not an exact str (new reference). */
+static PyObject *
+join_name(PyObject *module, PyObject *qualname)
+{
+    if (module != NULL && PyUnicode_CheckExact(module)) {
+        return PyUnicode_FromFormat("%U.%U", module, qualname);
+    }
+    return Py_NewRef(qualname);
+}
+
+/* callees.type_name(cls) through type's own descriptors. NULL with no error set means "let
+ * the Python function decide" (an unusual class). */
+static PyObject *
+type_name_c(Tracer *t, PyObject *cls)
+{
+    PyObject *qual = Py_TYPE(t->type_qualname)->tp_descr_get(t->type_qualname, cls, NULL);
+    if (qual == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *module = Py_TYPE(t->type_module)->tp_descr_get(t->type_module, cls, NULL);
+    if (module == NULL) {
+        PyErr_Clear();
+        Py_DECREF(qual);
+        return NULL;
+    }
+    PyObject *res = NULL;
+    if (PyUnicode_CheckExact(qual) && PyUnicode_CheckExact(module)) {
+        if (PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
+            res = Py_NewRef(qual);
+        }
+        else {
+            res = PyUnicode_FromFormat("%U.%U", module, qual);
+        }
+    }
+    Py_DECREF(qual);
+    Py_DECREF(module);
+    return res;
+}
+
+/* callees.callee_name for the common callables, NULL without error to ask the Python function. */
+static PyObject *
+callee_name_c(Tracer *t, PyObject *c, int depth)
+{
+    PyTypeObject *kind = Py_TYPE(c);
+    if (kind == &PyFunction_Type) {
+        PyFunctionObject *fn = (PyFunctionObject *)c;
+        if (fn->func_qualname == NULL || !PyUnicode_CheckExact(fn->func_qualname)) {
+            return NULL;
+        }
+        return join_name(fn->func_module, fn->func_qualname);
+    }
+    if (kind == &PyMethod_Type) {
+        return depth < 8 ? callee_name_c(t, PyMethod_GET_FUNCTION(c), depth + 1) : NULL;
+    }
+    if (kind == &PyCFunction_Type || kind == &PyMethodDescr_Type || kind == &PyWrapperDescr_Type
+        || kind == method_wrapper_type) {
+        PyObject *qual = PyObject_GetAttr(c, str_qualname);
+        if (qual == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (!PyUnicode_CheckExact(qual)) {
+            Py_DECREF(qual);
+            return NULL;
+        }
+        if (kind == &PyCFunction_Type) {
+            PyObject *owner = PyCFunction_GET_SELF(c);
+            if (owner != NULL && Py_IS_TYPE(owner, &PyModule_Type)) {
+                PyObject *d = PyModule_GetDict(owner);
+                PyObject *module = d ? PyDict_GetItemWithError(d, str_name) : NULL;
+                if (module == NULL && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    Py_DECREF(qual);
+                    return NULL;
+                }
+                if (module != NULL && PyUnicode_CheckExact(module)) {
+                    PyObject *res = PyUnicode_FromFormat("%U.%U", module, qual);
+                    Py_DECREF(qual);
+                    return res;
+                }
+            }
+        }
+        return qual;
+    }
+    if (PyType_IsSubtype(kind, &PyType_Type)) {
+        return type_name_c(t, c);
+    }
+    return type_name_c(t, (PyObject *)kind);
+}
+
+static PyObject *
+callee_name(Tracer *t, PyObject *c)
+{
+    PyObject *name = callee_name_c(t, c, 0);
+    if (name != NULL || PyErr_Occurred()) {
+        return name;
+    }
+    return PyObject_CallOneArg(t->callee_name, c);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The callbacks (sysmon.py's closures, same names)                                            */
+
+#define CHECK_NARGS(n, want)                                                                      \
+    if ((n) < (want)) {                                                                           \
+        PyErr_SetString(PyExc_TypeError, "missing sys.monitoring callback arguments");            \
+        return NULL;                                                                              \
+    }
+
+static PyObject *
+cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 2);
+    PyObject *code = args[0];
+    FrameState *st = NULL;
+    PyObject *changes = NULL, *deleted = NULL, *payload = NULL;
+    CodeEntry *ce = code_get(t, code);
+    if (ce == NULL || !ce->registered) {
+        int want = ce != NULL && ce->scope >= 0 ? ce->scope : scope_wants(t, code);
+        if (want < 0) {
+            goto error;
+        }
+        if (!want) {
+            return Py_NewRef(t->disable);
+        }
+        ce = code_register(t, code);
+        if (ce == NULL) {
+            goto error;
+        }
+    }
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        goto error;
+    }
+    Py_INCREF(th);
+    PyObject *parent = th->depth ? th->stack[th->depth - 1]->call_id : t->zero;
+    Py_INCREF(parent);
+    st = fs_new(t, ce, f);
+    if (st == NULL) {
+        Py_DECREF(parent);
+        Py_DECREF(th);
+        goto error;
+    }
+    PyObject *line = frame_line(f, ce);
+    if (line == NULL) {
+        Py_DECREF(parent);
+        Py_DECREF(th);
+        goto error;
+    }
+    Py_SETREF(st->line, line);
+    if (diff_locals(t, st, f, 0, &changes, &deleted) < 0) {
+        Py_DECREF(parent);
+        Py_DECREF(th);
+        goto error;
+    }
+    Py_CLEAR(deleted); /* `changes, _ = diff_locals(...)` */
+    payload = PyTuple_Pack(2, ce->code_id, parent);
+    Py_DECREF(parent);
+    if (payload == NULL || th_push(th, st) < 0) {
+        Py_DECREF(th);
+        goto error;
+    }
+    int rc = emit(t, th, K_CALL, st->call_id, st->line, payload, changes, NULL, 1);
+    payload = changes = NULL;
+    Py_DECREF(th);
+    Py_DECREF(st);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(st);
+    Py_XDECREF(changes);
+    Py_XDECREF(deleted);
+    Py_XDECREF(payload);
+    return callback_error(t);
+}
+
+static PyObject *
+cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 2);
+    PyObject *code = args[0];
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    FrameState *st = pm_pop(&t->suspended, f); /* owned */
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        Py_XDECREF(st);
+        return callback_error(t);
+    }
+    Py_INCREF(th);
+    int rc;
+    if (st == NULL) {
+        /* Started before recording began: adopt it as a call. */
+        FrameState *adopted = current(t, th, f, code);
+        rc = adopted ? 0 : -1;
+        Py_XDECREF(adopted);
+    }
+    else {
+        PyObject *changes, *deleted;
+        rc = th_push(th, st);
+        if (rc == 0) {
+            rc = diff_locals(t, st, f, 0, &changes, &deleted);
+        }
+        if (rc == 0) {
+            PyObject *line = frame_line(f, st->ce);
+            if (line == NULL) {
+                Py_XDECREF(changes);
+                Py_XDECREF(deleted);
+                rc = -1;
+            }
+            else {
+                rc = emit(t, th, K_RESUME, st->call_id, line, NULL, changes, deleted, 1);
+                Py_DECREF(line);
+            }
+        }
+        Py_DECREF(st);
+    }
+    Py_DECREF(th);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+/* sysmon's leave(): RETURN, YIELD or UNWIND of an in-scope frame. */
+static int
+leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
+{
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        return 0;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return -1;
+    }
+    Py_INCREF(th);
+    int rc = -1;
+    PyObject *changes = NULL, *deleted = NULL, *payload = NULL;
+    FrameState *st = current(t, th, f, code);
+    if (st == NULL) {
+        goto done;
+    }
+    if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
+        goto done;
+    }
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+        goto done;
+    }
+    payload = is_exc ? encode_exception(t, value)
+                     : encode_value(t, t->empty_str, t->slow_empty, value);
+    if (payload == NULL) {
+        goto done;
+    }
+    if (th->depth) { /* ts.stack.pop() */
+        FrameState *top = th->stack[--th->depth];
+        Py_DECREF(top);
+    }
+    if (kind == K_YIELD) {
+        void *old;
+        Py_INCREF(st);
+        if (pm_put(&t->suspended, st->key, st, &old) < 0) {
+            Py_DECREF(st);
+            goto done;
+        }
+        Py_XDECREF((PyObject *)old);
+    }
+    PyObject *line = frame_line(f, st->ce);
+    if (line == NULL) {
+        goto done;
+    }
+    rc = emit(t, th, kind, st->call_id, line, payload, changes, deleted, 1);
+    payload = changes = deleted = NULL;
+    Py_DECREF(line);
+done:
+    Py_XDECREF(payload);
+    Py_XDECREF(changes);
+    Py_XDECREF(deleted);
+    Py_XDECREF(st);
+    Py_DECREF(th);
+    return rc;
+}
+
+/* sysmon's external_return: an out-of-scope Python callee of in-scope code returned (exc NULL)
+ * or unwound: complete its caller's pending step with what it gave. */
+static int
+external_return(Tracer *t, PyObject *code, PyObject *retval, PyObject *exc)
+{
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        return 0;
+    }
+    _PyInterpreterFrame *caller = _PyFrame_GetFirstComplete(f->previous); /* frame.f_back */
+    if (caller == NULL) {
+        return 0;
+    }
+    CThread *th = get_thread(t, 0);
+    if (th == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (!th->depth) {
+        return 0;
+    }
+    FrameState *st = th->stack[th->depth - 1];
+    if (st->key != caller || st->pending == NULL || st->pending_code != (void *)code) {
+        return 0;
+    }
+    Py_INCREF(th);
+    Py_INCREF(st);
+    int rc = -1;
+    if (exc != NULL) {
+        PyObject *e = encode_exception(t, exc);
+        if (e != NULL) {
+            rc = finish_pending(t, th, st, NULL, e, 1);
+        }
+    }
+    else {
+        PyObject *v = encode_value(t, t->empty_str, t->slow_empty, retval);
+        if (v != NULL) {
+            rc = finish_pending(t, th, st, v, NULL, 1);
+        }
+    }
+    Py_DECREF(st);
+    Py_DECREF(th);
+    return rc;
+}
+
+static PyObject *
+cb_py_return(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    CodeEntry *ce = code_get(t, args[0]);
+    int rc;
+    if (ce == NULL || !ce->registered) {
+        rc = external_return(t, args[0], args[2], NULL);
+    }
+    else {
+        rc = leave(t, args[0], K_RETURN, args[2], 0);
+    }
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_py_yield(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    if (leave(t, args[0], K_YIELD, args[2], 0) < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_py_unwind(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    /* A global event: every unwinding frame of the process comes here, hence the early exit. */
+    CodeEntry *ce = code_get(t, args[0]);
+    int rc = 0;
+    if (ce == NULL || !ce->registered) {
+        if (ce != NULL && ce->external) {
+            rc = external_return(t, args[0], NULL, args[2]);
+        }
+    }
+    else {
+        rc = leave(t, args[0], K_UNWIND, args[2], 1);
+    }
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+/* sysmon's exception_event(kind): RAISE and EXCEPTION_HANDLED (global events). */
+static PyObject *
+exception_event(Tracer *t, PyObject *const *args, Py_ssize_t nargs, int kind)
+{
+    CHECK_NARGS(nargs, 3);
+    PyObject *code = args[0], *exc = args[2];
+    CodeEntry *ce = code_get(t, code);
+    if (ce == NULL || !ce->registered) {
+        Py_RETURN_NONE;
+    }
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return callback_error(t);
+    }
+    Py_INCREF(th);
+    int rc = -1;
+    PyObject *changes = NULL, *deleted = NULL;
+    FrameState *st = current(t, th, f, code);
+    if (st == NULL) {
+        goto done;
+    }
+    if (st->pending != NULL) {
+        PyObject *e = encode_exception(t, exc);
+        if (e == NULL || finish_pending(t, th, st, NULL, e, 1) < 0) {
+            goto done;
+        }
+    }
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+        goto done;
+    }
+    PyObject *line = frame_line(f, st->ce);
+    if (line == NULL) {
+        goto done;
+    }
+    Py_SETREF(st->line, line);
+    PyObject *payload = encode_exception(t, exc);
+    if (payload == NULL) {
+        goto done;
+    }
+    rc = emit(t, th, kind, st->call_id, st->line, payload, changes, deleted, 1);
+    changes = deleted = NULL;
+done:
+    Py_XDECREF(changes);
+    Py_XDECREF(deleted);
+    Py_XDECREF(st);
+    Py_DECREF(th);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_raise(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return exception_event(t, args, nargs, K_RAISE);
+}
+
+static PyObject *
+cb_exception_handled(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    return exception_event(t, args, nargs, K_HANDLED);
+}
+
+static PyObject *
+cb_py_throw(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    PyObject *code = args[0], *exc = args[2];
+    CodeEntry *ce = code_get(t, code);
+    if (ce == NULL || !ce->registered) {
+        Py_RETURN_NONE;
+    }
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    FrameState *st = pm_pop(&t->suspended, f); /* owned */
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        Py_XDECREF(st);
+        return callback_error(t);
+    }
+    Py_INCREF(th);
+    int rc = -1;
+    if (st != NULL) {
+        if (th_push(th, st) < 0) {
+            goto done;
+        }
+    }
+    else {
+        st = current(t, th, f, code);
+        if (st == NULL) {
+            goto done;
+        }
+    }
+    PyObject *line = frame_line(f, st->ce);
+    if (line == NULL) {
+        goto done;
+    }
+    PyObject *payload = encode_exception(t, exc);
+    if (payload == NULL) {
+        Py_DECREF(line);
+        goto done;
+    }
+    rc = emit(t, th, K_THROW, st->call_id, line, payload, NULL, NULL, 1);
+    Py_DECREF(line);
+done:
+    Py_XDECREF(st);
+    Py_DECREF(th);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_stop_iteration(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    PyObject *code = args[0], *value = args[2];
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return callback_error(t);
+    }
+    Py_INCREF(th);
+    int rc = -1;
+    FrameState *st = current(t, th, f, code);
+    if (st == NULL) {
+        goto done;
+    }
+    /* settrace reports a StopIteration here, so we record one (see sysmon.py). */
+    PyObject *e = value != Py_None ? PyObject_CallOneArg(PyExc_StopIteration, value)
+                                   : PyObject_CallNoArgs(PyExc_StopIteration);
+    if (e == NULL) {
+        goto done;
+    }
+    PyObject *payload = encode_exception(t, e);
+    Py_DECREF(e);
+    if (payload == NULL) {
+        goto done;
+    }
+    PyObject *line = frame_line(f, st->ce);
+    if (line == NULL) {
+        Py_DECREF(payload);
+        goto done;
+    }
+    rc = emit(t, th, K_RAISE, st->call_id, line, payload, NULL, NULL, 1);
+    Py_DECREF(line);
+done:
+    Py_XDECREF(st);
+    Py_DECREF(th);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The hottest path: one call per executed line of in-scope code. Returns -1 with an error set. */
+static int
+line_event(Tracer *t, PyObject *code, PyObject *line)
+{
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        return 0;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return -1;
+    }
+    FrameState *st;
+    if (th->depth && th->stack[th->depth - 1]->key == f) {
+        st = (FrameState *)Py_NewRef(th->stack[th->depth - 1]);
+    }
+    else {
+        st = current(t, th, f, code);
+        if (st == NULL) {
+            return -1;
+        }
+    }
+    /* The thread state lives in the thread's dict and cannot go while this thread runs; the
+     * frame state is held because the encoder (Python) may re-enter and pop it. */
+    int rc = -1;
+    PyObject *changes = NULL, *deleted = NULL;
+    if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
+        goto done;
+    }
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+        goto done;
+    }
+    Py_INCREF(line);
+    Py_SETREF(st->line, line);
+    rc = emit(t, th, K_LINE, st->call_id, line, NULL, changes, deleted, 1);
+done:
+    Py_DECREF(st);
+    return rc;
+}
+
+static PyObject *
+cb_line(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 2);
+    if (line_event(t, args[0], args[1]) < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_jump(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    /* Only same-line backward jumps (a one-line loop) give a LINE; every other jump location is
+     * DISABLEd after its first call, as in sysmon.py. */
+    long from = PyLong_AsLong(args[1]);
+    long to = PyLong_AsLong(args[2]);
+    if ((from == -1 || to == -1) && PyErr_Occurred()) {
+        return callback_error(t);
+    }
+    if (to > from) {
+        return Py_NewRef(t->disable);
+    }
+    CodeEntry *ce = code_get(t, args[0]);
+    if (ce == NULL || !ce->registered) {
+        return Py_NewRef(t->disable);
+    }
+    long to_line = line_of(ce, to);
+    long from_line = line_of(ce, from);
+    if (to_line == -2 || from_line == -2) {
+        return callback_error(t);
+    }
+    if (to_line != from_line || to_line < 0) {
+        return Py_NewRef(t->disable);
+    }
+    PyObject *line = line_obj(to_line);
+    if (line == NULL) {
+        return callback_error(t);
+    }
+    int rc = line_event(t, args[0], line);
+    Py_DECREF(line);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_call(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS(nargs, 3);
+    PyObject *code = args[0], *callable = args[2];
+    PyObject *callee_code = python_code(callable);
+    if (callee_code != NULL) {
+        CodeEntry *cce = code_get(t, callee_code);
+        if (cce != NULL && cce->registered) {
+            Py_RETURN_NONE; /* in-scope Python code: it gets its own CALL event */
+        }
+        int want = cce != NULL && cce->scope >= 0 ? cce->scope : scope_wants(t, callee_code);
+        if (want < 0) {
+            return callback_error(t);
+        }
+        /* Remember the decision (scope_wants is a pure function of the file name). */
+        cce = code_get_or_make(t, callee_code);
+        if (cce == NULL) {
+            return callback_error(t);
+        }
+        cce->scope = want;
+        if (want) {
+            Py_RETURN_NONE;
+        }
+        if (!cce->external) {
+            /* Listen to this library function's returns so its value is recorded. */
+            cce->external = 1;
+            if (set_local_events(t, callee_code, t->return_mask) < 0) {
+                return callback_error(t);
+            }
+        }
+    }
+    _PyInterpreterFrame *f = cur_frame();
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return callback_error(t);
+    }
+    Py_INCREF(th);
+    int rc = -1;
+    FrameState *st = current(t, th, f, code);
+    if (st == NULL) {
+        goto done;
+    }
+    if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
+        goto done;
+    }
+    PyObject *name = callee_name(t, callable);
+    if (name == NULL) {
+        goto done;
+    }
+    Py_XSETREF(st->pending, name);
+    st->pending_code = callee_code;
+    rc = 0;
+done:
+    Py_XDECREF(st);
+    Py_DECREF(th);
+    if (rc < 0) {
+        return callback_error(t);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_c_return(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    CThread *th = get_thread(t, 0);
+    if (th == NULL) {
+        if (!PyErr_Occurred()) { /* `local.ts` raises AttributeError in the Python core */
+            PyErr_SetString(PyExc_AttributeError, "no thread state for a C_RETURN");
+        }
+        return callback_error(t);
+    }
+    if (th->depth) {
+        FrameState *st = th->stack[th->depth - 1];
+        if (st->pending != NULL && st->key == cur_frame()) {
+            Py_INCREF(th);
+            Py_INCREF(st);
+            int rc = finish_pending(t, th, st, NULL, NULL, 0);
+            Py_DECREF(st);
+            Py_DECREF(th);
+            if (rc < 0) {
+                return callback_error(t);
+            }
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_ignore(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* C_RAISE: the RAISE event that follows in the caller completes the pending step. It must
+     * be registered for C_RETURN to fire. */
+    (void)t;
+    (void)args;
+    (void)nargs;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The Tracer type                                                                             */
+
+static PyObject *
+get_attr_required(PyObject *obj, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(obj, name);
+    return v;
+}
+
+static int
+tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"state", "encode_exception", "callee_name", "batch", "max_string",
+                             "max_int_digits", "is_secret", "inject", NULL};
+    PyObject *state, *encode_exception, *callee_name_fn, *is_secret = Py_None, *inject = Py_None;
+    Py_ssize_t batch, max_string = -1;
+    int int_digits = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn|$niOO", kwlist, &state, &encode_exception,
+                                     &callee_name_fn, &batch, &max_string, &int_digits,
+                                     &is_secret, &inject)) {
+        return -1;
+    }
+    if (t->state != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Tracer already initialised");
+        return -1;
+    }
+    t->gen = next_gen++;
+    t->state = Py_NewRef(state);
+    t->encode_exception = Py_NewRef(encode_exception);
+    t->callee_name = Py_NewRef(callee_name_fn);
+    t->batch = batch > 0 ? batch : 1;
+    if (!(t->encode_named = get_attr_required(state, "encode_named"))
+        || !(t->register_code = get_attr_required(state, "register_code"))
+        || !(t->thread_state = get_attr_required(state, "thread_state"))
+        || !(t->hand_off = get_attr_required(state, "hand_off"))
+        || !(t->fault = get_attr_required(state, "fault"))) {
+        return -1;
+    }
+    PyObject *scope = PyObject_GetAttrString(state, "scope");
+    if (scope == NULL) {
+        return -1;
+    }
+    t->scope_wants = PyObject_GetAttrString(scope, "wants");
+    Py_DECREF(scope);
+    if (t->scope_wants == NULL) {
+        return -1;
+    }
+    PyObject *t0 = PyObject_GetAttrString(state, "t0");
+    if (t0 == NULL) {
+        return -1;
+    }
+    t->t0 = PyLong_AsLongLong(t0);
+    Py_DECREF(t0);
+    if (t->t0 == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    /* The encoder's atom rule; without it (max_string < 0) every value goes to the encoder. */
+    t->atoms_fast = max_string >= 0 && int_digits >= 1;
+    t->max_string = max_string;
+    t->int_digits = int_digits;
+    t->int_limit = 1;
+    for (int i = 0; i < int_digits && i < 18; i++) {
+        t->int_limit *= 10;
+    }
+    if (t->atoms_fast) {
+        PyObject *ten = PyLong_FromLong(10), *exp = PyLong_FromLong(int_digits);
+        t->big = ten && exp ? PyNumber_Power(ten, exp, Py_None) : NULL;
+        Py_XDECREF(ten);
+        Py_XDECREF(exp);
+        if (t->big == NULL || !(t->nbig = PyNumber_Negative(t->big))) {
+            return -1;
+        }
+    }
+    t->is_secret = is_secret == Py_None ? NULL : Py_NewRef(is_secret);
+    if (inject != Py_None && !PyUnicode_Check(inject)) {
+        PyErr_SetString(PyExc_TypeError, "inject must be a str or None");
+        return -1;
+    }
+    t->inject = inject == Py_None ? NULL : Py_NewRef(inject);
+    if (!(t->slow_names = PyDict_New()) || !(t->zero = PyLong_FromLong(0))
+        || !(t->empty_str = PyUnicode_FromString(""))) {
+        return -1;
+    }
+    t->tls_key = PyUnicode_FromString("replay.recorder._ctracer.thread");
+    if (t->tls_key == NULL) {
+        return -1;
+    }
+    int slow = name_is_slow(t, t->empty_str);
+    if (slow < 0) {
+        return -1;
+    }
+    t->slow_empty = slow;
+    PyObject *tdict = PyType_GetDict(&PyType_Type);
+    if (tdict == NULL) {
+        return -1;
+    }
+    t->type_qualname = Py_XNewRef(PyDict_GetItemString(tdict, "__qualname__"));
+    t->type_module = Py_XNewRef(PyDict_GetItemString(tdict, "__module__"));
+    Py_DECREF(tdict);
+    if (t->type_qualname == NULL || t->type_module == NULL
+        || Py_TYPE(t->type_qualname)->tp_descr_get == NULL
+        || Py_TYPE(t->type_module)->tp_descr_get == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "type.__qualname__/__module__ descriptors not found");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+tracer_bind(Tracer *t, PyObject *args)
+{
+    PyObject *tool, *disable, *sle, *local_mask, *return_mask;
+    if (!PyArg_ParseTuple(args, "OOOOO", &tool, &disable, &sle, &local_mask, &return_mask)) {
+        return NULL;
+    }
+    Py_XSETREF(t->tool, Py_NewRef(tool));
+    Py_XSETREF(t->disable, Py_NewRef(disable));
+    Py_XSETREF(t->set_local_events, Py_NewRef(sle));
+    Py_XSETREF(t->local_mask, Py_NewRef(local_mask));
+    Py_XSETREF(t->return_mask, Py_NewRef(return_mask));
+    Py_RETURN_NONE;
+}
+
+/* Code objects this tracer set local events on (for stop() to clear them). The table is copied
+ * first: building the list allocates, which can run a finalizer that re-enters a callback. */
+static PyObject *
+tracer_codes(Tracer *t, PyObject *Py_UNUSED(ignored))
+{
+    size_t n = 0;
+    PyObject **codes = PyMem_Malloc(sizeof(PyObject *) * (t->codes.n + 1));
+    if (codes == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < t->codes.cap; i++) {
+        CodeEntry *ce = t->codes.e[i].val;
+        if (t->codes.e[i].key != NULL && (ce->registered || ce->external)) {
+            codes[n++] = Py_NewRef(ce->code);
+        }
+    }
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        if (out != NULL) {
+            PyList_SET_ITEM(out, (Py_ssize_t)i, codes[i]);
+        }
+        else {
+            Py_DECREF(codes[i]);
+        }
+    }
+    PyMem_Free(codes);
+    return out;
+}
+
+static void
+tracer_release(Tracer *t)
+{
+    /* Suspended frame states (and the values they remember). The table is detached first:
+     * releasing runs no user code, but nothing may see a half-emptied table anyway. */
+    PtrMap m = t->suspended;
+    t->suspended.e = NULL;
+    t->suspended.cap = t->suspended.n = 0;
+    for (size_t i = 0; i < m.cap; i++) {
+        if (m.e[i].key != NULL) {
+            Py_DECREF((PyObject *)m.e[i].val);
+        }
+    }
+    PyMem_Free(m.e);
+}
+
+/* After stop(): forget what is only needed while tracing. Callbacks that still arrive (another
+ * thread inside one at this moment) keep working on an empty state. */
+static PyObject *
+tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
+{
+    tracer_release(t);
+    PyObject *dict = PyThreadState_GetDict();
+    if (dict != NULL) {
+        PyObject *found = PyDict_GetItemWithError(dict, t->tls_key);
+        if (found != NULL && Py_IS_TYPE(found, &CThread_Type)
+            && ((CThread *)found)->gen == t->gen) {
+            if (PyDict_DelItem(dict, t->tls_key) < 0) {
+                return NULL;
+            }
+        }
+        else if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    t->last_tstate = NULL;
+    t->last_th = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{sKsKsnsn}", "steps", (unsigned long long)t->steps, "calls",
+                         (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
+                         "suspended", (Py_ssize_t)t->suspended.n);
+}
+
+static int
+tracer_traverse(Tracer *t, visitproc visit, void *arg)
+{
+    Py_VISIT(t->state);
+    Py_VISIT(t->encode_named);
+    Py_VISIT(t->encode_exception);
+    Py_VISIT(t->register_code);
+    Py_VISIT(t->scope_wants);
+    Py_VISIT(t->thread_state);
+    Py_VISIT(t->hand_off);
+    Py_VISIT(t->fault);
+    Py_VISIT(t->callee_name);
+    Py_VISIT(t->is_secret);
+    Py_VISIT(t->set_local_events);
+    return 0;
+}
+
+static int
+tracer_clear(Tracer *t)
+{
+    Py_CLEAR(t->state);
+    Py_CLEAR(t->encode_named);
+    Py_CLEAR(t->encode_exception);
+    Py_CLEAR(t->register_code);
+    Py_CLEAR(t->scope_wants);
+    Py_CLEAR(t->thread_state);
+    Py_CLEAR(t->hand_off);
+    Py_CLEAR(t->fault);
+    Py_CLEAR(t->callee_name);
+    Py_CLEAR(t->is_secret);
+    Py_CLEAR(t->set_local_events);
+    return 0;
+}
+
+static void
+tracer_dealloc(Tracer *t)
+{
+    PyObject_GC_UnTrack(t);
+    tracer_clear(t);
+    tracer_release(t);
+    PtrMap codes = t->codes;
+    t->codes.e = NULL;
+    t->codes.cap = t->codes.n = 0;
+    for (size_t i = 0; i < codes.cap; i++) {
+        if (codes.e[i].key != NULL) {
+            code_entry_free(codes.e[i].val);
+        }
+    }
+    PyMem_Free(codes.e);
+    Py_XDECREF(t->inject);
+    Py_XDECREF(t->disable);
+    Py_XDECREF(t->tool);
+    Py_XDECREF(t->local_mask);
+    Py_XDECREF(t->return_mask);
+    Py_XDECREF(t->big);
+    Py_XDECREF(t->nbig);
+    Py_XDECREF(t->slow_names);
+    Py_XDECREF(t->zero);
+    Py_XDECREF(t->empty_str);
+    Py_XDECREF(t->tls_key);
+    Py_XDECREF(t->type_qualname);
+    Py_XDECREF(t->type_module);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+/* Callbacks refuse to run on a Tracer that was never bound (they need DISABLE and the tool). */
+#define CB(name, func)                                                                            \
+    static PyObject *name##_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)       \
+    {                                                                                             \
+        Tracer *t = (Tracer *)self;                                                               \
+        if (t->disable == NULL || t->state == NULL) {                                             \
+            Py_RETURN_NONE;                                                                       \
+        }                                                                                         \
+        /* Keep the tracer alive even if another thread unregisters it meanwhile. */              \
+        Py_INCREF(t);                                                                             \
+        PyObject *r = func(t, args, nargs);                                                       \
+        Py_DECREF(t);                                                                             \
+        return r;                                                                                 \
+    }
+
+CB(py_start, cb_py_start)
+CB(py_resume, cb_py_resume)
+CB(py_return, cb_py_return)
+CB(py_yield, cb_py_yield)
+CB(py_unwind, cb_py_unwind)
+CB(py_throw, cb_py_throw)
+CB(raise_, cb_raise)
+CB(exception_handled, cb_exception_handled)
+CB(stop_iteration, cb_stop_iteration)
+CB(line, cb_line)
+CB(jump, cb_jump)
+CB(call, cb_call)
+CB(c_return, cb_c_return)
+CB(c_raise, cb_ignore)
+
+/* Test helper: the fast locals of a frame object as the fast path reads them, in slot order, as
+ * (name, value) pairs; compared with frame.f_locals by tests/recorder/test_ctracer.py. */
+static PyObject *
+debug_fast_locals(PyObject *mod, PyObject *frame)
+{
+    (void)mod;
+    if (!PyFrame_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "a frame object is required");
+        return NULL;
+    }
+    _PyInterpreterFrame *f = ((struct _frame *)frame)->f_frame;
+    PyCodeObject *co = (PyCodeObject *)FRAME_CODE(f);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < co->co_nlocalsplus; i++) {
+        unsigned char kind = (unsigned char)_PyLocals_GetKind(co->co_localspluskinds, i);
+        PyObject *v = read_slot(&kind, f->localsplus + i, 0);
+        if (v == NULL) {
+            continue;
+        }
+        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(co->co_localsplusnames, i), v);
+        if (pair == NULL || PyList_Append(out, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(pair);
+    }
+    return out;
+}
+
+/* Test helper: frame_line() for a frame object, to compare with frame.f_lineno. */
+static PyObject *
+debug_frame_line(PyObject *mod, PyObject *frame)
+{
+    (void)mod;
+    if (!PyFrame_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "a frame object is required");
+        return NULL;
+    }
+    _PyInterpreterFrame *f = ((struct _frame *)frame)->f_frame;
+    CodeEntry *ce = code_entry_new(NULL, FRAME_CODE(f));
+    if (ce == NULL) {
+        return NULL;
+    }
+    PyObject *r = frame_line(f, ce);
+    code_entry_free(ce);
+    return r;
+}
+
+static PyMethodDef tracer_methods[] = {
+    {"bind", (PyCFunction)tracer_bind, METH_VARARGS,
+     "bind(tool, DISABLE, set_local_events, local_events, return_events)"},
+    {"codes", (PyCFunction)tracer_codes, METH_NOARGS, "Code objects given local events."},
+    {"close", (PyCFunction)tracer_close, METH_NOARGS, "Release the tracing state."},
+    {"counters", (PyCFunction)tracer_counters, METH_NOARGS, "Internal counters (tests)."},
+    {"py_start", (PyCFunction)(void (*)(void))py_start_entry, METH_FASTCALL, NULL},
+    {"py_resume", (PyCFunction)(void (*)(void))py_resume_entry, METH_FASTCALL, NULL},
+    {"py_return", (PyCFunction)(void (*)(void))py_return_entry, METH_FASTCALL, NULL},
+    {"py_yield", (PyCFunction)(void (*)(void))py_yield_entry, METH_FASTCALL, NULL},
+    {"py_unwind", (PyCFunction)(void (*)(void))py_unwind_entry, METH_FASTCALL, NULL},
+    {"py_throw", (PyCFunction)(void (*)(void))py_throw_entry, METH_FASTCALL, NULL},
+    {"raise_", (PyCFunction)(void (*)(void))raise__entry, METH_FASTCALL, NULL},
+    {"exception_handled", (PyCFunction)(void (*)(void))exception_handled_entry, METH_FASTCALL,
+     NULL},
+    {"stop_iteration", (PyCFunction)(void (*)(void))stop_iteration_entry, METH_FASTCALL, NULL},
+    {"line", (PyCFunction)(void (*)(void))line_entry, METH_FASTCALL, NULL},
+    {"jump", (PyCFunction)(void (*)(void))jump_entry, METH_FASTCALL, NULL},
+    {"call", (PyCFunction)(void (*)(void))call_entry, METH_FASTCALL, NULL},
+    {"c_return", (PyCFunction)(void (*)(void))c_return_entry, METH_FASTCALL, NULL},
+    {"c_raise", (PyCFunction)(void (*)(void))c_raise_entry, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject Tracer_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "replay.recorder._ctracer.Tracer",
+    .tp_basicsize = sizeof(Tracer),
+    .tp_dealloc = (destructor)tracer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The sys.monitoring callbacks of one recording, in C (see csysmon.py).",
+    .tp_traverse = (traverseproc)tracer_traverse,
+    .tp_clear = (inquiry)tracer_clear,
+    .tp_methods = tracer_methods,
+    .tp_init = (initproc)tracer_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef module_methods[] = {
+    {"_fast_locals", (PyCFunction)debug_fast_locals, METH_O,
+     "The fast locals of a frame as the C core reads them (tests)."},
+    {"_frame_line", (PyCFunction)debug_frame_line, METH_O,
+     "frame.f_lineno as the C core computes it (tests)."},
+    {NULL, NULL, 0, NULL},
+};
+
+#endif /* RT_SUPPORTED */
+
+static struct PyModuleDef ctracer_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "replay.recorder._ctracer",
+    .m_doc = "replay's C accelerator: the sys.monitoring recording core (see csysmon.py).",
+    .m_size = -1,
+#if RT_SUPPORTED
+    .m_methods = module_methods,
+#endif
+};
+
+PyMODINIT_FUNC
+PyInit__ctracer(void)
+{
+#if !RT_SUPPORTED
+    PyErr_SetString(PyExc_ImportError,
+                    "replay's C core supports CPython 3.12 and 3.13 with the GIL only");
+    return NULL;
+#else
+    if (PyType_Ready(&FrameState_Type) < 0 || PyType_Ready(&CThread_Type) < 0
+        || PyType_Ready(&Tracer_Type) < 0) {
+        return NULL;
+    }
+    if (!(str_qualname = PyUnicode_InternFromString("__qualname__"))
+        || !(str_name = PyUnicode_InternFromString("__name__"))
+        || !(str_events = PyUnicode_InternFromString("events"))
+        || !(str_co_lines = PyUnicode_InternFromString("co_lines"))
+        || !(str_co_filename = PyUnicode_InternFromString("co_filename"))) {
+        return NULL;
+    }
+    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__eq__");
+    if (wrapper == NULL) {
+        return NULL;
+    }
+    method_wrapper_type = (PyTypeObject *)Py_NewRef(Py_TYPE(wrapper));
+    Py_DECREF(wrapper);
+    PyObject *m = PyModule_Create(&ctracer_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "Tracer", (PyObject *)&Tracer_Type) < 0
+        || PyModule_AddIntConstant(m, "PY312_DICT_ORDER", RT_PY312) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+#endif
+}

@@ -1,0 +1,143 @@
+"""The C sys.monitoring core: sysmon.py's callbacks, implemented in `_ctracer.c`.
+
+Same contract as `SysMonitoringCore` and the same events, step for step (only `ts` differs):
+tests/recorder/test_core_parity.py records every fidelity program with both and compares. This
+class only owns the tool id and the registration; every callback is a method of the C `Tracer`.
+
+The C core skips the Python encoder for plain atoms (exact None/bool/int/float and str/bytes
+within the capture limits, under a name that is not secret), whose venc is the value itself. It
+reads that rule from the `SnapshotEncoder` that `encode_exception` belongs to (the Recorder hands
+the core one encoder's methods); with any other encoder, every value goes through
+`state.encode_named`, which is always exact, only slower.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from replay.config import ENV_INJECT_FAULT
+from replay.recorder.callees import callee_name
+from replay.recorder.snapshot import SnapshotEncoder
+from replay.recorder.state import BATCH_EVENTS, RecordingState
+from replay.recorder.sysmon import _TOOL_NAME, _TOOL_PREFERENCE
+
+try:
+    from replay.recorder import _ctracer
+except ImportError as error:  # not built (no compiler), or a Python it does not support
+    _ctracer = None
+    IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"
+else:
+    IMPORT_ERROR = None
+
+
+def available() -> str | None:
+    """None if this core can run here, else the reason it cannot."""
+    if _ctracer is None:
+        return f"the C extension is not available ({IMPORT_ERROR})"
+    if not hasattr(sys, "monitoring"):
+        return "sys.monitoring needs Python 3.12+"
+    return None
+
+
+def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str, Any]:
+    """The atom rule of the encoder behind `encode_exception`, as Tracer keyword arguments."""
+    encoder = getattr(encode_exception, "__self__", None)
+    if not isinstance(encoder, SnapshotEncoder):
+        return {}
+    limits = encoder.limits
+    return {
+        "max_string": limits.max_string,
+        "max_int_digits": limits.max_int_digits,
+        "is_secret": encoder.redactor.is_secret,
+    }
+
+
+class CSysMonitoringCore:
+    """Records in-scope code through sys.monitoring callbacks written in C."""
+
+    name = "c-sysmon"
+
+    def __init__(
+        self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
+    ) -> None:
+        if _ctracer is None:
+            raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
+        self.state = state
+        self.encode_exception = encode_exception
+        self.tool: int | None = None
+        self._tracer = _ctracer.Tracer(
+            state,
+            encode_exception,
+            callee_name,
+            BATCH_EVENTS,
+            inject=os.environ.get(ENV_INJECT_FAULT) or None,
+            **_encoder_rule(encode_exception),
+        )
+
+    def start(self) -> None:
+        mon = sys.monitoring
+        for tool in _TOOL_PREFERENCE:
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, _TOOL_NAME)
+                self.tool = tool
+                break
+        else:
+            raise RuntimeError("every sys.monitoring tool id is in use")
+        ev = mon.events
+        local_events = (
+            ev.JUMP
+            | ev.STOP_ITERATION
+            | ev.PY_RETURN
+            | ev.PY_YIELD
+            | ev.PY_RESUME
+            | ev.LINE
+            | ev.CALL
+            | ev.C_RETURN
+            | ev.C_RAISE
+        )
+        tracer = self._tracer
+        tracer.bind(self.tool, mon.DISABLE, mon.set_local_events, local_events, ev.PY_RETURN)
+        callbacks = {
+            ev.PY_START: tracer.py_start,
+            ev.PY_RESUME: tracer.py_resume,
+            ev.PY_RETURN: tracer.py_return,
+            ev.PY_YIELD: tracer.py_yield,
+            ev.PY_UNWIND: tracer.py_unwind,
+            ev.PY_THROW: tracer.py_throw,
+            ev.RAISE: tracer.raise_,
+            ev.EXCEPTION_HANDLED: tracer.exception_handled,
+            ev.LINE: tracer.line,
+            ev.JUMP: tracer.jump,
+            ev.STOP_ITERATION: tracer.stop_iteration,
+            ev.CALL: tracer.call,
+            ev.C_RETURN: tracer.c_return,
+            ev.C_RAISE: tracer.c_raise,
+        }
+        for event, callback in callbacks.items():
+            mon.register_callback(self.tool, event, callback)
+        # DISABLE is remembered per location across tool reuse: start from a clean slate.
+        mon.restart_events()
+        mon.set_events(
+            self.tool,
+            ev.PY_START | ev.PY_UNWIND | ev.PY_THROW | ev.RAISE | ev.EXCEPTION_HANDLED,
+        )
+
+    def stop(self) -> None:
+        if self.tool is None:
+            return
+        mon = sys.monitoring
+        mon.set_events(self.tool, 0)
+        for code in self._tracer.codes():
+            mon.set_local_events(self.tool, code, 0)
+        for event in (
+            ev
+            for ev in vars(mon.events).values()
+            if isinstance(ev, int) and ev and (ev & (ev - 1)) == 0
+        ):
+            mon.register_callback(self.tool, event, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+        self._tracer.close()
