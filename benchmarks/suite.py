@@ -94,8 +94,9 @@ WORKLOADS: tuple[Workload, ...] = (
         tiny=("10",),
         cpu_bound=False,
         notes=(
-            "startup: the ratio is the fixed cost (start-up, exit, output) over a bare "
-            "interpreter's ~15 ms; compare the absolute seconds in results.json.",
+            "startup: the wall ratio is the fixed cost (start-up, exit, output) over a bare "
+            "interpreter's ~20 ms (absolute seconds in results.json); its in-process time is a "
+            "few microseconds, so its in-process ratio means little.",
         ),
     ),
     Workload(
@@ -204,7 +205,7 @@ WORKLOADS: tuple[Workload, ...] = (
         name="test_suite",
         description=f"{TEST_SUITE_LIBRARY}'s own tests under pytest",
         module="pytest",
-        full=(*PYTEST_ARGS, "tests", "-k", "not Prime and not concurrent"),
+        full=(*PYTEST_ARGS, "tests", "-k", "not Prime and not concurrent and not bounded_memory"),
         quick=(
             *PYTEST_ARGS,
             "tests/test_recipes.py",
@@ -218,7 +219,11 @@ WORKLOADS: tuple[Workload, ...] = (
             "in the benchmark venv's site-packages, so the library's code is out of replay's "
             "scope; its tests (extracted from the sdist into the current directory) are in scope. "
             "replay runs it as `replay record -- python -m pytest ...`. Deselected: the prime "
-            "sieve stress tests (10+ s alone) and the thread-timing tests; --quick runs the "
+            "sieve stress tests (10+ s alone), the thread-timing tests, and "
+            "SeekableTest.test_repeated_zero_cache_peek_has_bounded_memory, which asserts "
+            "tracemalloc's count of retained memory and fails under replay (the recorder's "
+            "buffered events are Python allocations too: 4.2 MB against a 256 KiB bound); "
+            "--quick runs the "
             "quicker part of tests/test_recipes.py. The in-process time is pytest's own "
             "(`in X s`: collection and tests, no interpreter start-up).",
         ),

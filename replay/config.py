@@ -1,4 +1,4 @@
-"""What a recording is asked to capture: one frozen settings object, and its trip through the environment.
+"""What a recording is asked to capture: one frozen settings object, and its trip to children.
 
 The CLI builds a RecordConfig from its options; `replay record -- COMMAND` hands it to every child
 Python process through one environment variable (REPLAY_CONFIG, JSON), where the bootstrap rebuilds

@@ -151,7 +151,7 @@ class RecordingReader:
     # -- steps ---------------------------------------------------------------------------
 
     def raw_events(self, thread_id: int | None = None) -> Iterator[tuple[int, tuple]]:
-        """(thread_id, event) in step order, merged across threads, one chunk per thread at a time."""
+        """(thread_id, event) in step order, merged across threads; one chunk per thread at once."""
         index = self.store.chunk_index(self.recording_id, thread_id)
         per_thread: dict[int, list[Any]] = {}
         for info in index:

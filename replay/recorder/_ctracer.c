@@ -308,6 +308,7 @@ typedef struct CodeEntry {
     int *lines;          /* code unit index -> line, -1 for none; built on first use */
     Py_ssize_t nunits;
     PyObject *info;      /* its CodeInfo (state.codes), once registered */
+    int secret_name;     /* state.is_secret(info.name): -1 not asked yet */
     PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
 } CodeEntry;
 
@@ -325,6 +326,9 @@ typedef struct {
     void *key;            /* its _PyInterpreterFrame (stable while it runs or is suspended) */
     CodeEntry *ce;
     int has_info;         /* FrameState.info is not None: the code was registered at creation */
+    long touched_for;     /* the line touched_names was looked up for (0: none yet) */
+    long epoch;           /* FrameState.epoch: t->switches at the frame's last touched_now */
+    PyObject *touched_names; /* borrowed from ce->touched (which keeps every answer) */
     PyObject *call_id;    /* int */
     PyObject *pending;    /* callee name of an incomplete external call, or NULL */
     void *pending_code;   /* that callee's code object, or NULL */
@@ -347,6 +351,14 @@ typedef struct {
     FrameState **stack;   /* strong refs */
     int depth;
     int cap;
+    /* ThreadState.unnamed (state.note_unnamed): (step, id of the value) of recent RETURN and
+     * EXTERNAL steps whose value is a bare str/bytes, still open to redaction. Kept here and
+     * mirrored to pyts.unnamed whenever it changes (the writer and hand_off read it there). */
+    int n_unnamed;
+    struct {
+        unsigned long long step;
+        void *id;
+    } unnamed[8];
 } CThread;
 
 static PyTypeObject CThread_Type;
@@ -380,6 +392,8 @@ struct Tracer {
     PyObject *big, *nbig;     /* 10**int_digits and its negation */
     int slow_empty;           /* the name "" needs the Python encoder */
     PyObject *slow_names;     /* name -> bool, for names met outside fast locals */
+    PyObject *state_is_secret; /* state.is_secret (callee and function names), from bind() */
+    PyObject *secret_names;   /* name -> bool, its answers */
     long long t0;
     Py_ssize_t batch;
     uint64_t steps;
@@ -396,6 +410,10 @@ struct Tracer {
     PyThreadState *last_tstate;
     uint64_t last_tid;
     CThread *last_th;
+    /* state.switch: the thread that last asked touched_now (compared, never dereferenced) and
+     * how many times that changed. */
+    CThread *switch_th;
+    long switches;
 };
 
 static PyTypeObject Tracer_Type;
@@ -479,6 +497,7 @@ code_entry_new(Tracer *t, PyObject *code)
     }
     ce->code = Py_NewRef(code);
     ce->scope = -1;
+    ce->secret_name = -1;
     ce->firstlineno = co->co_firstlineno;
     ce->is_module = PyUnicode_Check(co->co_name)
                     && PyUnicode_CompareWithASCIIString(co->co_name, "<module>") == 0;
@@ -734,6 +753,9 @@ fs_new(Tracer *t, CodeEntry *ce, void *key)
     st->key = key;
     st->ce = ce;
     st->has_info = ce->registered;
+    st->touched_for = 0;
+    st->touched_names = NULL;
+    st->epoch = t->switches;
     st->pending = NULL;
     st->pending_code = NULL;
     st->line = Py_NewRef(t->zero);
@@ -811,6 +833,9 @@ th_dealloc(CThread *th)
         th->tracer->last_th = NULL;
         th->tracer->last_tstate = NULL;
     }
+    if (th->tracer != NULL && th->tracer->switch_th == th) {
+        th->tracer->switch_th = NULL; /* a new thread at this address still counts as a switch */
+    }
     th_truncate(th, 0);
     PyMem_Free(th->stack);
     Py_XDECREF(th->events);
@@ -833,9 +858,8 @@ static PyTypeObject CThread_Type = {
  * with no error is returned for it. The CThread lives in the thread state's dict, so it goes away
  * with the thread, like the threading.local of the Python core. */
 static CThread *
-get_thread(Tracer *t, int create)
+get_thread_of(Tracer *t, PyThreadState *tstate, int create)
 {
-    PyThreadState *tstate = PyThreadState_GET();
     uint64_t tid = PyThreadState_GetID(tstate);
     if (t->last_tstate == tstate && t->last_tid == tid && t->last_th != NULL) {
         return t->last_th;
@@ -889,6 +913,7 @@ get_thread(Tracer *t, int create)
     th->stack = NULL;
     th->depth = 0;
     th->cap = 0;
+    th->n_unnamed = 0;
     /* state.thread_state() ran Python code: the dict may have changed meanwhile. */
     dict = PyThreadState_GetDict();
     if (dict == NULL || PyDict_SetItem(dict, t->tls_key, (PyObject *)th) < 0) {
@@ -903,6 +928,12 @@ get_thread(Tracer *t, int create)
     t->last_tid = tid;
     t->last_th = th;
     return th;
+}
+
+static inline CThread *
+get_thread(Tracer *t, int create)
+{
+    return get_thread_of(t, PyThreadState_GET(), create);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -934,12 +965,12 @@ hand_off(Tracer *t, CThread *th)
  * payload, changes and deleted (NULL means None); `line` is borrowed. With check, hands the list
  * off when full (sysmon's emit); without, appends only (sysmon's current()). */
 static int
-emit(Tracer *t, CThread *th, int kind, PyObject *call_id, PyObject *line, PyObject *payload,
-     PyObject *changes, PyObject *deleted, int check)
+emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject *call_id,
+          PyObject *line, PyObject *payload, PyObject *changes, PyObject *deleted, int check)
 {
     PyObject *ev = PyTuple_New(8);
     PyObject *k = PyLong_FromLong(kind);
-    PyObject *step = PyLong_FromUnsignedLongLong(++t->steps);
+    PyObject *step = PyLong_FromUnsignedLongLong(stepno);
     PyObject *ts = PyLong_FromLongLong(now_ns() - t->t0);
     if (ev == NULL || k == NULL || step == NULL || ts == NULL) {
         Py_XDECREF(ev);
@@ -973,8 +1004,159 @@ emit(Tracer *t, CThread *th, int kind, PyObject *call_id, PyObject *line, PyObje
     return 0;
 }
 
+/* emit_step with the next step number (`next(steps)` where the event tuple is built). */
+static inline int
+emit(Tracer *t, CThread *th, int kind, PyObject *call_id, PyObject *line, PyObject *payload,
+     PyObject *changes, PyObject *deleted, int check)
+{
+    return emit_step(t, th, kind, ++t->steps, call_id, line, payload, changes, deleted, check);
+}
+
+/* Secret-looking names (state.is_secret): callee names and function names. 1/0, -1. */
+static int
+name_is_secret(Tracer *t, PyObject *name)
+{
+    if (t->state_is_secret == NULL || !PyUnicode_Check(name)) {
+        return 0;
+    }
+    PyObject *hit = PyDict_GetItemWithError(t->secret_names, name);
+    if (hit != NULL) {
+        return hit == Py_True;
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(t->state_is_secret, name);
+    if (r == NULL) {
+        return -1;
+    }
+    int secret = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (secret < 0) {
+        return -1;
+    }
+    if (PyDict_GET_SIZE(t->secret_names) >= 65536) {
+        PyDict_Clear(t->secret_names);
+    }
+    if (PyDict_SetItem(t->secret_names, name, secret ? Py_True : Py_False) < 0) {
+        return -1;
+    }
+    return secret;
+}
+
+/* (V_REDACTED, type(x).__name__), as the Python core writes it in place of a secret value. */
+static PyObject *
+redacted(PyObject *x)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(x));
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("(iN)", 4 /* V_REDACTED */, name);
+    return untrack(r);
+}
+
+/* Mirror th->unnamed to pyts.unnamed: a list of (step, id), or None. */
+static int
+unnamed_sync(CThread *th)
+{
+    PyObject *value;
+    if (th->n_unnamed == 0) {
+        value = Py_NewRef(Py_None);
+    }
+    else {
+        value = PyList_New(th->n_unnamed);
+        if (value == NULL) {
+            return -1;
+        }
+        for (int i = 0; i < th->n_unnamed; i++) {
+            PyObject *item = Py_BuildValue("(KN)", th->unnamed[i].step,
+                                           PyLong_FromVoidPtr(th->unnamed[i].id));
+            if (item == NULL) {
+                Py_DECREF(value);
+                return -1;
+            }
+            PyList_SET_ITEM(value, i, item);
+        }
+    }
+    int rc = PyObject_SetAttrString(th->pyts, "unnamed", value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* state.note_unnamed: remember a step whose value (a bare str/bytes venc) has no name yet. */
+static int
+note_unnamed(CThread *th, unsigned long long step, PyObject *venc)
+{
+    if (!PyUnicode_CheckExact(venc) && !PyBytes_CheckExact(venc)) {
+        return 0;
+    }
+    if (th->n_unnamed >= 8) {
+        return 0;
+    }
+    th->unnamed[th->n_unnamed].step = step;
+    th->unnamed[th->n_unnamed].id = venc;
+    th->n_unnamed++;
+    return unnamed_sync(th);
+}
+
+/* state._redact_step: rewrite the payload of one of the thread's buffered events. */
+static int
+redact_step(CThread *th, unsigned long long step)
+{
+    PyObject *events = th->events;
+    for (Py_ssize_t index = PyList_GET_SIZE(events) - 1; index >= 0; index--) {
+        PyObject *event = PyList_GET_ITEM(events, index);
+        if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 8) {
+            return 0;
+        }
+        unsigned long long at = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(event, 1));
+        if (at == (unsigned long long)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (at < step) {
+            return 0;
+        }
+        if (at != step) {
+            continue;
+        }
+        PyObject *payload = PyTuple_GET_ITEM(event, 5);
+        PyObject *new_payload;
+        if (PyLong_AsLong(PyTuple_GET_ITEM(event, 0)) == K_EXTERNAL && PyTuple_Check(payload)
+            && PyTuple_GET_SIZE(payload) == 4) {
+            PyObject *hidden = redacted(PyTuple_GET_ITEM(payload, 2));
+            new_payload = hidden == NULL ? NULL
+                                         : untrack(PyTuple_Pack(4, PyTuple_GET_ITEM(payload, 0),
+                                                                PyTuple_GET_ITEM(payload, 1),
+                                                                hidden,
+                                                                PyTuple_GET_ITEM(payload, 3)));
+            Py_XDECREF(hidden);
+        }
+        else {
+            new_payload = redacted(payload);
+        }
+        if (new_payload == NULL) {
+            return -1;
+        }
+        PyObject *copy = PyTuple_New(8);
+        if (copy == NULL) {
+            Py_DECREF(new_payload);
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < 8; i++) {
+            PyTuple_SET_ITEM(copy, i, i == 5 ? new_payload
+                                             : Py_NewRef(PyTuple_GET_ITEM(event, i)));
+        }
+        untrack(copy);
+        return PyList_SetItem(events, index, copy); /* steals copy */
+    }
+    return 0;
+}
+
 /* sysmon's finish_pending: the call into out-of-scope code completed, as one EXTERNAL step.
- * Steals value and exc (NULL means None). */
+ * Steals value and exc (NULL means None). A value returned by a secret-looking callee
+ * (keyring.get_password) is redacted; any other str/bytes value stays open to redaction until
+ * the thread's next line (note_unnamed). */
 static int
 finish_pending(Tracer *t, CThread *th, FrameState *st, PyObject *value, PyObject *exc,
                int observed)
@@ -984,18 +1166,33 @@ finish_pending(Tracer *t, CThread *th, FrameState *st, PyObject *value, PyObject
     if (callee == NULL) {
         callee = Py_NewRef(Py_None);
     }
+    unsigned long long step = ++t->steps;
+    if (value == NULL) {
+        value = Py_NewRef(Py_None);
+    }
+    if (observed && exc == NULL) {
+        int secret = name_is_secret(t, callee);
+        if (secret > 0) {
+            Py_SETREF(value, redacted(value));
+        }
+        if (secret < 0 || value == NULL || (secret == 0 && note_unnamed(th, step, value) < 0)) {
+            Py_DECREF(callee);
+            Py_XDECREF(value);
+            return -1;
+        }
+    }
     PyObject *payload = PyTuple_New(4);
     if (payload == NULL) {
         Py_DECREF(callee);
-        Py_XDECREF(value);
+        Py_DECREF(value);
         Py_XDECREF(exc);
         return -1;
     }
     PyTuple_SET_ITEM(payload, 0, callee);
     PyTuple_SET_ITEM(payload, 1, Py_NewRef(observed ? Py_True : Py_False));
-    PyTuple_SET_ITEM(payload, 2, value ? value : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(payload, 2, value);
     PyTuple_SET_ITEM(payload, 3, exc ? exc : Py_NewRef(Py_None));
-    return emit(t, th, K_EXTERNAL, st->call_id, st->line, payload, NULL, NULL, 1);
+    return emit_step(t, th, K_EXTERNAL, step, st->call_id, st->line, payload, NULL, NULL, 1);
 }
 
 /* sysmon's current(): the state of frame `f`, resynchronising the stack if needed (a frame left
@@ -1116,13 +1313,16 @@ encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
         }
     }
     PyObject *args[2] = {name, v};
-    return untrack_venc(PyObject_Vectorcall(t->encode_named, args, 2, NULL), 0);
+    PyObject *venc = PyObject_Vectorcall(t->encode_named, args, 2, NULL);
+    /* Only the SnapshotEncoder's values are known to be fresh trees (see untrack_venc). */
+    return t->atoms_fast ? untrack_venc(venc, 0) : venc;
 }
 
 static PyObject *
 encode_exception(Tracer *t, PyObject *exc)
 {
-    return untrack_venc(PyObject_CallOneArg(t->encode_exception, exc), 0);
+    PyObject *e = PyObject_CallOneArg(t->encode_exception, exc);
+    return t->atoms_fast ? untrack_venc(e, 0) : e;
 }
 
 /* Whether values under `name` must go through the Python encoder: a secret-looking name (the
@@ -1891,13 +2091,31 @@ static int
 touched_now(Tracer *t, FrameState *st, PyObject **out)
 {
     *out = NULL;
+    /* Another traced thread ran since this frame's last check: it may have changed objects the
+     * frame holds without a line of this frame naming them, so check every name (state.py).
+     * t->last_th is the thread of the running callback (get_thread was its first step). */
+    if (t->switch_th != t->last_th) {
+        t->switch_th = t->last_th;
+        t->switches++;
+    }
+    if (st->epoch != t->switches) {
+        st->epoch = t->switches;
+        return 0;
+    }
     CodeEntry *ce = st->ce;
     if (!st->has_info || ce->info == NULL || st->line == Py_None) {
         return 0;
     }
-    int truth = PyObject_IsTrue(st->line);
-    if (truth <= 0) {
-        return truth;
+    long lineno = PyLong_AsLong(st->line);
+    if (lineno == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (lineno == 0) { /* `not st.line` */
+        return 0;
+    }
+    if (st->touched_for == lineno) { /* the frame is still on the line it was last time */
+        *out = st->touched_names;
+        return 0;
     }
     if (ce->touched == NULL) {
         ce->touched = PyDict_New();
@@ -1925,6 +2143,8 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
         return -1;
     }
     *out = names == Py_None ? NULL : names;
+    st->touched_for = lineno;
+    st->touched_names = *out;
     return 0;
 }
 
@@ -1976,6 +2196,72 @@ diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObj
     Py_XDECREF(d.rechecked);
     Py_XDECREF(d.touched);
     return rc;
+}
+
+/* The object a remembered name is bound to (its snapshot id), or NULL. */
+static void *
+snap_id_of(FrameState *st, PyObject *name)
+{
+    if (st->snap != NULL) {
+        PyObject *rec = PyDict_GetItemWithError(st->snap, name);
+        return rec != NULL ? PyLong_AsVoidPtr(PyTuple_GET_ITEM(rec, 0)) : NULL;
+    }
+    for (int i = 0; i < st->nslots; i++) {
+        if (PyTuple_GET_ITEM(st->ce->names, i) == name && st->slots[i].venc != NULL) {
+            return st->slots[i].id;
+        }
+    }
+    return NULL;
+}
+
+/* state.settle_unnamed: redact remembered steps whose value this event binds to a secret-looking
+ * name; `final` (a LINE: the statement that received the value is over) forgets the rest. */
+static int
+settle_unnamed(CThread *th, FrameState *st, PyObject *changes, int final)
+{
+    if (th->n_unnamed == 0) {
+        return 0;
+    }
+    if (changes != NULL) {
+        void *secret_ids[64];
+        int n_ids = 0;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k++) {
+            PyObject *pair = PyTuple_GET_ITEM(changes, k);
+            PyObject *venc = PyTuple_GET_ITEM(pair, 1);
+            if (!PyTuple_CheckExact(venc) || PyTuple_GET_SIZE(venc) == 0) {
+                continue;
+            }
+            PyObject *tag = PyTuple_GET_ITEM(venc, 0);
+            if (!PyLong_CheckExact(tag) || PyLong_AsLong(tag) != 4 /* V_REDACTED */) {
+                continue;
+            }
+            void *id = snap_id_of(st, PyTuple_GET_ITEM(pair, 0));
+            if (id == NULL) {
+                if (PyErr_Occurred()) {
+                    return -1;
+                }
+                continue;
+            }
+            if (n_ids < 64) {
+                secret_ids[n_ids++] = id;
+            }
+        }
+        for (int p = 0; p < th->n_unnamed && n_ids; p++) {
+            for (int j = 0; j < n_ids; j++) {
+                if (th->unnamed[p].id == secret_ids[j]) {
+                    if (redact_step(th, th->unnamed[p].step) < 0) {
+                        return -1;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if (final) {
+        th->n_unnamed = 0;
+        return unnamed_sync(th);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -2104,7 +2390,7 @@ callee_name(Tracer *t, PyObject *c)
 #define CHECK_NARGS(n, want)                                                                      \
     if ((n) < (want)) {                                                                           \
         PyErr_SetString(PyExc_TypeError, "missing sys.monitoring callback arguments");            \
-        return NULL;                                                                              \
+        return callback_error(t);                                                                 \
     }
 
 static PyObject *
@@ -2158,6 +2444,11 @@ cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     Py_CLEAR(deleted); /* `changes, _ = diff_locals(...)` */
+    if (settle_unnamed(th, st, changes, 0) < 0) {
+        Py_DECREF(parent);
+        Py_DECREF(th);
+        goto error;
+    }
     payload = PyTuple_Pack(2, ce->code_id, parent);
     Py_DECREF(parent);
     if (payload == NULL || th_push(th, st) < 0) {
@@ -2252,11 +2543,41 @@ leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
     if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
         goto done;
     }
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
+        || settle_unnamed(th, st, changes, 0) < 0) {
         goto done;
     }
-    payload = is_exc ? encode_exception(t, value)
-                     : encode_value(t, t->empty_str, t->slow_empty, value);
+    unsigned long long step = ++t->steps;
+    if (is_exc) {
+        payload = encode_exception(t, value);
+    }
+    else {
+        /* The return value of a secret-looking function (def get_password(): ...) is redacted;
+         * any other str/bytes stays open to redaction until the next line (note_unnamed). */
+        int secret = 0;
+        CodeEntry *ce = st->ce;
+        if (kind == K_RETURN && st->has_info && ce->info != NULL) {
+            if (ce->secret_name < 0) {
+                PyObject *fname = PyObject_GetAttrString(ce->info, "name");
+                int s2 = fname == NULL ? -1 : name_is_secret(t, fname);
+                Py_XDECREF(fname);
+                if (s2 < 0) {
+                    goto done;
+                }
+                ce->secret_name = s2;
+            }
+            secret = ce->secret_name;
+        }
+        if (secret) {
+            payload = redacted(value);
+        }
+        else {
+            payload = encode_value(t, t->empty_str, t->slow_empty, value);
+            if (payload != NULL && note_unnamed(th, step, payload) < 0) {
+                goto done;
+            }
+        }
+    }
     if (payload == NULL) {
         goto done;
     }
@@ -2277,7 +2598,7 @@ leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
     if (line == NULL) {
         goto done;
     }
-    rc = emit(t, th, kind, st->call_id, line, payload, changes, deleted, 1);
+    rc = emit_step(t, th, kind, step, st->call_id, line, payload, changes, deleted, 1);
     payload = changes = deleted = NULL;
     Py_DECREF(line);
 done:
@@ -2413,7 +2734,8 @@ exception_event(Tracer *t, PyObject *const *args, Py_ssize_t nargs, int kind)
             goto done;
         }
     }
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
+        || settle_unnamed(th, st, changes, 0) < 0) {
         goto done;
     }
     PyObject *line = frame_line(f, st->ce);
@@ -2552,11 +2874,12 @@ done:
 static int
 line_event(Tracer *t, PyObject *code, PyObject *line)
 {
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: it is a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         return 0;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         return -1;
     }
@@ -2577,7 +2900,10 @@ line_event(Tracer *t, PyObject *code, PyObject *line)
     if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
         goto done;
     }
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0) {
+    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
+        || settle_unnamed(th, st, changes, 1) < 0) {
+        Py_XDECREF(changes);
+        Py_XDECREF(deleted);
         goto done;
     }
     Py_INCREF(line);
@@ -2797,7 +3123,8 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
     if (t->t0 == -1 && PyErr_Occurred()) {
         return -1;
     }
-    /* The encoder's atom rule; without it (max_string < 0) every value goes to the encoder. */
+    /* The encoder's atom rule; without it (max_string < 0: not a SnapshotEncoder) every value
+     * goes to the encoder, and its values are not untracked from the GC. */
     t->atoms_fast = max_string >= 0 && int_digits >= 1;
     t->max_string = max_string;
     t->int_digits = int_digits;
@@ -2820,7 +3147,8 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
         return -1;
     }
     t->inject = inject == Py_None ? NULL : Py_NewRef(inject);
-    if (!(t->slow_names = PyDict_New()) || !(t->zero = PyLong_FromLong(0))
+    if (!(t->slow_names = PyDict_New()) || !(t->secret_names = PyDict_New())
+        || !(t->zero = PyLong_FromLong(0))
         || !(t->empty_str = PyUnicode_FromString(""))) {
         return -1;
     }
@@ -2861,6 +3189,12 @@ tracer_bind(Tracer *t, PyObject *args)
     Py_XSETREF(t->set_local_events, Py_NewRef(sle));
     Py_XSETREF(t->local_mask, Py_NewRef(local_mask));
     Py_XSETREF(t->return_mask, Py_NewRef(return_mask));
+    /* The redactor's test for callee and function names (set by the Recorder on the state). */
+    PyObject *is_secret = PyObject_GetAttrString(t->state, "is_secret");
+    if (is_secret == NULL) {
+        PyErr_Clear();
+    }
+    Py_XSETREF(t->state_is_secret, is_secret);
     Py_RETURN_NONE;
 }
 
@@ -2998,6 +3332,8 @@ tracer_dealloc(Tracer *t)
     Py_XDECREF(t->big);
     Py_XDECREF(t->nbig);
     Py_XDECREF(t->slow_names);
+    Py_XDECREF(t->secret_names);
+    Py_XDECREF(t->state_is_secret);
     Py_XDECREF(t->zero);
     Py_XDECREF(t->empty_str);
     Py_XDECREF(t->tls_key);

@@ -13,6 +13,7 @@ the core one encoder's methods); with any other encoder, every value goes throug
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -28,7 +29,14 @@ try:
     from replay.recorder import _ctracer
 except ImportError as error:  # not built (no compiler), or a Python it does not support
     _ctracer = None
-    IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"
+    if importlib.util.find_spec("replay.recorder._ctracer") is None:
+        IMPORT_ERROR: str | None = (
+            f"replay.recorder._ctracer was not compiled for this Python "
+            f"({sys.implementation.name} {sys.version_info.major}.{sys.version_info.minor}; "
+            "it is built by pip install where a C compiler is found, for CPython 3.12 and 3.13)"
+        )
+    else:
+        IMPORT_ERROR = f"{type(error).__name__}: {error}"
 else:
     IMPORT_ERROR = None
 
@@ -36,7 +44,7 @@ else:
 def available() -> str | None:
     """None if this core can run here, else the reason it cannot."""
     if _ctracer is None:
-        return f"the C extension is not available ({IMPORT_ERROR})"
+        return IMPORT_ERROR
     if not hasattr(sys, "monitoring"):
         return "sys.monitoring needs Python 3.12+"
     return None

@@ -108,6 +108,7 @@ class SettraceCore:
         hand_off = state.hand_off
         fault = state.fault
         is_secret = state.is_secret
+        switch = state.switch
         out_of_scope: set[int] = set()
 
         def thread() -> Any:
@@ -154,7 +155,7 @@ class SettraceCore:
                     return local_trace
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
-                st = FrameState(next(calls), id(frame), code, codes[id(code)])
+                st = FrameState(next(calls), id(frame), code, codes[id(code)], switch[1])
                 st.line = frame.f_lineno
                 changes, _ = diff_locals(st, frame, encode_named)
                 if ts.unnamed is not None:
@@ -187,7 +188,9 @@ class SettraceCore:
                     if st is None:
                         return local_trace
                 if event == "line":
-                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    changes, deleted = diff_locals(
+                        st, frame, encode_named, touched_now(st, ts, switch)
+                    )
                     if ts.unnamed is not None:
                         settle_unnamed(ts, st, changes, True)
                     st.line = frame.f_lineno
@@ -197,7 +200,9 @@ class SettraceCore:
                     if len(events) >= BATCH_EVENTS:
                         hand_off(ts)
                 elif event == "exception":
-                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    changes, deleted = diff_locals(
+                        st, frame, encode_named, touched_now(st, ts, switch)
+                    )
                     if ts.unnamed is not None:
                         settle_unnamed(ts, st, changes, False)
                     st.line = frame.f_lineno
@@ -208,7 +213,9 @@ class SettraceCore:
                               exc, changes, deleted))  # fmt: skip
                 elif event == "return":
                     kind = _leave_kind(frame)
-                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    changes, deleted = diff_locals(
+                        st, frame, encode_named, touched_now(st, ts, switch)
+                    )
                     if ts.unnamed is not None:
                         settle_unnamed(ts, st, changes, False)
                     step = next(steps)

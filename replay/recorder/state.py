@@ -31,6 +31,10 @@ from replay.recorder.scope import Scope
 CO_OPTIMIZED = 0x0001
 BATCH_EVENTS = 4096
 """A thread hands its list to the writer once it holds this many events."""
+MAX_PENDING_BATCHES = 32
+"""Handed-off lists the writer may be behind by before traced threads wait for it: the memory
+bound (about 130k events, some tens of MB). Past it a traced thread waits, up to 10 s at a time,
+rather than dropping events."""
 
 _PY312 = sys.version_info[:2] == (3, 12)
 
@@ -41,6 +45,7 @@ class FrameState:
     __slots__ = (
         "call_id",
         "code",
+        "epoch",
         "frame_id",
         "info",
         "is_module",
@@ -54,10 +59,17 @@ class FrameState:
     )
 
     def __init__(
-        self, call_id: int, frame_id: int, code: CodeType, info: CodeInfo | None = None
+        self,
+        call_id: int,
+        frame_id: int,
+        code: CodeType,
+        info: CodeInfo | None = None,
+        epoch: int = 0,
     ) -> None:
         self.call_id = call_id
         self.info = info
+        self.epoch = epoch
+        """The thread-switch count when the frame last had its in-place check (touched_now)."""
         self.frame_id = frame_id
         self.code = code
         self.snap: dict[str, tuple[int, Any]] = {}
@@ -159,11 +171,13 @@ class RecordingState:
         self.handoff: deque[tuple[int, list[tuple]]] = deque()
         """Full per-thread lists waiting for the writer: (thread_id, events)."""
         self.local = threading.local()
+        self.switch: list[Any] = [None, 0]
+        """[the thread that last asked touched_now, how many times that thread changed]."""
         self.is_secret: Callable[[str], bool] = lambda name: False
         """The redactor's name test (set by the Recorder), for callee and function names."""
         self.on_backlog: Callable[[], None] | None = None
         """Called by a traced thread when the writer is too far behind (see writer.py)."""
-        self.max_pending = 256
+        self.max_pending = MAX_PENDING_BATCHES
         self.faults = 0
         self.last_fault = ""
 
@@ -269,6 +283,11 @@ _STACK_CALL_OPS = frozenset(
 )  # fmt: skip
 
 
+# Builtins that reach the frame's locals without naming them in the bytecode: zero-argument
+# super() reads `self` from the frame in C (3.11), locals()/vars()/eval()/exec() see them all.
+_FRAME_READERS = frozenset({"super", "locals", "vars", "eval", "exec"})
+
+
 def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:
     """For each line that may run code: the names it mentions (their objects may change).
 
@@ -291,6 +310,8 @@ def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:
                 bucket.update(a for a in argval if isinstance(a, str))
             elif isinstance(argval, str):
                 bucket.add(argval)
+                if argval in _FRAME_READERS and ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                    full.add(line)
         if ins.opname not in _PURE_OPS:
             impure.add(line)
             if ins.opname in _STACK_CALL_OPS:
@@ -327,8 +348,20 @@ def _with_injected_fault(
     return faulty
 
 
-def touched_now(st: FrameState) -> frozenset[str] | None:
-    """What the in-place check may skip after the frame's current line (None: check all)."""
+def touched_now(st: FrameState, ts: ThreadState, switch: list[Any]) -> frozenset[str] | None:
+    """What the in-place check may skip after the frame's current line (None: check all).
+
+    `switch` is the recording's [last thread seen here, number of thread switches]. When another
+    traced thread ran since this frame's last check, that thread may have changed objects this
+    frame holds without any line of this frame naming them (a worker filling a shared dict while
+    the main thread waits in join()), so the frame gets the full check.
+    """
+    if switch[0] is not ts:
+        switch[0] = ts
+        switch[1] += 1
+    if st.epoch != switch[1]:
+        st.epoch = switch[1]
+        return None
     info = st.info
     if info is None or not st.line:
         return None

@@ -143,6 +143,7 @@ class SysMonitoringCore:
         hand_off = state.hand_off
         fault = state.fault
         is_secret = state.is_secret
+        switch = state.switch
         externals = self._externals
 
         def current(frame: Any, code: CodeType) -> tuple[Any, FrameState]:
@@ -163,7 +164,7 @@ class SysMonitoringCore:
                         del stack[depth + 1 :]
                         return ts, stack[depth]
             info = codes.get(id(code))
-            st = FrameState(next(calls), id(frame), code, info)
+            st = FrameState(next(calls), id(frame), code, info, switch[1])
             parent = stack[-1].call_id if stack else 0
             stack.append(st)
             ts.events.append(
@@ -208,7 +209,7 @@ class SysMonitoringCore:
                     ts = thread_state()
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
-                st = FrameState(next(calls), id(frame), code, info)
+                st = FrameState(next(calls), id(frame), code, info, switch[1])
                 st.line = frame.f_lineno
                 changes, _ = diff_locals(st, frame, encode_named)
                 if ts.unnamed is not None:
@@ -245,7 +246,7 @@ class SysMonitoringCore:
             ts, st = current(frame, code)
             if st.pending is not None:
                 finish_pending(ts, st, None, None)
-            changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+            changes, deleted = diff_locals(st, frame, encode_named, touched_now(st, ts, switch))
             if ts.unnamed is not None:
                 settle_unnamed(ts, st, changes, False)
             step = next(steps)
@@ -319,7 +320,9 @@ class SysMonitoringCore:
                     ts, st = current(frame, code)
                     if st.pending is not None:
                         finish_pending(ts, st, None, encode_exception(exc), True)
-                    changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                    changes, deleted = diff_locals(
+                        st, frame, encode_named, touched_now(st, ts, switch)
+                    )
                     if ts.unnamed is not None:
                         settle_unnamed(ts, st, changes, False)
                     st.line = frame.f_lineno
@@ -381,7 +384,7 @@ class SysMonitoringCore:
                     ts, st = current(frame, code)
                 if st.pending is not None:
                     finish_pending(ts, st, None, None)
-                changes, deleted = diff_locals(st, frame, encode_named, touched_now(st))
+                changes, deleted = diff_locals(st, frame, encode_named, touched_now(st, ts, switch))
                 if ts.unnamed is not None:
                     settle_unnamed(ts, st, changes, True)
                 st.line = line_number

@@ -37,8 +37,6 @@ from replay.storage import ChunkWrite, Store
 from replay.storage.codec import compress_blob, encode_events
 
 FLUSH_INTERVAL = 0.5
-MAX_PENDING_BATCHES = 256
-"""Handed-off lists waiting for the writer before traced threads wait for it (memory bound)."""
 
 _EXCEPTION_KIND_NAMES = {RAISE: "raise", HANDLED: "handled", UNWIND: "unwind", THROW: "throw"}
 
@@ -333,6 +331,6 @@ def _file_row(file_id: int, filename: str) -> dict[str, Any]:
 def wait_for_writer(state: RecordingState, wake: threading.Event) -> None:
     """Block a traced thread while the writer is too far behind (the memory bound)."""
     deadline = time.monotonic() + 10
-    while len(state.handoff) > MAX_PENDING_BATCHES and time.monotonic() < deadline:
+    while len(state.handoff) > state.max_pending and time.monotonic() < deadline:
         wake.set()
         time.sleep(0.002)

@@ -6,9 +6,11 @@ read back from the stores must be identical except for `ts` (kinds, steps, call 
 payloads, changes, deleted, object ids: everything). Values that differ from run to run by nature
 (thread idents, trap 4) are left out of both sides.
 
-A program that runs several threads is compared thread by thread, with the process-wide
-counters (steps, call ids, object ids) renumbered in order of appearance: how the threads
-interleave is up to the scheduler, not the core.
+A program that runs several threads is compared thread by thread, and only for what does not
+depend on the scheduler: the control flow (kinds, lines, calls renumbered in order of
+appearance) and the atom values each thread binds. How the threads interleave, and so the
+process-wide counters and what one thread sees of the objects another one is changing, is up
+to the scheduler, not the core.
 """
 
 from __future__ import annotations
@@ -123,7 +125,10 @@ def comparable(events: list[tuple], *, per_thread: bool) -> dict[int, list[str]]
         if changes is not None:
             changes = tuple((name, scrub_value(v, renumber)) for name, v in changes)
         if renumber is not None:
-            step, call = renumber("step", step), renumber("call", call)
+            call = renumber("call", call)
+            atoms = tuple((n, v) for n, v in changes or () if type(v) is not tuple)
+            out.setdefault(thread_id, []).append(repr((kind, call, line, atoms)))
+            continue
         out.setdefault(thread_id, []).append(
             repr((kind, step, call, line, payload, changes, deleted))
         )

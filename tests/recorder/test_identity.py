@@ -103,8 +103,10 @@ def test_tuples_with_other_contents_get_new_keys() -> None:
     ids = IdentityMap()
     reused = 0
     seen: dict[int, tuple[Any, int]] = {}
-    sentinels = [object() for _ in range(400)]
-    for i in range(400):
+    sentinels = [object() for _ in range(5000)]
+    # Make tuples until CPython has handed a freed tuple's address to a new one often enough
+    # (how soon depends on the allocator's state): every such reuse must get a new key.
+    for i in range(5000):
         t = (sentinels[i], i)
         key = ids.key(t)
         prev = seen.get(id(t))
@@ -113,6 +115,8 @@ def test_tuples_with_other_contents_get_new_keys() -> None:
             assert prev[1] != key
         seen[id(t)] = (sentinels[i], key)
         del t
+        if reused >= 50:
+            break
     assert reused > 0
 
 

@@ -9,6 +9,7 @@ same dict, which the Python core's reads update).
 
 import json
 import os.path
+import secrets
 import textwrap
 
 SQUARES = [n * n for n in range(4)]  # a module-level inlined comprehension (hidden locals, 3.12)
@@ -107,6 +108,19 @@ def externals():
     return path, text, err, err2, ordered, mapped, n
 
 
+def get_password():
+    return "pw-" + "x"  # a secret-looking function: its return value is redacted
+
+
+def secret_flow():
+    token = secrets.token_hex(4)  # a secret-looking callee: its value is redacted
+    plain = os.path.basename("/a/plain")  # a library str bound to a plain name: kept
+    db_password = os.path.join("a", "b")  # bound to a secret name: its EXTERNAL step redacted
+    mine = get_password()
+    api_key = mine.upper()
+    return len(token) + len(plain) + len(db_password) + len(api_key)
+
+
 def gen(n):
     total = 0
     try:
@@ -168,6 +182,7 @@ def main():
         shuffle(4),
         values(),
         externals(),
+        secret_flow(),
         drive(),
         unwinding(),
         one_line_loops([1, 2, 3, 4, 5]),
