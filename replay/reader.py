@@ -105,33 +105,19 @@ def open_recording(store_path: str, rec: str | int | None = None) -> RecordingRe
         raise
 
 
-class RecordingReader:
-    """Read access to one recording. Cheap to create; reads lazily."""
+class RecordingCatalog:
+    """A recording's functions, files and stored sources: the names every reader shows."""
 
-    def __init__(self, store: Store, recording_id: int, *, owns_store: bool = False) -> None:
+    def __init__(self, store: Store, recording_id: int) -> None:
         self.store = store
         self.recording_id = recording_id
         self.meta = store.recording(recording_id)
         self.files = store.files(recording_id)
         self.functions = store.functions(recording_id)
-        self._owns_store = owns_store
-        self._call_functions: dict[int, int] = {}
-
-    def close(self) -> None:
-        if self._owns_store:
-            self.store.close()
-
-    def __enter__(self) -> RecordingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- names ---------------------------------------------------------------------------
 
     def function_name(self, function_id: int) -> str:
         row = self.functions.get(function_id)
-        return row["qualname"] if row else "?"
+        return (row.get("qualname") or row["name"]) if row else "?"
 
     def function_file(self, function_id: int) -> str:
         row = self.functions.get(function_id)
@@ -147,6 +133,25 @@ class RecordingReader:
                 data = self.store.source(self.recording_id, file_id)
                 return data.decode("utf-8", "replace").splitlines() if data is not None else None
         return None
+
+
+class RecordingReader(RecordingCatalog):
+    """Read access to one recording. Cheap to create; reads lazily."""
+
+    def __init__(self, store: Store, recording_id: int, *, owns_store: bool = False) -> None:
+        super().__init__(store, recording_id)
+        self._owns_store = owns_store
+        self._call_functions: dict[int, int] = {}
+
+    def close(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- steps ---------------------------------------------------------------------------
 

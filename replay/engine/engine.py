@@ -40,13 +40,13 @@ from replay.engine.scan import find_breakpoint, seek_frame
 from replay.engine.stream import ChunkCache, Pos, ThreadStream, gc_paused, quiet_gc
 from replay.engine.views import Change, Frame, Match, Outcome, Stop
 from replay.events import LEAVE_KINDS, RETURN, UNWIND
-from replay.reader import resolve_recording
+from replay.reader import RecordingCatalog, resolve_recording
 from replay.storage import Store
 
 _CALL_CACHE = 50_000
 
 
-class Engine:
+class Engine(RecordingCatalog):
     """Random-access time travel over one recording."""
 
     def __init__(
@@ -59,11 +59,7 @@ class Engine:
         persist_index: bool = True,
         stored_index: bool = True,
     ) -> None:
-        self.store = store
-        self.recording_id = recording_id
-        self.meta = store.recording(recording_id)
-        self.files = store.files(recording_id)
-        self.functions = store.functions(recording_id)
+        super().__init__(store, recording_id)
         self.thread_rows = {row["thread_id"]: row for row in store.threads(recording_id)}
         self._owns_store = owns_store
         self.cache = ChunkCache(store, cache_chunks)
@@ -167,27 +163,6 @@ class Engine:
         """(code id, parent call id) of a call whose CALL event a replay did not see."""
         row = self.call_row(call_id)
         return (row.function_id, row.parent_id) if row is not None else (0, 0)
-
-    def function_name(self, code_id: int) -> str:
-        row = self.functions.get(code_id)
-        return (row.get("qualname") or row["name"]) if row else "?"
-
-    def function_file(self, code_id: int) -> str:
-        row = self.functions.get(code_id)
-        if row is None:
-            return "?"
-        file_row = self.files.get(row["file_id"])
-        return file_row["path"] if file_row else "?"
-
-    def source_lines(self, path: str) -> list[str] | None:
-        """The source of a recorded file, from the recording, as lines (None if not kept)."""
-        for file_id, row in self.files.items():
-            if row["path"] == path:
-                data = self.store.source(self.recording_id, file_id)
-                if data is None:
-                    return None
-                return data.decode("utf-8", "replace").splitlines()
-        return None
 
     @property
     def indexed(self) -> bool:

@@ -23,7 +23,7 @@ from replay.config import ENV_INJECT_FAULT
 from replay.recorder.callees import callee_name
 from replay.recorder.snapshot import SnapshotEncoder
 from replay.recorder.state import BATCH_EVENTS, RecordingState
-from replay.recorder.sysmon import _TOOL_NAME, _TOOL_PREFERENCE
+from replay.recorder.sysmon import acquire_tool, install, local_events, uninstall
 
 try:
     from replay.recorder import _ctracer
@@ -87,65 +87,33 @@ class CSysMonitoringCore:
 
     def start(self) -> None:
         mon = sys.monitoring
-        for tool in _TOOL_PREFERENCE:
-            if mon.get_tool(tool) is None:
-                mon.use_tool_id(tool, _TOOL_NAME)
-                self.tool = tool
-                break
-        else:
-            raise RuntimeError("every sys.monitoring tool id is in use")
         ev = mon.events
-        local_events = (
-            ev.JUMP
-            | ev.STOP_ITERATION
-            | ev.PY_RETURN
-            | ev.PY_YIELD
-            | ev.PY_RESUME
-            | ev.LINE
-            | ev.CALL
-            | ev.C_RETURN
-            | ev.C_RAISE
-        )
+        self.tool = acquire_tool()
         tracer = self._tracer
-        tracer.bind(self.tool, mon.DISABLE, mon.set_local_events, local_events, ev.PY_RETURN)
-        callbacks = {
-            ev.PY_START: tracer.py_start,
-            ev.PY_RESUME: tracer.py_resume,
-            ev.PY_RETURN: tracer.py_return,
-            ev.PY_YIELD: tracer.py_yield,
-            ev.PY_UNWIND: tracer.py_unwind,
-            ev.PY_THROW: tracer.py_throw,
-            ev.RAISE: tracer.raise_,
-            ev.EXCEPTION_HANDLED: tracer.exception_handled,
-            ev.LINE: tracer.line,
-            ev.JUMP: tracer.jump,
-            ev.STOP_ITERATION: tracer.stop_iteration,
-            ev.CALL: tracer.call,
-            ev.C_RETURN: tracer.c_return,
-            ev.C_RAISE: tracer.c_raise,
-        }
-        for event, callback in callbacks.items():
-            mon.register_callback(self.tool, event, callback)
-        # DISABLE is remembered per location across tool reuse: start from a clean slate.
-        mon.restart_events()
-        mon.set_events(
+        tracer.bind(self.tool, mon.DISABLE, mon.set_local_events, local_events(), ev.PY_RETURN)
+        install(
             self.tool,
-            ev.PY_START | ev.PY_UNWIND | ev.PY_THROW | ev.RAISE | ev.EXCEPTION_HANDLED,
+            {
+                ev.PY_START: tracer.py_start,
+                ev.PY_RESUME: tracer.py_resume,
+                ev.PY_RETURN: tracer.py_return,
+                ev.PY_YIELD: tracer.py_yield,
+                ev.PY_UNWIND: tracer.py_unwind,
+                ev.PY_THROW: tracer.py_throw,
+                ev.RAISE: tracer.raise_,
+                ev.EXCEPTION_HANDLED: tracer.exception_handled,
+                ev.LINE: tracer.line,
+                ev.JUMP: tracer.jump,
+                ev.STOP_ITERATION: tracer.stop_iteration,
+                ev.CALL: tracer.call,
+                ev.C_RETURN: tracer.c_return,
+                ev.C_RAISE: tracer.c_raise,
+            },
         )
 
     def stop(self) -> None:
         if self.tool is None:
             return
-        mon = sys.monitoring
-        mon.set_events(self.tool, 0)
-        for code in self._tracer.codes():
-            mon.set_local_events(self.tool, code, 0)
-        for event in (
-            ev
-            for ev in vars(mon.events).values()
-            if isinstance(ev, int) and ev and (ev & (ev - 1)) == 0
-        ):
-            mon.register_callback(self.tool, event, None)
-        mon.free_tool_id(self.tool)
+        uninstall(self.tool, self._tracer.codes())
         self.tool = None
         self._tracer.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import CodeType
 from typing import Any
 
@@ -49,6 +49,55 @@ _TOOL_NAME = "replay"
 _TOOL_PREFERENCE = (3, 4, 2, 0, 5)
 
 
+def acquire_tool() -> int:
+    """Take the first free tool id in `_TOOL_PREFERENCE` (RuntimeError when none is free)."""
+    mon = sys.monitoring
+    for tool in _TOOL_PREFERENCE:
+        if mon.get_tool(tool) is None:
+            mon.use_tool_id(tool, _TOOL_NAME)
+            return tool
+    raise RuntimeError("every sys.monitoring tool id is in use")
+
+
+def local_events() -> int:
+    """The events an in-scope code object gets (set_local_events), the same for every core."""
+    ev = sys.monitoring.events
+    return (
+        ev.JUMP
+        | ev.STOP_ITERATION
+        | ev.PY_RETURN
+        | ev.PY_YIELD
+        | ev.PY_RESUME
+        | ev.LINE
+        | ev.CALL
+        | ev.C_RETURN
+        | ev.C_RAISE
+    )
+
+
+def install(tool: int, callbacks: dict[int, Callable[..., Any]]) -> None:
+    """Register the callbacks and switch on the global events (PY_START and exceptions)."""
+    mon = sys.monitoring
+    ev = mon.events
+    for event, callback in callbacks.items():
+        mon.register_callback(tool, event, callback)
+    # DISABLE is remembered per location across tool reuse: start from a clean slate.
+    mon.restart_events()
+    mon.set_events(tool, ev.PY_START | ev.PY_UNWIND | ev.PY_THROW | ev.RAISE | ev.EXCEPTION_HANDLED)
+
+
+def uninstall(tool: int, codes: Iterable[CodeType]) -> None:
+    """Undo `install` and every set_local_events on `codes`, then give the tool id back."""
+    mon = sys.monitoring
+    mon.set_events(tool, 0)
+    for code in codes:
+        mon.set_local_events(tool, code, 0)
+    for event in vars(mon.events).values():
+        if isinstance(event, int) and event and (event & (event - 1)) == 0:
+            mon.register_callback(tool, event, None)
+    mon.free_tool_id(tool)
+
+
 def available() -> str | None:
     """None if this core can run here, else the reason it cannot."""
     if not hasattr(sys, "monitoring"):
@@ -72,42 +121,15 @@ class SysMonitoringCore:
         self._externals: set[int] = set()
 
     def start(self) -> None:
-        mon = sys.monitoring
-        for tool in _TOOL_PREFERENCE:
-            if mon.get_tool(tool) is None:
-                mon.use_tool_id(tool, _TOOL_NAME)
-                self.tool = tool
-                break
-        else:
-            raise RuntimeError("every sys.monitoring tool id is in use")
-        ev = mon.events
-        for event, callback in self._callbacks().items():
-            mon.register_callback(self.tool, event, callback)
-        # DISABLE is remembered per location across tool reuse: start from a clean slate.
-        mon.restart_events()
-        mon.set_events(
-            self.tool,
-            ev.PY_START | ev.PY_UNWIND | ev.PY_THROW | ev.RAISE | ev.EXCEPTION_HANDLED,
-        )
+        self.tool = acquire_tool()
+        install(self.tool, self._callbacks())
 
     def stop(self) -> None:
         if self.tool is None:
             return
-        mon = sys.monitoring
-        mon.set_events(self.tool, 0)
-        for info in list(self.state.codes.values()):
-            mon.set_local_events(self.tool, info.code, 0)
-        for code_id in list(self._externals):
-            code = _code_by_id.pop(code_id, None)
-            if code is not None:
-                mon.set_local_events(self.tool, code, 0)
-        for event in (
-            ev
-            for ev in vars(mon.events).values()
-            if isinstance(ev, int) and ev and (ev & (ev - 1)) == 0
-        ):
-            mon.register_callback(self.tool, event, None)
-        mon.free_tool_id(self.tool)
+        externals = [_code_by_id.pop(code_id, None) for code_id in list(self._externals)]
+        codes = [info.code for info in list(self.state.codes.values())]
+        uninstall(self.tool, codes + [code for code in externals if code is not None])
         self.tool = None
 
     def _callbacks(self) -> dict[int, Callable[..., Any]]:  # noqa: PLR0915
@@ -117,17 +139,7 @@ class SysMonitoringCore:
         ev = mon.events
         tool = self.tool
         DISABLE = mon.DISABLE
-        local_events = (
-            ev.JUMP
-            | ev.STOP_ITERATION
-            | ev.PY_RETURN
-            | ev.PY_YIELD
-            | ev.PY_RESUME
-            | ev.LINE
-            | ev.CALL
-            | ev.C_RETURN
-            | ev.C_RAISE
-        )
+        in_scope_events = local_events()
         getframe = sys._getframe
         now = time.perf_counter_ns
         t0 = state.t0
@@ -201,7 +213,7 @@ class SysMonitoringCore:
                     if not scope_wants(code.co_filename):
                         return DISABLE
                     info = state.register_code(code)
-                    mon.set_local_events(tool, code, local_events)
+                    mon.set_local_events(tool, code, in_scope_events)
                 frame = getframe(1)
                 try:
                     ts = local.ts
