@@ -298,7 +298,7 @@ def to_json(venc: Any, *, repr_limit: int | None = JSON_REPR_LIMIT) -> dict[str,
     if tag == V_REDACTED:
         return {"type": venc[1], "repr": "<redacted>", "redacted": True}
     if tag == V_REF:
-        return {"type": venc[2], "id": venc[1], "repr": _ref_text(venc[2])}
+        return {"type": venc[2], "id": venc[1], "repr": _ref_text(venc[2]), "ref": True}
     if tag == V_OPAQUE:
         return {"type": venc[2], "id": venc[1] or None, "repr": venc[3]}
     if tag == V_ENUM:

@@ -162,7 +162,12 @@ def test_other_json() -> None:
         "length": 9,
         "truncated": True,
     }
-    assert to_json((V_REF, 3, "list")) == {"type": "list", "id": 3, "repr": "[...]"}
+    assert to_json((V_REF, 3, "list")) == {
+        "type": "list",
+        "id": 3,
+        "repr": "[...]",
+        "ref": True,
+    }
     assert to_json((V_OPAQUE, 0, "decimal.Decimal", "Decimal('1')"))["id"] is None
     assert to_json((V_OPAQUE, 9, "module", "<module 'os'>"))["id"] == 9
     enum_js = to_json((V_ENUM, "app.Color", "RED", 1))

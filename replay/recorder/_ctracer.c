@@ -44,6 +44,7 @@
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
+#include "_fingerprint.h"
 #else
 #define RT_SUPPORTED 0
 #endif
@@ -315,6 +316,8 @@ typedef struct CodeEntry {
 typedef struct {
     void *id;        /* the object the name was bound to (never dereferenced) */
     PyObject *venc;  /* its venc (strong), NULL when the name is not in the snapshot */
+    uint64_t fp;     /* its content fingerprint when venc was confirmed, 0 if none (see
+                      * may_have_changed) */
 } Slot;
 
 typedef struct Tracer Tracer;
@@ -390,6 +393,7 @@ struct Tracer {
     int int_digits;
     long long int_limit;      /* 10**int_digits when int_digits <= 18 */
     PyObject *big, *nbig;     /* 10**int_digits and its negation */
+    Fingerprinter fp;         /* content fingerprints of non-atoms (_fingerprint.c) */
     int slow_empty;           /* the name "" needs the Python encoder */
     PyObject *slow_names;     /* name -> bool, for names met outside fast locals */
     PyObject *state_is_secret; /* state.is_secret (callee and function names), from bind() */
@@ -766,6 +770,7 @@ fs_new(Tracer *t, CodeEntry *ce, void *key)
     for (int i = 0; i < nslots; i++) {
         st->slots[i].id = NULL;
         st->slots[i].venc = NULL;
+        st->slots[i].fp = 0;
     }
     /* FrameState(next(calls), ...): the call counter is consumed here, as in Python. */
     st->call_id = PyLong_FromUnsignedLongLong(++t->calls);
@@ -1298,24 +1303,60 @@ plain_atom(Tracer *t, PyObject *v)
     return 0;
 }
 
+static int confirm_fp(Tracer *t, PyObject *v, uint64_t *before);
+
 /* state.encode_named(name, v), skipped for plain atoms under names that are not secret (the
- * encoder would return the value itself). A new reference, NULL on error. */
+ * encoder would return the value itself), and for an object whose last encoding is remembered
+ * with the fingerprint it has now (_fingerprint.c). *fp: in, the value's fingerprint if the
+ * caller just took it, else 0; out, the fingerprint its venc is known to describe, or 0. The
+ * caller holds a reference to v. A new reference, NULL on error. */
 static PyObject *
-encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
+encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp)
 {
     if (!slow && t->atoms_fast) {
         int a = plain_atom(t, v);
         if (a > 0) {
+            *fp = 0;
             return Py_NewRef(v);
         }
         if (a < 0) {
             return NULL;
         }
     }
+    uint64_t f = *fp;
+    if (f == 0 && t->fp.enabled) {
+        int r = fp_of(&t->fp, v, &f);
+        if (r < 0) {
+            return NULL;
+        }
+    }
+    if (f != 0 && !slow) {
+        PyObject *known = fp_cached(&t->fp, v, f);
+        if (known != NULL) {
+            *fp = f;
+            return known;
+        }
+    }
     PyObject *args[2] = {name, v};
     PyObject *venc = PyObject_Vectorcall(t->encode_named, args, 2, NULL);
     /* Only the SnapshotEncoder's values are known to be fresh trees (see untrack_venc). */
-    return t->atoms_fast ? untrack_venc(venc, 0) : venc;
+    venc = t->atoms_fast ? untrack_venc(venc, 0) : venc;
+    if (venc != NULL && f != 0) {
+        /* A redacted value (slow: a secret name) depends on the name, not only the object. */
+        if (confirm_fp(t, v, &f) < 0 || (!slow && fp_remember(&t->fp, v, f, venc) < 0)) {
+            Py_DECREF(venc);
+            return NULL;
+        }
+    }
+    *fp = f;
+    return venc;
+}
+
+static PyObject *
+encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
+{
+    uint64_t fp = 0;
+    return encode_value_fp(t, name, slow, v, &fp);
 }
 
 static PyObject *
@@ -1323,6 +1364,42 @@ encode_exception(Tracer *t, PyObject *exc)
 {
     PyObject *e = PyObject_CallOneArg(t->encode_exception, exc);
     return t->atoms_fast ? untrack_venc(e, 0) : e;
+}
+
+/* Change detection for a name still bound to the same non-atom as at its last encoding (see
+ * _fingerprint.c): 0 when its content fingerprint equals `known`, the one kept when its venc was
+ * last confirmed, so re-encoding would give that venc again; else 1, with *now the fingerprint
+ * taken (0 if the walk gave up). -1 on error. */
+static int
+may_have_changed(Tracer *t, PyObject *v, uint64_t known, uint64_t *now)
+{
+    uint64_t f = 0;
+    int r = fp_of(&t->fp, v, &f);
+    if (r < 0) {
+        return -1;
+    }
+    *now = r > 0 ? f : 0;
+    return r == 0 || known == 0 || f != known;
+}
+
+/* After encoding `v` (Python code ran, so another thread may have changed it meanwhile): the
+ * fingerprint `before` if the content still has it, else 0, so that a fingerprint is only kept
+ * for content the venc is known to describe. -1 on error. */
+static int
+confirm_fp(Tracer *t, PyObject *v, uint64_t *before)
+{
+    if (*before == 0) {
+        return 0;
+    }
+    uint64_t after = 0;
+    int r = fp_of(&t->fp, v, &after);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0 || after != *before) {
+        *before = 0;
+    }
+    return 0;
 }
 
 /* Whether values under `name` must go through the Python encoder: a secret-looking name (the
@@ -1518,10 +1595,11 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
     Slot *s = &st->slots[i];
     PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
     PyObject *venc;
+    uint64_t fp = 0;
     if (s->id == (void *)v) {
         /* Same object: an atom cannot have changed; anything else may have been mutated in
-         * place and is re-encoded, if the line that ran could have touched it. This re-encoding
-         * is most of the cost of recording object-heavy code (see csysmon.py). */
+         * place and is looked at again, if the line that ran could have touched it: first its
+         * fingerprint, then (if that changed or cannot be taken) a re-encoding. */
         if (is_atom_type(Py_TYPE(v))) {
             return 0;
         }
@@ -1529,8 +1607,12 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
         if (in <= 0) {
             return in; /* re-checked by recheck_untouched if anything changed in place */
         }
+        int may = may_have_changed(t, v, s->fp, &fp);
+        if (may <= 0) {
+            return may;
+        }
         Py_INCREF(v); /* the encoder runs Python code: keep the value alive meanwhile */
-        venc = encode_value(t, name, st->ce->slow[i], v);
+        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
@@ -1538,6 +1620,9 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
         int eq = PyObject_RichCompareBool(venc, s->venc, Py_EQ);
         if (eq != 0) {
             Py_DECREF(venc);
+            if (eq > 0) {
+                s->fp = fp;
+            }
             return eq < 0 ? -1 : 0;
         }
         if (!d->mutated && d->touched != NULL) {
@@ -1550,13 +1635,14 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
     }
     else {
         Py_INCREF(v);
-        venc = encode_value(t, name, st->ce->slow[i], v);
+        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
         }
     }
     s->id = (void *)v;
+    s->fp = fp;
     Py_SETREF(s->venc, venc);
     return pb_add(&d->changes, name, venc);
 }
@@ -1566,14 +1652,16 @@ static int
 slot_new(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
 {
     PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
+    uint64_t fp = 0;
     Py_INCREF(v);
-    PyObject *venc = encode_value(t, name, st->ce->slow[i], v);
+    PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
     Py_DECREF(v);
     if (venc == NULL) {
         return -1;
     }
     Slot *s = &st->slots[i];
     s->id = (void *)v;
+    s->fp = fp;
     Py_XSETREF(s->venc, venc);
     st->order[st->norder++] = i;
     return pb_add(&d->changes, name, venc);
@@ -1614,13 +1702,24 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
             }
             continue;
         }
+        uint64_t fp = 0;
+        int may = may_have_changed(t, v, s->fp, &fp);
+        if (may <= 0) {
+            if (may < 0) {
+                return -1;
+            }
+            continue;
+        }
         Py_INCREF(v);
-        PyObject *venc = encode_value(t, name, st->ce->slow[i], v);
+        PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
         }
         int ne = PyObject_RichCompareBool(venc, s->venc, Py_NE);
+        if (ne == 0) {
+            s->fp = fp;
+        }
         PyObject *item = ne > 0 ? Py_BuildValue("(iO)", i, venc) : NULL;
         Py_DECREF(venc);
         if (ne < 0 || (ne > 0 && (item == NULL || PyList_Append(d->rechecked, item) < 0))) {
@@ -1662,6 +1761,7 @@ merge_rechecked_fast(FrameState *st, Diff *d)
             continue;
         }
         Py_XSETREF(st->slots[i].venc, Py_NewRef(venc));
+        st->slots[i].fp = 0;
         if (pb_add(&d->changes, name, venc) < 0) {
             return -1;
         }
@@ -3080,13 +3180,14 @@ static int
 tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"state", "encode_exception", "callee_name", "batch", "max_string",
-                             "max_int_digits", "is_secret", "inject", NULL};
+                             "max_int_digits", "is_secret", "inject", "fingerprint", NULL};
     PyObject *state, *encode_exception, *callee_name_fn, *is_secret = Py_None, *inject = Py_None;
+    PyObject *fingerprint = Py_None;
     Py_ssize_t batch, max_string = -1;
     int int_digits = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn|$niOO", kwlist, &state, &encode_exception,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn|$niOOO", kwlist, &state, &encode_exception,
                                      &callee_name_fn, &batch, &max_string, &int_digits,
-                                     &is_secret, &inject)) {
+                                     &is_secret, &inject, &fingerprint)) {
         return -1;
     }
     if (t->state != NULL) {
@@ -3140,6 +3241,9 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
         if (t->big == NULL || !(t->nbig = PyNumber_Negative(t->big))) {
             return -1;
         }
+    }
+    if (t->atoms_fast && fp_init(&t->fp, fingerprint) < 0) {
+        return -1;
     }
     t->is_secret = is_secret == Py_None ? NULL : Py_NewRef(is_secret);
     if (inject != Py_None && !PyUnicode_Check(inject)) {
@@ -3289,12 +3393,13 @@ tracer_traverse(Tracer *t, visitproc visit, void *arg)
     Py_VISIT(t->callee_name);
     Py_VISIT(t->is_secret);
     Py_VISIT(t->set_local_events);
-    return 0;
+    return fp_traverse(&t->fp, visit, arg);
 }
 
 static int
 tracer_clear(Tracer *t)
 {
+    fp_clear(&t->fp);
     Py_CLEAR(t->state);
     Py_CLEAR(t->encode_named);
     Py_CLEAR(t->encode_exception);

@@ -60,6 +60,17 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
         "max_string": limits.max_string,
         "max_int_digits": limits.max_int_digits,
         "is_secret": encoder.redactor.is_secret,
+        # The content fingerprints (_fingerprint.c) mirror what the encoder reads of a value.
+        "fingerprint": {
+            "max_depth": limits.max_depth,
+            "max_items": limits.max_items,
+            "max_attrs": limits.max_attrs,
+            "max_nodes": limits.max_nodes,
+            "max_string": limits.max_string,
+            "dict_only_index": encoder.dict_only_index,
+            "secret_cache": encoder.redactor._cache,
+            "is_secret": encoder.redactor.is_secret,
+        },
     }
 
 

@@ -617,6 +617,26 @@ class SnapshotEncoder:
             message = ""
         return (name, message, self.encode(exc))
 
+    def dict_only_index(self, t: type) -> int:
+        """Where instances of `t` keep everything the encoder reads of them, for the C core.
+
+        The index in `t.__mro__` of the class whose `__dict__` getset the encoder reads, when
+        that instance dict is all it reads (a plain object: no slots, not an exception, not a
+        class with a kind of its own); else -1. The C core's fingerprint walk (_fingerprint.c)
+        reads such objects itself and re-encodes only when their content changed.
+        """
+        try:
+            kind, _, extra, _ = self._info(t)
+        except Exception as exc:
+            self._fault(t, exc)
+            return -1
+        if kind != K_OBJ:
+            return -1
+        loc, slots, is_exc, _ = extra
+        if loc is None or loc[0] < 0 or loc[1] or slots or is_exc:
+            return -1
+        return loc[0]
+
     def type_name(self, value: Any) -> str:
         """`module.QualName` of `type(value)` (cached), computed without user code."""
         t = type(value)
