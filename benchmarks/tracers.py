@@ -113,6 +113,12 @@ def _replay_keep_failed(venv: Venv, target: Target, tmp: Path) -> Invocation:
     return Invocation(_replay_argv(venv, target, store, ["--keep", "failed"]), store=store)
 
 
+def _replay_budget(venv: Venv, target: Target, tmp: Path) -> Invocation:
+    store = tmp / "replay.db"
+    argv = _replay_argv(venv, target, store, ["--max-overhead", "100%"])
+    return Invocation(argv, store=store)
+
+
 def _cprofile(venv: Venv, target: Target, _tmp: Path) -> Invocation:
     return Invocation([venv.python, "-m", "cProfile", "-o", os.devnull, *target.python_args()])
 
@@ -164,6 +170,15 @@ TRACERS: tuple[Tracer, ...] = (
         replay=True,
         capped=True,
         needs="--keep",
+    ),
+    Tracer(
+        "replay-budget",
+        "replay --max-overhead 100%",
+        "replay record --max-overhead 100% ... (request workloads only: hot code at call level)",
+        _replay_budget,
+        applies=lambda w: w.requests,
+        replay=True,
+        capped=True,
     ),
     Tracer("cprofile", "cProfile", "python -m cProfile -o /dev/null w.py", _cprofile),
     Tracer(

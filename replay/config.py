@@ -8,7 +8,11 @@ it. Environment knobs read anywhere in replay are listed here so they can be fou
 - REPLAY_CONFIG: set by `replay record` for child processes; its presence starts a recorder.
 - REPLAY_CORE: force the per-event core (`python` or `c`), see replay/recorder/core.py.
 - REPLAY_PARENT: set by a recording process for its children: the parent's recording id.
+- REPLAY_ON_BACKLOG: default of `replay record --on-backlog` (`block` or `drop`): what a traced
+  thread does when the writer is behind by more than the memory bound (see writer.py).
 - REPLAY_INJECT_FAULT: tests only; makes the recorder fail on a variable of that name.
+- REPLAY_INJECT_WRITER_DELAY: tests only; seconds the writer sleeps per chunk it writes, so that
+  it falls behind on purpose (the backlog policies are tested with it).
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ ENV_STORE = "REPLAY_STORE"
 ENV_CONFIG = "REPLAY_CONFIG"
 ENV_CORE = "REPLAY_CORE"
 ENV_INJECT_FAULT = "REPLAY_INJECT_FAULT"
+ENV_ON_BACKLOG = "REPLAY_ON_BACKLOG"
+ENV_INJECT_WRITER_DELAY = "REPLAY_INJECT_WRITER_DELAY"
 
 BACKENDS = ("auto", "sysmon", "settrace")
+BACKLOG_POLICIES = ("block", "drop")
+"""`--on-backlog`: `block` waits for the writer, `drop` drops events and records a GAP."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,12 @@ class RecordConfig:
     redact: tuple[str, ...] = ()
     """Extra regular expressions for names whose values are never stored."""
     redact_defaults: bool = True
+    on_backlog: str = "block"
+    """What a traced thread does when the writer is behind by more than the memory bound:
+    `block` (wait for it) or `drop` (drop the events, counted, and mark the place with a GAP)."""
+    max_overhead: float | None = None
+    """`--max-overhead`: the recorder's time allowed, as a fraction of the program's own time,
+    before hot code is recorded at call level only (replay/recorder/budget.py); None: no budget."""
     parent_id: int | None = None
     """The recording of the process that started this one, if any."""
 
@@ -68,3 +82,17 @@ class RecordConfig:
 def default_store_path() -> str:
     """REPLAY_STORE if set, else replay.db in the current directory (absolute)."""
     return os.path.abspath(os.environ.get(ENV_STORE) or DEFAULT_STORE_NAME)
+
+
+def default_on_backlog() -> str:
+    """REPLAY_ON_BACKLOG if set, else `block` (checked by the caller, like an option value)."""
+    return os.environ.get(ENV_ON_BACKLOG, "").strip() or "block"
+
+
+def injected_writer_delay() -> float:
+    """Test hook: REPLAY_INJECT_WRITER_DELAY seconds per chunk written (0 when unset or bad)."""
+    try:
+        delay = float(os.environ.get(ENV_INJECT_WRITER_DELAY) or 0)
+    except ValueError:
+        return 0.0
+    return delay if delay > 0 else 0.0

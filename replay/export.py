@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from replay.events import EXCEPTION_KINDS, EXTERNAL, GAP, KINDS_BY_NAME, RETURN, YIELD
+from replay.gaps import payload_parts
 from replay.reader import RecordingReader, Step
 from replay.values import to_json
 
@@ -84,8 +85,8 @@ def step_json(step: Step) -> dict[str, Any]:
         if observed and exc is None:
             doc["value"] = to_json(value)
         doc["exception"] = exception_json(exc)
-    elif kind == GAP:
-        reason, detail = payload
+    elif kind == GAP:  # any reason, as it is (replay.gaps): `backlog`, `budget`, ...
+        reason, detail = payload_parts(payload)
         doc["gap"] = {"reason": reason, "detail": detail}
     return doc
 

@@ -1,29 +1,77 @@
-"""Byte formats of the blobs the store keeps: event chunks and source files.
+"""Byte formats of the blobs the store keeps: event chunks, call and exception blocks, sources.
 
 The store never looks inside events; this module is the one place that turns a list of event
 tuples into bytes and back. The recorder's writer calls `encode_events`, readers call
-`decode_events`.
+`decode_events`. The store itself calls `encode_calls`/`encode_exceptions` to pack the index
+rows that are written once and never updated (see store.py), and their `decode_*` to read them.
 
-Chunk layout (`chunks.data`, codec version 1)::
+Every event chunk starts with a magic and a codec version byte, so a blob of a codec this
+replay does not know (or that is not ours) is refused with a sentence instead of garbage::
 
     offset 0      4         5
            +------+---------+------------------------------------------------+
            | RPEV | version |  zstd frame (content size + content checksum)  |
            +------+---------+------------------------------------------------+
-            magic   0x01      decompresses to marshal.dumps(events, 4)
 
     events = [(kind, step, ts, call, line, payload, changes, deleted), ...]
 
-Why this layout:
+Codec version 1 (written by schema-1 replays, still read): the frame holds
+`marshal.dumps(events, 4)`.
 
-- `marshal` encodes plain nested tuples of ints, strings, bytes, floats and None at C speed,
-  which matters because encoding runs on the recorder's writer thread, next to the traced
-  program. Marshal version 4 is read by every Python replay supports (3.11+), so a recording
-  made with one Python opens with another.
+Codec version 2 (written now) stores the events by *columns*. The frame decompresses to::
+
+    +---------------------------+---------+--------+-------+
+    | size(columns) size(values)| columns | values | noise |      sizes: 2 x uint32 LE
+    +---------------------------+---------+--------+-------+
+
+    columns = marshal.dumps((1, n, kinds, steps, ts, calls, lines), 4)
+    values  = marshal.dumps((payloads, changes, deleted), 4)
+    noise   = the low byte of every time difference, n - 1 bytes
+
+- `kinds`: `bytes`, one byte per event.
+- `steps`, `ts`, `calls`, `lines`: integer columns `(width, first, data)`: the first value, then
+  the other n-1 as fixed-width little-endian integers (`width` 4 or 8 bytes), transformed per
+  column: steps, ts and calls are stored as the difference from the previous event (a step is
+  almost always the previous one plus 1, a time the previous one plus a few hundred ns, a call
+  the previous one), lines as they are. Steps, ts and lines are also split into byte planes
+  (every item's byte 0, then every byte 1...), so that each byte position of the numbers sits
+  with its kind; the first plane of `ts` (the low bytes of the time differences, nearly random)
+  is the `noise` part and `ts`'s data holds the others. A column with a value past 64 bits is
+  `(0, first, marshal list)` (and no noise).
+- `payloads`, `changes`, `deleted`: tuples of the events' fields as they are, in one marshal
+  call, so a value object that several events share (the recorder hands the same venc object
+  for an unchanged value) is written once and referred to by marshal's back-references.
+- Each of the three parts ends a zstd block, so each gets its own entropy tables: the values'
+  text, the columns' small numbers and the clock's noise do not share one Huffman table (3% of
+  a chunk, measured).
+
+A list that is not made of 8-field tuples with exact `int` kind (0-255), step, ts, call and
+line is stored as `columns = marshal.dumps((0, events), 4)` and empty values and noise, so every
+list of marshal-able tuples round-trips exactly.
+
+Why this layout (measured on the benchmark workloads, docs/schema.md): an event is a few bytes
+of integers and the values it changed; v1 compressed the interleaved tuples to 12-19 bytes per
+event, the columns bring it to 3-6 (60 to 24 on nbody, whose every line re-encodes lists of
+floats). The time column is most of what is left on most workloads: about 10 bits of clock
+noise per event, 1.4-1.6 bytes, that no lossless layout removes.
+
+- `marshal` encodes plain nested tuples at C speed, which matters because encoding runs on the
+  recorder's writer thread, next to the traced program; the Python-level work here is a few C
+  calls per column (zip, map, array), about 0.3 us per event. zstd releases the GIL while it
+  compresses, so level 6 (against v1's 3: a quarter smaller) costs the traced program little.
 - marshal trusts its input, so a zstd frame with a content checksum wraps it: a damaged blob is
-  caught by zstd before marshal ever sees the bytes.
-- The magic and version byte come first so a future codec (or a blob that is not ours) is
-  refused with a sentence instead of garbage.
+  caught by zstd before marshal ever sees the bytes. Version 4 is read by every Python replay
+  supports (3.11+), so a recording made with one Python opens with another.
+- Not done, measured: a zstd dictionary trained on a recording's first chunks (chunks are tens
+  of kilobytes to megabytes, so a dictionary primes little and its statistics fit worse: 1-5%
+  bigger); an explicit per-chunk value table, interning equal values (or subtrees) in Python:
+  0.06-0.46 bytes per event fewer than marshal's back-references to shared objects, none on
+  nbody, for 0.4-2.7 us more per event on the writer thread, holding the GIL (richards would
+  record 45% slower).
+
+Call and exception blocks (`call_blocks.data`, `exception_blocks.data`) are bare zstd frames
+(checksummed) of a marshal tuple `(1, n, column, ...)` of integer columns as above and plain
+marshal tuples for the others; see `encode_calls` and `encode_exceptions`.
 
 Sources (`files.source`) are a bare zstd frame, also checksummed, of the file's bytes.
 
@@ -33,18 +81,63 @@ zstd compressors and decompressors are not thread-safe, so each thread keeps its
 from __future__ import annotations
 
 import marshal
+import struct
+import sys
 import threading
-from typing import Final
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate
+from operator import sub
+from typing import Any, Final
 
 import zstandard
 from replay.storage.errors import StoreError
 
 MAGIC: Final = b"RPEV"
-CODEC_VERSION: Final = 1
-_HEADER: Final = MAGIC + bytes([CODEC_VERSION])
+CODEC_VERSION: Final = 2
+"""The chunk codec `encode_events` writes (`chunks.codec`)."""
+READ_VERSIONS: Final = (1, 2)
+"""Chunk codecs `decode_events` reads."""
 _MARSHAL_VERSION: Final = 4
 # Every zstd frame starts with these bytes (RFC 8878, 3.1.1).
 ZSTD_FRAME_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+
+EVENTS_LEVEL: Final = 6
+"""zstd level of event chunks: against level 3, chunks 10-40% smaller (json_requests, richards,
+nbody) for 0.1-0.3 us more compression per event, which runs with the GIL released (recordings
+measured no slower; level 9 gains 3% more and is measurably slower)."""
+BLOCK_LEVEL: Final = 9
+"""zstd level of call and exception blocks (small, written once)."""
+SOURCE_LEVEL: Final = 3
+
+_PREFIX: Final = struct.Struct("<II")
+"""A v2 chunk's payload starts with the sizes of its first two parts."""
+# Layout tags: the first item of a v2 chunk's (or a block's) marshal tuple.
+_AS_LIST: Final = 0
+_AS_COLUMNS: Final = 1
+
+_EVENT_FIELDS: Final = 8
+CALL_FIELDS: Final = (
+    "call_id",
+    "parent_id",
+    "function_id",
+    "thread_id",
+    "depth",
+    "first_step",
+    "last_step",
+    "exception",
+    "generator",
+)
+"""The fields of a call row, in the order of the tuples `encode_calls` takes."""
+EXCEPTION_FIELDS: Final = ("step", "thread_id", "call_id", "kind", "type", "message", "line")
+"""The fields of an exception row, in the order of the tuples `encode_exceptions` takes."""
+
+# Fixed-width integer columns: a platform typecode for each stored width, little-endian.
+_TYPECODES: Final = {
+    width: next(code for code in "hilq" if array(code).itemsize == width) for width in (4, 8)
+}
+_SWAP: Final = sys.byteorder == "big"
+IntColumn = tuple[int, int, bytes]
 
 _local = threading.local()
 
@@ -70,21 +163,123 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
-def encode_events(events: list[tuple], level: int = 3) -> bytes:
-    """Encode a list of event tuples into one chunk blob.
+# -- integer columns -------------------------------------------------------------------------
+
+
+def _pack_ints(values: Sequence[int], *, delta: bool, planar: bool) -> IntColumn:
+    """An integer column (see the module docstring); `values` are exact ints, at least one."""
+    first = values[0]
+    rest = list(map(sub, values[1:], values[:-1])) if delta else values[1:]
+    for width, code in _TYPECODES.items():
+        try:
+            items = array(code, rest)
+        except OverflowError:
+            continue
+        if _SWAP:
+            items.byteswap()
+        data = items.tobytes()
+        if planar:
+            data = b"".join([data[i::width] for i in range(width)])
+        return width, first, data
+    return 0, first, marshal.dumps(rest, _MARSHAL_VERSION)
+
+
+def _unpack_ints(column: IntColumn, n: int, *, delta: bool, planar: bool) -> list[int]:
+    """The n values of an integer column made by `_pack_ints` with the same flags."""
+    width, first, data = column
+    if width == 0:
+        rest = marshal.loads(data)
+    else:
+        if planar:
+            count = n - 1
+            joined = bytearray(len(data))
+            for i in range(width):
+                joined[i::width] = data[i * count : (i + 1) * count]
+            data = bytes(joined)
+        rest = array(_TYPECODES[width])
+        rest.frombytes(data)
+        if _SWAP:
+            rest.byteswap()
+    if len(rest) != n - 1:
+        raise ValueError(f"an integer column holds {len(rest) + 1} values, not {n}")
+    if delta:
+        return list(accumulate(rest, initial=first))
+    return [first, *rest]
+
+
+def _exact_ints(*columns: Sequence[Any]) -> bool:
+    """True when every item is an `int` (not a bool or another subclass): they round-trip."""
+    return all(set(map(type, column)) == {int} for column in columns)
+
+
+# -- event chunks ----------------------------------------------------------------------------
+
+
+def encode_events(events: list[tuple], level: int = EVENTS_LEVEL) -> bytes:
+    """Encode a list of event tuples into one chunk blob (codec version 2).
 
     Raises ValueError if an event holds something marshal cannot write (a recorder bug).
     """
-    return _HEADER + _compressor(level).compress(marshal.dumps(events, _MARSHAL_VERSION))
+    parts = _event_parts(events)
+    if parts is None:
+        parts = (marshal.dumps((_AS_LIST, events), _MARSHAL_VERSION), b"", b"")
+    columns, values, noise = parts
+    # Each part ends a zstd block, so that each gets its own entropy tables (see above).
+    compressor = _compressor(level).compressobj(size=_PREFIX.size + sum(map(len, parts)))
+    frame = [compressor.compress(_PREFIX.pack(len(columns), len(values)) + columns)]
+    for part in (values, noise):
+        frame.append(compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        frame.append(compressor.compress(part))
+    frame.append(compressor.flush())
+    return b"".join([MAGIC, bytes([CODEC_VERSION]), *frame])
+
+
+def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
+    """The three parts of a column layout, or None when `events` do not have its shape."""
+    if not events or set(map(type, events)) != {tuple}:
+        return None
+    if set(map(len, events)) != {_EVENT_FIELDS}:
+        return None
+    kinds, steps, ts, calls, lines, payloads, changes, deleted = zip(*events, strict=True)
+    if not _exact_ints(kinds, steps, ts, calls, lines):
+        return None
+    try:
+        kind_bytes = bytes(kinds)
+    except ValueError:  # a kind outside 0..255
+        return None
+    width, first, data = _pack_ints(ts, delta=True, planar=True)
+    low = data[: len(events) - 1] if width else b""
+    columns = (
+        _AS_COLUMNS,
+        len(events),
+        kind_bytes,
+        _pack_ints(steps, delta=True, planar=True),
+        (width, first, data[len(low) :]),
+        _pack_ints(calls, delta=True, planar=False),
+        _pack_ints(lines, delta=False, planar=True),
+    )
+    return (
+        marshal.dumps(columns, _MARSHAL_VERSION),
+        marshal.dumps((payloads, changes, deleted), _MARSHAL_VERSION),
+        low,
+    )
 
 
 def decode_events(data: bytes) -> list[tuple]:
     """Decode a chunk blob made by `encode_events`; StoreError if it is not one we can read."""
-    _check_header(data)
-    payload = _unzstd(memoryview(data)[len(_HEADER) :], what="event chunk")
+    version = _check_header(data)
+    payload = _unzstd(memoryview(data)[len(MAGIC) + 1 :], what="event chunk")
     try:
-        events = marshal.loads(payload)
-    except (ValueError, EOFError, TypeError) as exc:
+        events = marshal.loads(payload) if version == 1 else _events_from_payload(payload)
+    except (
+        ValueError,
+        EOFError,
+        TypeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        struct.error,
+    ) as exc:
         raise StoreError(
             f"The event chunk is corrupted: its events cannot be read ({exc})."
         ) from exc
@@ -96,23 +291,200 @@ def decode_events(data: bytes) -> list[tuple]:
     return events
 
 
-def _check_header(data: bytes) -> None:
-    """Refuse blobs that are not event chunks of a codec version we know."""
-    if len(data) < len(_HEADER) or data[: len(MAGIC)] != MAGIC:
+def _events_from_payload(payload: bytes) -> Any:
+    """The events of a v2 chunk's decompressed payload (see the module docstring)."""
+    columns_size, values_size = _PREFIX.unpack_from(payload)
+    view = memoryview(payload)
+    start = _PREFIX.size
+    noise_start = start + columns_size + values_size
+    if noise_start > len(payload):
+        raise ValueError("its parts are longer than the chunk")
+    body = marshal.loads(view[start : start + columns_size])
+    if type(body) is not tuple or not body:
+        raise ValueError(f"the chunk holds a {type(body).__name__}, not a layout")
+    layout = body[0]
+    if layout == _AS_LIST and len(body) == 2:
+        return body[1]
+    if layout != _AS_COLUMNS or len(body) != 7:
+        raise ValueError(f"unknown layout {layout!r}")
+    _, n, kinds, steps, (width, first, high), calls, lines = body
+    payloads, changes, deleted = marshal.loads(view[start + columns_size : noise_start])
+    if not (len(kinds) == len(payloads) == len(changes) == len(deleted) == n):
+        raise ValueError("its columns have different lengths")
+    ts = (width, first, bytes(view[noise_start:]) + high if width else high)
+    return list(
+        zip(
+            kinds,
+            _unpack_ints(steps, n, delta=True, planar=True),
+            _unpack_ints(ts, n, delta=True, planar=True),
+            _unpack_ints(calls, n, delta=True, planar=False),
+            _unpack_ints(lines, n, delta=False, planar=True),
+            payloads,
+            changes,
+            deleted,
+            strict=True,
+        )
+    )
+
+
+def _check_header(data: bytes) -> int:
+    """The codec version of an event chunk; refuse blobs that are not chunks we can read."""
+    if len(data) < len(MAGIC) + 1 or data[: len(MAGIC)] != MAGIC:
         raise StoreError(
             "The event chunk does not start with the replay chunk marker: it was written by "
             "a program incompatible with this version of replay, or it is damaged."
         )
     version = data[len(MAGIC)]
-    if version != CODEC_VERSION:
+    if version not in READ_VERSIONS:
+        readable = " and ".join(map(str, READ_VERSIONS))
         raise StoreError(
             f"The event chunk uses codec version {version}, which is incompatible with this "
-            f"version of replay (it reads codec version {CODEC_VERSION}); "
+            f"version of replay (it reads codec versions {readable}); "
             "use the replay that made the recording."
         )
+    return version
 
 
-def compress_blob(data: bytes, level: int = 3) -> bytes:
+# -- call and exception blocks ---------------------------------------------------------------
+
+
+def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
+    """A call block: rows are tuples in `CALL_FIELDS` order, ideally sorted by first_step.
+
+    Columns: call ids as differences; the parent as `call_id - parent_id` (0: no parent); the
+    last step as `last_step - first_step` (-1: none); exception and generator as bit 0 and 1 of
+    one byte. Rows that do not fit (a bool where an int belongs, a parent equal to the call)
+    are stored as a plain list.
+    """
+    return _compressor(level).compress(marshal.dumps(_call_columns(rows), _MARSHAL_VERSION))
+
+
+def _call_columns(rows: Sequence[tuple]) -> tuple:
+    plain = (_AS_LIST, list(rows))
+    if not rows or set(map(len, rows)) != {len(CALL_FIELDS)}:
+        return plain
+    call_ids, parents, functions, threads, depths, firsts, lasts, exceptions, generators = zip(
+        *rows, strict=True
+    )
+    if not _exact_ints(call_ids, functions, threads, depths, firsts):
+        return plain
+    flag_types = set(map(type, exceptions)) | set(map(type, generators))
+    if not flag_types <= {bool} or not set(map(type, parents)) <= {int, type(None)}:
+        return plain
+    if not set(map(type, lasts)) <= {int, type(None)}:
+        return plain
+    parent_gaps = [0 if p is None else c - p for c, p in zip(call_ids, parents, strict=True)]
+    spans = [-1 if last is None else last - f for f, last in zip(firsts, lasts, strict=True)]
+    if any(p is not None and p == c for c, p in zip(call_ids, parents, strict=True)) or any(
+        last is not None and last < f for f, last in zip(firsts, lasts, strict=True)
+    ):
+        return plain
+    flags = bytes([e | g << 1 for e, g in zip(exceptions, generators, strict=True)])
+    return (
+        _AS_COLUMNS,
+        len(rows),
+        _pack_ints(call_ids, delta=True, planar=True),
+        _pack_ints(parent_gaps, delta=False, planar=True),
+        _pack_ints(functions, delta=False, planar=True),
+        _pack_ints(threads, delta=False, planar=True),
+        _pack_ints(depths, delta=False, planar=True),
+        _pack_ints(firsts, delta=True, planar=True),
+        _pack_ints(spans, delta=False, planar=True),
+        flags,
+    )
+
+
+def decode_calls(blob: bytes) -> list[tuple]:
+    """The rows of a call block made by `encode_calls`; StoreError if it is damaged."""
+    body = _block_body(blob, "call block")
+    try:
+        if body[0] == _AS_LIST:
+            return list(body[1])
+        _, n, call_col, parent_col, function_col, thread_col, depth_col, first_col, span_col = body[
+            :9
+        ]
+        flags = body[9]
+        call_ids = _unpack_ints(call_col, n, delta=True, planar=True)
+        firsts = _unpack_ints(first_col, n, delta=True, planar=True)
+        parents = [
+            None if gap == 0 else c - gap
+            for c, gap in zip(
+                call_ids, _unpack_ints(parent_col, n, delta=False, planar=True), strict=True
+            )
+        ]
+        lasts = [
+            None if span < 0 else f + span
+            for f, span in zip(
+                firsts, _unpack_ints(span_col, n, delta=False, planar=True), strict=True
+            )
+        ]
+        return list(
+            zip(
+                call_ids,
+                parents,
+                _unpack_ints(function_col, n, delta=False, planar=True),
+                _unpack_ints(thread_col, n, delta=False, planar=True),
+                _unpack_ints(depth_col, n, delta=False, planar=True),
+                firsts,
+                lasts,
+                [bool(f & 1) for f in flags],
+                [bool(f & 2) for f in flags],
+                strict=True,
+            )
+        )
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        raise StoreError(f"The call block is corrupted: its rows cannot be read ({exc}).") from exc
+
+
+def encode_exceptions(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
+    """An exception block: rows are tuples in `EXCEPTION_FIELDS` order, sorted by step.
+
+    Steps are stored as differences; the other fields as marshal tuples, one per field.
+    """
+    if not rows or set(map(len, rows)) != {len(EXCEPTION_FIELDS)}:
+        body: tuple = (_AS_LIST, list(rows))
+    else:
+        steps, *others = zip(*rows, strict=True)
+        if _exact_ints(steps):
+            body = (_AS_COLUMNS, len(rows), _pack_ints(steps, delta=True, planar=True), *others)
+        else:
+            body = (_AS_LIST, list(rows))
+    return _compressor(level).compress(marshal.dumps(body, _MARSHAL_VERSION))
+
+
+def decode_exceptions(blob: bytes) -> list[tuple]:
+    """The rows of an exception block made by `encode_exceptions`; StoreError if damaged."""
+    body = _block_body(blob, "exception block")
+    try:
+        if body[0] == _AS_LIST:
+            return list(body[1])
+        _, n, step_col, *others = body
+        if len(others) != len(EXCEPTION_FIELDS) - 1:
+            raise ValueError(f"it has {len(others) + 1} columns")
+        steps = _unpack_ints(step_col, n, delta=True, planar=True)
+        return list(zip(steps, *others, strict=True))
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        raise StoreError(
+            f"The exception block is corrupted: its rows cannot be read ({exc})."
+        ) from exc
+
+
+def _block_body(blob: bytes, what: str) -> tuple:
+    """The marshal tuple inside a block's zstd frame."""
+    payload = _unzstd(blob, what=what)
+    try:
+        body = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError) as exc:
+        raise StoreError(f"The {what} is corrupted: it cannot be read ({exc}).") from exc
+    if type(body) is not tuple or len(body) < 2 or body[0] not in (_AS_LIST, _AS_COLUMNS):
+        raise StoreError(f"The {what} is corrupted: it holds no layout this replay knows.")
+    return body
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+def compress_blob(data: bytes, level: int = SOURCE_LEVEL) -> bytes:
     """Compress a source file's bytes for `files.source`."""
     return _compressor(level).compress(data)
 

@@ -29,13 +29,18 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from replay.storage.errors import NotAStoreError, StoreError
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
+
+if TYPE_CHECKING:
+    # Imported where used: the PostgreSQL dialect package loads all its drivers (asyncpg,
+    # hence asyncio), about 15 ms of every recorded process's start-up on SQLite.
+    from sqlalchemy.dialects import postgresql
 
 BUSY_TIMEOUT_S: Final = 30
 _WRITE: Final = "replay_write"  # execution option: this connection's transaction writes
@@ -102,6 +107,8 @@ def _on_begin(conn: Connection) -> None:
 def insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT with ON CONFLICT support for the connection's database."""
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415 - see the imports
+
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -115,6 +122,8 @@ class Database:
         """Open `path` (nothing is read yet); `name` is the file named in messages."""
         self.path = name or path
         self.readonly = readonly
+        self.tables: frozenset[str] = frozenset()
+        """The tables the file has, as found when it was opened (see opening.py)."""
         self._engine: Engine | None = make_engine(path, readonly=readonly, create=create)
 
     @contextmanager

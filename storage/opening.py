@@ -7,6 +7,10 @@ This module owns the rules that protect users' files and concurrent recorders:
   `meta.magic`. Empty files, text files and other applications' databases are refused with
   NotAStoreError and left byte-for-byte untouched.
 - A store written by a newer replay (higher `meta.schema_version`) is refused with a sentence.
+  One written by an older replay is read as it is (schema.py says what changed) and, opened
+  for writing, upgraded first: the tables it lacks are created and its version raised, in one
+  `BEGIN IMMEDIATE` transaction, so that the new recording's blocks have somewhere to go. A
+  replay of that older version then refuses the file as written by a newer one.
 - A new store is built under a temporary name beside the target and published with
   `os.link`, which fails if the target exists. So the target path is always either absent or a
   complete store: a process that opens it while another is creating it never sees a
@@ -28,7 +32,7 @@ from typing import Final, Literal
 from replay.storage import schema
 from replay.storage.db import Database, insert
 from replay.storage.errors import NotAStoreError, StoreError
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
@@ -36,36 +40,52 @@ _SIDECARS: Final = ("-wal", "-shm", "-journal")
 
 
 def open_database(path: Path, mode: Literal["r", "w"]) -> Database:
-    """A Database on a checked store: read-only for "r"; for "w", created first if missing."""
+    """A Database on a checked store: read-only for "r"; for "w", created first if missing.
+
+    The Database's `tables` are the tables the file has (an old store lacks some).
+    """
     if mode == "r":
         database = Database(path, readonly=True)
         try:
-            check_store(path, database)
+            database.tables = check_store(path, database)
         except BaseException:
             database.close()
             raise
         return database
     if mode == "w":
         created = not os.path.lexists(path) and create_store(path)
+        tables = frozenset(schema.metadata.tables)
         if not created:
             probe = Database(path, readonly=True)
             try:
-                check_store(path, probe)
+                tables = check_store(path, probe)
             finally:
                 probe.close()
             _check_writable(path)
-        return Database(path, readonly=False)
+        database = Database(path, readonly=False)
+        try:
+            if not tables >= schema.metadata.tables.keys():
+                tables = upgrade_store(database)
+        except BaseException:
+            database.close()
+            raise
+        database.tables = tables
+        return database
     raise ValueError(f"mode must be 'r' or 'w', not {mode!r}")
 
 
 # -- checking ------------------------------------------------------------------------------
 
 
-def check_store(path: Path, database: Database) -> None:
-    """Refuse anything but a replay store of a schema version this replay reads."""
+def check_store(path: Path, database: Database) -> frozenset[str]:
+    """Refuse anything but a replay store of a schema version this replay reads.
+
+    Returns the names of the file's tables.
+    """
     check_header(path)
     with database.read() as conn:
-        if not inspect(conn).has_table(schema.meta.name):
+        tables = frozenset(inspect(conn).get_table_names())
+        if schema.meta.name not in tables:
             raise NotAStoreError(f"{path} is not a replay store")
         meta = {
             key: value
@@ -74,6 +94,7 @@ def check_store(path: Path, database: Database) -> None:
     if meta.get("magic") != schema.MAGIC:
         raise NotAStoreError(f"{path} is not a replay store")
     check_version(path, meta.get("schema_version"))
+    return tables
 
 
 def check_header(path: Path) -> None:
@@ -102,11 +123,28 @@ def check_version(path: Path, stored: str | None) -> None:
             f"{path} was written by a newer version of replay (store schema {version}; this "
             f"replay reads schema {schema.SCHEMA_VERSION}). Upgrade replay to open it."
         )
-    if version < schema.SCHEMA_VERSION:
+    if version < schema.OLDEST_READABLE_VERSION:
         raise StoreError(
             f"{path} was written by an older version of replay (store schema {version}; this "
-            f"replay reads schema {schema.SCHEMA_VERSION}) and cannot be opened by this one."
+            f"replay reads schemas {schema.OLDEST_READABLE_VERSION} to "
+            f"{schema.SCHEMA_VERSION}) and cannot be opened by this one."
         )
+
+
+def upgrade_store(database: Database) -> frozenset[str]:
+    """Bring an older store to SCHEMA_VERSION (see the module docstring); its tables after.
+
+    Safe to run in several processes at once: the tables are created IF NOT EXISTS and the
+    version is raised in the same `BEGIN IMMEDIATE` transaction.
+    """
+    with database.write() as conn:
+        ensure_schema(conn)
+        conn.execute(
+            update(schema.meta)
+            .where(schema.meta.c.key == "schema_version")
+            .values(value=str(schema.SCHEMA_VERSION))
+        )
+        return frozenset(inspect(conn).get_table_names())
 
 
 def _check_writable(path: Path) -> None:

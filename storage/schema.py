@@ -7,6 +7,17 @@ store later: blobs are `LargeBinary`, JSON is kept as `Text`, big numbers are `B
 Everything is per recording: each child table is keyed by `recording_id`, so one store file
 holds many recordings (several processes may write theirs into one file at once).
 
+Most of a recording's bytes are written once and never updated, so they are kept as compressed
+blobs rather than rows (a row costs SQLite 30-80 bytes with its index entries, a call in a block
+about 2): the event chunks, and the calls and exceptions the recorder's writer hands over in
+`call_blocks` and `exception_blocks` (see codec.py). Only what changes after it is written stays
+in rows: recordings, threads, and the calls still running when their batch was written.
+
+Schema 1 (replay before the blocks) kept every call and exception as a row. Its stores are still
+read: their `calls` table has the columns of today's, and their `exceptions` table is described
+by `legacy_metadata` below. Opened for writing, such a store gains the new tables and becomes a
+schema-2 store (opening.py).
+
 If you change the schema: bump SCHEMA_VERSION and update docs/schema.md.
 """
 
@@ -30,7 +41,16 @@ from sqlalchemy import (
 )
 
 # If you change the schema: bump SCHEMA_VERSION and update docs/schema.md.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+OLDEST_READABLE_VERSION: Final = 1
+"""Stores of schema versions from this one to SCHEMA_VERSION are read."""
+
+CALL_BLOCK_SPAN: Final = 16_384
+"""No call block spans more call ids than this (last_call - first_call < CALL_BLOCK_SPAN): a
+lookup by call id only looks at the blocks starting in the span below it."""
+CALL_BLOCK_CALLS: Final = 1024
+"""At most this many calls in a call block, so that looking one up decodes about a millisecond's
+worth of calls (the writer may hand tens of thousands at once when it is behind)."""
 
 # Written in meta.magic: tells a replay store from any other SQLite database.
 MAGIC: Final = "replay-store"
@@ -192,26 +212,46 @@ calls = Table(
     Column("last_step", BigInteger, comment="Step of its last event; NULL while running."),
     Column("exception", Boolean, nullable=False, comment="True if it was left by an exception."),
     Column("generator", Boolean, nullable=False, comment="True for generator/coroutine frames."),
-    comment="The call tree: one row per frame activation.",
+    comment="Calls written before they ended (updated later); the others are in call_blocks.",
+    sqlite_with_rowid=False,  # the primary key is the table: no second copy of every key
 )
-Index("ix_calls_parent", calls.c.recording_id, calls.c.parent_id)
-Index("ix_calls_first_step", calls.c.recording_id, calls.c.first_step)
-Index("ix_calls_function", calls.c.recording_id, calls.c.function_id)
+# No secondary index: the rows are few (calls alive when their batch was written), and every
+# lookup is by primary key or a scan that is cheaper than an index on every row.
 
-exceptions = Table(
-    "exceptions",
+call_blocks = Table(
+    "call_blocks",
     metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="Block id."),
     _recording_id(primary_key=False),
-    Column("step", BigInteger, nullable=False, comment="Step of the event."),
-    Column("thread_id", Integer, nullable=False, comment="threads.thread_id."),
-    Column("call_id", BigInteger, nullable=False, comment="calls.call_id of the frame."),
-    Column("kind", String(16), nullable=False, comment="'raise', 'handled', 'unwind', 'uncaught'."),
-    Column("type", Text, nullable=False, comment="Qualified type name of the exception."),
-    Column("message", Text, comment="Its message, made without running user code."),
-    Column("line", Integer, comment="Line number in the frame's code."),
-    comment="Exception events, indexed for 'where was it raised / caught'.",
+    Column("thread_id", Integer, nullable=False, comment="threads.thread_id of its calls."),
+    Column("first_call", BigInteger, nullable=False, comment="Smallest call_id in the block."),
+    Column("last_call", BigInteger, nullable=False, comment="Largest call_id in the block."),
+    Column("first_step", BigInteger, nullable=False, comment="Smallest first_step of its calls."),
+    Column("last_step", BigInteger, nullable=False, comment="Largest last_step of its calls."),
+    Column("n_calls", Integer, nullable=False, comment="Number of calls in the block."),
+    Column("data", LargeBinary, nullable=False, comment="The calls (codec.encode_calls)."),
+    comment="Calls that started and ended in one batch, compressed together, never updated.",
 )
-Index("ix_exceptions_step", exceptions.c.recording_id, exceptions.c.step)
+Index(
+    "ix_call_blocks_call",
+    call_blocks.c.recording_id,
+    call_blocks.c.first_call,
+    call_blocks.c.last_call,
+)
+Index("ix_call_blocks_step", call_blocks.c.recording_id, call_blocks.c.first_step)
+
+exception_blocks = Table(
+    "exception_blocks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="Block id."),
+    _recording_id(primary_key=False),
+    Column("first_step", BigInteger, nullable=False, comment="Step of its first exception."),
+    Column("last_step", BigInteger, nullable=False, comment="Step of its last exception."),
+    Column("n_exceptions", Integer, nullable=False, comment="Number of exception events."),
+    Column("data", LargeBinary, nullable=False, comment="The rows (codec.encode_exceptions)."),
+    comment="Exception events of one batch, compressed together.",
+)
+Index("ix_exception_blocks_step", exception_blocks.c.recording_id, exception_blocks.c.first_step)
 
 checkpoints = Table(
     "checkpoints",
@@ -235,3 +275,22 @@ checkpoints = Table(
     comment="Reserved for the engine: full-state snapshots every N steps.",
 )
 # The primary key (recording_id, thread_id, step) is the lookup index for nearest_checkpoint.
+
+# -- schema 1 ------------------------------------------------------------------------------
+
+legacy_metadata = MetaData()
+"""Tables of schema-1 stores that schema 2 no longer creates; read when a store has them."""
+
+legacy_exceptions = Table(
+    "exceptions",
+    legacy_metadata,
+    Column("recording_id", Integer, nullable=False, comment="recordings.id."),
+    Column("step", BigInteger, nullable=False, comment="Step of the event."),
+    Column("thread_id", Integer, nullable=False, comment="threads.thread_id."),
+    Column("call_id", BigInteger, nullable=False, comment="calls.call_id of the frame."),
+    Column("kind", String(16), nullable=False, comment="'raise', 'handled', 'unwind', 'uncaught'."),
+    Column("type", Text, nullable=False, comment="Qualified type name of the exception."),
+    Column("message", Text, comment="Its message, made without running user code."),
+    Column("line", Integer, comment="Line number in the frame's code."),
+    comment="Schema 1: exception events, one row each (now in exception_blocks).",
+)

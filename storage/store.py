@@ -6,10 +6,16 @@
 - the shape of rows: callers hand plain dicts and `ChunkWrite`s and get plain dicts and
   `ChunkInfo`s back; JSON columns (`argv`, `config`) and compressed sources are converted here;
 - transactions: `add_batch` writes chunks and the index rows describing them atomically, so a
-  recording cut short (even by SIGKILL) holds exactly the batches that were committed.
+  recording cut short (even by SIGKILL) holds exactly the batches that were committed;
+- where index rows live: calls and exceptions that will never change are packed into compressed
+  blocks (`call_blocks`, `exception_blocks`), the calls still running stay rows of `calls`, and
+  every read merges the two, so callers see one calls table and one exceptions table whatever
+  the schema version of the file (a schema-1 store has rows only).
 
 It never decodes events except in `read_chunk`, through `codec.decode_events`, and never loads
-more than one chunk's data at a time: recordings can have millions of steps.
+more than one chunk's data at a time: recordings can have millions of steps. Call blocks are
+small (a few hundred calls); the last ones decoded are kept, since the engine looks calls up one
+by one, mostly near each other.
 
 Fork safety: a Store opened before `os.fork()` must not be used by both processes. In the
 child, call `store.after_fork()` (or just open a new Store); connections inherited from the
@@ -18,11 +24,17 @@ parent are also refused automatically when the child first needs one.
 
 from __future__ import annotations
 
+import bisect
 import enum
+import heapq
+import itertools
 import json
+import operator
 import os
+import threading
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +54,24 @@ _RECORDING_DEFAULTS: Final[Mapping[str, Any]] = {
     "tracer_faults": 0,
 }
 _CALL_DEFAULTS: Final[Mapping[str, Any]] = {"exception": False, "generator": False}
+_CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
+_EXCEPTION_KEYS: Final = ("recording_id", *codec.EXCEPTION_FIELDS)
+_EXCEPTION_REQUIRED: Final = frozenset({"step", "thread_id", "call_id", "kind", "type"})
+_BLOCK_CACHE: Final = 16
+"""Decoded call blocks kept per Store (a few hundred calls each)."""
+assert tuple(schema.calls.c.keys()) == _CALL_KEYS, "codec.CALL_FIELDS must follow the table"
+assert tuple(schema.legacy_exceptions.c.keys()) == _EXCEPTION_KEYS
+
+_CALL_FIELD_SET: Final = frozenset(codec.CALL_FIELDS)
+_call_fields: Final = operator.itemgetter(*codec.CALL_FIELDS)
+_first_item: Final = operator.itemgetter(0)
+_PARENT, _FUNCTION, _THREAD, _FIRST, _LAST = (
+    _CALL_KEYS.index(name)
+    for name in ("parent_id", "function_id", "thread_id", "first_step", "last_step")
+)
+
+CallRow = tuple[Any, ...]
+"""A call as a tuple of the `calls` columns: recording_id, then `codec.CALL_FIELDS`."""
 
 
 class _Any(enum.Enum):
@@ -85,6 +115,8 @@ class Store:
     def __init__(self, database: Database) -> None:
         """Wrap an opened database; use `Store.open`, which checks the file first."""
         self._db = database
+        self._blocks: OrderedDict[int, dict[int, CallRow]] = OrderedDict()
+        self._blocks_lock = threading.Lock()
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -190,6 +222,7 @@ class Store:
         files: Iterable[Mapping[str, Any]] = (),
         threads: Iterable[Mapping[str, Any]] = (),
         calls: Iterable[Mapping[str, Any]] = (),
+        ended_calls: Iterable[Mapping[str, Any]] = (),
         exceptions: Iterable[Mapping[str, Any]] = (),
         checkpoints: Iterable[Mapping[str, Any]] = (),
         recording: Mapping[str, Any] | None = None,
@@ -201,9 +234,12 @@ class Store:
         str), compressed here. `threads`: insert, or update `name`/`last_step`/`ident` of a
         known thread (NULLs keep the stored value). `calls`: upsert (a call is written when it
         starts, with `last_step` None, and again when it ends; a NULL never erases a stored
-        `last_step`). `exceptions`: insert. `checkpoints`: dicts `thread_id`, `step`, `data`.
-        `recording`: columns of the recording row to update in the same transaction (e.g.
-        `steps`), so the row agrees with the committed chunks.
+        `last_step`). `ended_calls`: calls given once, complete (with their `last_step`), and
+        never again, not even in `calls`: packed into call blocks (most calls start and end
+        between two writes; this is where they go). `exceptions`: insert (packed into one
+        exception block). `checkpoints`: dicts `thread_id`, `step`, `data`. `recording`:
+        columns of the recording row to update in the same transaction (e.g. `steps`), so the
+        row agrees with the committed chunks.
         """
         batch = _Batch.prepare(
             recording_id,
@@ -212,6 +248,7 @@ class Store:
             files=files,
             threads=threads,
             calls=calls,
+            ended_calls=ended_calls,
             exceptions=exceptions,
             checkpoints=checkpoints,
         )
@@ -286,7 +323,10 @@ class Store:
         function_id: int | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Calls ordered by first_step. `parent_id`: ANY (default), None for roots, or an id."""
+        """Calls ordered by first_step. `parent_id`: ANY (default), None for roots, or an id.
+
+        With `limit`, only the blocks that can hold the first `limit` calls are read.
+        """
         table = schema.calls
         query = select(table).where(table.c.recording_id == recording_id)
         if parent_id is None:
@@ -298,7 +338,29 @@ class Store:
         if function_id is not None:
             query = query.where(table.c.function_id == function_id)
         query = query.order_by(table.c.first_step, table.c.call_id).limit(limit)
-        return self._dicts(query)
+        if limit is not None and limit <= 0:
+            return []
+        with self._db.read() as conn:
+            rows = [tuple(row) for row in conn.execute(query)]
+            if not self._has(schema.call_blocks):
+                return [_call_dict(row) for row in rows]
+            blocks = schema.call_blocks
+            block_query = (
+                select(blocks.c.id, blocks.c.first_step)
+                .where(blocks.c.recording_id == recording_id)
+                .order_by(blocks.c.first_step, blocks.c.id)
+            )
+            if thread_id is not None:
+                block_query = block_query.where(blocks.c.thread_id == thread_id)
+            found = conn.execute(block_query).all()
+            keep = _call_filter(parent_id, thread_id, function_id)
+
+            def block_rows(block_id: int) -> Iterator[CallRow]:
+                calls = self._block_data(conn, block_id, cache=False).values()
+                return iter(calls) if keep is None else filter(keep, calls)
+
+            merged = _merge_by_start(rows, found, block_rows, limit)
+        return [_call_dict(row) for row in merged]
 
     def call(self, recording_id: int, call_id: int) -> dict[str, Any] | None:
         """One call, or None."""
@@ -306,8 +368,26 @@ class Store:
         query = select(table).where(
             table.c.recording_id == recording_id, table.c.call_id == call_id
         )
-        rows = self._dicts(query)
-        return rows[0] if rows else None
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+            if row is not None:
+                return _call_dict(tuple(row))
+            if not self._has(schema.call_blocks):
+                return None
+            blocks = schema.call_blocks
+            candidates = conn.execute(
+                select(blocks.c.id).where(
+                    blocks.c.recording_id == recording_id,
+                    blocks.c.first_call > call_id - schema.CALL_BLOCK_SPAN,
+                    blocks.c.first_call <= call_id,
+                    blocks.c.last_call >= call_id,
+                )
+            ).scalars()
+            for block_id in candidates:
+                found = self._block_data(conn, block_id).get(call_id)
+                if found is not None:
+                    return _call_dict(found)
+        return None
 
     def call_at(self, recording_id: int, thread_id: int, step: int) -> dict[str, Any] | None:
         """The innermost call on `thread_id` whose [first_step, last_step] holds `step`.
@@ -325,27 +405,111 @@ class Store:
                 table.c.thread_id == thread_id,
                 (table.c.last_step >= step) | table.c.last_step.is_(None),
             )
-            .order_by(table.c.first_step.desc())  # walks the first_step index backwards
+            .order_by(table.c.first_step.desc())
             .limit(1)
         )
-        rows = self._dicts(query)
-        return rows[0] if rows else None
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+            best = None if row is None else tuple(row)
+            if self._has(schema.call_blocks):
+                blocks = schema.call_blocks
+                candidates = conn.execute(
+                    select(blocks.c.id).where(
+                        blocks.c.recording_id == recording_id,
+                        blocks.c.thread_id == thread_id,
+                        blocks.c.first_step <= step,
+                        blocks.c.last_step >= step,
+                    )
+                ).scalars()
+                for block_id in candidates:
+                    for call in self._block_data(conn, block_id).values():
+                        if (
+                            call[_FIRST] <= step <= call[_LAST]
+                            and call[_THREAD] == thread_id
+                            and (best is None or call[_FIRST] > best[_FIRST])
+                        ):
+                            best = call
+        return None if best is None else _call_dict(best)
 
     def count_calls(self, recording_id: int) -> int:
         """Number of calls in the recording."""
         query = select(func.count()).where(schema.calls.c.recording_id == recording_id)
         with self._db.read() as conn:
-            return int(conn.execute(query).scalar_one())
+            count = int(conn.execute(query).scalar_one())
+            if self._has(schema.call_blocks):
+                blocks = schema.call_blocks
+                in_blocks = select(func.coalesce(func.sum(blocks.c.n_calls), 0)).where(
+                    blocks.c.recording_id == recording_id
+                )
+                count += int(conn.execute(in_blocks).scalar_one())
+        return count
 
     def exceptions(
         self, recording_id: int, *, kinds: Collection[str] | None = None
     ) -> list[dict[str, Any]]:
         """Exception events ordered by step; `kinds` keeps only those kinds."""
-        table = schema.exceptions
-        query = select(table).where(table.c.recording_id == recording_id)
-        if kinds is not None:
-            query = query.where(table.c.kind.in_(list(kinds)))
-        return self._dicts(query.order_by(table.c.step))
+        wanted = None if kinds is None else frozenset(kinds)
+        rows: list[tuple] = []
+        with self._db.read() as conn:
+            if self._has(schema.legacy_exceptions):
+                table = schema.legacy_exceptions
+                query = select(table).where(table.c.recording_id == recording_id)
+                if wanted is not None:
+                    query = query.where(table.c.kind.in_(sorted(wanted)))
+                rows.extend(tuple(row) for row in conn.execute(query))
+            if self._has(schema.exception_blocks):
+                blocks = schema.exception_blocks
+                query = (
+                    select(blocks.c.id, blocks.c.data)
+                    .where(blocks.c.recording_id == recording_id)
+                    .order_by(blocks.c.first_step, blocks.c.id)
+                )
+                kind = codec.EXCEPTION_FIELDS.index("kind")
+                for block_id, data in conn.execute(query):
+                    try:
+                        decoded = codec.decode_exceptions(data)
+                    except StoreError as error:
+                        raise StoreError(
+                            f"{self.path}: exception block {block_id}: {error}"
+                        ) from error
+                    rows.extend(
+                        (recording_id, *row)
+                        for row in decoded
+                        if wanted is None or row[kind] in wanted
+                    )
+        rows.sort(key=lambda row: row[1])
+        return [dict(zip(_EXCEPTION_KEYS, row, strict=True)) for row in rows]
+
+    def _has(self, table: Table) -> bool:
+        """True when the store file has `table` (schema-1 stores lack the blocks)."""
+        return table.name in self._db.tables
+
+    def _block_data(
+        self, conn: Connection, block_id: int, *, cache: bool = True
+    ) -> dict[int, CallRow]:
+        """The calls of one call block by call id (in first_step order), as full rows."""
+        with self._blocks_lock:
+            found = self._blocks.get(block_id)
+            if found is not None:
+                self._blocks.move_to_end(block_id)
+                return found
+        blocks = schema.call_blocks
+        row = conn.execute(
+            select(blocks.c.recording_id, blocks.c.data).where(blocks.c.id == block_id)
+        ).first()
+        if row is None:
+            return {}
+        try:
+            decoded = codec.decode_calls(row.data)
+        except StoreError as error:
+            raise StoreError(f"{self.path}: call block {block_id}: {error}") from error
+        calls = {call[0]: (row.recording_id, *call) for call in decoded}
+        if cache:
+            with self._blocks_lock:
+                self._blocks[block_id] = calls
+                while len(self._blocks) > _BLOCK_CACHE:
+                    self._blocks.popitem(last=False)
+        return calls
 
     # -- chunks ----------------------------------------------------------------------------
 
@@ -497,14 +661,15 @@ def _pack_source(source: bytes | str | None) -> bytes | None:
 
 @dataclass(slots=True)
 class _Batch:
-    """The rows of one `add_batch`, validated before the transaction starts."""
+    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction."""
 
     chunks: list[dict[str, Any]]
     functions: list[dict[str, Any]]
     files: list[dict[str, Any]]
     threads: list[dict[str, Any]]
     calls: list[dict[str, Any]]
-    exceptions: list[dict[str, Any]]
+    call_blocks: list[dict[str, Any]]
+    exception_blocks: list[dict[str, Any]]
     checkpoints: list[dict[str, Any]]
 
     @classmethod
@@ -517,19 +682,22 @@ class _Batch:
         files: Iterable[Mapping[str, Any]],
         threads: Iterable[Mapping[str, Any]],
         calls: Iterable[Mapping[str, Any]],
+        ended_calls: Iterable[Mapping[str, Any]],
         exceptions: Iterable[Mapping[str, Any]],
         checkpoints: Iterable[Mapping[str, Any]],
     ) -> _Batch:
         file_rows = _rows(schema.files, recording_id, files)
         for row in file_rows:
             row["source"] = _pack_source(row["source"])
+        ended = _ended_calls(recording_id, ended_calls)
         return cls(
             chunks=[_chunk_row(recording_id, chunk) for chunk in chunks],
             functions=_rows(schema.functions, recording_id, functions),
             files=file_rows,
             threads=_rows(schema.threads, recording_id, threads),
             calls=_rows(schema.calls, recording_id, calls, _CALL_DEFAULTS),
-            exceptions=_rows(schema.exceptions, recording_id, exceptions),
+            call_blocks=_call_blocks(recording_id, ended),
+            exception_blocks=_exception_blocks(recording_id, exceptions),
             checkpoints=_rows(schema.checkpoints, recording_id, checkpoints),
         )
 
@@ -542,7 +710,8 @@ class _Batch:
                 self.files,
                 self.threads,
                 self.calls,
-                self.exceptions,
+                self.call_blocks,
+                self.exception_blocks,
                 self.checkpoints,
             )
         )
@@ -551,8 +720,10 @@ class _Batch:
         """Execute the batch on a connection already inside a write transaction."""
         if self.chunks:
             conn.execute(schema.chunks.insert(), self.chunks)
-        if self.exceptions:
-            conn.execute(schema.exceptions.insert(), self.exceptions)
+        if self.call_blocks:
+            conn.execute(schema.call_blocks.insert(), self.call_blocks)
+        if self.exception_blocks:
+            conn.execute(schema.exception_blocks.insert(), self.exception_blocks)
         _upsert(conn, schema.functions, self.functions)
         _upsert(conn, schema.files, self.files)
         _upsert(conn, schema.checkpoints, self.checkpoints)
@@ -567,6 +738,8 @@ class _Batch:
 
 
 def _chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
+    data = chunk.data
+    has_header = data[: len(codec.MAGIC)] == codec.MAGIC and len(data) > len(codec.MAGIC)
     return {
         "recording_id": recording_id,
         "thread_id": chunk.thread_id,
@@ -574,9 +747,154 @@ def _chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
         "first_step": chunk.first_step,
         "last_step": chunk.last_step,
         "n_events": chunk.n_events,
-        "codec": codec.CODEC_VERSION,
-        "data": chunk.data,
+        "codec": data[len(codec.MAGIC)] if has_header else codec.CODEC_VERSION,
+        "data": data,
     }
+
+
+def _ended_calls(recording_id: int, given: Iterable[Mapping[str, Any]]) -> list[CallRow]:
+    """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed.
+
+    The writer gives tens of thousands per second, every field present: those take the
+    fast path (one C call per row); others go through `_rows` for the checks and defaults.
+    """
+    calls = []
+    for row in given:
+        complete = row
+        if row.keys() != _CALL_FIELD_SET:
+            (complete,) = _rows(schema.calls, recording_id, [row], _CALL_DEFAULTS)
+        call = _call_fields(complete)
+        if type(call[-1]) is not bool or type(call[-2]) is not bool:
+            # Stored as bools whatever the caller gave, as the Boolean columns read back.
+            call = (*call[:-2], bool(call[-2]), bool(call[-1]))
+        if call[_LAST - 1] is None:
+            raise ValueError("ended_calls rows need their last_step")
+        calls.append(call)
+    return calls
+
+
+def _call_blocks(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]]:
+    """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
+    spanning fewer than CALL_BLOCK_SPAN call ids."""
+    by_thread: dict[int, list[CallRow]] = {}
+    thread = _THREAD - 1
+    for call in given:
+        by_thread.setdefault(call[thread], []).append(call)
+    blocks = []
+    for thread_id, calls in by_thread.items():
+        calls.sort(key=_first_item)  # by call_id, to cut spans
+        ids = [call[0] for call in calls]
+        start = 0
+        while start < len(calls):
+            end = min(
+                start + schema.CALL_BLOCK_CALLS,
+                bisect.bisect_left(ids, ids[start] + schema.CALL_BLOCK_SPAN, start),
+            )
+            block = sorted(calls[start:end], key=_block_order)
+            blocks.append(
+                {
+                    "recording_id": recording_id,
+                    "thread_id": thread_id,
+                    "first_call": ids[start],
+                    "last_call": ids[end - 1],
+                    "first_step": block[0][_FIRST - 1],
+                    "last_step": max(call[_LAST - 1] for call in block),
+                    "n_calls": len(block),
+                    "data": codec.encode_calls(block),
+                }
+            )
+            start = end
+    return blocks
+
+
+def _block_order(call: CallRow) -> tuple[int, int]:
+    """The order of calls in a block: by first_step, then call_id."""
+    return call[_FIRST - 1], call[0]
+
+
+def _exception_blocks(
+    recording_id: int, given: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The `exception_blocks` row for a batch's exceptions (none if there are none)."""
+    fields = codec.EXCEPTION_FIELDS
+    rows = []
+    for row in given:
+        unknown = row.keys() - set(fields)
+        if unknown:
+            raise TypeError(f"exceptions rows have no column(s) {sorted(unknown)}")
+        missing = _EXCEPTION_REQUIRED - row.keys()
+        if missing:
+            raise ValueError(f"exceptions rows need column(s) {sorted(missing)}")
+        rows.append(tuple(row.get(name) for name in fields))
+    if not rows:
+        return []
+    rows.sort(key=lambda row: row[0])
+    return [
+        {
+            "recording_id": recording_id,
+            "first_step": rows[0][0],
+            "last_step": rows[-1][0],
+            "n_exceptions": len(rows),
+            "data": codec.encode_exceptions(rows),
+        }
+    ]
+
+
+def _call_dict(row: CallRow) -> dict[str, Any]:
+    """A call row tuple (recording_id first) as the dict the read API returns."""
+    return dict(zip(_CALL_KEYS, row, strict=True))
+
+
+def _call_filter(
+    parent_id: int | Literal[_Any.ANY] | None, thread_id: int | None, function_id: int | None
+) -> Callable[[CallRow], bool] | None:
+    """The `Store.calls` filters, for rows read from blocks (None: keep every row)."""
+    if parent_id is ANY and thread_id is None and function_id is None:
+        return None
+
+    def keep(row: CallRow) -> bool:
+        return (
+            (parent_id is ANY or row[_PARENT] == parent_id)
+            and (thread_id is None or row[_THREAD] == thread_id)
+            and (function_id is None or row[_FUNCTION] == function_id)
+        )
+
+    return keep
+
+
+def _merge_by_start(
+    rows: list[CallRow],
+    blocks: Sequence[Any],
+    block_rows: Callable[[int], Iterator[CallRow]],
+    limit: int | None,
+) -> list[CallRow]:
+    """Table rows and block rows, each sorted by (first_step, call_id), merged in that order.
+
+    `blocks` are (id, first_step) of the call blocks, by first_step: a block is decoded only
+    once the merge reaches its first step, so a `limit` reads the blocks it needs and no more.
+    """
+    heap: list[tuple[int, int, int, CallRow, Iterator[CallRow]]] = []
+    tie = itertools.count()
+
+    def push_next(source: Iterator[CallRow]) -> None:
+        row = next(source, None)
+        if row is not None:
+            heapq.heappush(heap, (row[_FIRST], row[1], next(tie), row, source))
+
+    push_next(iter(rows))
+    merged: list[CallRow] = []
+    pending = iter(blocks)
+    upcoming = next(pending, None)
+    while limit is None or len(merged) < limit:
+        while upcoming is not None and (not heap or upcoming[1] <= heap[0][0]):
+            push_next(block_rows(upcoming[0]))
+            upcoming = next(pending, None)
+        if not heap:
+            break
+        *_, row, source = heapq.heappop(heap)
+        merged.append(row)
+        push_next(source)
+    return merged
 
 
 def _upsert(

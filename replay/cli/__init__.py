@@ -1,16 +1,23 @@
 """replay's command line: the Typer app, and the one place where errors become exit codes.
 
-Each subcommand lives in its own module (`record`, `ls`, `show`, `export`) and registers itself
-on `app`. `main()` runs the parser in non-standalone mode and turns every error a user can cause
-into one line on stderr, `replay: error: ...`, and an exit code from `replay.exceptions`:
-ReplayError and StoreError (exit 1, or their own code), click's usage errors (exit 2). Bad input
-never prints a traceback. The recorded program's own exceptions and exit code are not errors of
-replay's: `record` hands back a `Launch` that runs after the parser has returned, and the
-program's SystemExit passes through untouched.
+Each subcommand lives in its own module (`record`, `ls`, `show`, `export`, `debug`) and registers
+itself on `app`. The modules are imported on demand: `replay CMD ...` imports and registers only
+CMD (the recorded process of `replay record` must not carry the engine, the export code or the
+reader), anything else (`replay`, `--help`, an unknown command) registers them all. `replay
+record` is parsed without Typer's parser whenever `replay.cli.fastpath` can (it spares the
+recorded process pydantic, which Typer's parser loads).
+
+`main()` runs the parser in non-standalone mode and turns every error a user can cause into one
+line on stderr, `replay: error: ...`, and an exit code from `replay.exceptions`: ReplayError and
+StoreError (exit 1, or their own code), click's usage errors (exit 2). Bad input never prints a
+traceback. The recorded program's own exceptions and exit code are not errors of replay's:
+`record` hands back a `Launch` that runs after the parser has returned, and the program's
+SystemExit passes through untouched.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Annotated
@@ -18,9 +25,11 @@ from typing import Annotated
 import typer
 
 from replay import __version__
-from replay.cli import debug, export, ls, record, show
 from replay.cli.common import ClickException
 from replay.exceptions import ERR, OK, USAGE, ReplayError, StoreError
+
+SUBCOMMANDS = ("record", "ls", "show", "export", "debug")
+"""The subcommand modules of replay.cli, in the order `replay --help` lists them."""
 
 app = typer.Typer(
     name="replay",
@@ -49,17 +58,33 @@ def _root(
     """Record a Python program line by line into a SQLite store, then read it back."""
 
 
-for _module in (record, ls, show, export, debug):
-    _module.register(app)
+_registered: list[str] = []
+
+
+def register(names: tuple[str, ...] = SUBCOMMANDS) -> typer.Typer:
+    """Import the named subcommand modules and add their commands to `app` (once each)."""
+    for name in SUBCOMMANDS:
+        if name in names and name not in _registered:
+            importlib.import_module(f"replay.cli.{name}").register(app)
+            _registered.append(name)
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (the program's, for `replay record`)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    command = typer.main.get_command(app)
+    wanted = args[0] if args and args[0] in SUBCOMMANDS else None
     try:
+        if wanted == "record":
+            from replay.cli import fastpath  # noqa: PLC0415 - only for `record`
+
+            launch = fastpath.parse_record(args[1:])
+            if launch is not None:
+                return launch.run()
+        command = typer.main.get_command(register((wanted,) if wanted else SUBCOMMANDS))
         result = command.main(args, prog_name="replay", standalone_mode=False)
-        if isinstance(result, record.Launch):
+        record = sys.modules.get("replay.cli.record")
+        if record is not None and isinstance(result, record.Launch):
             return result.run()
         return result if isinstance(result, int) else OK
     except (ReplayError, StoreError) as error:

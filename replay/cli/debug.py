@@ -13,6 +13,12 @@ terminal, or -c) exits with status 1 if any of its commands failed, else 0, so s
 an interactive one exits 0. Errors opening the recording are reported by `replay.cli.main` as
 one line with a non-zero status. All the work is done by `replay.engine`; this module only
 parses commands and prints answers.
+
+Gaps (steps where events are missing, replay.gaps) are shown as such, with their reason: at a
+GAP step the location line says `[gap (backlog): 12,288 events dropped: ...]`, a next or
+finish that stops at one says so, `bt` marks the frames that lived through one and `locals`
+warns that their values may be out of date, `goto` into missing steps names the gap, and
+`info gaps` lists them all.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from replay.cli.common import (
     display_path,
     store_path,
 )
-from replay.engine import UNBOUND, Change, Engine, EngineError, Stop
+from replay.engine import UNBOUND, Change, Engine, EngineError, Frame, Stop
 from replay.events import V_OPAQUE
 from replay.exceptions import ReplayError
 from replay.values import short_repr
@@ -64,7 +70,7 @@ State at the cursor (over recorded values only):
   origin VAR           the step that gave VAR its current value
   search COND [in CALL]  steps where a variable changed so that COND held
   list, l [LINE]       source around the cursor (from the recording)
-  info threads | info exceptions | info recording
+  info threads | info exceptions | info gaps | info recording
   help, q, quit"""
 
 
@@ -200,7 +206,9 @@ class Debugger:
         parts = [f"step {cursor.step}"]
         if len(self.engine.thread_ids) > 1:
             parts.append(f"thread {cursor.thread_id}")
-        parts.append(f"{self._path(cursor.file)}:{cursor.line} in {cursor.function}()")
+        line = f":{cursor.line}" if cursor.line or cursor.gap is None else ""  # a gap's: unknown
+        where = self._path(cursor.file) + line
+        parts.append(f"{where} in {cursor.function}()")
         detail = self._event_detail()
         if detail:
             parts.append(f"[{detail}]")
@@ -227,8 +235,9 @@ class Debugger:
             if observed:
                 return f"{callee}() -> {short_repr(value, 60)}"
             return f"{callee}()"
-        if kind == "gap":
-            return f"gap: {payload[0]} {payload[1]}"
+        gap = cursor.gap
+        if gap is not None:
+            return gap.text
         if kind == "line":
             return ""
         return kind
@@ -300,12 +309,16 @@ class Debugger:
             self._info_threads()
         elif what in ("exceptions", "exception"):
             self._info_exceptions()
+        elif what in ("gaps", "gap"):
+            self._info_gaps()
         elif what in ("recording", "rec"):
             self._info_recording()
         elif what == "locals":
             self.cmd_locals("")
         else:
-            raise CommandError("info what? breakpoints, threads, exceptions, recording, locals")
+            raise CommandError(
+                "info what? breakpoints, threads, exceptions, gaps, recording, locals"
+            )
 
     def _info_threads(self) -> None:
         engine = self.engine
@@ -323,6 +336,21 @@ class Debugger:
             message = f": {row['message']}" if row.get("message") else ""
             self.say(f"{number}  step {row['step']}  {row['type']}{message}")
 
+    def _info_gaps(self) -> None:
+        engine = self.engine
+        gaps = engine.gaps()
+        if not gaps:
+            self.say("no gaps: no events are missing")
+        for gap in gaps:
+            row = engine.call_row(gap.call_id) if gap.call_id else None
+            where = "in no recorded call"
+            if row is not None:
+                path = self._path(engine.function_file(row.function_id))
+                line = f":{gap.line}" if gap.line else ""
+                where = f"{path}{line} in {engine.function_name(row.function_id)}()"
+            thread = f"  thread {gap.thread}" if len(engine.thread_ids) > 1 else ""
+            self.say(f"step {gap.step}{thread}  {where}  {gap.text}")
+
     def _info_recording(self) -> None:
         engine = self.engine
         meta = engine.meta
@@ -331,6 +359,14 @@ class Debugger:
             f"steps {engine.first_step}..{engine.last_step}, "
             f"{len(engine.thread_ids)} thread(s), status {meta.get('status')}"
         )
+        gaps = engine.gaps()
+        if meta.get("events_dropped"):
+            self.say(
+                f"{meta['events_dropped']:,} events dropped, in {len(gaps):,} gap(s) "
+                "(see `info gaps`)"
+            )
+        elif gaps:
+            self.say(f"{len(gaps):,} gap(s) where events were not recorded (see `info gaps`)")
         if meta.get("exception_type"):
             self.say(f"uncaught {meta['exception_type']}: {meta.get('exception_message') or ''}")
 
@@ -343,9 +379,10 @@ class Debugger:
             args = ", ".join(
                 f"{name}={short_repr(value, _ARG_LIMIT)}" for name, value in frame.args.items()
             )
+            gap = f"  [gap at step {frame.gap.step}]" if frame.gap is not None else ""
             self.say(
                 f"{mark}#{number:<3} {frame.function}({args}) at "
-                f"{self._path(frame.file)}:{frame.line}  (call {frame.call_id})"
+                f"{self._path(frame.file)}:{frame.line}  (call {frame.call_id}){gap}"
             )
 
     def _select(self, arg: str, direction: int) -> None:
@@ -375,12 +412,23 @@ class Debugger:
     def cmd_locals(self, arg: str) -> None:
         frame = self.engine.frame(self.level)
         self._names(frame.locals, module=frame.function == "<module>")
+        self._gap_note(frame)
+
+    def _gap_note(self, frame: Frame) -> None:
+        """Say that a frame's values may be out of date: it lived through a gap."""
+        if frame.gap is not None:
+            gap = frame.gap
+            self.say(
+                f"(gap at step {gap.step} while this frame ran, {gap.reason}: {gap.detail}; "
+                "values changed then may be out of date)"
+            )
 
     def cmd_args(self, arg: str) -> None:
         frame = self.engine.frame(self.level)
         self._names(
             {name: frame.locals.get(name, v) for name, v in frame.args.items()}, empty="arguments"
         )
+        self._gap_note(frame)
 
     def _names(self, values: dict[str, Any], module: bool = False, empty: str = "locals") -> None:
         hidden = 0
@@ -537,6 +585,15 @@ def _name(arg: str, command: str) -> str:
     return name
 
 
+def _gaps_note(engine: Engine) -> str:
+    """For the first line: that events are missing, if they are (`info gaps` says where)."""
+    meta = engine.meta
+    if meta.get("events_dropped"):
+        return f", {meta['events_dropped']:,} events dropped: see `info gaps`"
+    gaps = engine.gaps()  # a recording that may have gaps without dropped steps (replay.gaps)
+    return f", {len(gaps):,} gap(s): see `info gaps`" if gaps else ""
+
+
 def split_commands(text: str) -> list[str]:
     """`-c` text split on `;` outside quotes."""
     commands, current, quote = [], [], ""
@@ -608,6 +665,7 @@ def debug(
             f"recording {engine.recording_id}: {meta.get('command') or '?'}  "
             f"(steps {engine.first_step}..{engine.last_step}"
             + (f", {len(engine.thread_ids)} threads" if len(engine.thread_ids) > 1 else "")
+            + _gaps_note(engine)
             + ")"
             + ("  type `help` for commands" if interactive else "")
         )

@@ -19,17 +19,21 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
 
 from replay.cli.common import StoreOption, display_path, stderr_is_terminal, store_path
-from replay.config import BACKENDS, RecordConfig
+from replay.config import BACKENDS, BACKLOG_POLICIES, RecordConfig, default_on_backlog
 from replay.exceptions import StoreError, UsageError
-from replay.recorder import Recorder, session
-from replay.recorder.runner import CommandResult, ProgramSyntaxError, PyRunner, run_command
-from replay.storage import Store
+
+if TYPE_CHECKING:
+    from replay.recorder.runner import CommandResult
+    from replay.storage import Store
+
+# The recorder, the runner and the store (SQLAlchemy) are imported by the functions that run the
+# program, not here: parsing the command line, `--help` and usage errors need none of them.
 
 HELP = """Record a program: a script, a module (-m) or any command (after --).
 
@@ -171,6 +175,29 @@ def record(
         bool,
         typer.Option("--no-default-redaction", help="Redact only what --redact names."),
     ] = False,
+    on_backlog: Annotated[
+        str | None,
+        typer.Option(
+            "--on-backlog",
+            metavar="[block|drop]",
+            help="When the writer falls behind by more than the memory bound: block (the "
+            "program waits for it) or drop (events are dropped, counted and shown as gaps). "
+            "Default: $REPLAY_ON_BACKLOG if set, else block.",
+            show_default=False,
+        ),
+    ] = None,
+    max_overhead: Annotated[
+        str | None,
+        typer.Option(
+            "--max-overhead",
+            metavar="BUDGET",
+            help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
+            "time): past it the hottest functions are recorded at call level only (arguments, "
+            "results, exceptions), each marked by a gap. Needs sys.monitoring (3.12+). "
+            "Default: no budget.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="No end-of-recording line on a terminal.")
     ] = False,
@@ -180,6 +207,11 @@ def record(
     command_mode = bool(ctx.meta.get(_MODE_KEY))
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    policy = on_backlog if on_backlog is not None else default_on_backlog()
+    if policy not in BACKLOG_POLICIES:
+        where = "--on-backlog" if on_backlog is not None else "REPLAY_ON_BACKLOG"
+        raise UsageError(f"{where} must be one of {', '.join(BACKLOG_POLICIES)}, not {policy!r}")
+    budget = _max_overhead(max_overhead, backend)
     if module and not args:
         raise UsageError("-m needs a module name: replay record -m module [ARGS]...")
     if not args:
@@ -200,10 +232,31 @@ def record(
         max_string=max_string,
         redact=tuple(redact or ()),
         redact_defaults=not no_default_redaction,
+        on_backlog=policy,
+        max_overhead=budget,
     )
     if command_mode:
         _check_command(args[0])
     return Launch(config, args, as_module=module, command_mode=command_mode, quiet=quiet)
+
+
+def _max_overhead(text: str | None, backend: str) -> float | None:
+    """`--max-overhead` as a fraction of the program's time, checked against the backend."""
+    if text is None:
+        return None
+    from replay.recorder.budget import parse_max_overhead  # noqa: PLC0415 - see the imports
+    from replay.recorder.core import choose_backend  # noqa: PLC0415 - see the imports
+
+    try:
+        budget = parse_max_overhead(text)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if choose_backend(backend)[0] == "settrace":
+        raise UsageError(
+            "--max-overhead needs the sys.monitoring backend (Python 3.12+); "
+            "this recording would use sys.settrace"
+        )
+    return budget
 
 
 def _command_for(args: list[str], *, as_module: bool, command_mode: bool) -> tuple[str, ...]:
@@ -227,6 +280,9 @@ def _check_command(program: str) -> None:
 
 def _run_in_process(launch: Launch) -> int:
     """`replay record script.py` / `-m module`: this process becomes the program."""
+    from replay.recorder import Recorder, session  # noqa: PLC0415 - see the imports
+    from replay.recorder.runner import ProgramSyntaxError, PyRunner  # noqa: PLC0415
+
     recorder = Recorder(launch.config)  # checks --backend and --redact before anything runs
     runner = PyRunner(launch.target[0], launch.target[1:], as_module=launch.as_module)
     try:
@@ -240,13 +296,20 @@ def _run_in_process(launch: Launch) -> int:
         current = session.current_session()
         assert current is not None
         current.on_finish = lambda done: _print_summary(
-            done.recorder.stats.get("steps", 0), launch.config.store, [done.recorder.recording_id]
+            done.recorder.stats.get("steps", 0),
+            launch.config.store,
+            [done.recorder.recording_id],
+            dropped=done.recorder.stats.get("dropped", 0),
         )
     return session.run_program(runner)
 
 
 def _run_command(launch: Launch) -> int:
     """`replay record -- COMMAND`: run it as a child; its Python processes record themselves."""
+    from replay.recorder import Recorder, session  # noqa: PLC0415 - see the imports
+    from replay.recorder.runner import run_command  # noqa: PLC0415
+    from replay.storage import Store  # noqa: PLC0415
+
     Recorder(launch.config)  # checks --backend and --redact
     with Store.open(launch.config.store, mode="w") as store:  # checked (or created) up front
         before = store.latest_recording_id() or 0
@@ -266,6 +329,8 @@ def _settle_children(store_file: str, before: int, result: CommandResult) -> lis
     Inside a child, a bare `raise SystemExit(n)` is invisible to the recorder, but here the
     status is known: it overrides what the child wrote unless the child was killed.
     """
+    from replay.storage import Store  # noqa: PLC0415 - see the imports
+
     try:
         with Store.open(store_file, mode="w") as store:
             made = [row for row in store.recordings() if row["id"] > before]
@@ -294,12 +359,15 @@ def _summarise_children(store_file: str, made: list[dict[str, Any]]) -> None:
         )
         return
     steps = sum(int(row.get("steps") or 0) for row in made)
-    _print_summary(steps, store_file, [row["id"] for row in made])
+    dropped = sum(int(row.get("events_dropped") or 0) for row in made)
+    _print_summary(steps, store_file, [row["id"] for row in made], dropped=dropped)
 
 
-def _print_summary(steps: int, store: str, recording_ids: list[int | None]) -> None:
+def _print_summary(
+    steps: int, store: str, recording_ids: list[int | None], *, dropped: int = 0
+) -> None:
     ids = [i for i in recording_ids if i is not None]
-    print(summary_line(steps, store, ids), file=sys.stderr, flush=True)
+    print(summary_line(steps, store, ids, dropped=dropped), file=sys.stderr, flush=True)
 
 
 def summary_enabled(quiet: bool) -> bool:
@@ -307,15 +375,20 @@ def summary_enabled(quiet: bool) -> bool:
     return not quiet and stderr_is_terminal()
 
 
-def summary_line(steps: int, store: str, recording_ids: list[int]) -> str:
-    """`replay: recorded 12,345 steps to replay.db (recording 3)`."""
+def summary_line(steps: int, store: str, recording_ids: list[int], *, dropped: int = 0) -> str:
+    """`replay: recorded 12,345 steps to replay.db (recording 3)`, and what `drop` dropped."""
     where = display_path(store)
+    lost = (
+        f"; {dropped:,} events dropped (the writer fell behind; `replay show` lists the gaps)"
+        if dropped
+        else ""
+    )
     if len(recording_ids) == 1:
-        return f"replay: recorded {steps:,} steps to {where} (recording {recording_ids[0]})"
+        return f"replay: recorded {steps:,} steps to {where} (recording {recording_ids[0]}){lost}"
     ids = ", ".join(str(i) for i in recording_ids[:8]) + (", ..." if len(recording_ids) > 8 else "")
     return (
         f"replay: recorded {len(recording_ids)} processes, {steps:,} steps to {where} "
-        f"(recordings {ids})"
+        f"(recordings {ids}){lost}"
     )
 
 

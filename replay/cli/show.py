@@ -5,6 +5,11 @@ the same caller print once with a count, subtrees below `--depth` print as one l
 whole tree stops at `--lines`; the output says how many calls were left out. For a failed
 recording, every frame on the exception's path is listed from the outermost to the innermost,
 with its locals as they were when the exception left it.
+
+Where events are missing (GAP events, replay.gaps) it says so, with the reason: the header
+counts them, a "Gaps" section lists where they are, the call tree marks the calls a gap fell
+in (`[gap: backlog]`) and those whose end was lost in one, and the exception's frames note the
+gaps they lived through (their locals may miss changes made then).
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from replay.cli.common import (
     store_path,
 )
 from replay.events import V_OPAQUE
+from replay.gaps import CallRowFacts, Gap, find_gaps, gaps_between, inside_plain_callee
 from replay.reader import open_recording
 from replay.values import short_repr
 
 _MAX_LOCALS = 40
+_MAX_GAPS = 10
 
 
 def show(
@@ -57,19 +64,25 @@ def render(reader: Any, *, max_lines: int, max_depth: int) -> Iterator[str]:
     """Every line of `replay show` for one recording."""
     meta = reader.meta
     cwd = meta.get("cwd")
-    yield from _header(meta)
+    gaps = find_gaps(reader.store, reader.recording_id, meta)
+    yield from _header(meta, gaps)
     yield ""
     roots, total = reader.call_tree(max_calls=max(10_000, max_lines * 50))
-    yield from _call_tree(roots, total, cwd, max_lines=max_lines, max_depth=max_depth)
+    yield from _call_tree(
+        roots, total, cwd, max_lines=max_lines, max_depth=max_depth, gaps=_GapMarks(gaps)
+    )
+    if gaps:
+        yield ""
+        yield from _gaps(reader, gaps, cwd)
     if meta.get("exception_type"):
         yield ""
-        yield from _exception(reader, cwd)
+        yield from _exception(reader, cwd, gaps)
 
 
 # -- header ----------------------------------------------------------------------------------
 
 
-def _header(meta: dict[str, Any]) -> Iterator[str]:
+def _header(meta: dict[str, Any], gaps: list[Gap]) -> Iterator[str]:
     title = f"Recording {meta['id']}"
     if meta.get("name"):
         title += f" [{meta['name']}]"
@@ -85,13 +98,40 @@ def _header(meta: dict[str, Any]) -> Iterator[str]:
     yield f"  python    {python}   backend {meta.get('backend') or '?'}   pid {meta.get('pid')}"
     if meta.get("parent_id") is not None:
         yield f"  parent    recording {meta['parent_id']}"
-    if meta.get("events_dropped"):
-        yield f"  dropped   {meta['events_dropped']:,} events (shown as gaps)"
+    dropped = meta.get("events_dropped") or 0
+    if dropped:
+        where = f"in {len(gaps):,} gap(s), listed below" if gaps else "(shown as gaps)"
+        yield f"  dropped   {dropped:,} events {where}"
+    elif gaps:
+        yield f"  gaps      {len(gaps):,}, listed below: events were not recorded there"
     if meta.get("tracer_faults"):
         yield f"  faults    {meta['tracer_faults']} in the tracer: {meta.get('fault_message')}"
 
 
 # -- call tree -------------------------------------------------------------------------------
+
+
+class _GapMarks:
+    """What the call tree says about gaps: the calls a gap fell in, and lost ends."""
+
+    def __init__(self, gaps: list[Gap]) -> None:
+        self.reasons: dict[int, list[str]] = {}
+        for gap in gaps:
+            reasons = self.reasons.setdefault(gap.call_id, [])
+            if gap.reason not in reasons:
+                reasons.append(gap.reason)
+        self.last_gap: dict[int, int] = {}
+        for gap in gaps:
+            self.last_gap[gap.thread] = max(gap.step, self.last_gap.get(gap.thread, 0))
+
+    def mark(self, node: Any) -> str:
+        marks = []
+        reasons = self.reasons.get(node.call_id)
+        if reasons:
+            marks.append(f"[gap: {', '.join(reasons)}]")
+        if node.last_step is None and self.last_gap.get(node.thread, 0) > node.first_step:
+            marks.append("[end lost in a gap]")
+        return "  ".join(marks)
 
 
 @dataclass
@@ -101,17 +141,24 @@ class _TreeView:
     lines_left: int
     max_depth: int
     cwd: str | None
+    gaps: _GapMarks
     shown: int = 0
 
 
 def _call_tree(
-    roots: list[Any], total: int, cwd: str | None, *, max_lines: int, max_depth: int
+    roots: list[Any],
+    total: int,
+    cwd: str | None,
+    *,
+    max_lines: int,
+    max_depth: int,
+    gaps: _GapMarks,
 ) -> Iterator[str]:
     if not roots:
         yield "No calls were recorded (was any of the program's code in scope?)."
         return
     threads = sorted({root.thread for root in roots})
-    view = _TreeView(max_lines, max_depth, cwd)
+    view = _TreeView(max_lines, max_depth, cwd, gaps)
     yield f"Calls ({total:,}):"
     for thread in threads:
         if len(threads) > 1:
@@ -124,7 +171,7 @@ def _call_tree(
 
 def _subtree(nodes: list[Any], prefix: str, depth: int, view: _TreeView) -> Iterator[str]:
     tee, last_tee, bar, space = _glyphs()
-    groups = list(_runs(nodes))
+    groups = list(_runs(nodes, view.gaps))
     for index, group in enumerate(groups):
         if view.lines_left <= 0:
             return
@@ -133,6 +180,9 @@ def _subtree(nodes: list[Any], prefix: str, depth: int, view: _TreeView) -> Iter
         label = _label(node, view.cwd)
         if len(group) > 1:
             label += f"  x{len(group)}"
+        mark = view.gaps.mark(node)
+        if mark:
+            label += f"  {mark}"
         yield prefix + (last_tee if last else tee) + label
         view.lines_left -= 1
         view.shown += len(group)
@@ -147,17 +197,16 @@ def _subtree(nodes: list[Any], prefix: str, depth: int, view: _TreeView) -> Iter
         yield from _subtree(node.children, child_prefix, depth + 1, view)
 
 
-def _runs(nodes: list[Any]) -> Iterator[list[Any]]:
-    """Consecutive sibling calls of one function with one outcome, as groups."""
+def _runs(nodes: list[Any], gaps: _GapMarks) -> Iterator[list[Any]]:
+    """Consecutive sibling calls of one function with one outcome (and gap mark), as groups."""
     group: list[Any] = []
+    key: tuple[Any, ...] = ()
     for node in nodes:
-        if group and (node.function, node.file, node.exception) != (
-            group[0].function,
-            group[0].file,
-            group[0].exception,
-        ):
+        node_key = (node.function, node.file, node.exception, gaps.mark(node))
+        if group and node_key != key:
             yield group
             group = []
+        key = node_key
         group.append(node)
     if group:
         yield group
@@ -182,21 +231,89 @@ def _glyphs() -> tuple[str, str, str, str]:
     return "├── ", "└── ", "│   ", "    "
 
 
+# -- gaps ------------------------------------------------------------------------------------
+
+
+def _gaps(reader: Any, gaps: list[Gap], cwd: str | None) -> Iterator[str]:
+    """Where events are missing, and why (the first _MAX_GAPS)."""
+    threads = {gap.thread for gap in gaps}
+    yield f"Gaps ({len(gaps):,}): events are missing from these steps on"
+    for gap in gaps[:_MAX_GAPS]:
+        where = _gap_place(reader, gap, cwd)
+        thread = f"  thread {gap.thread}" if len(threads) > 1 else ""
+        yield f"  step {gap.step:,}{thread}  {where}  {gap.text}"
+    if len(gaps) > _MAX_GAPS:
+        yield (
+            f"  ({len(gaps) - _MAX_GAPS:,} more gaps: `replay debug` lists them with "
+            "`info gaps`; `replay export` has them all)"
+        )
+
+
+def _gap_place(reader: Any, gap: Gap, cwd: str | None) -> str:
+    """`function()  file:line` of the call a gap fell in, as far as it is known."""
+    call = reader.store.call(reader.recording_id, gap.call_id) if gap.call_id else None
+    if call is None:
+        return "(in no recorded call)"
+    function = reader.function_name(call["function_id"])
+    path = display_path(reader.function_file(call["function_id"]), cwd)
+    return f"in {function}()  {path}" + (f":{gap.line}" if gap.line else "")
+
+
 # -- the uncaught exception ------------------------------------------------------------------
 
 
-def _exception(reader: Any, cwd: str | None) -> Iterator[str]:
+def _exception(reader: Any, cwd: str | None, gaps: list[Gap]) -> Iterator[str]:
     meta = reader.meta
     message = meta.get("exception_message")
     yield f"Uncaught {meta['exception_type']}" + (f": {message}" if message else "")
     frames = reader.exception_path()
     if not frames:
         yield "  (it was raised outside the recorded code: no recorded frame on its path)"
+        if gaps:
+            yield (
+                f"  (or its path fell in a gap: the recording has {len(gaps):,}, "
+                f"the last at step {gaps[-1].step:,}: {gaps[-1].text})"
+            )
         return
     yield "Frames, outermost first, with their locals when the exception left them:"
-    for frame in frames:
+    for index, frame in enumerate(frames):
         yield f"  {frame.function}  {display_path(frame.file, cwd)}:{frame.line}"
+        callee = frames[index + 1] if index + 1 < len(frames) else None
+        yield from _frame_gaps(reader, frame, callee, gaps)
         yield from _locals(frame)
+
+
+def _frame_gaps(reader: Any, frame: Any, callee: Any, gaps: list[Gap]) -> Iterator[str]:
+    """A note for each gap during which the frame may have run: its locals may miss changes.
+
+    Not noted: a gap inside a plain callee whose end was recorded (replay.gaps), such as its
+    callee on the path, which runs from its CALL to the UNWIND recorded on the path.
+    """
+    if not gaps:
+        return
+    store, rec = reader.store, reader.recording_id
+    call = store.call(rec, frame.call_id)
+    if call is None:
+        return
+    rows: dict[int, CallRowFacts | None] = {}
+
+    def facts(call_id: int) -> CallRowFacts | None:
+        if call_id not in rows:
+            rows[call_id] = CallRowFacts.of(store.call(rec, call_id))
+        return rows[call_id]
+
+    lived = gaps_between(gaps, call["thread_id"], call["first_step"], frame.step)
+    inner = facts(callee.call_id) if callee is not None and lived else None
+    if inner is not None and not inner.generator:
+        lived = [g for g in lived if not inner.first_step < g.step <= callee.step]
+    lived = [g for g in lived if not inside_plain_callee(g.call_id, g.step, frame.call_id, facts)]
+    for gap in lived[:3]:
+        yield (
+            f"      (gap at step {gap.step:,} while it ran, {gap.reason}: {gap.detail}; "
+            "values changed then may be out of date)"
+        )
+    if len(lived) > 3:
+        yield f"      ({len(lived) - 3:,} more gaps while it ran)"
 
 
 def _locals(frame: Any) -> Iterator[str]:

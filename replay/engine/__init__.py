@@ -26,6 +26,7 @@ from replay.engine.engine import Engine
 from replay.engine.errors import EngineError, ExpressionError
 from replay.engine.expr import Expression
 from replay.engine.views import UNBOUND, Change, Frame, Match, Outcome, Stop
+from replay.gaps import Gap
 
 __all__ = [
     "UNBOUND",
@@ -39,6 +40,7 @@ __all__ = [
     "Expression",
     "ExpressionError",
     "Frame",
+    "Gap",
     "Match",
     "Outcome",
     "Stop",

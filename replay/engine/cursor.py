@@ -1,7 +1,8 @@
 """A Cursor: one thread's position (an event of it), and the state there, computed on demand.
 
 This module owns "where am I": the event under the cursor, its frame's function and file, the
-stack with every frame's recorded locals, and what a leave step returns. Moving is the
+stack with every frame's recorded locals (and the latest gap each frame lived through), what a
+leave step returns, and at a GAP step which events are missing and why. Moving is the
 Engine's job (engine.py); a Cursor only follows a move, incrementally when it is one event
 forward.
 """
@@ -14,7 +15,8 @@ from replay.engine.errors import EngineError
 from replay.engine.model import ThreadState
 from replay.engine.stream import Pos, quiet_gc
 from replay.engine.views import Frame, Outcome
-from replay.events import EXTERNAL, KIND_NAMES, LEAVE_KINDS, RETURN, UNWIND, YIELD
+from replay.events import EXTERNAL, GAP, KIND_NAMES, LEAVE_KINDS, RETURN, UNWIND, YIELD
+from replay.gaps import Gap, gap_of
 
 if TYPE_CHECKING:
     from replay.engine.engine import Engine
@@ -110,7 +112,10 @@ class Cursor:
         """The call stack at this step, innermost frame first."""
         state = self.state()
         engine = self.engine
+        step = self.step
+        gaps = bool(engine.gap_steps(self.thread_id))
         frames = []
+        until: int | None = None
         for call_id in reversed(state.stack):
             live = state.frames[call_id]
             frames.append(
@@ -122,8 +127,12 @@ class Cursor:
                     locals=dict(live.locals),
                     args=dict(live.args),
                     code_id=live.code_id,
+                    gap=engine.frame_gap(self.thread_id, call_id, step, until) if gaps else None,
                 )
             )
+            if gaps:  # the caller was not running once a plain call of it had started
+                row = engine.call_row(call_id)
+                until = row.first_step if row is not None and not row.generator else None
         return frames
 
     def frame(self, level: int = 0) -> Frame:
@@ -145,6 +154,12 @@ class Cursor:
         if kind == UNWIND:
             return Outcome("unwind", payload[2], payload[0], payload[1])
         return None
+
+    @property
+    def gap(self) -> Gap | None:
+        """At a GAP step: where events start missing, and why."""
+        event = self.event
+        return gap_of(self.thread_id, event) if event[0] == GAP else None
 
     @property
     def external(self) -> tuple[str, bool, Any, Any] | None:

@@ -19,10 +19,18 @@ that thread's latest event at or before the current step (the thread "as it was 
 Nothing here loads the whole recording: positions are (chunk, event) pairs, chunks are decoded
 on demand into a small LRU cache, stacks and locals come from the index's checkpoints plus at
 most one chunk of replay, and call facts come from the store's calls table.
+
+Gaps (GAP events: events missing, replay.gaps) are steps like any other: `step` lands on them;
+`next`, `finish` and their reverses stop at one where the current frame's own events may be
+missing (not at a gap inside a callee they step over whole); `goto` into missing steps says
+which gap swallowed them; every frame of a stack names the latest gap it lived through
+(`Frame.gap`). `gaps()` lists them, decoding the chunks once, only for a recording that may
+have some (`replay.gaps.may_have_gaps`).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 from collections import OrderedDict
@@ -39,7 +47,8 @@ from replay.engine.model import ENTRY_KINDS, ThreadState
 from replay.engine.scan import find_breakpoint, seek_frame
 from replay.engine.stream import ChunkCache, Pos, ThreadStream, gc_paused, quiet_gc
 from replay.engine.views import Change, Frame, Match, Outcome, Stop
-from replay.events import LEAVE_KINDS, RETURN, UNWIND
+from replay.events import GAP, LEAVE_KINDS, RETURN, UNWIND
+from replay.gaps import Gap, gaps_in, inside_plain_callee, may_have_gaps
 from replay.reader import RecordingCatalog, resolve_recording
 from replay.storage import Store
 
@@ -83,6 +92,9 @@ class Engine(RecordingCatalog):
         self._calls: OrderedDict[int, CallRow | None] = OrderedDict()
         self.breakpoints = Breakpoints(self.files, self.functions)
         self._origins: list[dict[str, Any]] | None = None
+        self._gaps: list[Gap] | None = None
+        self._gap_steps: dict[int, list[int]] = {}
+        self._thread_gaps: dict[int, list[Gap]] = {}
         first_thread = min(self._streams, key=lambda t: self._streams[t].first_step)
         self.cursors: dict[int, Cursor] = {}
         self.thread_id = first_thread
@@ -163,6 +175,63 @@ class Engine(RecordingCatalog):
         """(code id, parent call id) of a call whose CALL event a replay did not see."""
         row = self.call_row(call_id)
         return (row.function_id, row.parent_id) if row is not None else (0, 0)
+
+    # -- gaps ----------------------------------------------------------------------------
+
+    def gaps(self) -> list[Gap]:
+        """Every GAP of the recording (where events are missing, and why), in step order.
+
+        Found once per engine by decoding the chunks that may hold one (all of them, unless
+        the index says which), and only when the recording may have gaps at all."""
+        if self._gaps is None:
+            found: list[Gap] = []
+            if may_have_gaps(self.meta):
+                with gc_paused:
+                    for thread_id, stream in self._streams.items():
+                        summaries = self._indexes[thread_id].summaries
+                        for k, info in enumerate(stream.chunks):
+                            summary = summaries[k] if k < len(summaries) else None
+                            if summary is not None and GAP not in summary.kinds:
+                                continue
+                            found.extend(gaps_in(thread_id, self.store.read_chunk(info.id)))
+            found.sort(key=lambda gap: gap.step)
+            self._gaps = found
+            for gap in found:
+                self._gap_steps.setdefault(gap.thread, []).append(gap.step)
+                self._thread_gaps.setdefault(gap.thread, []).append(gap)
+        return self._gaps
+
+    def gap_steps(self, thread_id: int) -> list[int]:
+        """The steps of the thread's GAP events, ascending (usually empty)."""
+        self.gaps()
+        return self._gap_steps.get(thread_id, [])
+
+    def gap_at(self, thread_id: int, step: int) -> Gap | None:
+        """The thread's latest gap at or before `step`."""
+        steps = self.gap_steps(thread_id)
+        i = bisect.bisect_right(steps, step)
+        return self._thread_gaps[thread_id][i - 1] if i else None
+
+    def frame_gap(self, thread_id: int, call_id: int, step: int, until: int | None) -> Gap | None:
+        """The latest gap of the thread during which the frame may have run, up to `step`.
+
+        Gaps inside a plain callee whose end was recorded do not count (replay.gaps); nor do
+        gaps after `until`: the first step of the frame's callee on the stack when that callee
+        is a plain call (the frame has not run since), else None. None: no such gap."""
+        steps = self.gap_steps(thread_id)
+        if not steps:
+            return None
+        row = self.call_row(call_id)
+        first = row.first_step if row is not None else 0
+        last = min(step, until) if until is not None else step
+        gaps = self._thread_gaps[thread_id]
+        for i in range(bisect.bisect_right(steps, last) - 1, -1, -1):
+            gap = gaps[i]
+            if gap.step <= first:
+                return None
+            if not inside_plain_callee(gap.call_id, gap.step, call_id, self.call_row):
+                return gap
+        return None
 
     @property
     def indexed(self) -> bool:
@@ -374,6 +443,10 @@ class Engine(RecordingCatalog):
         if pos is None:
             end = "end" if forward else "start"
             return self._end(end, f"the {end} of the thread's recording")
+        if cursor.stream.event(pos)[0] == GAP:
+            return self._stand(
+                cursor.thread_id, pos, "gap", message="stopped at a gap: events are missing here"
+            )
         return self._stand(cursor.thread_id, pos, "step")
 
     def _end(self, reason: str, message: str) -> Stop:
@@ -438,7 +511,12 @@ class Engine(RecordingCatalog):
                 if best is None or found < best[0]:
                     best = (found, thread_id, pos)
         assert best is not None
-        return self._stand(best[1], best[2], "goto", message=f"step {step} was not recorded")
+        message = f"step {step} was not recorded"
+        lost = [gap for gap in self.gaps() if gap.step <= step]
+        if lost:
+            gap = lost[-1]
+            message += f": lost in the gap at step {gap.step} (thread {gap.thread}), {gap.text}"
+        return self._stand(best[1], best[2], "goto", message=message)
 
     @quiet_gc
     def goto_call(self, call_id: int, *, end: bool = False) -> Stop:

@@ -38,10 +38,10 @@ from typing import Any, BinaryIO
 
 from replay.engine.model import Resolver, ThreadState
 from replay.engine.stream import ThreadStream
-from replay.events import CALL, LEAVE_KINDS, YIELD
+from replay.events import CALL, GAP, LEAVE_KINDS, YIELD
 from replay.storage import Store, StoreError, codec
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 LINE_BITS = 24
 """A (code id, line) pair is kept as the int `code_id << LINE_BITS | line`."""
 SUMMARY_STEP = -1
@@ -282,8 +282,10 @@ def build_chunk(  # noqa: PLR0915 - one hot loop, inlined on purpose
                     values = top_frame.locals
                     for name in deleted:
                         values.pop(name, None)
-            top_frame.line = event[4]
-            add_pair(top_key | event[4])
+            line = event[4]
+            if line or kind != GAP:  # as ThreadState.apply: a gap's unknown line keeps the frame's
+                top_frame.line = line
+            add_pair(top_key | line)
             if kind in leave_kinds:
                 stack.pop()
                 if kind != YIELD:

@@ -9,6 +9,11 @@ tests' cross-checks) replays events through `ThreadState.apply`, so they cannot 
 RESUME, THROW) is pushed first; the frame that emits a leave event (RETURN, UNWIND, YIELD) is
 still on the stack at that event and popped after it. A generator frame that yields stays in
 `frames` (suspended, off the stack) with its locals, so a later RESUME continues from them.
+
+A GAP event (events missing, docs/internals.md) is an event of the frame that was running where
+the events start missing: applied like any other event of a known frame, but a GAP of a frame
+the replay does not know adopts nothing (it may be a frame that never got a row: its CALL was
+dropped too). After a gap the stack resynchronises as after any missing event (see `apply`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import marshal
 from collections.abc import Callable
 from typing import Any
 
-from replay.events import CALL, LEAVE_KINDS, RESUME, THROW, YIELD
+from replay.events import CALL, GAP, LEAVE_KINDS, RESUME, THROW, YIELD
 
 ENTRY_KINDS = frozenset({CALL, RESUME, THROW})
 """Kinds with which a frame starts (or restarts) running on the thread."""
@@ -86,19 +91,27 @@ class ThreadState:
 
         Returns the event's frame. Streams with missing events (a GAP, a recorder fault) are
         resynchronised the way the recorder itself does: an event of a frame below the top
-        drops the frames above it; an event of an unknown frame adopts it.
+        drops the frames above it, and so does a CALL whose caller is below the top; an event
+        of an unknown frame adopts it (except a GAP's, see the module docstring).
         """
         kind, _step, _ts, call_id, line, payload, changes, deleted = event
         frames = self.frames
         stack = self.stack
         if kind == CALL:
-            frame = LiveFrame(call_id, payload[0], payload[1], line=line, args=dict(changes or ()))
+            parent = payload[1]
+            if stack and parent and stack[-1] != parent and parent in stack:
+                # Frames above the caller ended without a leave event we saw (a gap).
+                while stack[-1] != parent:
+                    frames.pop(stack.pop(), None)
+            frame = LiveFrame(call_id, payload[0], parent, line=line, args=dict(changes or ()))
             frames[call_id] = frame
             stack.append(call_id)
         else:
             frame = frames.get(call_id)  # type: ignore[assignment]
             if frame is None:
                 code_id, parent_id = resolve(call_id)
+                if kind == GAP:  # a gap in a frame not seen: nothing to put on the stack
+                    return LiveFrame(call_id, code_id, parent_id, line=line)
                 frame = frames[call_id] = LiveFrame(call_id, code_id, parent_id)
                 stack.append(call_id)
             elif not stack or stack[-1] != call_id:
@@ -109,7 +122,8 @@ class ThreadState:
             values = frame.locals
             for name in deleted:
                 values.pop(name, None)
-        frame.line = line
+        if line or kind != GAP:  # a gap whose line is not known keeps the frame's line
+            frame.line = line
         if pop and kind in LEAVE_KINDS:
             self.leave(kind, call_id)
         return frame

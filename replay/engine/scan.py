@@ -3,10 +3,12 @@
 This module owns two searches, both written as tight loops over decoded chunks:
 
 - `seek_frame`: the next (or previous) event of one frame, or of one of its callers (a guard for
-  frames that end without a leave event). When a chunk ends inside a callee that is not a
-  generator, the callee's whole remaining subtree is skipped using the calls table (a
-  non-generator call occupies its thread from its CALL to its last step), so `next` over a call
-  of a million steps reads two chunks, not a thousand.
+  frames that end without a leave event), or a GAP where the frame's own events may be missing.
+  When a chunk ends inside a callee that is not a generator, the callee's whole remaining
+  subtree is skipped using the calls table (a non-generator call occupies its thread from its
+  CALL to its last step), so `next` over a call of a million steps reads two chunks, not a
+  thousand. For the same reason a GAP inside such a callee (one whose end was recorded) hides
+  nothing of the frame and does not stop the seek.
 - `find_breakpoint`: the first (or last) breakpoint hit in a thread from a position, skipping
   chunks whose summary cannot match and evaluating conditions only at candidate events, in the
   hitting frame's locals rebuilt from the chunk's checkpoint.
@@ -14,17 +16,22 @@ This module owns two searches, both written as tight loops over decoded chunks:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from replay.engine.breakpoints import Breakpoint
 from replay.engine.index import ChunkSummary, ThreadIndex
 from replay.engine.stream import Pos, ThreadStream
-from replay.events import CALL
+from replay.events import CALL, F_STEP
+from replay.gaps import inside_plain_callee
 
 if TYPE_CHECKING:
     from replay.engine.engine import Engine
+
+_step_of = itemgetter(F_STEP)
 
 
 def seek_frame(
@@ -38,29 +45,42 @@ def seek_frame(
     kinds: Collection[int] | None = None,
 ) -> Pos | None:
     """The nearest event after (forward) or before `start` of frame `target` (of one of `kinds`
-    if given) or of any frame in `guards`."""
+    if given) or of any frame in `guards`, or the nearest GAP where the frame's events may be
+    missing (see `_gap_hides_frame`)."""
     k, i = start
     n = len(stream)
     events = stream.events(k)
     lo = i + 1 if forward else i - 1
+    gap_steps = engine.gap_steps(stream.thread_id)
     while True:
+        gap = (
+            _first_gap_stop(
+                engine, events, lo, target, guards, gap_steps=gap_steps, forward=forward
+            )
+            if gap_steps
+            else None
+        )
         if forward:
-            for j in range(lo, len(events)):
+            for j in range(lo, len(events) if gap is None else gap):
                 call_id = events[j][3]
                 if call_id == target:
                     if kinds is None or events[j][0] in kinds:
                         return (k, j)
                 elif call_id in guards:
                     return (k, j)
+            if gap is not None:
+                return (k, gap)
             jump = _skip_subtree(engine, stream, k, events[-1], target, forward=True)
         else:
-            for j in range(lo, -1, -1):
+            for j in range(lo, -1 if gap is None else gap, -1):
                 call_id = events[j][3]
                 if call_id == target:
                     if kinds is None or events[j][0] in kinds:
                         return (k, j)
                 elif call_id in guards:
                     return (k, j)
+            if gap is not None:
+                return (k, gap)
             jump = _skip_subtree(engine, stream, k, events[0], target, forward=False)
         if jump is not None:
             k, i = jump
@@ -72,6 +92,48 @@ def seek_frame(
             return None
         events = stream.events(k)
         lo = 0 if forward else len(events) - 1
+
+
+def _first_gap_stop(
+    engine: Engine,
+    events: list[tuple],
+    lo: int,
+    target: int,
+    guards: Collection[int],
+    *,
+    gap_steps: list[int],
+    forward: bool,
+) -> int | None:
+    """The index of the first GAP from `lo` (in the scan's direction) that stops a seek."""
+    if not 0 <= lo < len(events):
+        return None
+    if forward:
+        low, high = events[lo][F_STEP], events[-1][F_STEP]
+    else:
+        low, high = events[0][F_STEP], events[lo][F_STEP]
+    steps = gap_steps[bisect.bisect_left(gap_steps, low) : bisect.bisect_right(gap_steps, high)]
+    for step in steps if forward else reversed(steps):
+        j = bisect.bisect_left(events, step, key=_step_of)
+        if (
+            j < len(events)
+            and events[j][F_STEP] == step
+            and _gap_hides_frame(engine, events[j], target, guards)
+        ):
+            return j
+    return None
+
+
+def _gap_hides_frame(engine: Engine, gap: tuple, target: int, guards: Collection[int]) -> bool:
+    """Whether events of `target` (or of a frame below it) may be missing at this GAP.
+
+    Not when the gap lies inside a plain callee of `target` whose end was recorded (see
+    `replay.gaps.inside_plain_callee`); in every other case (the gap in `target` or below, a
+    frame with no row, a generator) it may: the seek stops there.
+    """
+    call_id = gap[3]
+    if call_id in guards:
+        return True
+    return not inside_plain_callee(call_id, gap[F_STEP], target, engine.call_row)
 
 
 def _skip_subtree(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from replay.engine.breakpoints import Breakpoint
+    from replay.gaps import Gap
 
 
 class _Unbound:
@@ -36,6 +37,9 @@ class Frame:
     args: dict[str, Any]
     """The locals bound when the call started: its arguments."""
     code_id: int
+    gap: Gap | None = None
+    """The latest gap (missing events) the frame lived through up to the step, if any: its
+    locals may miss changes made during it, and its line may be older than shown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,8 @@ class Stop:
     step: int
     thread: int
     reason: str
-    """'step', 'breakpoint', 'end' (nothing further that way), 'start', 'goto', 'exception'."""
+    """'step', 'breakpoint', 'end' (nothing further that way), 'start', 'goto', 'exception',
+    'gap' (a next/finish stopped where the frame's events may be missing: a GAP step)."""
     breakpoint: Breakpoint | None = None
     message: str = ""
 

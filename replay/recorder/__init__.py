@@ -20,13 +20,14 @@ from typing import Any
 
 from replay.config import RecordConfig
 from replay.events import FORMAT_VERSION
+from replay.recorder.budget import OverheadBudget
 from replay.recorder.core import Core, choose_backend, make_core
 from replay.recorder.identity import IdentityMap
 from replay.recorder.redaction import Redactor
 from replay.recorder.scope import Scope
 from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
-from replay.recorder.writer import Writer, wait_for_writer
+from replay.recorder.writer import Writer
 from replay.storage import Store
 
 __all__ = ["Recorder"]
@@ -148,6 +149,7 @@ class Recorder:
             "steps": writer.index.last_step if writer else 0,
             "events": writer.events_written if writer else 0,
             "bytes": writer.bytes_written if writer else 0,
+            "dropped": writer.events_dropped if writer else 0,
             "faults": state.faults if state else 0,
             "backend": self.backend,
         }
@@ -164,10 +166,11 @@ class Recorder:
         )
         state.is_secret = self.redactor.is_secret
         self._state = state
-        self._writer = Writer(self._store, self.recording_id, state)
-        writer_wake = self._writer._wake
-        state.on_backlog = lambda: wait_for_writer(state, writer_wake)
+        # The writer installs state.on_backlog: --on-backlog block or drop (see writer.py).
+        self._writer = Writer(self._store, self.recording_id, state, on_backlog=config.on_backlog)
         self._core = make_core(self.backend, state, self._encoder.encode_exception)
+        if config.max_overhead is not None:
+            self._core.set_budget(OverheadBudget(config.max_overhead))
         self._writer.start()
         self._core.start()
 

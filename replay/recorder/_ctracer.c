@@ -61,7 +61,7 @@
 
 /* Event kinds (replay/events.py). */
 enum { K_CALL = 0, K_LINE, K_RETURN, K_RAISE, K_HANDLED, K_UNWIND, K_YIELD, K_RESUME, K_THROW,
-       K_EXTERNAL };
+       K_EXTERNAL, K_GAP };
 
 #define CO_OPTIMIZED_FLAG 0x0001
 
@@ -311,6 +311,8 @@ typedef struct CodeEntry {
     PyObject *info;      /* its CodeInfo (state.codes), once registered */
     int secret_name;     /* state.is_secret(info.name): -1 not asked yet */
     PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
+    long long busy_ns;   /* with a budget: time spent in its callbacks since the last review */
+    int demoted;         /* the budget switched it to call level (budget.py) */
 } CodeEntry;
 
 typedef struct {
@@ -418,6 +420,14 @@ struct Tracer {
      * how many times that changed. */
     CThread *switch_th;
     long switches;
+    /* The overhead budget (budget.py, `--max-overhead`), off unless set_budget() was called. */
+    int budget_on;
+    int reviewing;
+    long long review_ns;      /* length of a review window */
+    long long window_start;   /* now_ns() when the current window began */
+    PyObject *budget_review;  /* OverheadBudget.review */
+    PyObject *call_mask;      /* the local events of a demoted code object */
+    PyObject *gap_budget;     /* "budget", the reason of its GAP steps */
 };
 
 static PyTypeObject Tracer_Type;
@@ -944,11 +954,22 @@ get_thread(Tracer *t, int create)
 /* ------------------------------------------------------------------------------------------- */
 /* Events                                                                                      */
 
-/* state.hand_off(ts), then `ts.events` again (hand_off gave the writer the old list). */
+/* state.hand_off(ts), then `ts.events` again (hand_off gave the writer the old list), and
+ * `ts.unnamed`: None means hand_off settled the steps still open to redaction. */
 static int
 hand_off(Tracer *t, CThread *th)
 {
     PyObject *r = PyObject_CallOneArg(t->hand_off, th->pyts);
+    if (r != NULL) {
+        PyObject *unnamed = PyObject_GetAttrString(th->pyts, "unnamed");
+        if (unnamed == NULL) {
+            PyErr_Clear();
+        }
+        else if (unnamed == Py_None) {
+            th->n_unnamed = 0;
+        }
+        Py_XDECREF(unnamed);
+    }
     PyObject *events = PyObject_GetAttr(th->pyts, str_events);
     if (events != NULL) {
         if (PyList_CheckExact(events)) {
@@ -3302,6 +3323,28 @@ tracer_bind(Tracer *t, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_budget(review, call_mask, review_ns): turn the overhead budget on (budget.py). */
+static PyObject *
+tracer_set_budget(Tracer *t, PyObject *args)
+{
+    PyObject *review, *call_mask;
+    long long review_ns;
+    if (!PyArg_ParseTuple(args, "OOL", &review, &call_mask, &review_ns)) {
+        return NULL;
+    }
+    PyObject *reason = PyUnicode_InternFromString("budget");
+    if (reason == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(t->gap_budget, reason);
+    Py_XSETREF(t->budget_review, Py_NewRef(review));
+    Py_XSETREF(t->call_mask, Py_NewRef(call_mask));
+    t->review_ns = review_ns > 0 ? review_ns : 1;
+    t->window_start = now_ns();
+    t->budget_on = 1;
+    Py_RETURN_NONE;
+}
+
 /* Code objects this tracer set local events on (for stop() to clear them). The table is copied
  * first: building the list allocates, which can run a finalizer that re-enters a callback. */
 static PyObject *
@@ -3393,6 +3436,7 @@ tracer_traverse(Tracer *t, visitproc visit, void *arg)
     Py_VISIT(t->callee_name);
     Py_VISIT(t->is_secret);
     Py_VISIT(t->set_local_events);
+    Py_VISIT(t->budget_review);
     return fp_traverse(&t->fp, visit, arg);
 }
 
@@ -3411,6 +3455,10 @@ tracer_clear(Tracer *t)
     Py_CLEAR(t->callee_name);
     Py_CLEAR(t->is_secret);
     Py_CLEAR(t->set_local_events);
+    Py_CLEAR(t->budget_review);
+    Py_CLEAR(t->call_mask);
+    Py_CLEAR(t->gap_budget);
+    t->budget_on = 0;
     return 0;
 }
 
@@ -3447,7 +3495,134 @@ tracer_dealloc(Tracer *t)
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
-/* Callbacks refuse to run on a Tracer that was never bound (they need DISABLE and the tool). */
+/* ------------------------------------------------------------------------------------------- */
+/* The overhead budget (replay/recorder/budget.py decides; this measures and demotes)          */
+
+/* Switch `code` to call-level events and record a GAP step with the reason, here. 0 or -1. */
+static int
+budget_demote(Tracer *t, PyObject *code, PyObject *detail)
+{
+    CodeEntry *ce = code_get(t, code);
+    if (ce == NULL || ce->demoted || !PyUnicode_Check(detail)) {
+        return 0;
+    }
+    ce->demoted = 1;
+    if (set_local_events(t, code, t->call_mask) < 0) {
+        return -1;
+    }
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
+        return -1;
+    }
+    FrameState *top = th->depth ? th->stack[th->depth - 1] : NULL;
+    PyObject *payload = PyTuple_Pack(2, t->gap_budget, detail);
+    if (payload == NULL) {
+        return -1;
+    }
+    return emit(t, th, K_GAP, top ? top->call_id : t->zero, top ? top->line : Py_None, payload,
+                NULL, NULL, 0);
+}
+
+/* One review: the cost of each code object over the window, to OverheadBudget.review, and the
+ * demotions it asks for. The costs are copied out of the code table first (building Python
+ * objects can run a finalizer that re-enters a callback and changes the table). 0 or -1. */
+static int
+budget_review(Tracer *t, long long now)
+{
+    long long window = now - t->window_start;
+    t->window_start = now;
+    size_t n = 0;
+    for (size_t i = 0; i < t->codes.cap; i++) {
+        CodeEntry *ce = t->codes.e[i].key ? t->codes.e[i].val : NULL;
+        n += ce != NULL && ce->busy_ns > 0 && ce->registered && !ce->demoted;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    struct {
+        PyObject *code;
+        long long ns;
+    } *costs = PyMem_Calloc(n, sizeof *costs);
+    if (costs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < t->codes.cap && k < n; i++) {
+        CodeEntry *ce = t->codes.e[i].key ? t->codes.e[i].val : NULL;
+        if (ce != NULL && ce->busy_ns > 0 && ce->registered && !ce->demoted) {
+            costs[k].code = Py_NewRef(ce->code);
+            costs[k].ns = ce->busy_ns;
+            k++;
+        }
+        if (ce != NULL) {
+            ce->busy_ns = 0;
+        }
+    }
+    int rc = -1;
+    PyObject *list = PyList_New(0), *result = NULL;
+    for (size_t i = 0; list != NULL && i < k; i++) {
+        PyObject *name = PyObject_GetAttrString(costs[i].code, "co_qualname");
+        PyObject *item = name ? Py_BuildValue("(OOL)", costs[i].code, name, costs[i].ns) : NULL;
+        Py_XDECREF(name);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+    if (list == NULL) {
+        goto done;
+    }
+    result = PyObject_CallFunction(t->budget_review, "LO", window, list);
+    if (result == NULL || !PyList_Check(result)) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(result); i++) {
+        PyObject *d = PyList_GET_ITEM(result, i);
+        PyObject *code = PyObject_GetAttrString(d, "code");
+        PyObject *detail = code ? PyObject_GetAttrString(d, "detail") : NULL;
+        int r = detail == NULL ? -1 : budget_demote(t, code, detail);
+        Py_XDECREF(code);
+        Py_XDECREF(detail);
+        if (r < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < k; i++) {
+        Py_DECREF(costs[i].code);
+    }
+    PyMem_Free(costs);
+    Py_XDECREF(list);
+    Py_XDECREF(result);
+    return rc;
+}
+
+/* After a callback that succeeded, with a budget: charge its time to `code`, and review when a
+ * window is over. A failing review is a recorder fault (counted), never the program's: 0; -1
+ * only for the program's own KeyboardInterrupt/SystemExit arriving meanwhile. */
+static int
+budget_charge(Tracer *t, PyObject *code, long long start)
+{
+    long long now = now_ns();
+    CodeEntry *ce = code_get(t, code);
+    if (ce != NULL) {
+        ce->busy_ns += now - start;
+    }
+    if (now - t->window_start < t->review_ns || t->reviewing) {
+        return 0;
+    }
+    t->reviewing = 1;
+    int rc = budget_review(t, now) < 0 ? absorb_error(t) : 0;
+    t->reviewing = 0;
+    return rc;
+}
+
+/* Callbacks refuse to run on a Tracer that was never bound (they need DISABLE and the tool).
+ * With a budget, the time each one takes is charged to its code object (every event's first
+ * argument is the code object). */
 #define CB(name, func)                                                                            \
     static PyObject *name##_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)       \
     {                                                                                             \
@@ -3457,7 +3632,11 @@ tracer_dealloc(Tracer *t)
         }                                                                                         \
         /* Keep the tracer alive even if another thread unregisters it meanwhile. */              \
         Py_INCREF(t);                                                                             \
+        long long start = t->budget_on ? now_ns() : 0;                                            \
         PyObject *r = func(t, args, nargs);                                                       \
+        if (t->budget_on && r != NULL && nargs > 0 && budget_charge(t, args[0], start) < 0) {    \
+            Py_CLEAR(r);                                                                          \
+        }                                                                                         \
         Py_DECREF(t);                                                                             \
         return r;                                                                                 \
     }
@@ -3533,6 +3712,8 @@ static PyMethodDef tracer_methods[] = {
     {"bind", (PyCFunction)tracer_bind, METH_VARARGS,
      "bind(tool, DISABLE, set_local_events, local_events, return_events)"},
     {"codes", (PyCFunction)tracer_codes, METH_NOARGS, "Code objects given local events."},
+    {"set_budget", (PyCFunction)tracer_set_budget, METH_VARARGS,
+     "set_budget(review, call_level_events, review_ns): the --max-overhead budget."},
     {"close", (PyCFunction)tracer_close, METH_NOARGS, "Release the tracing state."},
     {"counters", (PyCFunction)tracer_counters, METH_NOARGS, "Internal counters (tests)."},
     {"py_start", (PyCFunction)(void (*)(void))py_start_entry, METH_FASTCALL, NULL},

@@ -41,6 +41,14 @@
 #define FP_MAX_RETRIES 8
 #define FP_MAX_PATH 64
 
+/* A slot of a direct-mapped cache of `size` (a power of two) entries for an address: addresses
+ * cluster (allocator pools), so they are spread by a multiplicative hash first. */
+static inline size_t
+slot_of(const void *p, size_t size)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 32) & (size - 1);
+}
+
 static inline uint64_t
 mix(uint64_t h, uint64_t x)
 {
@@ -77,7 +85,7 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
         }
         version = tp->tp_version_tag;
     }
-    FpTypeEntry *e = &fp->types[((uintptr_t)tp >> 4) % FP_TYPE_CACHE];
+    FpTypeEntry *e = &fp->types[slot_of(tp, FP_TYPE_CACHE)];
     if (e->type == tp && e->version == version) {
         return e->plain;
     }
@@ -401,7 +409,7 @@ classify_type(Fingerprinter *fp)
     }
     unsigned int version = tp->tp_version_tag;
     if (version != 0) {
-        FpTypeEntry *e = &fp->types[((uintptr_t)tp >> 4) % FP_TYPE_CACHE];
+        FpTypeEntry *e = &fp->types[slot_of(tp, FP_TYPE_CACHE)];
         e->type = tp;
         e->version = version;
         e->plain = plain;
@@ -431,7 +439,10 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
     for (int attempt = 0; attempt < FP_MAX_RETRIES; attempt++) {
         Walk w;
         w.fp = fp;
-        w.h = 0x2545F4914F6CDD1DULL;
+        /* The identity map's rotation count: an encoding from before a rotation may hold ids
+         * the map has since forgotten, so a rotation makes every fingerprint differ once (and
+         * the value is encoded again, which renews its ids). */
+        w.h = mix(0x2545F4914F6CDD1DULL, *(const uint64_t *)fp->rotations.buf);
         w.budget = fp->max_nodes;
         w.npath = 0;
         int r = walk_value(&w, v, 0);
@@ -458,7 +469,7 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
 static inline FpValueEntry *
 value_entry(Fingerprinter *fp, PyObject *v)
 {
-    return &fp->values[((uintptr_t)v >> 4) % FP_VALUE_CACHE];
+    return &fp->values[slot_of(v, FP_VALUE_CACHE)];
 }
 
 static void
@@ -568,12 +579,14 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     PyObject *dict_index = PyDict_GetItemString(rule, "dict_only_index");
     PyObject *secret_cache = PyDict_GetItemString(rule, "secret_cache");
     PyObject *is_secret = PyDict_GetItemString(rule, "is_secret");
+    PyObject *rotations = PyDict_GetItemString(rule, "identity_rotations");
     if (dict_index == NULL || secret_cache == NULL || !PyDict_CheckExact(secret_cache)
-        || is_secret == NULL) {
-        PyErr_SetString(PyExc_TypeError,
-                        "fingerprint rule needs dict_only_index, secret_cache (a dict), is_secret");
+        || is_secret == NULL || rotations == NULL) {
+        PyErr_SetString(PyExc_TypeError, "fingerprint rule needs dict_only_index, secret_cache "
+                                         "(a dict), is_secret and identity_rotations");
         return -1;
     }
+
     /* The getter behind `__dict__` of a class made here, to recognise plain classes by. */
     PyObject *cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s()N", "_Plain",
                                           PyDict_New());
@@ -590,8 +603,17 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     if (fp->subtype_dict_get == NULL) {
         return 0;
     }
+    if (PyObject_GetBuffer(rotations, &fp->rotations, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (fp->rotations.len != sizeof(uint64_t)) {
+        PyBuffer_Release(&fp->rotations);
+        PyErr_SetString(PyExc_TypeError, "identity_rotations must be array('Q', [n])");
+        return -1;
+    }
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
     if (fp->values == NULL) {
+        PyBuffer_Release(&fp->rotations);
         PyErr_NoMemory();
         return -1;
     }
@@ -610,6 +632,9 @@ fp_init(Fingerprinter *fp, PyObject *rule)
 void
 fp_clear(Fingerprinter *fp)
 {
+    if (fp->enabled) {
+        PyBuffer_Release(&fp->rotations);
+    }
     if (fp->values != NULL) {
         for (int i = 0; i < FP_VALUE_CACHE; i++) {
             entry_clear(fp, &fp->values[i]);

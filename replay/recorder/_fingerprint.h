@@ -52,6 +52,7 @@ typedef struct {
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */
+    Py_buffer rotations;     /* IdentityMap.rotations, one uint64 (held for the buffer) */
     /* During fp_of: what the walk met and could not answer without Python code (strong). */
     PyTypeObject *miss_type;
     PyObject *miss_name;
@@ -62,7 +63,8 @@ typedef struct {
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
  * max_items, max_attrs, max_nodes, max_string), `dict_only_index(cls) -> int` (the MRO index of
  * the `__dict__` getset when instances of cls are encoded from their instance dict alone, else
- * -1), and its redactor's `secret_cache` dict and `is_secret`. None disables fingerprints.
+ * -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
+ * (an array('Q') of one item, mixed into every fingerprint). None disables fingerprints.
  * 0 on success, -1 with an exception set. */
 int fp_init(Fingerprinter *fp, PyObject *rule);
 

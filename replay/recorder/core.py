@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from replay.config import ENV_CORE
 from replay.exceptions import ReplayError, UsageError
 from replay.recorder import csysmon, settrace, sysmon
+from replay.recorder.budget import OverheadBudget
 from replay.recorder.state import RecordingState
 
 C_CORES = {"sysmon": csysmon.CSysMonitoringCore.name}
@@ -34,6 +35,10 @@ class Core(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def set_budget(self, budget: OverheadBudget) -> None:
+        """Record hot code at call level past the budget (sys.monitoring cores only)."""
+        ...
 
 
 def choose_backend(requested: str) -> tuple[str, str]:

@@ -20,10 +20,17 @@ from collections.abc import Callable
 from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
+from replay.recorder.budget import REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name
 from replay.recorder.snapshot import SnapshotEncoder
 from replay.recorder.state import BATCH_EVENTS, RecordingState
-from replay.recorder.sysmon import acquire_tool, install, local_events, uninstall
+from replay.recorder.sysmon import (
+    acquire_tool,
+    call_level_events,
+    install,
+    local_events,
+    uninstall,
+)
 
 try:
     from replay.recorder import _ctracer
@@ -70,6 +77,7 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
             "dict_only_index": encoder.dict_only_index,
             "secret_cache": encoder.redactor._cache,
             "is_secret": encoder.redactor.is_secret,
+            "identity_rotations": encoder.identity.rotations,
         },
     }
 
@@ -95,6 +103,11 @@ class CSysMonitoringCore:
             inject=os.environ.get(ENV_INJECT_FAULT) or None,
             **_encoder_rule(encode_exception),
         )
+
+    def set_budget(self, budget: OverheadBudget) -> None:
+        """Record hot code at call level only past `budget` (budget.py): the tracer times its
+        callbacks per code object and asks `budget.review` once per REVIEW_NS."""
+        self._tracer.set_budget(budget.review, call_level_events(), REVIEW_NS)
 
     def start(self) -> None:
         mon = sys.monitoring

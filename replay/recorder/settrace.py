@@ -33,6 +33,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
+from replay.exceptions import UsageError
 from replay.recorder.state import (
     BATCH_EVENTS,
     FrameState,
@@ -78,6 +79,10 @@ class SettraceCore:
         self.encode_exception = encode_exception
         self._previous: Any = None
         self._global: Callable[..., Any] | None = None
+
+    def set_budget(self, budget: object) -> None:
+        """Not supported here: `replay record` refuses --max-overhead on this backend."""
+        raise UsageError("--max-overhead needs the sys.monitoring backend (Python 3.12+)")
 
     def start(self) -> None:
         self._global = self._build()

@@ -32,10 +32,12 @@ CO_OPTIMIZED = 0x0001
 BATCH_EVENTS = 4096
 """A thread hands its list to the writer once it holds this many events."""
 MAX_PENDING_BATCHES = 8
-"""Handed-off lists the writer may be behind by before traced threads wait for it: the memory
-bound (about 33k events; with nested values some tens of MB). Past it a traced thread waits, up
-to 10 s at a time, rather than dropping events. The writer shares the GIL with the program, so a
-smaller bound costs no time overall (measured: json_requests 4000, peak RSS 217 -> 141 MB)."""
+"""Handed-off lists the writer may be behind by before `on_backlog` runs: the memory bound
+(about 33k events; with nested values some tens of MB). Past it, per `--on-backlog`, a traced
+thread waits for the writer, up to 10 s at a time (`block`, the default), or the newest lists
+are dropped, counted and replaced by a GAP event (`drop`). The writer shares the GIL with the
+program, so a smaller bound costs no time overall (measured: json_requests 4000, peak RSS
+217 -> 141 MB)."""
 
 _PY312 = sys.version_info[:2] == (3, 12)
 
@@ -217,7 +219,16 @@ class RecordingState:
         return info
 
     def hand_off(self, ts: ThreadState) -> None:
-        """Give the thread's full list to the writer and start a new one (traced thread's side)."""
+        """Give the thread's full list to the writer and start a new one (traced thread's side).
+
+        No lock: a deque append and an attribute store. The list is queued before `ts.events`
+        is replaced, so a writer that finds the new (newer) list has the old one in the queue
+        already and writes them in order. Steps still open to redaction (`note_unnamed`) stay
+        with the thread. With more than `max_pending` lists waiting, `on_backlog` (installed
+        by the writer, per `--on-backlog`) runs: past the memory bound it either waits for the
+        writer (`block`) or takes the newest lists off the queue and replaces them by a GAP
+        (`drop`, which also wakes the writer earlier); see replay/recorder/writer.py.
+        """
         events = ts.events
         keep: list[tuple] = []
         if ts.unnamed:
@@ -225,9 +236,18 @@ class RecordingState:
             while events and events[-1][1] >= first:
                 keep.append(events.pop())
             keep.reverse()
-        ts.events = keep
+            if len(keep) > BATCH_EVENTS // 2:
+                # No LINE on this thread for half a batch (code recorded at call level by
+                # --max-overhead, say): holding the tail back again and again would make every
+                # event a hand-off. Settle on the safe side: the values are hidden.
+                for step, _ in ts.unnamed:
+                    _redact_step(keep, step)
+                ts.unnamed = None
+                events.extend(keep)
+                keep = []
         if events:
             self.handoff.append((ts.thread_id, events))
+        ts.events = keep
         if len(self.handoff) > self.max_pending and self.on_backlog is not None:
             self.on_backlog()
 

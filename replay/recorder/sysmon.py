@@ -22,6 +22,7 @@ from typing import Any
 from replay.events import (
     CALL,
     EXTERNAL,
+    GAP,
     HANDLED,
     LINE,
     RAISE,
@@ -32,6 +33,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
+from replay.recorder.budget import GAP_REASON_BUDGET, REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name, python_code
 from replay.recorder.state import (
     BATCH_EVENTS,
@@ -73,6 +75,14 @@ def local_events() -> int:
         | ev.C_RETURN
         | ev.C_RAISE
     )
+
+
+def call_level_events() -> int:
+    """The local events of a code object the overhead budget demoted (budget.py): returns,
+    yields and resumes; with the global PY_START, PY_UNWIND, PY_THROW and exception events that
+    is its calls, arguments, results and exceptions, without its lines or library calls."""
+    ev = sys.monitoring.events
+    return ev.STOP_ITERATION | ev.PY_RETURN | ev.PY_YIELD | ev.PY_RESUME
 
 
 def install(tool: int, callbacks: dict[int, Callable[..., Any]]) -> None:
@@ -119,10 +129,79 @@ class SysMonitoringCore:
         self.encode_exception = encode_exception
         self.tool: int | None = None
         self._externals: set[int] = set()
+        self._budget: OverheadBudget | None = None
+
+    def set_budget(self, budget: OverheadBudget) -> None:
+        """Record hot code at call level only past `budget` (before start)."""
+        self._budget = budget
 
     def start(self) -> None:
         self.tool = acquire_tool()
-        install(self.tool, self._callbacks())
+        if self._budget is None:
+            callbacks = self._callbacks()
+        else:
+            # Each callback then runs inside a timing wrapper: one more frame above the program's.
+            callbacks = self._budgeted(self._callbacks(wrapped=True), self._budget)
+        install(self.tool, callbacks)
+
+    def _budgeted(
+        self, callbacks: dict[int, Callable[..., Any]], budget: OverheadBudget
+    ) -> dict[int, Callable[..., Any]]:
+        """The callbacks, each timed and its time charged to its code object (every event's
+        first argument), with a review of the budget once per REVIEW_NS (see budget.py)."""
+        state = self.state
+        tool = self.tool
+        clock = time.perf_counter_ns
+        # Keyed by id(code): hashing a code object hashes its bytecode and constants.
+        costs: dict[int, int] = {}
+        demoted: set[int] = set()
+        window = [clock()]
+        call_level = call_level_events()
+
+        def review(now: int) -> None:
+            codes = state.codes  # in-scope code only (not the out-of-scope callees we watch)
+            spent = []
+            for code_id, ns in costs.items():
+                info = codes.get(code_id)
+                if info is not None:
+                    spent.append((info.code, info.code.co_qualname, ns))
+            costs.clear()
+            elapsed = now - window[0]
+            window[0] = now
+            for demotion in budget.review(elapsed, spent):
+                code = demotion.code
+                if id(code) in demoted:
+                    continue
+                demoted.add(id(code))
+                sys.monitoring.set_local_events(tool, code, call_level)
+                try:
+                    ts = state.local.ts
+                except AttributeError:
+                    ts = state.thread_state()
+                st = ts.stack[-1] if ts.stack else None
+                ts.events.append(
+                    (GAP, next(state.steps), now - state.t0, st.call_id if st else 0,
+                     st.line if st else None, (GAP_REASON_BUDGET, demotion.detail), None, None)
+                )  # fmt: skip
+
+        def timed(callback: Callable[..., Any]) -> Callable[..., Any]:
+            def charged(code: Any, *args: Any) -> Any:
+                start = clock()
+                result = callback(code, *args)
+                now = clock()
+                code_id = id(code)
+                if code_id not in demoted:
+                    costs[code_id] = costs.get(code_id, 0) + now - start
+                if now - window[0] >= REVIEW_NS:
+                    try:
+                        review(now)
+                    except Exception as exc:
+                        state.fault(exc)
+                return result
+
+            return charged
+
+        return {event: timed(callback) for event, callback in callbacks.items()}
 
     def stop(self) -> None:
         if self.tool is None:
@@ -132,8 +211,11 @@ class SysMonitoringCore:
         uninstall(self.tool, codes + [code for code in externals if code is not None])
         self.tool = None
 
-    def _callbacks(self) -> dict[int, Callable[..., Any]]:  # noqa: PLR0915
-        """Build the callbacks as closures over this recording's state (the hot path)."""
+    def _callbacks(self, *, wrapped: bool = False) -> dict[int, Callable[..., Any]]:  # noqa: PLR0915
+        """Build the callbacks as closures over this recording's state (the hot path).
+
+        `wrapped`: each callback will be called by a wrapper (`_budgeted`), so the program's
+        frames are one level further up the stack than `getframe` is asked for."""
         state = self.state
         mon = sys.monitoring
         ev = mon.events
@@ -141,6 +223,12 @@ class SysMonitoringCore:
         DISABLE = mon.DISABLE
         in_scope_events = local_events()
         getframe = sys._getframe
+        if wrapped:
+            _getframe = sys._getframe
+
+            def getframe(depth: int = 0) -> Any:
+                return _getframe(depth + 2)  # this function, and the wrapper
+
         now = time.perf_counter_ns
         t0 = state.t0
         steps = state.steps

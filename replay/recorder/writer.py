@@ -10,7 +10,23 @@ Taking a thread's partial list without a lock: the writer copies `events[:n]` an
 Events the thread appends meanwhile stay in the list, and if the thread hands the list off at the
 same moment, the writer later finds only the newer events in it: nothing is lost or doubled.
 Chunks are ordered by their first step (a chunk's `seq` IS its first step), because a list handed
-off just after a tick can be older than a partial list taken at that tick.
+off just after a tick can be older than a partial list taken at that tick; the queue is read again
+after the partial lists, so such a list is written in the same transaction, before the newer one.
+
+The backlog policy (`--on-backlog`) is installed here as `state.on_backlog`, which the traced
+thread calls when more than MAX_PENDING_BATCHES lists wait for the writer:
+
+- `block` (`wait_for_writer`): the traced thread wakes the writer and waits until the queue is
+  back within the bound (up to 10 s at a time; after that it goes on and the queue grows).
+- `drop` (`DropBacklog`): the traced thread never waits. While the writer is busy writing, the
+  newest lists past the bound are taken off the queue and dropped; per thread, one run of
+  consecutive dropped lists becomes one GAP event (reason "backlog") at the first dropped step,
+  plus the CALL events of frames that started in the run and still run at its end (so the
+  frames after the gap have their calls rows, arguments and parents). The number of dropped
+  events goes to `recordings.events_dropped`, in the transaction that writes the GAP. Memory
+  stays bounded: the queue, plus per thread at most MAX_KEPT_CALLS kept CALL events.
+
+REPLAY_INJECT_WRITER_DELAY (tests only) makes the writer sleep per chunk, so that it falls behind.
 """
 
 from __future__ import annotations
@@ -19,12 +35,19 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
+from replay.config import injected_writer_delay
 from replay.events import (
     CALL,
     EXCEPTION_KINDS,
+    EXTERNAL,
+    GAP,
     HANDLED,
+    LINE,
     RAISE,
     RESUME,
     RETURN,
@@ -39,13 +62,25 @@ from replay.storage.codec import compress_blob, encode_events
 FLUSH_INTERVAL = 0.5
 
 _EXCEPTION_KIND_NAMES = {RAISE: "raise", HANDLED: "handled", UNWIND: "unwind", THROW: "throw"}
+_INDEXED_KINDS = bytes(kind not in (LINE, EXTERNAL, GAP) for kind in range(256))
+"""`bytes.translate` table: 1 for the event kinds `IndexBuilder.scan` looks at (most events
+are LINE and EXTERNAL steps, which no index row needs)."""
+_kind_of = itemgetter(0)
 
 
 class IndexBuilder:
-    """Derives the index rows of a recording from its events, one batch at a time."""
+    """Derives the index rows of a recording from its events, one batch at a time.
+
+    A call is reported in one of two ways (see `Store.add_batch`): a call that starts and ends
+    within one write (`begin_write` to the next) is *ended*, a complete row written once into
+    a compressed call block; any other is *touched*, a row upserted now and again later. Most
+    calls are short, so most go to blocks (about 2 bytes each instead of 70 as a row).
+    """
 
     def __init__(self) -> None:
         self.open_calls: dict[int, dict[str, Any]] = {}
+        self.fresh: set[int] = set()
+        """Calls whose CALL event is in the current write."""
         self.depths: dict[int, int] = {}
         self.thread_rows: dict[int, dict[str, Any]] = {}
         self.last_step = 0
@@ -53,14 +88,24 @@ class IndexBuilder:
         """thread_id -> (step, call_id, line) of its latest UNWIND (an uncaught exception's
         outermost frame)."""
 
+    def begin_write(self) -> None:
+        """Start a new write: calls started before it can no longer be reported as ended."""
+        self.fresh.clear()
+
     def scan(
         self, thread_id: int, events: list[tuple]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Calls touched and exceptions raised in one thread's batch (calls as full rows)."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Calls touched, calls ended and exceptions raised in one thread's batch.
+
+        Calls are full rows; an ended call may have been touched by an earlier batch of the
+        same write (the writer then drops that row).
+        """
         touched: dict[int, dict[str, Any]] = {}
+        ended: list[dict[str, Any]] = []
         exceptions: list[dict[str, Any]] = []
         open_calls = self.open_calls
-        for event in events:
+        fresh = self.fresh
+        for event in _indexed(events):
             kind, step, _ts, call_id, line, payload = event[:6]
             if kind == CALL:
                 code_id, parent = payload
@@ -79,6 +124,7 @@ class IndexBuilder:
                 }
                 open_calls[call_id] = row
                 touched[call_id] = row
+                fresh.add(call_id)
                 continue
             row = open_calls.get(call_id)
             if row is not None:
@@ -89,7 +135,11 @@ class IndexBuilder:
                 elif kind in (RETURN, UNWIND):  # the call is over
                     row["last_step"] = step
                     row["exception"] = kind == UNWIND
-                    touched[call_id] = row
+                    if call_id in fresh:
+                        touched.pop(call_id, None)
+                        ended.append(row)
+                    else:
+                        touched[call_id] = row
                     del open_calls[call_id]
                     self.depths.pop(call_id, None)
             if kind in EXCEPTION_KINDS:
@@ -116,13 +166,29 @@ class IndexBuilder:
             self.thread_rows[thread_id]["last_step"] = max(
                 last, self.thread_rows[thread_id].get("last_step") or 0
             )
-        return list(touched.values()), exceptions
+        return list(touched.values()), ended, exceptions
+
+
+def _indexed(events: list[tuple]) -> Iterable[tuple]:
+    """The events an index row may depend on, picked at C speed (all of them if odd)."""
+    try:
+        mask = bytes(map(_kind_of, events)).translate(_INDEXED_KINDS)
+    except (TypeError, ValueError, IndexError):  # a malformed kind: let scan see everything
+        return events
+    return compress(events, mask)
 
 
 class Writer:
     """Owns the store connection of one recording and the thread that fills it."""
 
-    def __init__(self, store: Store, recording_id: int, state: RecordingState) -> None:
+    def __init__(
+        self,
+        store: Store,
+        recording_id: int,
+        state: RecordingState,
+        *,
+        on_backlog: str = "block",
+    ) -> None:
         self.store = store
         self.recording_id = recording_id
         self.state = state
@@ -130,11 +196,29 @@ class Writer:
         self.files: dict[str, int] = {}
         self.events_written = 0
         self.bytes_written = 0
+        self.events_dropped = 0
+        """Events the `drop` policy dropped and the writer has replaced by GAP events."""
         self.error: str | None = None
+        self.busy = False
+        """True while the writer collects and writes (the `drop` policy drops only then)."""
         self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="replay-writer", daemon=True)
+        self._delay = injected_writer_delay()
+        self._backlog = self._install_backlog(on_backlog)
+
+    def _install_backlog(self, policy: str) -> DropBacklog | None:
+        """Set `state.on_backlog` for `--on-backlog` (see the module docstring)."""
+        state, wake = self.state, self._wake
+        if policy == "drop":
+            backlog = DropBacklog(state, wake, lambda: self.busy)
+            state.on_backlog = backlog
+            return backlog
+        if policy != "block":
+            raise ValueError(f"unknown backlog policy {policy!r}")
+        state.on_backlog = lambda: wait_for_writer(state, wake)
+        return None
 
     def start(self) -> None:
         self._thread.start()
@@ -184,12 +268,34 @@ class Writer:
                 self._write_pending()
 
     def _collect(self, final: bool = False) -> list[tuple[int, list[tuple]]]:
-        """Handed-off lists, then each thread's partial list (see the module docstring)."""
+        """Handed-off lists, GAPs for dropped ones, then each thread's partial list.
+
+        Under `drop`, with the policy's lock held: a dropped run must be written before any
+        later event of its thread (the index rows are built in write order), and the traced
+        threads take that lock only on the drop path, never while the writer writes.
+        """
+        backlog = self._backlog
+        if backlog is None:
+            return self._gather(final, [])
+        locked = backlog.acquire()
+        try:
+            # Partial lists are taken after the runs: a run holds only events older than them.
+            return self._gather(final, backlog.take())
+        finally:
+            if locked:
+                backlog.release()
+
+    def _gather(
+        self, final: bool, runs: list[tuple[int, list[tuple], int]]
+    ) -> list[tuple[int, list[tuple]]]:
         state = self.state
         batches: list[tuple[int, list[tuple]]] = []
         handoff = state.handoff
         while handoff:
             batches.append(handoff.popleft())
+        for thread_id, events, dropped in runs:
+            batches.append((thread_id, events))
+            self.events_dropped += dropped
         for ts in list(state.threads):
             events = ts.events
             n = len(events)
@@ -203,6 +309,8 @@ class Writer:
                 taken = events[:n]
                 del events[:n]
                 batches.append((ts.thread_id, taken))
+        while handoff:  # queued meanwhile, maybe older than a partial list: sorted below
+            batches.append(handoff.popleft())
         batches = [(tid, evs) for tid, evs in batches if evs]
         batches.sort(key=lambda batch: batch[1][0][1])
         return batches
@@ -211,16 +319,24 @@ class Writer:
         if self.error is not None:
             self._discard()
             return
+        self.busy = True
         try:
-            self._write(self._collect(final))
+            batches = self._collect(final)
+            if self._delay and batches:
+                time.sleep(self._delay * len(batches))  # test hook: a slow disk
+            self._write(batches)
         except Exception as exc:  # the store failed (disk full, locked for 30 s...)
             self.error = f"{type(exc).__name__}: {exc}"
             self.state.fault(exc)
+        finally:
+            self.busy = False
 
     def _discard(self) -> None:
         """After a store failure, keep memory bounded: drop what cannot be written."""
         state = self.state
         state.handoff.clear()
+        if self._backlog is not None:
+            self._backlog.take()
         for ts in list(state.threads):
             del ts.events[: len(ts.events)]
 
@@ -228,15 +344,20 @@ class Writer:
         state = self.state
         chunks: list[ChunkWrite] = []
         calls: dict[int, dict[str, Any]] = {}
+        ended_calls: list[dict[str, Any]] = []
         exceptions: list[dict[str, Any]] = []
+        self.index.begin_write()
         for thread_id, events in batches:
             try:
-                touched, raised = self.index.scan(thread_id, events)
+                touched, ended, raised = self.index.scan(thread_id, events)
             except Exception as exc:  # a malformed event: keep the chunk, count the fault
                 state.fault(exc)
-                touched, raised = [], []
+                touched, ended, raised = [], [], []
             for row in touched:
                 calls[row["call_id"]] = row
+            for row in ended:
+                calls.pop(row["call_id"], None)
+            ended_calls.extend(ended)
             exceptions.extend(raised)
             data = encode_events(events)
             self.bytes_written += len(data)
@@ -263,10 +384,12 @@ class Writer:
             files=files,
             threads=threads,
             calls=list(calls.values()),
+            ended_calls=ended_calls,
             exceptions=exceptions,
             # In the same transaction, so after a SIGKILL the row agrees with the chunks.
             recording={
                 "steps": self.index.last_step,
+                "events_dropped": self.events_dropped,
                 "tracer_faults": state.faults,
                 "fault_message": state.last_fault or None,
             },
@@ -328,9 +451,177 @@ def _file_row(file_id: int, filename: str) -> dict[str, Any]:
     }
 
 
+# -- the backlog policies (--on-backlog) ---------------------------------------------------------
+
+
 def wait_for_writer(state: RecordingState, wake: threading.Event) -> None:
-    """Block a traced thread while the writer is too far behind (the memory bound)."""
+    """`block`: keep a traced thread waiting while the writer is too far behind (the memory bound).
+
+    Up to 10 s at a time: a writer stuck longer (a disk stalled) lets the program go on, and the
+    queue grows past the bound until the writer catches up or fails (then it is discarded).
+    """
     deadline = time.monotonic() + 10
     while len(state.handoff) > state.max_pending and time.monotonic() < deadline:
         wake.set()
         time.sleep(0.002)
+
+
+GAP_REASON_BACKLOG = "backlog"
+"""The reason of the GAP events the `drop` policy writes (payload `(reason, detail)`)."""
+MAX_KEPT_CALLS = 4096
+"""Per dropped run, CALL events kept for frames that started in it and still run at its end.
+Past it, such CALLs are dropped as well (readers then see those frames as unknown)."""
+_SHAPE_KINDS = frozenset({CALL, RETURN, UNWIND})
+
+
+class _Run:
+    """Consecutive dropped lists of one thread, reduced to what will stand in for them."""
+
+    __slots__ = ("dropped", "first", "head", "last", "opened")
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        """Events of the run that will not be written."""
+        self.last = 0
+        """The step of the run's last event."""
+        self.first: tuple | None = None
+        """The run's first event not kept when it was absorbed."""
+        self.head: list[tuple] = []
+        """Kept CALL events that came before `first` (one of them may be dropped later)."""
+        self.opened: dict[int, tuple] = {}
+        """call_id -> CALL event of frames that started in the run and have not ended."""
+
+    def absorb(self, events: list[tuple]) -> None:
+        """Take one more list (the next of this thread): O(its length), on the traced thread."""
+        if not events:  # emptied by the writer taking it as a partial list meanwhile
+            return
+        opened = self.opened
+        self.dropped += len(events)
+        self.last = events[-1][1]
+        for event in [e for e in events if e[0] in _SHAPE_KINDS]:
+            if event[0] == CALL:
+                if len(opened) < MAX_KEPT_CALLS:
+                    opened[event[3]] = event
+                    self.dropped -= 1
+            elif opened.pop(event[3], None) is not None:
+                self.dropped += 1  # the frame ended within the run: its CALL is dropped too
+        if self.first is None:
+            for event in events:
+                if event[0] != CALL or opened.get(event[3]) is not event:
+                    self.first = event
+                    break
+                self.head.append(event)
+
+    def stand_in(self) -> tuple[list[tuple], int]:
+        """The events written in the run's place (kept CALLs and one GAP), and the count dropped.
+
+        The GAP takes the step and time of the first dropped event, and the frame that was
+        running there: that event's frame, or for a dropped CALL its caller (line 0: unknown).
+        """
+        opened = self.opened
+        kept = list(opened.values())  # in step order: dicts keep insertion order
+        start = next((e for e in self.head if opened.get(e[3]) is not e), self.first)
+        if start is None or not self.dropped:
+            return kept, 0
+        if start[0] == CALL:
+            call_id, line = start[5][1], 0
+        else:
+            call_id, line = start[3], start[4]
+        detail = f"{self.dropped:,} events dropped: the writer fell behind"
+        gap = (GAP, start[1], start[2], call_id, line, (GAP_REASON_BACKLOG, detail), None, None)
+        at = len(kept)
+        while at and kept[at - 1][1] > start[1]:
+            at -= 1
+        kept.insert(at, gap)
+        return kept, self.dropped
+
+
+class DropBacklog:
+    """`--on-backlog drop`, installed as `state.on_backlog`: drop rather than wait.
+
+    Called by a traced thread once the queue is past half the bound (it lowers
+    `state.max_pending` to that): it wakes the writer then, so that the writer, which needs
+    the GIL the program does not give up, starts early (measured: fewer drops, a lower peak).
+    Past the bound, when the writer is idle (between ticks) it lets the queue grow up to twice
+    the bound, since the writer is about to take it all. When the writer is busy writing, or
+    past twice the bound, it takes the newest lists off the queue until the queue is within
+    the bound and folds each into its thread's current run. The writer takes the runs with
+    the queue (`take`).
+
+    Per thread, a run holds consecutive lists, oldest first: the excess is popped newest
+    first and folded in in the opposite order, and a run is closed as soon as a newer list of
+    its thread is found still queued (the next dropped list then starts another run).
+    """
+
+    def __init__(
+        self, state: RecordingState, wake: threading.Event, writer_busy: Callable[[], bool]
+    ) -> None:
+        self.state = state
+        self.wake = wake
+        self.writer_busy = writer_busy
+        self.bound = state.max_pending
+        """The memory bound: lists the writer may be behind by before lists are dropped."""
+        state.max_pending = self.bound // 2  # called from half the bound on, to wake the writer
+        self.lock = threading.Lock()
+        """Taken by traced threads only past the bound, and by the writer only while it takes
+        lists (in memory); never while it writes."""
+        self._holder = 0
+        self._open: dict[int, _Run] = {}
+        self._closed: list[tuple[int, _Run]] = []
+
+    def __call__(self) -> None:
+        self.wake.set()
+        handoff = self.state.handoff
+        bound = self.bound
+        dropping = len(handoff) > bound and (self.writer_busy() or len(handoff) > 2 * bound)
+        if not dropping and not self._open:
+            return  # the writer is woken; nothing to drop, no run to close
+        with self.lock:
+            self._holder = threading.get_ident()
+            try:
+                excess: list[tuple[int, list[tuple]]] = []
+                while dropping and len(handoff) > bound:
+                    try:
+                        excess.append(handoff.pop())
+                    except IndexError:  # the writer emptied it meanwhile
+                        break
+                self._close_interrupted_runs(list(handoff))
+                for thread_id, events in reversed(excess):
+                    run = self._open.get(thread_id)
+                    if run is None:
+                        run = self._open[thread_id] = _Run()
+                    run.absorb(events)
+            finally:
+                self._holder = 0
+
+    def _close_interrupted_runs(self, queued: list[tuple[int, list[tuple]]]) -> None:
+        """Close the runs that a list of their thread, queued after them, has ended."""
+        for thread_id, run in list(self._open.items()):
+            if any(tid == thread_id and evs and evs[0][1] > run.last for tid, evs in queued):
+                self._closed.append((thread_id, run))
+                del self._open[thread_id]
+
+    def acquire(self) -> bool:
+        """The lock, for the writer; False when it cannot be had (then go on without it).
+
+        The writer's collect may run on a traced thread (a flush from a signal handler) that
+        was interrupted inside `__call__`: waiting for itself would never end.
+        """
+        if self._holder == threading.get_ident():
+            return False
+        return self.lock.acquire(timeout=1.0)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def take(self) -> list[tuple[int, list[tuple], int]]:
+        """Every run so far as (thread_id, events standing in for it, events dropped)."""
+        runs = [*self._closed, *self._open.items()]
+        self._closed = []
+        self._open = {}
+        taken = []
+        for thread_id, run in runs:
+            events, dropped = run.stand_in()
+            if events:
+                taken.append((thread_id, events, dropped))
+        return taken

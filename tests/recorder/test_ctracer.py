@@ -232,7 +232,7 @@ LEAK_PROGRAM = textwrap.dedent(
     core = CSysMonitoringCore(state, encoder.encode_exception)
     core.start()
     blocks = []
-    for _ in range(6):
+    for _ in range(10):
         work.run(3000)
         state.handoff.clear()
         for ts in state.threads:
@@ -293,7 +293,9 @@ def test_the_c_core_does_not_leak_with_steps(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     blocks = [int(b) for b in done.stdout.split()]
-    growth = blocks[-1] - blocks[2]
+    # The first rounds fill the core's bounded caches (the value cache of _fingerprint.c holds
+    # up to 4,096 objects' last encodings): only the last rounds are compared.
+    growth = blocks[-1] - blocks[-4]
     assert growth < 500, blocks  # ~60,000 events per round
 
 

@@ -1,14 +1,18 @@
 """IdentityMap: stable serials per live object, no strong references, no merging of live objects
-(and, for weak-referenceable objects, none across an id() reuse: trap 3)."""
+(and, for weak-referenceable objects, none across an id() reuse: trap 3), and a bounded number of
+entries for objects that cannot be weakly referenced (evicted ones get new serials, never old)."""
 
 from __future__ import annotations
 
 import gc
+import random
 import subprocess
 import sys
 import threading
 import weakref
 from typing import Any
+
+import pytest
 
 from replay.recorder.identity import IdentityMap
 
@@ -154,3 +158,100 @@ del ids  # objects outlive the map and die during shutdown
     )
     assert proc.returncode == 0
     assert proc.stderr == ""
+
+
+# -- the bound: two generations of non-weakrefable entries (see the module docstring) ------------
+
+
+def assert_no_shared_serial(pairs: list[tuple[int, Any]]) -> None:
+    """(serial, object) pairs, all objects alive: one object per serial."""
+    owner: dict[int, int] = {}
+    for serial, obj in pairs:
+        assert owner.setdefault(serial, id(obj)) == id(obj), f"serial {serial} shared"
+
+
+def test_non_weakrefable_entries_are_bounded() -> None:
+    ids = IdentityMap(limit=16)
+    alive = [[i] for i in range(1000)]
+    for obj in alive:
+        ids.key(obj)
+    assert len(ids) <= 2 * 16
+    for _ in range(1000):  # dead ones too: made, keyed and dropped
+        ids.key({"k": 1})
+        ids.key((object(), 1))
+    assert len(ids) <= 2 * 16
+
+
+def test_weakrefable_entries_are_not_evicted() -> None:
+    ids = IdentityMap(limit=4)
+    things = [Thing() for _ in range(100)]
+    keys = [ids.key(t) for t in things]
+    for i in range(100):
+        ids.key([i])  # many rotations
+    assert [ids.key(t) for t in things] == keys
+
+
+def test_live_objects_never_share_a_serial_after_eviction() -> None:
+    ids = IdentityMap(limit=8)
+    alive: list[Any] = [[i] for i in range(60)] + [{"i": i} for i in range(60)]
+    alive += [(i, str(i)) for i in range(60)] + [NoWeak() for _ in range(60)]
+    alive += [Thing() for _ in range(20)] + [frozenset({i}) for i in range(20)]
+    rng = random.Random(7)
+    seen: list[tuple[int, Any]] = []
+    for _ in range(20):
+        rng.shuffle(alive)
+        seen += [(ids.key(obj), obj) for obj in alive]
+        assert len(ids) <= 2 * 8 + 40  # Things and frozensets: weakly referenced, never evicted
+    assert_no_shared_serial(seen)  # across all rounds: an evicted object got a NEW serial
+    serials_of: dict[int, set[int]] = {}
+    for serial, obj in seen:
+        serials_of.setdefault(id(obj), set()).add(serial)
+    assert max(len(s) for s in serials_of.values()) > 1  # evictions did happen
+
+
+def test_an_evicted_object_gets_a_fresh_serial_never_an_old_one() -> None:
+    ids = IdentityMap(limit=2)
+    kept = [1]
+    first = ids.key(kept)
+    others = [[i] for i in range(10)]
+    issued = [ids.key(o) for o in others]
+    again = ids.key(kept)  # forgotten by now: a new serial, above every serial issued
+    assert again != first and again > max(issued)
+    assert ids.key(kept) == again
+
+
+def test_objects_in_use_keep_their_serial_across_rotations() -> None:
+    ids = IdentityMap(limit=8)
+    hot = {"config": 1}
+    key = ids.key(hot)
+    for i in range(500):
+        ids.key([i])  # made and dropped: one entry each
+        if i % 5 == 0:
+            assert ids.key(hot) == key  # seen within every generation: kept (promoted)
+
+
+def test_eviction_under_threads_never_shares_a_serial() -> None:
+    ids = IdentityMap(limit=32)
+    objs: list[Any] = [[i] for i in range(500)] + [{"i": i} for i in range(500)]
+    objs += [Thing() for _ in range(200)]
+    results: list[list[tuple[int, Any]]] = []
+    barrier = threading.Barrier(4)
+
+    def work(seed: int) -> None:
+        order = objs[:]
+        random.Random(seed).shuffle(order)
+        barrier.wait()
+        results.append([(ids.key(o), o) for o in order * 3])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert_no_shared_serial([pair for result in results for pair in result])
+    assert len(ids) <= 2 * 32 + 200
+
+
+def test_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        IdentityMap(limit=0)

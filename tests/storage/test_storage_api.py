@@ -360,24 +360,49 @@ def test_sources_are_stored_compressed_and_read_back_raw(store: Store) -> None:
 # -- calls queries -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def call_tree(store: Store) -> int:
+CALL_TREE = [
+    call_row(1, 1, None),
+    call_row(2, 3, 20, parent_id=1, function_id=2, depth=1),
+    call_row(3, 5, 10, parent_id=2, function_id=3, depth=2),
+    call_row(4, 30, None, parent_id=1, function_id=2, depth=1),
+    call_row(5, 4, 12, thread_id=2, function_id=4),
+]
+
+
+@pytest.fixture(params=["rows", "blocks", "blocks-one-by-one"])
+def call_tree(store: Store, request: pytest.FixtureRequest) -> int:
     """main (1) calls a (2) which calls b (3); then main calls a again (4), still running.
 
     Thread 2 has its own root call (5). Function ids: main 1, a 2, b 3, thread root 4.
+    Stored as rows of `calls`, or with the ended calls in call blocks (one batch, or one batch
+    per call): every query must answer the same.
     """
     rid = store.create_recording(recording_meta())
-    store.add_batch(
-        rid,
-        calls=[
-            call_row(1, 1, None),
-            call_row(2, 3, 20, parent_id=1, function_id=2, depth=1),
-            call_row(3, 5, 10, parent_id=2, function_id=3, depth=2),
-            call_row(4, 30, None, parent_id=1, function_id=2, depth=1),
-            call_row(5, 4, 12, thread_id=2, function_id=4),
-        ],
-    )
+    if request.param == "rows":
+        store.add_batch(rid, calls=CALL_TREE)
+        return rid
+    running = [row for row in CALL_TREE if row["last_step"] is None]
+    ended = [row for row in CALL_TREE if row["last_step"] is not None]
+    if request.param == "blocks":
+        store.add_batch(rid, calls=running, ended_calls=ended)
+    else:
+        store.add_batch(rid, calls=running)
+        for row in ended:
+            store.add_batch(rid, ended_calls=[row])
     return rid
+
+
+def test_call_tree_reads_back_whole(store: Store, call_tree: int) -> None:
+    assert store.count_calls(call_tree) == 5
+    for row in CALL_TREE:
+        assert store.call(call_tree, row["call_id"]) == {
+            "recording_id": call_tree,
+            "exception": False,
+            "generator": False,
+            **row,
+        }
+    assert store.call(call_tree, 6) is None
+    assert store.call(call_tree, 0) is None
 
 
 def test_calls_filters(store: Store, call_tree: int) -> None:

@@ -1,9 +1,12 @@
-"""The chunk codec: events survive a round trip, and bad blobs are refused with a sentence."""
+"""The codec: events and blocks survive a round trip exactly, old chunks still decode, and bad
+blobs are refused with a sentence."""
 
 from __future__ import annotations
 
 import marshal
+import struct
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,14 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from replay.storage import StoreError
 from replay.storage.codec import (
+    CALL_FIELDS,
     CODEC_VERSION,
+    EXCEPTION_FIELDS,
     MAGIC,
     compress_blob,
+    decode_calls,
     decode_events,
+    decode_exceptions,
     decompress_blob,
+    encode_calls,
     encode_events,
+    encode_exceptions,
 )
-from storage_testkit import line_events
+from storage_testkit import line_events, mixed_events, v1_chunk
 
 # Values as a venc can hold them: atoms, and tuples of values nested a few levels.
 atoms = (
@@ -33,6 +42,24 @@ atoms = (
 values = st.recursive(atoms, lambda inner: st.lists(inner, max_size=5).map(tuple), max_leaves=25)
 events_lists = st.lists(st.lists(values, min_size=1, max_size=8).map(tuple), max_size=30)
 
+# Events of the documented shape, with the values a recorder gives and the edges of the column
+# layout: ints past 32 and 64 bits, negative steps and times, kinds up to 255.
+ints = st.integers(min_value=-(2**70), max_value=2**70) | st.integers(-300, 300)
+names = st.text(max_size=6)
+changes = st.none() | st.lists(st.tuples(names, values), max_size=3).map(tuple)
+deleted = st.none() | st.lists(names, min_size=1, max_size=2).map(tuple)
+shaped_events = st.tuples(st.integers(0, 255), ints, ints, ints, ints, values, changes, deleted)
+shaped_lists = st.lists(shaped_events, max_size=40)
+
+
+def exactly(data: object) -> object:
+    """`data` with every scalar tagged by its type, so 1 == True == 1.0 and 0.0 == -0.0 differ."""
+    if isinstance(data, tuple | list):
+        return (type(data).__name__, [exactly(item) for item in data])
+    if isinstance(data, float):
+        return ("float", data.hex())
+    return (type(data).__name__, data)
+
 
 @settings(max_examples=100, deadline=None)
 @given(events=events_lists)
@@ -40,8 +67,55 @@ def test_any_nested_events_round_trip(events: list[tuple]) -> None:
     # GIVEN events made of nested tuples of ints, str, bytes, floats and None
     # WHEN they are encoded and decoded
     decoded = decode_events(encode_events(events))
-    # THEN the same events come back
+    # THEN the same events come back, down to the type of every value
+    assert exactly(decoded) == exactly(events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=shaped_lists)
+def test_events_of_the_documented_shape_round_trip_exactly(events: list[tuple]) -> None:
+    # GIVEN 8-field events (the column layout), with any ints and values
+    # WHEN they are encoded and decoded THEN exactly the same tuples come back
+    assert exactly(decode_events(encode_events(events))) == exactly(events)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        (True, 1, 2, 3, 4, None, None, None),  # a bool kind
+        (1, 2, 3.0, 3, 4, None, None, None),  # a float time
+        (1, 2, 3, 3, False, None, None, None),  # a bool line
+        (256, 2, 3, 3, 4, None, None, None),  # a kind past a byte
+        (1, 2, None, 3, 4, None, None, None),  # no time
+        [1, 2, 3, 3, 4, None, None, None],  # a list, not a tuple
+        (1, 2, 3, 3, 4, None, None),  # seven fields
+    ],
+)
+def test_events_outside_the_column_layout_still_round_trip(odd: tuple | list) -> None:
+    # GIVEN regular events and one that the columns cannot hold exactly
+    events = [*line_events(1, 50), odd, *line_events(60, 5)]
+    # WHEN encoded and decoded THEN it comes back as it was, type for type
+    assert exactly(decode_events(encode_events(events))) == exactly(events)
+
+
+def test_codec_1_chunks_still_decode() -> None:
+    # GIVEN a chunk as schema-1 replays wrote it: RPEV, 1, zstd(marshal.dumps(events, 4))
+    events = mixed_events(1, 3000)
+    blob = v1_chunk(events)
+    assert blob[4] == 1
+    # WHEN it is decoded THEN its events come back
+    assert decode_events(blob) == events
+
+
+def test_shared_values_are_written_once() -> None:
+    # GIVEN 1000 events whose changes hold the same (big) value object
+    big = (5, 7, "list", 64, [f"item number {i}" for i in range(64)])
+    events = [(1, s, s * 300, 1, 10, None, (("x", big),), None) for s in range(1, 1001)]
+    # WHEN encoded THEN the chunk is barely bigger than one copy of the value
+    assert len(encode_events(events)) < 2_000
+    decoded = decode_events(encode_events(events))
     assert decoded == events
+    assert decoded[0][6][0][1] is decoded[-1][6][0][1]  # one object, referred to
 
 
 def test_realistic_events_round_trip_and_compress() -> None:
@@ -51,12 +125,20 @@ def test_realistic_events_round_trip_and_compress() -> None:
     events.append((2, 5002, 9, 2, 4, (1, "str", "ab", 9000), None, None))
     # WHEN encoded
     blob = encode_events(events)
-    # THEN the blob is framed as documented, smaller than marshal alone, and decodes exactly
+    # THEN the blob is framed as documented, smaller than codec 1, and decodes exactly
     assert blob[:4] == MAGIC
-    assert blob[4] == CODEC_VERSION
+    assert blob[4] == CODEC_VERSION == 2
     assert blob[5:9] == b"\x28\xb5\x2f\xfd"  # a zstd frame follows the header
-    assert len(blob) < len(marshal.dumps(events, 4)) / 3
+    assert len(blob) < len(marshal.dumps(events, 4)) / 10
+    assert len(blob) < len(v1_chunk(events)) / 2
     assert decode_events(blob) == events
+
+
+def test_realistic_events_cost_a_few_bytes_each() -> None:
+    # GIVEN 4096 events of every kind, with times a few hundred ns apart
+    events = mixed_events(1, 4096)
+    # WHEN encoded THEN the chunk is well under codec 1's (half, on such random data)
+    assert len(encode_events(events)) * 1.8 < len(v1_chunk(events))
 
 
 @pytest.mark.parametrize("level", [1, 3, 19])
@@ -94,7 +176,9 @@ def test_wrong_magic_is_refused_as_incompatible() -> None:
 def test_newer_codec_version_is_refused_with_both_versions() -> None:
     blob = bytearray(encode_events(line_events(1, 3)))
     blob[4] = CODEC_VERSION + 1
-    with pytest.raises(StoreError, match=r"codec version 2.*incompatible.*reads codec version 1"):
+    with pytest.raises(
+        StoreError, match=r"codec version 3, .*incompatible.*reads codec versions 1 and 2"
+    ):
         decode_events(bytes(blob))
 
 
@@ -130,7 +214,145 @@ def test_valid_frame_of_non_marshal_bytes_is_refused() -> None:
 def test_valid_frame_of_something_else_than_a_list_is_refused() -> None:
     payload = zstandard.ZstdCompressor().compress(marshal.dumps({"a": 1}, 4))
     with pytest.raises(StoreError, match="not a list of events"):
+        decode_events(MAGIC + b"\x01" + payload)
+    with pytest.raises(StoreError, match="corrupted"):
         decode_events(MAGIC + bytes([CODEC_VERSION]) + payload)
+
+
+def v2_chunk(columns: object, values: object = ((), (), ()), noise: bytes = b"") -> bytes:
+    """A codec-2 chunk made by hand from its three parts (see codec.py)."""
+    parts = [marshal.dumps(columns, 4), marshal.dumps(values, 4)]
+    payload = struct.pack("<II", *map(len, parts)) + b"".join(parts) + noise
+    return MAGIC + bytes([CODEC_VERSION]) + zstandard.ZstdCompressor().compress(payload)
+
+
+def test_a_hand_made_chunk_decodes() -> None:
+    # The layout as docs/schema.md describes it: two events, times 1000 and 1300.
+    ints = (4, 1, b"\x01\x00\x00\x00")  # first 1, then +1
+    times = (4, 1000, b"\x01\x00\x00")  # planes 1-3 of +300; plane 0 (0x2c) is the noise
+    columns = (1, 2, b"\x00\x01", ints, times, (4, 5, b"\x00" * 4), (4, 7, b"\x08\0\0\0"))
+    values = (((1, 0), None), (None, (("x", 1),)), (None, None))
+    assert decode_events(v2_chunk(columns, values, b"\x2c")) == [
+        (0, 1, 1000, 5, 7, (1, 0), None, None),
+        (1, 2, 1300, 5, 8, None, (("x", 1),), None),
+    ]
+
+
+GOOD = (1, 2, b"\x01\x01", *[(4, 1, b"\x00" * 4)] * 4)
+GOOD_VALUES = ((None, None), (None, None), (None, None))
+
+
+@pytest.mark.parametrize(
+    ("columns", "values", "noise"),
+    [
+        ((7, []), GOOD_VALUES, b""),  # an unknown layout
+        (GOOD[:5], GOOD_VALUES, b""),  # too few columns
+        ((1, 3, *GOOD[2:]), GOOD_VALUES, b""),  # lengths disagree
+        (GOOD, ((None,), (None,), (None,)), b""),  # too few values
+        ((*GOOD[:3], (4, 1, b"\x01"), *GOOD[4:]), GOOD_VALUES, b""),  # a short int column
+        ((*GOOD[:3], (9, 1, b"abcdefgh"), *GOOD[4:]), GOOD_VALUES, b""),  # an unknown width
+        (GOOD, GOOD_VALUES, b"\x01\x02"),  # too much noise
+        ("nope", GOOD_VALUES, b""),  # not a tuple
+    ],
+    ids=["layout", "columns", "lengths", "values", "short-ints", "width", "noise", "type"],
+)
+def test_chunks_with_inconsistent_columns_are_refused(
+    columns: object, values: object, noise: bytes
+) -> None:
+    assert len(decode_events(v2_chunk(GOOD, GOOD_VALUES))) == 2  # the good one, for scale
+    with pytest.raises(StoreError, match="corrupted"):
+        decode_events(v2_chunk(columns, values, noise))
+
+
+def test_chunks_whose_parts_do_not_fit_are_refused() -> None:
+    payload = struct.pack("<II", 1000, 5) + b"x" * 20
+    blob = MAGIC + bytes([CODEC_VERSION]) + zstandard.ZstdCompressor().compress(payload)
+    with pytest.raises(StoreError, match="corrupted"):
+        decode_events(blob)
+
+
+# -- call and exception blocks ---------------------------------------------------------------
+
+call_rows = st.lists(
+    st.tuples(
+        ints,  # call_id
+        st.none() | ints,  # parent_id
+        ints,  # function_id
+        ints,  # thread_id
+        ints,  # depth
+        ints,  # first_step
+        st.none() | ints,  # last_step
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=call_rows)
+def test_call_blocks_round_trip_exactly(rows: list[tuple]) -> None:
+    assert len(CALL_FIELDS) == 9
+    assert exactly(decode_calls(encode_calls(rows))) == exactly(rows)
+
+
+def test_realistic_call_blocks_are_small() -> None:
+    # GIVEN 1000 calls of a call tree: each a child of the one before or of its parent
+    rows = []
+    for n in range(1, 1001):
+        first = 10 * n
+        parent = n - 1 - n % 3 or None
+        rows.append((n, parent, 1 + n % 7, 1, n % 5, first, first + 7, False, n % 9 == 0))
+    # WHEN packed THEN a call costs a few bytes, and they come back as they were
+    blob = encode_calls(rows)
+    assert len(blob) < 4 * len(rows)
+    assert decode_calls(blob) == rows
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(1, 1, 1, 1, 0, 5, 9, False, False)],  # its own parent
+        [(1, None, 1, 1, 0, 5, 4, False, False)],  # ends before it starts
+        [(1, None, 1, 1, 0, 5, 9, 0, 1)],  # int flags
+        [(1, None, True, 1, 0, 5, 9, False, False)],  # a bool function id
+        [(1, None, 1, 1, 0, 5, 9, False)],  # a field short
+    ],
+)
+def test_call_rows_outside_the_columns_round_trip(rows: list[tuple]) -> None:
+    assert exactly(decode_calls(encode_calls(rows))) == exactly(rows)
+
+
+exception_rows = st.lists(
+    st.tuples(
+        ints,
+        ints,
+        ints,
+        st.sampled_from(["raise", "handled", "unwind", "throw"]),
+        st.text(max_size=10),
+        st.none() | st.text(max_size=20),
+        st.none() | ints,
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=exception_rows)
+def test_exception_blocks_round_trip_exactly(rows: list[tuple]) -> None:
+    assert len(EXCEPTION_FIELDS) == 7
+    assert exactly(decode_exceptions(encode_exceptions(rows))) == exactly(rows)
+
+
+@pytest.mark.parametrize("decode", [decode_calls, decode_exceptions])
+def test_damaged_blocks_are_refused(decode: Callable[[bytes], list[tuple]]) -> None:
+    blob = bytearray(encode_calls([(1, None, 1, 1, 0, 5, 9, False, False)] * 50))
+    blob[-3] ^= 0xFF
+    with pytest.raises(StoreError, match="corrupted"):
+        decode(bytes(blob))
+    junk = zstandard.ZstdCompressor(write_checksum=True).compress(marshal.dumps([1, 2], 4))
+    with pytest.raises(StoreError, match="corrupted"):
+        decode(junk)
 
 
 @given(data=st.binary(max_size=2000))

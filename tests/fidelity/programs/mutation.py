@@ -29,7 +29,7 @@ def main():
     head = Node(1, Node(2, Node(3)))
     alias = head.next.next
     ring = [head, alias]
-    setattr(alias, "value", 30)
+    setattr(alias, "value", 30)  # noqa: B010 - a builtin changes it, not a line naming it
     same = head
     operator.setitem(ring, 0, alias)
     set_value(head.next, 20)

@@ -1,0 +1,99 @@
+"""The overhead budget (`replay record --max-overhead`): hot code recorded at call level only.
+
+Why: recording every line of a function that runs a million times a second costs far more than
+the function itself, and in production the engineer would rather have the service at its usual
+speed and that function's calls (arguments, return values, exceptions) than every line of it.
+With a budget, the core measures the time it spends in its callbacks for each code object, and
+every `REVIEW_NS` of run time this module compares the recorder's time with the program's. When
+the recorder took more than `max_overhead` times the program's own time, the code objects that
+cost the most are demoted, hottest first, until what they cost covers the excess: from then on
+they get only their call-level events (PY_START, PY_RETURN, yields, exceptions), no lines and no
+calls into libraries. Each demotion is recorded where it happens as a GAP step with reason
+`budget`, so readers show "lines not recorded from here" instead of silence.
+
+A demotion is for the rest of the recording: a function that was too hot once is likely to be
+again, and switching back and forth would make the recording harder to read than a clear gap.
+The cores own the measuring (it is per event); this module owns the decision, the same for
+every core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GAP_REASON_BUDGET", "REVIEW_NS", "OverheadBudget", "parse_max_overhead"]
+
+GAP_REASON_BUDGET = "budget"
+"""The reason of the GAP step recorded where a code object is demoted."""
+
+REVIEW_NS = 100_000_000
+"""How much run time (ns) is looked at per decision: long enough to average over many calls,
+short enough that a hot loop is caught within a fraction of a second."""
+
+
+def parse_max_overhead(text: str) -> float:
+    """`--max-overhead` as a fraction of the program's own time: "50%" -> 0.5, "2x" -> 1.0 (the
+    recording may take 2x the untraced time), a bare number is a percentage. ValueError with a
+    sentence for anything else."""
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("%"):
+            value = float(raw[:-1]) / 100
+        elif raw.endswith("x"):
+            value = float(raw[:-1]) - 1
+        else:
+            value = float(raw) / 100
+    except ValueError:
+        raise ValueError(
+            f"--max-overhead takes a percentage such as 50% or a factor such as 2x, not {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"--max-overhead must be above 0% (1x), not {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Demotion:
+    """One code object switched to call level, and the sentence its GAP step carries."""
+
+    code: Any
+    detail: str
+
+
+class OverheadBudget:
+    """Decides which code objects to demote, from the recorder time each one cost in a window."""
+
+    def __init__(self, max_overhead: float) -> None:
+        self.max_overhead = max_overhead
+        self.demoted = 0
+
+    def review(self, window_ns: int, costs: Iterable[tuple[Any, str, int]]) -> list[Demotion]:
+        """`costs`: (code, its qualified name, recorder ns spent on it) over the last `window_ns`
+        of wall time. Returns the code objects to demote now (possibly none)."""
+        costs = sorted(costs, key=lambda c: c[2], reverse=True)
+        spent = sum(c[2] for c in costs)
+        program = max(window_ns - spent, 1)
+        allowed = self.max_overhead * program
+        excess = spent - allowed
+        if excess <= 0:
+            return []
+        out: list[Demotion] = []
+        for code, name, ns in costs:
+            if excess <= 0 or ns <= 0:
+                break
+            # Its share of the wall time (the recorder's own share can exceed the program's by
+            # any factor, which reads as nonsense once the program barely ran in the window).
+            share = ns / max(window_ns, 1)
+            out.append(
+                Demotion(
+                    code,
+                    f"{name} recorded at call level from here: recording its lines took "
+                    f"{share:.0%} of the run time, over the --max-overhead budget of "
+                    f"{self.max_overhead:.0%} of the program's own time",
+                )
+            )
+            excess -= ns
+        self.demoted += len(out)
+        return out

@@ -1,0 +1,153 @@
+"""`replay record --max-overhead`: hot code recorded at call level, each demotion shown as a gap.
+
+A real program whose hot function costs the recorder far more than the program itself runs
+under a small budget (real subprocesses, a real store). The program must behave exactly as
+untraced; the recording must hold a GAP step with reason `budget` naming the function; after
+it, that function's calls still have their CALL and RETURN (arguments and results) but no
+lines; and `show` and `export` present the gap. Timing decides *when* a function is demoted, so
+the assertions are about what a demotion looks like, never about when it happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, clean_env, python, replay, write
+from replay.storage import Store
+
+from replay.events import CALL, GAP, LINE, RETURN
+from replay.recorder.budget import OverheadBudget, parse_max_overhead
+
+needs_sysmon = pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="--max-overhead needs sys.monitoring (3.12+)"
+)
+
+PROGRAM = """
+    import sys
+
+    def hot(i):
+        a = i * 3
+        b = a % 7
+        c = a + b
+        return c
+
+    def main(n):
+        total = 0
+        for i in range(n):
+            total += hot(i)
+        print("total", total)
+        return total
+
+    main(int(sys.argv[1]))
+"""
+CORES = ["default", "python"]
+
+
+def _events(store: Path) -> list[tuple]:
+    """Every stored event of the store's one recording, in step order."""
+    with Store.open(store, mode="r") as opened:
+        recording = opened.recordings()[0]["id"]
+        chunks = sorted(opened.chunk_index(recording), key=lambda c: c.first_step)
+        events = [event for info in chunks for event in opened.read_chunk(info.id)]
+    return sorted(events, key=lambda e: e[1])
+
+
+@needs_sysmon
+@pytest.mark.parametrize("core", CORES)
+def test_hot_function_goes_to_call_level_with_a_gap(tmp_path: Path, store: Path, core: str) -> None:
+    program = write(tmp_path / "hot.py", PROGRAM)
+    env = clean_env(**({"REPLAY_CORE": core} if core != "default" else {}))
+    untraced = python(str(program), "20000", cwd=tmp_path)
+    done = replay(
+        "record", "--store", str(store), "--max-overhead", "10%", "-q", str(program), "20000",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
+    assert done.stdout == untraced.stdout
+
+    events = _events(store)
+    gaps = [e for e in events if e[0] == GAP]
+    assert gaps, "a 10% budget must demote the hot function"
+    reasons = {e[5][0] for e in gaps}
+    assert reasons == {"budget"}
+    assert any(e[5][1].startswith("hot recorded at call level") for e in gaps), gaps
+
+    # After the gap naming `hot`, its calls keep CALL and RETURN (with the argument and the
+    # result) and have no LINE steps.
+    gap_step = next(e[1] for e in gaps if e[5][1].startswith("hot "))
+    with Store.open(store, mode="r") as opened:
+        recording = opened.recordings()[0]["id"]
+        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
+    hot_calls = {
+        e[3] for e in events if e[0] == CALL and e[1] > gap_step and functions.get(e[5][0]) == "hot"
+    }
+    assert hot_calls, "hot keeps being called after its demotion"
+    later = [e for e in events if e[3] in hot_calls]
+    assert not [e for e in later if e[0] == LINE]
+    calls = [e for e in later if e[0] == CALL]
+    returns = [e for e in later if e[0] == RETURN]
+    assert len(calls) == len(returns) == len(hot_calls)
+    assert all(dict(e[6] or ())["i"] is not None for e in calls)
+    assert all(isinstance(e[5], int) for e in returns)
+
+    shown = replay("show", "--store", str(store), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert "gap (budget): hot recorded at call level" in shown.stdout.decode()
+
+    exported = replay("export", "--store", str(store), "--format", "json", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr.decode()
+    doc = json.loads(exported.stdout)
+    gap_docs = [s["gap"] for s in doc["steps"] if s["kind"] == "gap"]
+    assert any(g["reason"] == "budget" and g["detail"].startswith("hot ") for g in gap_docs)
+
+
+def test_no_budget_no_gaps(tmp_path: Path, store: Path) -> None:
+    program = write(tmp_path / "hot.py", PROGRAM)
+    done = replay("record", "--store", str(store), "-q", str(program), "3000", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert not [e for e in _events(store) if e[0] == GAP]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-overhead", "lots"], "takes a percentage such as 50% or a factor such as 2x"),
+        (["--max-overhead", "0%"], "must be above 0%"),
+        (["--max-overhead", "1x"], "must be above 0%"),
+        (["--backend", "settrace", "--max-overhead", "50%"], "needs the sys.monitoring backend"),
+    ],
+)
+@needs_sysmon
+def test_bad_budget_is_one_line(tmp_path: Path, store: Path, args: list[str], message: str) -> None:
+    program = write(tmp_path / "hot.py", PROGRAM)
+    done = replay("record", "--store", str(store), *args, str(program), "10", cwd=tmp_path)
+    assert message in assert_one_line_error(done)
+    assert not store.exists()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 only: no sys.monitoring")
+def test_budget_refused_on_311(tmp_path: Path, store: Path) -> None:
+    program = write(tmp_path / "hot.py", PROGRAM)
+    done = replay("record", "--store", str(store), "--max-overhead", "50%", str(program), "1",
+                  cwd=tmp_path)  # fmt: skip
+    assert "needs the sys.monitoring backend" in assert_one_line_error(done)
+
+
+def test_parse_max_overhead() -> None:
+    assert parse_max_overhead("50%") == 0.5
+    assert parse_max_overhead("2x") == 1.0
+    assert parse_max_overhead(" 150 ") == 1.5
+    assert parse_max_overhead("1.25X") == 0.25
+
+
+def test_review_demotes_the_hottest_until_within_budget() -> None:
+    budget = OverheadBudget(0.5)
+    # 100 ms window: the recorder spent 60 ms, the program 40 ms (allowed: 20 ms).
+    costs = [("a", "a", 10_000_000), ("b", "b", 45_000_000), ("c", "c", 5_000_000)]
+    demoted = budget.review(100_000_000, costs)
+    assert [d.code for d in demoted] == ["b"]
+    assert "b recorded at call level" in demoted[0].detail
+    assert budget.review(100_000_000, [("a", "a", 10_000_000)]) == []

@@ -1,0 +1,105 @@
+"""The fixed cost of a recorded process: what it imports.
+
+A recorded process imports what recording needs (the recorder, the store) and nothing of the
+reading side: not the engine, the export code, the reader, the other subcommands, and in a child
+started by `replay record -- COMMAND` (bootstrapped by sitecustomize) not the command line at all.
+Checked from inside real recorded programs: they write their own `sys.modules` to a file.
+No timing here (the machine is shared): docs of the figures are in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import python, replay, rows, write
+
+# Never in a recorded process, whatever the form.
+READING_SIDE = (
+    "replay.engine",
+    "replay.export",
+    "replay.reader",
+    "replay.tui",
+    "replay.cli.debug",
+    "replay.cli.show",
+    "replay.cli.export",
+    "replay.cli.ls",
+    "pydantic",  # Typer's parser loads it: `replay record` is parsed without it (cli/fastpath.py)
+    "rich",
+)
+# Never in a bootstrapped child either: the command line belongs to the parent.
+COMMAND_LINE = ("replay.cli", "typer", "click", "shellingham")
+
+DUMP = """
+import json, sys
+with open(sys.argv[1], "w") as out:
+    json.dump(sorted(sys.modules), out)
+"""
+
+
+def loaded(path: Path, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules in the dump that are one of `prefixes` or inside one of them."""
+    modules = json.loads(path.read_text())
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)]
+
+
+def test_recorded_script_imports_no_reading_side(tmp_path: Path, store: Path) -> None:
+    write(tmp_path / "dump.py", DUMP)
+    out = tmp_path / "modules.json"
+    done = replay("record", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert loaded(out, READING_SIDE) == []
+    assert loaded(out, ("replay.recorder",)), "the program ran unrecorded?"
+    (recording,) = rows(store)
+    assert recording["status"] == "ok" and recording["steps"] > 0
+
+
+def test_recorded_module_imports_no_reading_side(tmp_path: Path, store: Path) -> None:
+    write(tmp_path / "dumpmod.py", DUMP)
+    out = tmp_path / "modules.json"
+    done = replay("record", "--store", str(store), "-q", "-m", "dumpmod", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert loaded(out, READING_SIDE) == []
+
+
+def test_bootstrapped_child_imports_neither_cli_nor_reading_side(
+    tmp_path: Path, store: Path
+) -> None:
+    write(tmp_path / "dump.py", DUMP)
+    out = tmp_path / "modules.json"
+    done = replay(
+        "record", "--store", str(store), "--", sys.executable, "dump.py", str(out), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert loaded(out, READING_SIDE + COMMAND_LINE) == []
+    assert loaded(out, ("replay.recorder.session",)), "the child ran unrecorded?"
+    (recording,) = rows(store)
+    assert recording["status"] == "ok" and recording["steps"] > 0
+
+
+def test_reading_commands_do_not_import_the_recorder(tmp_path: Path, store: Path) -> None:
+    """The other way round: `replay ls` loads neither the recorder nor the other commands."""
+    write(tmp_path / "prog.py", "x = 1\n")
+    assert replay("record", "--store", str(store), "prog.py", cwd=tmp_path).returncode == 0
+    probe = write(
+        tmp_path / "probe.py",
+        """
+        import json, sys
+        from replay.cli import main
+        code = main(["ls", "--store", sys.argv[1]])
+        print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+        sys.exit(code)
+        """,
+    )
+    done = replay_python(probe, store, tmp_path)
+    modules = json.loads(done.splitlines()[-1])
+    unwanted = ("replay.recorder", "replay.engine", "replay.cli.record", "replay.cli.debug")
+    assert [m for m in modules if m.startswith(unwanted)] == []
+
+
+def replay_python(script: Path, store: Path, cwd: Path) -> str:
+    """Run `script STORE` with this interpreter; its stderr."""
+    done = python(str(script), str(store), cwd=cwd)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stderr.decode()

@@ -1,0 +1,287 @@
+"""Calls and exceptions kept in compressed blocks: every read answers as if they were rows."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from replay.storage import Store, StoreError, schema
+from sqlalchemy import Connection
+from storage_testkit import recording_meta
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "s.db", mode="w") as opened:
+        yield opened
+
+
+def simulate(
+    store: Store, rid: int, *, threads: int = 1, steps: int = 6000, batch: int = 500
+) -> dict[int, dict[str, Any]]:
+    """Record a random call tree the way the writer does: calls that start and end within a
+    batch go to `ended_calls`, the others are written as rows when they start and when they
+    end. Returns every call's final row, by call id."""
+    rng = random.Random(threads * 1000 + steps)
+    final: dict[int, dict[str, Any]] = {}
+    stacks: dict[int, list[int]] = {t: [] for t in range(1, threads + 1)}
+    next_call = 1
+    fresh: set[int] = set()
+    touched: dict[int, dict[str, Any]] = {}
+    ended: list[dict[str, Any]] = []
+    for step in range(1, steps + 1):
+        thread = rng.randint(1, threads)
+        stack = stacks[thread]
+        if not stack or (rng.random() < 0.45 and len(stack) < 30):
+            row = {
+                "call_id": next_call,
+                "parent_id": stack[-1] if stack else None,
+                "function_id": rng.randint(1, 9),
+                "thread_id": thread,
+                "depth": len(stack),
+                "first_step": step,
+                "last_step": None,
+                "exception": False,
+                "generator": rng.random() < 0.1,
+            }
+            final[next_call] = touched[next_call] = row
+            fresh.add(next_call)
+            stack.append(next_call)
+            next_call += 1
+        elif len(stack) > 1:
+            call_id = stack.pop()
+            row = final[call_id]
+            row["last_step"] = step
+            row["exception"] = rng.random() < 0.05
+            if call_id in fresh:
+                touched.pop(call_id, None)
+                ended.append(row)
+            else:
+                touched[call_id] = row
+        if step % batch == 0 or step == steps:
+            store.add_batch(rid, calls=[dict(r) for r in touched.values()], ended_calls=list(ended))
+            fresh.clear()
+            touched.clear()
+            ended.clear()
+    return final
+
+
+def full(rid: int, row: dict[str, Any]) -> dict[str, Any]:
+    return {"recording_id": rid, **row}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_every_read_answers_as_from_rows(store: Store, threads: int) -> None:
+    # GIVEN a recording whose calls were written like the recorder writes them
+    rid = store.create_recording(recording_meta())
+    final = simulate(store, rid, threads=threads)
+    expected = sorted(final.values(), key=lambda r: (r["first_step"], r["call_id"]))
+    # THEN most of the calls are in blocks, and the reads see all of them
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+        blocks = conn.execute("SELECT count(*) FROM call_blocks").fetchone()[0]
+    assert blocks and rows < len(final) / 3
+    assert store.count_calls(rid) == len(final)
+    assert store.calls(rid) == [full(rid, r) for r in expected]
+    for limit in (0, 1, 7, 500, len(final) + 5):
+        assert store.calls(rid, limit=limit) == [full(rid, r) for r in expected[:limit]]
+    for call_id, row in final.items():
+        assert store.call(rid, call_id) == full(rid, row)
+    assert store.call(rid, len(final) + 1) is None
+    # AND the filters keep exactly the matching calls, in order
+    assert (
+        store.calls(rid, thread_id=2, limit=50)
+        == [full(rid, r) for r in expected if r["thread_id"] == 2][:50]
+    )
+    assert store.calls(rid, function_id=3) == [
+        full(rid, r) for r in expected if r["function_id"] == 3
+    ]
+    assert store.calls(rid, parent_id=None) == [
+        full(rid, r) for r in expected if r["parent_id"] is None
+    ]
+    some = expected[len(expected) // 2]["call_id"]
+    assert store.calls(rid, parent_id=some) == [
+        full(rid, r) for r in expected if r["parent_id"] == some
+    ]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_call_at_finds_the_innermost_call_in_blocks_and_rows(store: Store, threads: int) -> None:
+    rid = store.create_recording(recording_meta())
+    final = simulate(store, rid, threads=threads, steps=2000, batch=300)
+    for step in range(1, 2001, 7):
+        for thread in range(1, threads + 1):
+            holding = [
+                r
+                for r in final.values()
+                if r["thread_id"] == thread
+                and r["first_step"] <= step
+                and (r["last_step"] is None or r["last_step"] >= step)
+            ]
+            best = max(holding, key=lambda r: r["first_step"], default=None)
+            found = store.call_at(rid, thread, step)
+            assert (found and found["call_id"]) == (best and best["call_id"]), (step, thread)
+
+
+def test_blocks_are_cut_to_the_span_of_call_ids(store: Store) -> None:
+    # GIVEN ended calls of one batch whose ids are spread over five spans
+    rid = store.create_recording(recording_meta())
+    span = schema.CALL_BLOCK_SPAN
+    ids = [1, 2, span, span + 1, 3 * span + 5, 5 * span]
+    rows = [
+        {
+            "call_id": call_id,
+            "parent_id": None,
+            "function_id": 1,
+            "thread_id": 1,
+            "depth": 0,
+            "first_step": n * 10 + 1,
+            "last_step": n * 10 + 5,
+        }
+        for n, call_id in enumerate(ids)
+    ]
+    store.add_batch(rid, ended_calls=rows)
+    # THEN no block spans more than CALL_BLOCK_SPAN ids, and each call is found by its id
+    with sqlite3.connect(store.path) as conn:
+        spans = conn.execute("SELECT first_call, last_call FROM call_blocks").fetchall()
+    assert len(spans) == 4
+    assert all(last - first < span for first, last in spans)
+    for call_id in ids:
+        assert store.call(rid, call_id)["call_id"] == call_id
+    for missing in (3, span - 1, span + 2, 2 * span, 5 * span + 1):
+        assert store.call(rid, missing) is None
+    assert [c["call_id"] for c in store.calls(rid)] == ids
+
+
+def test_blocks_hold_at_most_call_block_calls(store: Store) -> None:
+    # GIVEN 2.5 blocks' worth of ended calls in one batch
+    rid = store.create_recording(recording_meta())
+    count = schema.CALL_BLOCK_CALLS * 5 // 2
+    rows = [
+        {
+            "call_id": n,
+            "function_id": 1,
+            "thread_id": 1,
+            "depth": 1,
+            "first_step": 2 * n,
+            "last_step": 2 * n + 1,
+        }
+        for n in range(1, count + 1)
+    ]
+    store.add_batch(rid, ended_calls=rows)
+    # THEN they fill three blocks, and each call is found
+    with sqlite3.connect(store.path) as conn:
+        sizes = [n for (n,) in conn.execute("SELECT n_calls FROM call_blocks ORDER BY id")]
+    assert sizes == [schema.CALL_BLOCK_CALLS] * 2 + [count - 2 * schema.CALL_BLOCK_CALLS]
+    assert [store.call(rid, n)["first_step"] for n in (1, 1024, 1025, count)] == [
+        2,
+        2048,
+        2050,
+        2 * count,
+    ]
+    assert store.count_calls(rid) == count
+
+
+def test_ended_calls_need_their_last_step(store: Store) -> None:
+    rid = store.create_recording(recording_meta())
+    row = {"call_id": 1, "function_id": 1, "thread_id": 1, "depth": 0, "first_step": 1}
+    with pytest.raises(ValueError, match="last_step"):
+        store.add_batch(rid, ended_calls=[row], chunks=[])
+    with pytest.raises(TypeError, match="no column"):
+        store.add_batch(rid, ended_calls=[{**row, "last_step": 3, "colour": 1}])
+    assert store.count_calls(rid) == 0
+
+
+def test_exceptions_of_many_batches_read_back_in_step_order(store: Store) -> None:
+    rid = store.create_recording(recording_meta())
+    kinds = ["raise", "handled", "unwind", "throw"]
+    written = []
+    for batch in range(5):
+        rows = [
+            {
+                "step": 1000 - batch * 100 - n,  # batches and rows in any order
+                "thread_id": 1 + n % 2,
+                "call_id": n,
+                "kind": kinds[n % 4],
+                "type": "builtins.ValueError",
+                "message": None if n % 3 else f"bad {n}",
+                "line": None if n == 5 else n,
+            }
+            for n in range(10)
+        ]
+        written += rows
+        store.add_batch(rid, exceptions=rows)
+    other = store.create_recording(recording_meta())
+    store.add_batch(
+        other,
+        exceptions=[{"step": 1, "thread_id": 1, "call_id": 1, **{"kind": "raise", "type": "E"}}],
+    )
+    expected = [{"recording_id": rid, **row} for row in sorted(written, key=lambda r: r["step"])]
+    assert store.exceptions(rid) == expected
+    assert store.exceptions(rid, kinds={"unwind"}) == [e for e in expected if e["kind"] == "unwind"]
+    assert store.exceptions(rid, kinds=[]) == []
+    assert [e["step"] for e in store.exceptions(other)] == [1]
+
+
+def test_bad_exception_rows_are_refused(store: Store) -> None:
+    rid = store.create_recording(recording_meta())
+    with pytest.raises(ValueError, match="kind"):
+        store.add_batch(rid, exceptions=[{"step": 1, "thread_id": 1, "call_id": 1, "type": "E"}])
+    with pytest.raises(TypeError, match="no column"):
+        store.add_batch(
+            rid,
+            exceptions=[
+                {"step": 1, "thread_id": 1, "call_id": 1, "kind": "raise", "type": "E", "colour": 2}
+            ],
+        )
+    assert store.exceptions(rid) == []
+
+
+def test_a_damaged_call_block_is_reported_with_file_and_block(store: Store) -> None:
+    rid = store.create_recording(recording_meta())
+    row = {"call_id": 1, "function_id": 1, "thread_id": 1, "depth": 0, "first_step": 1}
+    store.add_batch(rid, ended_calls=[{**row, "last_step": 3}])
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE call_blocks SET data = x'28b52ffd00'")
+        (block_id,) = conn.execute("SELECT id FROM call_blocks").fetchone()
+    with pytest.raises(StoreError, match=rf"{store.path}: call block {block_id}: .*corrupted"):
+        store.call(rid, 1)
+    with pytest.raises(StoreError, match="corrupted"):
+        store.calls(rid)
+
+
+def test_a_lookup_reads_a_few_blocks_not_all(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 200 batches of 100 ended calls each
+    rid = store.create_recording(recording_meta())
+    for b in range(200):
+        store.add_batch(
+            rid,
+            ended_calls=[
+                {
+                    "call_id": b * 100 + n + 1,
+                    "function_id": 1,
+                    "thread_id": 1,
+                    "depth": 1,
+                    "first_step": (b * 100 + n) * 3 + 1,
+                    "last_step": (b * 100 + n) * 3 + 2,
+                }
+                for n in range(100)
+            ],
+        )
+    decoded = []
+    real = Store._block_data
+
+    def counting(self: Store, conn: Connection, block_id: int, *, cache: bool = True) -> Any:
+        decoded.append(block_id)
+        return real(self, conn, block_id, cache=cache)
+
+    monkeypatch.setattr(Store, "_block_data", counting)
+    # WHEN calls are looked up one by one, or the first ones listed
+    assert store.call(rid, 12_345)["first_step"] == 12_344 * 3 + 1
+    assert len(decoded) == 1
+    assert len(store.calls(rid, limit=150)) == 150
+    assert len(decoded) <= 1 + 3
