@@ -44,9 +44,9 @@ collection during the insert can run a `__del__` that the recorder traces on thi
 from __future__ import annotations
 
 import itertools
-from array import array
 import threading
 import weakref
+from array import array
 from collections.abc import Callable
 from typing import Any, Final
 
