@@ -117,6 +117,7 @@ _AS_LIST: Final = 0
 _AS_COLUMNS: Final = 1
 
 _EVENT_FIELDS: Final = 8
+_TRANSPOSE_SLICE: Final = 256
 CALL_FIELDS: Final = (
     "call_id",
     "parent_id",
@@ -240,7 +241,7 @@ def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
         return None
     if set(map(len, events)) != {_EVENT_FIELDS}:
         return None
-    kinds, steps, ts, calls, lines, payloads, changes, deleted = zip(*events, strict=True)
+    kinds, steps, ts, calls, lines, payloads, changes, deleted = _transpose(events)
     if not _exact_ints(kinds, steps, ts, calls, lines):
         return None
     try:
@@ -263,6 +264,22 @@ def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
         marshal.dumps((payloads, changes, deleted), _MARSHAL_VERSION),
         low,
     )
+
+
+def _transpose(events: list[tuple]) -> list[list[Any]]:
+    """The 8 fields of `events` as 8 lists, at C speed.
+
+    By slices: `zip(*events)` makes an iterator per event, all alive at once, which sets the
+    traced program's garbage collector going (measured: three times the full collections while
+    recording generators.py); a slice's few hundred stay under its threshold.
+    """
+    columns: list[list[Any]] = [[] for _ in range(_EVENT_FIELDS)]
+    for start in range(0, len(events), _TRANSPOSE_SLICE):
+        for column, part in zip(
+            columns, zip(*events[start : start + _TRANSPOSE_SLICE], strict=True), strict=True
+        ):
+            column.extend(part)
+    return columns
 
 
 def decode_events(data: bytes) -> list[tuple]:

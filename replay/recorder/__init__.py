@@ -206,7 +206,9 @@ class Recorder:
         }
         writer, state = self._writer, self._state
         if writer is not None and state is not None:
-            fields["steps"] = writer.index.last_step
+            # The core's counter: a tail dropped by --on-backlog drop has no event written.
+            taken = self._core.steps_taken() if self._core is not None else 0
+            fields["steps"] = max(writer.index.last_step, taken)
             fields["tracer_faults"] = state.faults
             fields["fault_message"] = state.last_fault or writer.error
         if exception is not None and self._encoder is not None:

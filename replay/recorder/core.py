@@ -36,6 +36,11 @@ class Core(Protocol):
 
     def stop(self) -> None: ...
 
+    def steps_taken(self) -> int:
+        """The last step number handed out (recorded, or dropped by `--on-backlog drop`); only
+        after stop()."""
+        ...
+
     def set_budget(self, budget: OverheadBudget) -> None:
         """Record hot code at call level past the budget (sys.monitoring cores only)."""
         ...

@@ -104,6 +104,10 @@ class CSysMonitoringCore:
             **_encoder_rule(encode_exception),
         )
 
+    def steps_taken(self) -> int:
+        """The last step number handed out (after stop())."""
+        return int(self._tracer.counters()["steps"])
+
     def set_budget(self, budget: OverheadBudget) -> None:
         """Record hot code at call level only past `budget` (budget.py): the tracer times its
         callbacks per code object and asks `budget.review` once per REVIEW_NS."""

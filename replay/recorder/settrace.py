@@ -80,6 +80,10 @@ class SettraceCore:
         self._previous: Any = None
         self._global: Callable[..., Any] | None = None
 
+    def steps_taken(self) -> int:
+        """The last step number handed out (after stop(): reading it takes the next one)."""
+        return next(self.state.steps) - 1
+
     def set_budget(self, budget: object) -> None:
         """Not supported here: `replay record` refuses --max-overhead on this backend."""
         raise UsageError("--max-overhead needs the sys.monitoring backend (Python 3.12+)")

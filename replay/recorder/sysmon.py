@@ -131,6 +131,10 @@ class SysMonitoringCore:
         self._externals: set[int] = set()
         self._budget: OverheadBudget | None = None
 
+    def steps_taken(self) -> int:
+        """The last step number handed out (after stop(): reading it takes the next one)."""
+        return next(self.state.steps) - 1
+
     def set_budget(self, budget: OverheadBudget) -> None:
         """Record hot code at call level only past `budget` (before start)."""
         self._budget = budget

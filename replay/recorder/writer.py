@@ -106,7 +106,7 @@ class IndexBuilder:
         open_calls = self.open_calls
         fresh = self.fresh
         for event in _indexed(events):
-            kind, step, _ts, call_id, line, payload = event[:6]
+            kind, step, _ts, call_id, line, payload, _changes, _deleted = event
             if kind == CALL:
                 code_id, parent = payload
                 depth = self.depths.get(parent, -1) + 1
