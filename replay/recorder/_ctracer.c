@@ -1038,6 +1038,37 @@ emit(Tracer *t, CThread *th, int kind, PyObject *call_id, PyObject *line, PyObje
     return emit_step(t, th, kind, ++t->steps, call_id, line, payload, changes, deleted, check);
 }
 
+/* `fn(name)` as a truth value: 1/0, -1 on error. */
+static int
+ask_bool(PyObject *fn, PyObject *name)
+{
+    PyObject *r = PyObject_CallOneArg(fn, name);
+    if (r == NULL) {
+        return -1;
+    }
+    int answer = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return answer;
+}
+
+/* Remember `answer` (1/0) for `name` in a memo dict of at most 65,536 names (emptied when full:
+ * names are few in practice, and a program making names up must not grow it without bound).
+ * Returns the answer; -1 if it is -1 or on error. */
+static int
+memo_answer(PyObject *memo, PyObject *name, int answer)
+{
+    if (answer < 0) {
+        return -1;
+    }
+    if (PyDict_GET_SIZE(memo) >= 65536) {
+        PyDict_Clear(memo);
+    }
+    if (PyDict_SetItem(memo, name, answer ? Py_True : Py_False) < 0) {
+        return -1;
+    }
+    return answer;
+}
+
 /* Secret-looking names (state.is_secret): callee names and function names. 1/0, -1. */
 static int
 name_is_secret(Tracer *t, PyObject *name)
@@ -1052,22 +1083,7 @@ name_is_secret(Tracer *t, PyObject *name)
     if (PyErr_Occurred()) {
         return -1;
     }
-    PyObject *r = PyObject_CallOneArg(t->state_is_secret, name);
-    if (r == NULL) {
-        return -1;
-    }
-    int secret = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    if (secret < 0) {
-        return -1;
-    }
-    if (PyDict_GET_SIZE(t->secret_names) >= 65536) {
-        PyDict_Clear(t->secret_names);
-    }
-    if (PyDict_SetItem(t->secret_names, name, secret ? Py_True : Py_False) < 0) {
-        return -1;
-    }
-    return secret;
+    return memo_answer(t->secret_names, name, ask_bool(t->state_is_secret, name));
 }
 
 /* (V_REDACTED, type(x).__name__), as the Python core writes it in place of a secret value. */
@@ -1328,11 +1344,12 @@ static int confirm_fp(Tracer *t, PyObject *v, uint64_t *before);
 
 /* state.encode_named(name, v), skipped for plain atoms under names that are not secret (the
  * encoder would return the value itself), and for an object whose last encoding is remembered
- * with the fingerprint it has now (_fingerprint.c). *fp: in, the value's fingerprint if the
- * caller just took it, else 0; out, the fingerprint its venc is known to describe, or 0. The
- * caller holds a reference to v. A new reference, NULL on error. */
+ * with the fingerprint it has now (_fingerprint.c). `taken`: the caller just took the value's
+ * fingerprint, *fp (0 if its walk gave up: no second walk is tried); else it is taken here. Out,
+ * *fp is the fingerprint its venc is known to describe, or 0. The caller holds a reference to
+ * v. A new reference, NULL on error. */
 static PyObject *
-encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp)
+encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, int taken)
 {
     if (!slow && t->atoms_fast) {
         int a = plain_atom(t, v);
@@ -1344,8 +1361,8 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp)
             return NULL;
         }
     }
-    uint64_t f = *fp;
-    if (f == 0 && t->fp.enabled) {
+    uint64_t f = taken ? *fp : 0;
+    if (!taken && t->fp.enabled) {
         int r = fp_of(&t->fp, v, &f);
         if (r < 0) {
             return NULL;
@@ -1377,7 +1394,7 @@ static PyObject *
 encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
 {
     uint64_t fp = 0;
-    return encode_value_fp(t, name, slow, v, &fp);
+    return encode_value_fp(t, name, slow, v, &fp, 0);
 }
 
 static PyObject *
@@ -1446,23 +1463,9 @@ name_is_slow(Tracer *t, PyObject *name)
         }
     }
     if (!slow && t->is_secret != NULL) {
-        PyObject *r = PyObject_CallOneArg(t->is_secret, name);
-        if (r == NULL) {
-            return -1;
-        }
-        slow = PyObject_IsTrue(r);
-        Py_DECREF(r);
-        if (slow < 0) {
-            return -1;
-        }
+        slow = ask_bool(t->is_secret, name);
     }
-    if (PyDict_GET_SIZE(t->slow_names) >= 65536) {
-        PyDict_Clear(t->slow_names);
-    }
-    if (PyDict_SetItem(t->slow_names, name, slow ? Py_True : Py_False) < 0) {
-        return -1;
-    }
-    return slow;
+    return memo_answer(t->slow_names, name, slow);
 }
 
 static int
@@ -1633,7 +1636,7 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
             return may;
         }
         Py_INCREF(v); /* the encoder runs Python code: keep the value alive meanwhile */
-        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
+        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp, 1);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
@@ -1656,7 +1659,7 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
     }
     else {
         Py_INCREF(v);
-        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
+        venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp, 0);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
@@ -1675,7 +1678,7 @@ slot_new(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
     PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
     uint64_t fp = 0;
     Py_INCREF(v);
-    PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
+    PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp, 0);
     Py_DECREF(v);
     if (venc == NULL) {
         return -1;
@@ -1732,7 +1735,7 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
             continue;
         }
         Py_INCREF(v);
-        PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp);
+        PyObject *venc = encode_value_fp(t, name, st->ce->slow[i], v, &fp, 1);
         Py_DECREF(v);
         if (venc == NULL) {
             return -1;
