@@ -14,7 +14,11 @@ if sys.implementation.name == "cpython" and (3, 12) <= sys.version_info[:2] <= (
     ext_modules.append(
         Extension(
             "replay.recorder._ctracer",
-            ["replay/recorder/_ctracer.c", "replay/recorder/_fingerprint.c"],
+            [
+                "replay/recorder/_ctracer.c",
+                "replay/recorder/_fingerprint.c",
+                "replay/recorder/_encode.c",
+            ],
             depends=["replay/recorder/_fingerprint.h"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],

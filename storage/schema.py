@@ -49,8 +49,8 @@ CALL_BLOCK_SPAN: Final = 16_384
 """No call block spans more call ids than this (last_call - first_call < CALL_BLOCK_SPAN): a
 lookup by call id only looks at the blocks starting in the span below it."""
 CALL_BLOCK_CALLS: Final = 1024
-"""At most this many calls in a call block, so that looking one up decodes about a millisecond's
-worth of calls (the writer may hand tens of thousands at once when it is behind)."""
+"""At most this many calls in a call block, so that looking one up decodes a tenth of a
+millisecond's worth of columns (the writer may hand tens of thousands at once when it is behind)."""
 
 # Written in meta.magic: tells a replay store from any other SQLite database.
 MAGIC: Final = "replay-store"

@@ -109,13 +109,26 @@ class ChunkInfo:
     n_events: int
 
 
+@dataclass(frozen=True, slots=True)
+class _BlockRanges:
+    """The call-id ranges of a recording's call blocks, by first call id (parallel lists)."""
+
+    firsts: list[int]
+    lasts: list[int]
+    ids: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+
 class Store:
     """A replay store file. Open with `Store.open(path, mode=...)`; use as a context manager."""
 
     def __init__(self, database: Database) -> None:
         """Wrap an opened database; use `Store.open`, which checks the file first."""
         self._db = database
-        self._blocks: OrderedDict[int, dict[int, CallRow]] = OrderedDict()
+        self._blocks: OrderedDict[int, codec.CallBlock] = OrderedDict()
+        self._block_ranges: dict[int, _BlockRanges] = {}
         self._blocks_lock = threading.Lock()
 
     # -- opening and closing ---------------------------------------------------------------
@@ -356,8 +369,9 @@ class Store:
             keep = _call_filter(parent_id, thread_id, function_id)
 
             def block_rows(block_id: int) -> Iterator[CallRow]:
-                calls = self._block_data(conn, block_id, cache=False).values()
-                return iter(calls) if keep is None else filter(keep, calls)
+                block = self._block(conn, block_id, cache=False)
+                calls = ((recording_id, *call) for call in block.rows())
+                return calls if keep is None else filter(keep, calls)
 
             merged = _merge_by_start(rows, found, block_rows, limit)
         return [_call_dict(row) for row in merged]
@@ -369,25 +383,16 @@ class Store:
             table.c.recording_id == recording_id, table.c.call_id == call_id
         )
         with self._db.read() as conn:
-            row = conn.execute(query).first()
-            if row is not None:
-                return _call_dict(tuple(row))
-            if not self._has(schema.call_blocks):
-                return None
-            blocks = schema.call_blocks
-            candidates = conn.execute(
-                select(blocks.c.id).where(
-                    blocks.c.recording_id == recording_id,
-                    blocks.c.first_call > call_id - schema.CALL_BLOCK_SPAN,
-                    blocks.c.first_call <= call_id,
-                    blocks.c.last_call >= call_id,
-                )
-            ).scalars()
-            for block_id in candidates:
-                found = self._block_data(conn, block_id).get(call_id)
-                if found is not None:
-                    return _call_dict(found)
-        return None
+            blocks = self._has(schema.call_blocks)
+            found = self._call_in_blocks(conn, recording_id, call_id) if blocks else None
+            if found is None:
+                row = conn.execute(query).first()
+                if row is not None:
+                    return _call_dict(tuple(row))
+                # Blocks written since the ranges were read (a recording still running)?
+                if blocks and self._load_ranges(conn, recording_id, only_if_changed=True):
+                    found = self._call_in_blocks(conn, recording_id, call_id)
+        return None if found is None else _call_dict((recording_id, *found))
 
     def call_at(self, recording_id: int, thread_id: int, step: int) -> dict[str, Any] | None:
         """The innermost call on `thread_id` whose [first_step, last_step] holds `step`.
@@ -422,7 +427,8 @@ class Store:
                     )
                 ).scalars()
                 for block_id in candidates:
-                    for call in self._block_data(conn, block_id).values():
+                    for found in self._block(conn, block_id).rows():
+                        call = (recording_id, *found)
                         if (
                             call[_FIRST] <= step <= call[_LAST]
                             and call[_THREAD] == thread_id
@@ -484,32 +490,64 @@ class Store:
         """True when the store file has `table` (schema-1 stores lack the blocks)."""
         return table.name in self._db.tables
 
-    def _block_data(
-        self, conn: Connection, block_id: int, *, cache: bool = True
-    ) -> dict[int, CallRow]:
-        """The calls of one call block by call id (in first_step order), as full rows."""
+    def _call_in_blocks(self, conn: Connection, recording_id: int, call_id: int) -> tuple | None:
+        """A call from the call blocks (a row without recording_id), or None."""
+        ranges = self._block_ranges.get(recording_id)
+        if ranges is None:
+            ranges = self._load_ranges(conn, recording_id)
+        j = bisect.bisect_right(ranges.firsts, call_id) - 1
+        lowest = call_id - schema.CALL_BLOCK_SPAN
+        while j >= 0 and ranges.firsts[j] > lowest:
+            if ranges.lasts[j] >= call_id:
+                found = self._block(conn, ranges.ids[j]).find(call_id)
+                if found is not None:
+                    return found
+            j -= 1
+        return None
+
+    def _load_ranges(
+        self, conn: Connection, recording_id: int, *, only_if_changed: bool = False
+    ) -> _BlockRanges:
+        """Read (or re-read) where the recording's call blocks are; falsy if nothing new."""
+        blocks = schema.call_blocks
+        where = blocks.c.recording_id == recording_id
+        known = self._block_ranges.get(recording_id)
+        if only_if_changed and known is not None:
+            count = conn.execute(select(func.count()).where(where)).scalar_one()
+            if count == len(known.ids):
+                return _BlockRanges([], [], [])
+        found = conn.execute(
+            select(blocks.c.id, blocks.c.first_call, blocks.c.last_call)
+            .where(where)
+            .order_by(blocks.c.first_call, blocks.c.id)
+        ).all()
+        ranges = _BlockRanges(
+            [row.first_call for row in found],
+            [row.last_call for row in found],
+            [row.id for row in found],
+        )
+        self._block_ranges[recording_id] = ranges
+        return ranges
+
+    def _block(self, conn: Connection, block_id: int, *, cache: bool = True) -> codec.CallBlock:
+        """One call block, decoded (the last _BLOCK_CACHE used are kept)."""
         with self._blocks_lock:
             found = self._blocks.get(block_id)
             if found is not None:
                 self._blocks.move_to_end(block_id)
                 return found
         blocks = schema.call_blocks
-        row = conn.execute(
-            select(blocks.c.recording_id, blocks.c.data).where(blocks.c.id == block_id)
-        ).first()
-        if row is None:
-            return {}
+        data = conn.execute(select(blocks.c.data).where(blocks.c.id == block_id)).scalar()
         try:
-            decoded = codec.decode_calls(row.data)
+            block = codec.CallBlock(data or b"")
         except StoreError as error:
             raise StoreError(f"{self.path}: call block {block_id}: {error}") from error
-        calls = {call[0]: (row.recording_id, *call) for call in decoded}
         if cache:
             with self._blocks_lock:
-                self._blocks[block_id] = calls
+                self._blocks[block_id] = block
                 while len(self._blocks) > _BLOCK_CACHE:
                     self._blocks.popitem(last=False)
-        return calls
+        return block
 
     # -- chunks ----------------------------------------------------------------------------
 

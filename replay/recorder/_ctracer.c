@@ -1340,7 +1340,7 @@ plain_atom(Tracer *t, PyObject *v)
     return 0;
 }
 
-static int confirm_fp(Tracer *t, PyObject *v, uint64_t *before);
+static int confirm_fp(Tracer *t, PyObject *v, uint64_t *before, uint64_t content);
 
 /* state.encode_named(name, v), skipped for plain atoms under names that are not secret (the
  * encoder would return the value itself), and for an object whose last encoding is remembered
@@ -1368,6 +1368,7 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
             return NULL;
         }
     }
+    uint64_t content = t->fp.last_content; /* of the walk that gave f (the caller's, if taken) */
     if (f != 0 && !slow) {
         PyObject *known = fp_cached(&t->fp, v, f);
         if (known != NULL) {
@@ -1375,13 +1376,23 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
             return known;
         }
     }
-    PyObject *args[2] = {name, v};
-    PyObject *venc = PyObject_Vectorcall(t->encode_named, args, 2, NULL);
+    /* A value the walk could read is built in C (_encode.c) unless it holds something only
+     * the Python encoder knows (then NULL, no exception). A secret name (slow) is redacted by
+     * the Python encoder. */
+    PyObject *venc = f != 0 && !slow ? fp_encode(&t->fp, v) : NULL;
+    if (venc == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        PyObject *args[2] = {name, v};
+        venc = PyObject_Vectorcall(t->encode_named, args, 2, NULL);
+    }
     /* Only the SnapshotEncoder's values are known to be fresh trees (see untrack_venc). */
     venc = t->atoms_fast ? untrack_venc(venc, 0) : venc;
     if (venc != NULL && f != 0) {
         /* A redacted value (slow: a secret name) depends on the name, not only the object. */
-        if (confirm_fp(t, v, &f) < 0 || (!slow && fp_remember(&t->fp, v, f, venc) < 0)) {
+        if (confirm_fp(t, v, &f, content) < 0
+            || (!slow && fp_remember(&t->fp, v, f, venc) < 0)) {
             Py_DECREF(venc);
             return NULL;
         }
@@ -1420,11 +1431,12 @@ may_have_changed(Tracer *t, PyObject *v, uint64_t known, uint64_t *now)
     return r == 0 || known == 0 || f != known;
 }
 
-/* After encoding `v` (Python code ran, so another thread may have changed it meanwhile): the
- * fingerprint `before` if the content still has it, else 0, so that a fingerprint is only kept
- * for content the venc is known to describe. -1 on error. */
+/* After encoding `v` (Python code ran, so another thread may have changed it meanwhile): if its
+ * content is still `content` (the content half of *before), its fingerprint now, which holds the
+ * serials encoding it gave out; else 0, so that a fingerprint is only kept for content the venc
+ * is known to describe. -1 on error. */
 static int
-confirm_fp(Tracer *t, PyObject *v, uint64_t *before)
+confirm_fp(Tracer *t, PyObject *v, uint64_t *before, uint64_t content)
 {
     if (*before == 0) {
         return 0;
@@ -1434,9 +1446,7 @@ confirm_fp(Tracer *t, PyObject *v, uint64_t *before)
     if (r < 0) {
         return -1;
     }
-    if (r == 0 || after != *before) {
-        *before = 0;
-    }
+    *before = r > 0 && t->fp.last_content == content ? after : 0;
     return 0;
 }
 
@@ -3711,7 +3721,23 @@ debug_frame_line(PyObject *mod, PyObject *frame)
     return r;
 }
 
+/* Test helper: what the C encoder (_encode.c) makes of `v`, or NotImplemented where it leaves `v` to the
+ * Python encoder. The walk runs first, as in the core, so the classes and names it meets are
+ * classified (the C encoder only knows classified classes). */
+static PyObject *
+tracer_c_encode(Tracer *t, PyObject *v)
+{
+    uint64_t f = 0;
+    if (!t->fp.enabled || fp_of(&t->fp, v, &f) < 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
+    }
+    PyObject *venc = fp_encode(&t->fp, v);
+    return venc != NULL || PyErr_Occurred() ? venc : Py_NewRef(Py_NotImplemented);
+}
+
 static PyMethodDef tracer_methods[] = {
+    {"_c_encode", (PyCFunction)tracer_c_encode, METH_O,
+     "What the C encoder makes of a value, or NotImplemented (tests)."},
     {"bind", (PyCFunction)tracer_bind, METH_VARARGS,
      "bind(tool, DISABLE, set_local_events, local_events, return_events)"},
     {"codes", (PyCFunction)tracer_codes, METH_NOARGS, "Code objects given local events."},

@@ -23,9 +23,12 @@
  * attributes. Anything else (sets, slots, exceptions, subclasses of builtins, stdlib values, big
  * ints) makes the walk give up, and the value is encoded.
  *
- * What a fingerprint cannot see: an object freed and replaced, between two checks, by a new
- * object of the same class at the same address with the same content, inside a value (the encoder
- * would give it a new `id`). docs/internals.md, "Change detection", says so.
+ * Identity: a venc names objects by the identity map's serials, so a fingerprint also mixes in
+ * the serial of each object (object_serial) and the map's entry of each list, dict and tuple
+ * (container_serial): a new object at a dead one's address with the same content differs.
+ * Parts of a value have fingerprints of their own (fp_subtree), which the C encoder (_encode.c)
+ * uses to share the venc of an unchanged part between versions of the value.
+ * docs/internals.md, "Change detection and encoding", says what a fingerprint cannot see.
  *
  * Safety: the walk reads through borrowed references and never runs Python code, so nothing can
  * change or free what it is reading. Reading an instance dict may create it (the encoder does the
@@ -39,7 +42,6 @@
 #include <string.h>
 
 #define FP_MAX_RETRIES 8
-#define FP_MAX_PATH 64
 
 /* A slot of a direct-mapped cache of `size` (a power of two) entries for an address: addresses
  * cluster (allocator pools), so they are spread by a multiplicative hash first. */
@@ -63,14 +65,21 @@ enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TU
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
     Fingerprinter *fp;
-    uint64_t h;
+    uint64_t h;   /* content: what the encoder reads, objects by address */
+    uint64_t ids; /* the identity map's serials of the objects met (see object_serial) */
     Py_ssize_t budget;
     int npath;
+    int min_ref; /* the lowest path index a back reference pointed at (FP_MAX_PATH: none) */
+    /* The least the budget exceeded what any decision of the walk needed (negative: the budget
+     * cut something). While it is not negative, the walk, and the encoding, would be the same
+     * with any budget down to the budget given minus this margin (fp_subtree). */
+    Py_ssize_t min_margin;
     void *path[FP_MAX_PATH];
 } Walk;
 
 /* 1 walk on, 0 give up, -1 error. */
 static int walk_value(Walk *w, PyObject *v, int depth);
+static uint64_t container_serial(Fingerprinter *fp, PyObject *v);
 
 /* 1 plain, 0 not walked, -1 not classified yet (fp->miss_type is set). */
 static int
@@ -95,14 +104,19 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
     return -1;
 }
 
-/* Whether the str `name` looks secret, from the redactor's cache: 1/0, -1 when not cached yet
- * (fp->miss_name is set). */
-static int
-name_secret(Fingerprinter *fp, PyObject *name)
+int
+fp_name_secret(Fingerprinter *fp, PyObject *name)
 {
+    FpNameEntry *e = &fp->secret_names[slot_of(name, FP_NAME_CACHE)];
+    if (e->name == name) {
+        return e->secret;
+    }
     PyObject *hit = PyDict_GetItemWithError(fp->secret_cache, name); /* exact str: no user code */
     if (hit != NULL) {
-        return hit == Py_True;
+        /* Replacing the entry may free the old name: a str's deallocation runs no Python code. */
+        Py_XSETREF(e->name, Py_NewRef(name));
+        e->secret = hit == Py_True;
+        return e->secret;
     }
     if (PyErr_Occurred()) {
         PyErr_Clear();
@@ -124,11 +138,15 @@ is_plain_atom(Fingerprinter *fp, PyObject *x)
            || (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)x));
 }
 
+/* Whether `p` is on the recursion path (a back reference), noting how far up it points. */
 static int
 on_path(Walk *w, void *p)
 {
     for (int i = 0; i < w->npath; i++) {
         if (w->path[i] == p) {
+            if (i < w->min_ref) {
+                w->min_ref = i;
+            }
             return 1;
         }
     }
@@ -142,8 +160,11 @@ container_room(Walk *w, PyObject *v, Py_ssize_t n, int depth, Py_ssize_t *k)
 {
     Fingerprinter *fp = w->fp;
     Py_ssize_t room = n < fp->max_items ? n : fp->max_items;
-    if (room > w->budget) {
-        room = w->budget;
+    if (n && w->budget - room < w->min_margin) {
+        w->min_margin = w->budget - room;
+    }
+    if (room > w->budget && n) {
+        room = w->budget; /* an empty container takes nothing from an overdrawn budget */
     }
     if (depth >= fp->max_depth || (n && room <= 0)) {
         return 0;
@@ -164,13 +185,26 @@ hash_header(Walk *w, int tag, PyObject *v, uint64_t size)
     w->h = mix(mix(mix(mix(w->h, tag), (uintptr_t)v), (uintptr_t)Py_TYPE(v)), size);
 }
 
+/* For a tuple, what the identity map checks besides its address (identity._check): its size
+ * and its first and last items' identities, which it keeps for life. Two tuples at one address
+ * that differ there get different serials, even where the encoder shows no item (a cut tuple). */
+static inline void
+hash_tuple_check(Walk *w, PyObject *v)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(v);
+    if (n > 0) {
+        w->h = mix(mix(w->h, (uintptr_t)PyTuple_GET_ITEM(v, 0)),
+                   (uintptr_t)PyTuple_GET_ITEM(v, n - 1));
+    }
+}
+
 /* The encoder's `_is_secret_key`: 1/0, -1 not cached yet (fp->miss_name is set), -2 give up (a
  * bytes name, which the encoder decodes first). */
 static int
 key_secret(Fingerprinter *fp, PyObject *k)
 {
     if (PyUnicode_CheckExact(k)) {
-        return name_secret(fp, k);
+        return fp_name_secret(fp, k);
     }
     return PyBytes_CheckExact(k) ? -2 : 0;
 }
@@ -190,6 +224,10 @@ walk_item(Walk *w, PyObject *x, int depth)
         }
         if (secret) {
             hash_header(w, T_SECRET_PAIR, x, 2);
+            if (tx == &PyTuple_Type) {
+                hash_tuple_check(w, x);
+            }
+            w->ids = mix(w->ids, container_serial(w->fp, x));
             if (depth >= w->fp->max_depth) {
                 return 1;
             }
@@ -213,6 +251,10 @@ walk_sequence(Walk *w, PyObject *v, int depth)
     }
     Py_ssize_t n = Py_SIZE(v), k = 0;
     hash_header(w, is_tuple ? T_TUPLE : T_LIST, v, (uint64_t)n);
+    if (is_tuple) {
+        hash_tuple_check(w, v);
+    }
+    w->ids = mix(w->ids, container_serial(w->fp, v));
     int expand = container_room(w, v, n, depth, &k);
     if (expand <= 0) {
         return expand == 0 ? 1 : 0;
@@ -242,6 +284,7 @@ walk_dict(Walk *w, PyObject *v, int depth)
     }
     Py_ssize_t n = PyDict_GET_SIZE(v), k = 0;
     hash_header(w, T_DICT, v, (uint64_t)n);
+    w->ids = mix(w->ids, container_serial(w->fp, v));
     int expand = container_room(w, v, n, depth, &k);
     if (expand <= 0) {
         return expand == 0 ? 1 : 0;
@@ -271,6 +314,67 @@ walk_dict(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+/* The identity map's serial of `v`, read from the weak reference the map holds to it (an
+ * `identity._Ref`, found in the object's list of weak references), or 0 if the map has none.
+ *
+ * Why: an address is not an identity. When an object dies and a new one of the same class is
+ * made at the same address with the same content, the encoder gives the new one a new serial
+ * (the map's weak reference callback forgot the old one), so an encoding remembered for the old
+ * object, or for a list holding it, must not be reused. Serials are never reused, so mixing
+ * them in makes such fingerprints differ. Lists, dicts and tuples take no weak references: the
+ * map itself keys them by address, as the fingerprint does. */
+static uint64_t
+object_serial(Fingerprinter *fp, PyObject *v)
+{
+    Py_ssize_t offset = Py_TYPE(v)->tp_weaklistoffset;
+    if (offset == 0 || fp->serial_offset == 0) {
+        return 0;
+    }
+    /* A negative offset is a managed weak reference list (3.12+), before the object header. */
+    PyWeakReference *ref = *(PyWeakReference **)((char *)v + offset);
+    for (int hops = 0; ref != NULL && hops < 8; ref = ref->wr_next, hops++) {
+        if ((PyObject *)Py_TYPE(ref) == fp->ref_type && ref->wr_callback == fp->ref_callback) {
+            PyObject *serial = *(PyObject **)((char *)ref + fp->serial_offset);
+            if (serial == NULL || !PyLong_CheckExact(serial)) {
+                return 0;
+            }
+            int overflow = 0;
+            long long n = PyLong_AsLongLongAndOverflow(serial, &overflow);
+            return overflow || n < 0 ? 0 : (uint64_t)n;
+        }
+    }
+    return 0;
+}
+
+/* The identity map's entry for a list, dict or tuple (by address, as the map keys them), as a
+ * number that changes whenever the map gives that address a new serial; 0 if it has none in its
+ * young generation (`_entries`; an old entry is renewed by the next encoding).
+ *
+ * Why: such an object cannot be weakly referenced, so when it dies and another list, dict or
+ * tuple takes its address, the map only notices at the next `key` call: for a different type or
+ * a tuple with different items it gives a new serial, and an encoding remembered from before
+ * must not be reused even if the content looks the same again later. */
+static uint64_t
+container_serial(Fingerprinter *fp, PyObject *v)
+{
+    if (fp->entries == NULL) {
+        return 0;
+    }
+    PyObject *oid = PyLong_FromVoidPtr(v);
+    if (oid == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
+    Py_DECREF(oid);
+    if (entry == NULL || !PyLong_CheckExact(entry)) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_hash_t h = PyObject_Hash(entry); /* serial << 64 | check: differs for another serial */
+    return h == -1 ? 0 : (uint64_t)h;
+}
+
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
  * reserved slots of the budget (what is left is given back). */
 static int
@@ -282,6 +386,14 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
         return 1;
+    }
+    w->ids = mix(w->ids, object_serial(w->fp, v)); /* its venc shows its serial, cut or not */
+    if (depth < w->fp->max_depth) {
+        /* Below, the budget decides whether it is cut (at 0) and how much room it reserves. */
+        Py_ssize_t needed = w->fp->max_attrs > 1 ? w->fp->max_attrs : 1;
+        if (w->budget - needed < w->min_margin) {
+            w->min_margin = w->budget - needed;
+        }
     }
     if (depth >= w->fp->max_depth || w->budget <= 0) {
         hash_header(w, T_CUT, v, 0);
@@ -315,7 +427,7 @@ walk_object(Walk *w, PyObject *v, int depth)
             w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
             continue;
         }
-        int secret = name_secret(w->fp, name);
+        int secret = fp_name_secret(w->fp, name);
         if (secret < 0) {
             r = 0;
             break;
@@ -407,15 +519,45 @@ classify_type(Fingerprinter *fp)
                 && (void *)((PyGetSetDescrObject *)descr)->d_getset->get == fp->subtype_dict_get;
         Py_XDECREF(dict);
     }
+    PyObject *name = NULL;
+    if (plain && fp->class_name != NULL) {
+        name = PyObject_CallOneArg(fp->class_name, (PyObject *)tp);
+        if (name == NULL) {
+            Py_DECREF(tp);
+            return -1;
+        }
+    }
     unsigned int version = tp->tp_version_tag;
     if (version != 0) {
         FpTypeEntry *e = &fp->types[slot_of(tp, FP_TYPE_CACHE)];
         e->type = tp;
         e->version = version;
         e->plain = plain;
+        Py_XSETREF(e->name, name);
+    }
+    else {
+        Py_XDECREF(name);
     }
     Py_DECREF(tp);
     return 0;
+}
+
+PyObject *
+fp_class_name(Fingerprinter *fp, PyTypeObject *tp)
+{
+    int plain = type_plain(fp, tp);
+    if (plain < 0) { /* not classified yet: ask the encoder */
+        if (fp->miss_type != tp) {
+            Py_CLEAR(fp->miss_type);
+            return NULL;
+        }
+        if (classify_type(fp) < 0) {
+            return NULL;
+        }
+        plain = type_plain(fp, tp);
+        Py_CLEAR(fp->miss_type); /* the class changed meanwhile: not mine */
+    }
+    return plain > 0 ? fp->types[slot_of(tp, FP_TYPE_CACHE)].name : NULL;
 }
 
 /* Ask the redactor about the name the walk stopped at (it caches the answer). 0 or -1. */
@@ -443,12 +585,17 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
          * the map has since forgotten, so a rotation makes every fingerprint differ once (and
          * the value is encoded again, which renews its ids). */
         w.h = mix(0x2545F4914F6CDD1DULL, *(const uint64_t *)fp->rotations.buf);
+        w.ids = 0;
         w.budget = fp->max_nodes;
         w.npath = 0;
+        w.min_ref = FP_MAX_PATH;
+        w.min_margin = PY_SSIZE_T_MAX;
         int r = walk_value(&w, v, 0);
         if (fp->miss_type == NULL && fp->miss_name == NULL) {
             if (r > 0) {
-                *out = w.h ? w.h : 1;
+                uint64_t both = mix(w.h, w.ids);
+                *out = both ? both : 1;
+                fp->last_content = w.h;
                 fp->last_cost = fp->max_nodes - w.budget;
             }
             return r;
@@ -463,13 +610,54 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
     return 0;
 }
 
+int
+fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *const *path,
+           int npath, uint64_t *out, uint64_t *content, Py_ssize_t *after)
+{
+    if (!fp->enabled || npath < 0 || npath > FP_MAX_PATH) {
+        return 0;
+    }
+    Walk w;
+    w.fp = fp;
+    /* Another seed than fp_of's, with what the encoding of a subtree depends on besides its
+     * content: the identity map's rotations, the depth, and the budget left if it cut anything
+     * (mixed in below). */
+    w.h = mix(mix(0x9E6C63D0676A9A99ULL, *(const uint64_t *)fp->rotations.buf), (uint64_t)depth);
+    w.ids = 0;
+    w.budget = budget;
+    w.npath = npath;
+    w.min_ref = FP_MAX_PATH;
+    w.min_margin = PY_SSIZE_T_MAX;
+    memcpy(w.path, path, (size_t)npath * sizeof(void *));
+    int r = walk_value(&w, v, depth);
+    if (fp->miss_type != NULL || fp->miss_name != NULL) {
+        /* Something not classified yet: the encoder classifies what it meets itself. */
+        Py_CLEAR(fp->miss_type);
+        Py_CLEAR(fp->miss_name);
+        return 0;
+    }
+    if (r <= 0 || w.min_ref < npath) {
+        return 0; /* gave up, or a back reference to a node above: depends on the path */
+    }
+    /* A part the budget cut nowhere is encoded alike with any budget that cuts it nowhere: the
+     * same part after a sibling grew is still the same. */
+    w.h = mix(w.h, w.min_margin < 0 ? (uint64_t)budget : 0x5bd1e995ULL);
+    uint64_t both = mix(w.h, w.ids);
+    *out = both ? both : 1;
+    *content = w.h;
+    *after = w.budget;
+    return 1;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* The value cache                                                                             */
 
+/* The entry for `v` encoded at `depth`: a value and a part of another value are kept apart, so
+ * that an object both bound to a name and held by another object does not evict itself. */
 static inline FpValueEntry *
-value_entry(Fingerprinter *fp, PyObject *v)
+value_entry(Fingerprinter *fp, PyObject *v, int depth)
 {
-    return &fp->values[slot_of(v, FP_VALUE_CACHE)];
+    return &fp->values[slot_of((const char *)v + 4093 * depth, FP_VALUE_CACHE)];
 }
 
 static void
@@ -487,10 +675,16 @@ entry_clear(Fingerprinter *fp, FpValueEntry *e)
 PyObject *
 fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f)
 {
+    return fp_cached_at(fp, v, f, 0);
+}
+
+PyObject *
+fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
+{
     if (fp->values == NULL || f == 0) {
         return NULL;
     }
-    FpValueEntry *e = value_entry(fp, v);
+    FpValueEntry *e = value_entry(fp, v, depth);
     if (e->obj != (void *)v || e->type != Py_TYPE(v) || e->fp != f) {
         return NULL;
     }
@@ -517,11 +711,18 @@ fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f)
 int
 fp_remember(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc)
 {
+    return fp_remember_at(fp, v, f, venc, 0, fp->last_cost);
+}
+
+int
+fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int depth,
+               Py_ssize_t nodes)
+{
     if (fp->values == NULL || f == 0) {
         return 0;
     }
-    FpValueEntry *e = value_entry(fp, v);
-    Py_ssize_t cost = fp->last_cost + 1;
+    FpValueEntry *e = value_entry(fp, v, depth);
+    Py_ssize_t cost = nodes + 1;
     if (fp->cached_nodes - (e->obj ? e->cost : 0) + cost > FP_MAX_CACHED_NODES) {
         return 0; /* the cache holds enough: keep memory bounded */
     }
@@ -557,6 +758,82 @@ get_int(PyObject *rule, const char *key, Py_ssize_t *out)
     }
     *out = PyLong_AsSsize_t(x);
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Where object_serial finds serials: the identity map's weak reference class (`identity_ref`,
+ * whose `serial` slot holds the serial), and the callback its references carry
+ * (`identity_drop`). Without them serials are not read (0 returned); -1 on error. */
+static int
+serial_init(Fingerprinter *fp, PyObject *rule)
+{
+    PyObject *ref_type = PyDict_GetItemString(rule, "identity_ref");
+    PyObject *drop = PyDict_GetItemString(rule, "identity_drop");
+    PyObject *entries = PyDict_GetItemString(rule, "identity_entries");
+    if (ref_type == NULL || drop == NULL || !PyType_Check(ref_type) || entries == NULL
+        || !PyDict_CheckExact(entries)) {
+        return 0;
+    }
+    PyObject *dict = PyType_GetDict((PyTypeObject *)ref_type);
+    PyObject *descr = dict ? PyDict_GetItemString(dict, "serial") : NULL;
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)
+        || ((PyMemberDescrObject *)descr)->d_member->type != Py_T_OBJECT_EX) {
+        Py_XDECREF(dict);
+        PyErr_SetString(PyExc_TypeError, "identity_ref needs a `serial` slot");
+        return -1;
+    }
+    fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(dict);
+    fp->ref_type = Py_NewRef(ref_type);
+    fp->ref_callback = Py_NewRef(drop);
+    fp->entries = Py_NewRef(entries);
+    return 0;
+}
+
+/* What fp_encode needs from the rule: `key`, `type_name`, `class_name`, `tags` (a dict of the
+ * venc tags by name) and `max_int_digits` (at least 19, so that every int the walk takes is an
+ * atom). Without them fp_encode is off (0 returned); -1 on error. */
+static int
+encoder_init(Fingerprinter *fp, PyObject *rule)
+{
+    PyObject *key = PyDict_GetItemString(rule, "key");
+    PyObject *type_name = PyDict_GetItemString(rule, "type_name");
+    PyObject *class_name = PyDict_GetItemString(rule, "class_name");
+    PyObject *tags = PyDict_GetItemString(rule, "tags");
+    PyObject *digits = PyDict_GetItemString(rule, "max_int_digits");
+    if (key == NULL || type_name == NULL || class_name == NULL || tags == NULL
+        || !PyDict_Check(tags) || digits == NULL) {
+        return 0;
+    }
+    long max_digits = PyLong_AsLong(digits);
+    if (max_digits == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    static const char *tag_names[] = {"V_CUT", "V_REDACTED", "V_SEQ", "V_MAP", "V_OBJ", "V_REF"};
+    int *tag_slots[] = {&fp->tags.cut, &fp->tags.redacted, &fp->tags.seq,
+                        &fp->tags.map, &fp->tags.obj, &fp->tags.ref};
+    for (int i = 0; i < 6; i++) {
+        PyObject *x = PyDict_GetItemString(tags, tag_names[i]);
+        if (x == NULL) {
+            PyErr_Format(PyExc_KeyError, "fingerprint rule tags need %s", tag_names[i]);
+            return -1;
+        }
+        *tag_slots[i] = (int)PyLong_AsLong(x);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (!(fp->names.list = PyUnicode_InternFromString("list"))
+        || !(fp->names.tuple = PyUnicode_InternFromString("tuple"))
+        || !(fp->names.dict = PyUnicode_InternFromString("dict"))
+        || !(fp->names.str = PyUnicode_InternFromString("str"))
+        || !(fp->names.bytes = PyUnicode_InternFromString("bytes"))) {
+        return -1;
+    }
+    fp->key = Py_NewRef(key);
+    fp->type_name = Py_NewRef(type_name);
+    fp->class_name = Py_NewRef(class_name);
+    fp->can_encode = max_digits >= 19;
+    return 0;
 }
 
 int
@@ -617,6 +894,18 @@ fp_init(Fingerprinter *fp, PyObject *rule)
         PyErr_NoMemory();
         return -1;
     }
+    if (encoder_init(fp, rule) < 0) {
+        PyBuffer_Release(&fp->rotations);
+        PyMem_Free(fp->values);
+        fp->values = NULL;
+        return -1;
+    }
+    if (serial_init(fp, rule) < 0) {
+        PyBuffer_Release(&fp->rotations);
+        PyMem_Free(fp->values);
+        fp->values = NULL;
+        return -1;
+    }
     fp->dict_index = Py_NewRef(dict_index);
     fp->secret_cache = Py_NewRef(secret_cache);
     fp->is_secret = Py_NewRef(is_secret);
@@ -642,6 +931,26 @@ fp_clear(Fingerprinter *fp)
         PyMem_Free(fp->values);
         fp->values = NULL;
     }
+    for (int i = 0; i < FP_TYPE_CACHE; i++) {
+        Py_CLEAR(fp->types[i].name);
+        fp->types[i].type = NULL;
+    }
+    for (int i = 0; i < FP_NAME_CACHE; i++) {
+        Py_CLEAR(fp->secret_names[i].name);
+    }
+    Py_CLEAR(fp->ref_type);
+    Py_CLEAR(fp->ref_callback);
+    Py_CLEAR(fp->entries);
+    fp->serial_offset = 0;
+    Py_CLEAR(fp->key);
+    Py_CLEAR(fp->type_name);
+    Py_CLEAR(fp->class_name);
+    Py_CLEAR(fp->names.list);
+    Py_CLEAR(fp->names.tuple);
+    Py_CLEAR(fp->names.dict);
+    Py_CLEAR(fp->names.str);
+    Py_CLEAR(fp->names.bytes);
+    fp->can_encode = 0;
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->secret_cache);
     Py_CLEAR(fp->is_secret);
@@ -656,5 +965,11 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
     Py_VISIT(fp->dict_index);
     Py_VISIT(fp->secret_cache);
     Py_VISIT(fp->is_secret);
+    Py_VISIT(fp->ref_type);
+    Py_VISIT(fp->ref_callback);
+    Py_VISIT(fp->entries);
+    Py_VISIT(fp->key);
+    Py_VISIT(fp->type_name);
+    Py_VISIT(fp->class_name);
     return 0;
 }

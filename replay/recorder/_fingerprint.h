@@ -20,6 +20,11 @@
  * this many objects). */
 #define FP_VALUE_CACHE 4096
 
+/* Direct-mapped cache of the redactor's answers by name object: attribute names are few and
+ * interned, and a pointer comparison is much cheaper than the dict lookup it replaces (one per
+ * attribute of every object walked). */
+#define FP_NAME_CACHE 1024
+
 /* At most this many encoder nodes held by the value cache (about 100 bytes each). */
 #define FP_MAX_CACHED_NODES 131072
 
@@ -27,7 +32,13 @@ typedef struct {
     PyTypeObject *type;   /* never dereferenced after the entry is made */
     unsigned int version; /* tp_version_tag when the answer was given */
     int plain;            /* 1: read from its instance __dict__ alone; 0: not walked */
+    PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; plain only */
 } FpTypeEntry;
+
+typedef struct {
+    PyObject *name;       /* an exact str (strong: its address is not reused meanwhile) */
+    int secret;           /* the redactor's answer for it */
+} FpNameEntry;
 
 typedef struct {
     void *obj;            /* the object (never dereferenced) */
@@ -38,8 +49,12 @@ typedef struct {
     PyObject *venc;       /* strong */
 } FpValueEntry;
 
+/* The longest recursion path a walk or an encoding follows (deeper: not mirrored). */
+#define FP_MAX_PATH 64
+
 typedef struct {
     int enabled;
+    int can_encode;          /* fp_encode may build vencs (the rule gave what it needs) */
     /* CaptureLimits, mirrored: the walk reads exactly what the encoder would. */
     int max_depth;
     Py_ssize_t max_items;
@@ -47,6 +62,11 @@ typedef struct {
     Py_ssize_t max_nodes;
     Py_ssize_t max_string;
     Py_ssize_t last_cost;    /* nodes of the budget the last successful walk used */
+    uint64_t last_content;   /* the content half of fp_of's last fingerprint (no serials) */
+    PyObject *ref_type;      /* identity._Ref (strong), or NULL: serials are not read */
+    PyObject *ref_callback;  /* the callback of the identity map's references (strong) */
+    Py_ssize_t serial_offset; /* where a _Ref keeps its serial */
+    PyObject *entries;       /* the identity map's young entries by id (strong), or NULL */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
     PyObject *dict_index;    /* SnapshotEncoder.dict_only_index (strong) */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
@@ -56,7 +76,20 @@ typedef struct {
     /* During fp_of: what the walk met and could not answer without Python code (strong). */
     PyTypeObject *miss_type;
     PyObject *miss_name;
+    /* For fp_encode (_encode.c), all strong: the identity map's `key`, the encoder's
+     * `type_name` (of a value) and `class_name` (of a class), the venc tags (replay.events)
+     * and the type names a venc gives the builtin containers. */
+    PyObject *key;
+    PyObject *type_name;
+    PyObject *class_name;
+    struct {
+        int cut, redacted, seq, map, obj, ref;
+    } tags;
+    struct {
+        PyObject *list, *tuple, *dict, *str, *bytes;
+    } names;
     FpTypeEntry types[FP_TYPE_CACHE];
+    FpNameEntry secret_names[FP_NAME_CACHE];
     FpValueEntry *values;    /* FP_VALUE_CACHE entries */
 } Fingerprinter;
 
@@ -75,14 +108,44 @@ int fp_traverse(Fingerprinter *fp, visitproc visit, void *arg);
 /* The fingerprint of `v` into *out (never 0): 1. 0 when `v` holds something the walk does not
  * mirror, or is too big: the caller must encode (and compare). -1 with an exception set.
  * The walk itself runs no Python code (it reads through borrowed references); a class or a name
- * not yet classified is asked about after the walk, and the walk is retried. */
+ * not yet classified is asked about after the walk, and the walk is retried.
+ * A fingerprint mixes the content (alone in fp->last_content) with the identity map's serials of
+ * the objects in it, which encoding `v` may assign: whether the content changed while it was
+ * encoded is told by the content halves. */
 int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
+
+/* The fingerprint of `v` as a part of a value being encoded: at `depth`, with `budget` nodes
+ * left and `path` (npath nodes) above it. 1 with *out (never 0) and *after, the budget left once
+ * the subtree is encoded; 0 when the walk gives up, meets something not classified yet, or
+ * finds a back reference to a node above `v` (then its encoding depends on more than itself). */
+int fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *const *path,
+               int npath, uint64_t *out, uint64_t *content, Py_ssize_t *after);
+/* (*content: the content half of *out, as fp->last_content for fp_of.) */
 
 /* The venc remembered for `v` if `v` is the same object with the same fingerprint `f` (a new
  * reference), else NULL (no exception is set). */
 PyObject *fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f);
 
+/* Whether the exact str `name` looks secret to the redactor: 1/0, or -1 (no exception) when it
+ * has not been asked yet (then fp->miss_name is set, if it was free). */
+int fp_name_secret(Fingerprinter *fp, PyObject *name);
+
+/* The name a venc gives instances of `tp` if it is a plain class (borrowed; the class is
+ * classified first if need be), else NULL: with an exception if classifying it failed. */
+PyObject *fp_class_name(Fingerprinter *fp, PyTypeObject *tp);
+
+/* `SnapshotEncoder._enc(v, 0, [max_nodes, []])` built in C (_encode.c): a new reference, or NULL
+ * with no exception when `v` holds something only the Python encoder knows (the caller runs it),
+ * or NULL with an exception that must reach the program (KeyboardInterrupt). */
+PyObject *fp_encode(Fingerprinter *fp, PyObject *v);
+
 /* Remember `venc` as the encoding of `v` with fingerprint `f` (nothing if f is 0). 0 or -1. */
 int fp_remember(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc);
+
+/* fp_cached and fp_remember for `v` as a part of a value, encoded at `depth` (fp_subtree's
+ * fingerprint), its venc `nodes` encoder nodes big. */
+PyObject *fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth);
+int fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int depth,
+                   Py_ssize_t nodes);
 
 #endif

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
+from replay.events import V_CUT, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
 from replay.recorder.budget import REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name
+from replay.recorder.identity import _Ref
 from replay.recorder.snapshot import SnapshotEncoder
 from replay.recorder.state import BATCH_EVENTS, RecordingState
 from replay.recorder.sysmon import (
@@ -57,6 +59,17 @@ def available() -> str | None:
     return None
 
 
+_VENC_TAGS = {
+    "V_CUT": V_CUT,
+    "V_REDACTED": V_REDACTED,
+    "V_SEQ": V_SEQ,
+    "V_MAP": V_MAP,
+    "V_OBJ": V_OBJ,
+    "V_REF": V_REF,
+}
+"""The venc tags the C encoder (_encode.c) builds, by name."""
+
+
 def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str, Any]:
     """The atom rule of the encoder behind `encode_exception`, as Tracer keyword arguments."""
     encoder = getattr(encode_exception, "__self__", None)
@@ -78,7 +91,28 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
             "secret_cache": encoder.redactor._cache,
             "is_secret": encoder.redactor.is_secret,
             "identity_rotations": encoder.identity.rotations,
+            # Serials, read from the map's weak references, make fingerprints tell a new object
+            # at a dead one's address apart.
+            "identity_ref": _Ref,
+            "identity_drop": encoder.identity._drop,
+            "identity_entries": encoder.identity._entries,
+            **_c_encoder_rule(encoder),
         },
+    }
+
+
+def _c_encoder_rule(encoder: SnapshotEncoder) -> dict[str, Any]:
+    """What the C encoder (_encode.c) needs to build the venc of what the walk can read, unless
+    a subclass changes how values are encoded (then its own methods must run)."""
+    own = type(encoder)
+    if any(getattr(own, m) is not getattr(SnapshotEncoder, m) for m in ("encode_named", "_enc")):
+        return {}
+    return {
+        "key": encoder.identity.key,
+        "type_name": encoder.type_name,
+        "class_name": encoder.class_name,
+        "max_int_digits": encoder.limits.max_int_digits,
+        "tags": _VENC_TAGS,
     }
 
 

@@ -637,6 +637,17 @@ class SnapshotEncoder:
             return -1
         return loc[0]
 
+    def class_name(self, t: type) -> str:
+        """`module.QualName` of the class `t`, as a venc names its instances (cached).
+
+        The C encoder (_encode.c) asks once per class, then builds vencs with it.
+        """
+        try:
+            return self._info(t)[1]
+        except Exception as exc:
+            self._fault(t, exc)
+            return "?"
+
     def type_name(self, value: Any) -> str:
         """`module.QualName` of `type(value)` (cached), computed without user code."""
         t = type(value)
@@ -819,7 +830,13 @@ class SnapshotEncoder:
         )
 
     def _room(self, n: int, st: _State) -> int:
-        """How many of n items to expand: bounded by max_items and the remaining budget."""
+        """How many of n items to expand: bounded by max_items and the remaining budget.
+
+        Never negative (a (name, value) pair can overdraw the budget by one node): an empty
+        container takes nothing, whatever is left.
+        """
+        if not n:
+            return 0
         k = n if n < self._max_items else self._max_items
         budget = st[_BUDGET]
         return k if k < budget else budget

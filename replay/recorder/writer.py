@@ -62,9 +62,12 @@ from replay.storage.codec import compress_blob, encode_events
 FLUSH_INTERVAL = 0.5
 
 _EXCEPTION_KIND_NAMES = {RAISE: "raise", HANDLED: "handled", UNWIND: "unwind", THROW: "throw"}
-_INDEXED_KINDS = bytes(kind not in (LINE, EXTERNAL, GAP) for kind in range(256))
-"""`bytes.translate` table: 1 for the event kinds `IndexBuilder.scan` looks at (most events
-are LINE and EXTERNAL steps, which no index row needs)."""
+_INDEXED_KINDS = bytes(kind not in (LINE, EXTERNAL, GAP, YIELD, RESUME) for kind in range(256))
+"""`bytes.translate` table: 1 for the event kinds `IndexBuilder.scan` looks at one by one (most
+events are LINE and EXTERNAL steps, which no index row needs)."""
+_SWITCH_KINDS = bytes(kind in (YIELD, RESUME) for kind in range(256))
+"""1 for YIELD and RESUME: all a call's row needs of them is the last one (generator code has
+one in three events of this kind)."""
 _kind_of = itemgetter(0)
 
 
@@ -74,7 +77,7 @@ class IndexBuilder:
     A call is reported in one of two ways (see `Store.add_batch`): a call that starts and ends
     within one write (`begin_write` to the next) is *ended*, a complete row written once into
     a compressed call block; any other is *touched*, a row upserted now and again later. Most
-    calls are short, so most go to blocks (about 2 bytes each instead of 70 as a row).
+    calls are short, so most go to blocks (1-2 bytes each instead of about 70 as a row).
     """
 
     def __init__(self) -> None:
@@ -105,7 +108,9 @@ class IndexBuilder:
         exceptions: list[dict[str, Any]] = []
         open_calls = self.open_calls
         fresh = self.fresh
-        for event in _indexed(events):
+        closed: dict[int, dict[str, Any]] = {}
+        one_by_one, switches = _split(events)
+        for event in one_by_one:
             kind, step, _ts, call_id, line, payload, _changes, _deleted = event
             if kind == CALL:
                 code_id, parent = payload
@@ -140,6 +145,7 @@ class IndexBuilder:
                         ended.append(row)
                     else:
                         touched[call_id] = row
+                    closed[call_id] = row
                     del open_calls[call_id]
                     self.depths.pop(call_id, None)
             if kind in EXCEPTION_KINDS:
@@ -157,25 +163,49 @@ class IndexBuilder:
                 )
                 if kind == UNWIND:
                     self.last_unwind[thread_id] = (step, call_id, line)
+        self._switched(switches, touched, closed)
         if events:
-            first, last = events[0][1], events[-1][1]
-            self.last_step = max(self.last_step, last)
-            row = self.thread_rows.get(thread_id)
-            if row is None:
-                self.thread_rows[thread_id] = {"thread_id": thread_id, "first_step": first}
-            self.thread_rows[thread_id]["last_step"] = max(
-                last, self.thread_rows[thread_id].get("last_step") or 0
-            )
+            self._note_thread(thread_id, events[0][1], events[-1][1])
         return list(touched.values()), ended, exceptions
 
+    def _switched(
+        self,
+        switches: dict[int, int],
+        touched: dict[int, dict[str, Any]],
+        closed: dict[int, dict[str, Any]],
+    ) -> None:
+        """Apply each call's last YIELD or RESUME of the batch (its events are in step order)."""
+        open_calls = self.open_calls
+        for call_id, step in switches.items():
+            row = open_calls.get(call_id)
+            if row is not None:
+                row["generator"] = True
+                row["last_step"] = max(step, row["last_step"] or step)
+                touched[call_id] = row
+            elif call_id in closed:  # over since: its row has its last step already
+                closed[call_id]["generator"] = True
 
-def _indexed(events: list[tuple]) -> Iterable[tuple]:
-    """The events an index row may depend on, picked at C speed (all of them if odd)."""
+    def _note_thread(self, thread_id: int, first: int, last: int) -> None:
+        """Keep the thread's first and last step for its `threads` row."""
+        self.last_step = max(self.last_step, last)
+        row = self.thread_rows.get(thread_id)
+        if row is None:
+            row = self.thread_rows[thread_id] = {"thread_id": thread_id, "first_step": first}
+        row["last_step"] = max(last, row.get("last_step") or 0)
+
+
+def _split(events: list[tuple]) -> tuple[Iterable[tuple], dict[int, int]]:
+    """The events `scan` looks at one by one, and call id -> step of its last YIELD or RESUME.
+
+    Picked at C speed; if a kind is odd (not a small int), every event goes one by one.
+    """
     try:
-        mask = bytes(map(_kind_of, events)).translate(_INDEXED_KINDS)
-    except (TypeError, ValueError, IndexError):  # a malformed kind: let scan see everything
-        return events
-    return compress(events, mask)
+        kinds = bytes(map(_kind_of, events))
+    except (TypeError, ValueError, IndexError):
+        return events, {}
+    switches = kinds.translate(_SWITCH_KINDS)
+    last = {e[3]: e[1] for e in compress(events, switches)} if 1 in switches else {}
+    return compress(events, kinds.translate(_INDEXED_KINDS)), last
 
 
 class Writer:

@@ -273,15 +273,43 @@ def test_a_lookup_reads_a_few_blocks_not_all(store: Store, monkeypatch: pytest.M
             ],
         )
     decoded = []
-    real = Store._block_data
+    real = Store._block
 
     def counting(self: Store, conn: Connection, block_id: int, *, cache: bool = True) -> Any:
         decoded.append(block_id)
         return real(self, conn, block_id, cache=cache)
 
-    monkeypatch.setattr(Store, "_block_data", counting)
+    monkeypatch.setattr(Store, "_block", counting)
     # WHEN calls are looked up one by one, or the first ones listed
     assert store.call(rid, 12_345)["first_step"] == 12_344 * 3 + 1
     assert len(decoded) == 1
     assert len(store.calls(rid, limit=150)) == 150
     assert len(decoded) <= 1 + 3
+
+
+def test_a_reader_finds_calls_written_after_it_looked(tmp_path: Path) -> None:
+    # GIVEN a reader that has looked calls up while the recording is being written
+    path = tmp_path / "s.db"
+
+    def ended(call_id: int) -> dict[str, Any]:
+        first = call_id * 10
+        return {
+            "call_id": call_id,
+            "function_id": 1,
+            "thread_id": 1,
+            "depth": 1,
+            "first_step": first,
+            "last_step": first + 5,
+        }
+
+    with Store.open(path, mode="w") as writer, Store.open(path) as reader:
+        rid = writer.create_recording(recording_meta())
+        writer.add_batch(rid, ended_calls=[ended(1)])
+        assert reader.call(rid, 1)["first_step"] == 10
+        assert reader.call(rid, 2) is None
+        # WHEN more blocks are written THEN the reader finds their calls too
+        writer.add_batch(rid, ended_calls=[ended(2), ended(3)])
+        assert reader.call(rid, 2)["first_step"] == 20
+        assert reader.call(rid, 3)["last_step"] == 35
+        assert reader.call(rid, 4) is None
+        assert reader.count_calls(rid) == 3

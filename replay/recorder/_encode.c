@@ -1,0 +1,532 @@
+/* The value encoder in C, for the values a fingerprint walk can read (_fingerprint.c).
+ *
+ * Why: when a value did change (an attribute set, an item appended), the C core used to call
+ * the Python encoder (replay/recorder/snapshot.py), which builds its venc node by node in
+ * Python. On object-heavy code that was two thirds of the recorder's time. This file builds the
+ * same venc in C for the values the fingerprint walk knows: exact atoms, exact list, tuple and
+ * dict, and instances of plain classes (content: their instance `__dict__` alone). It mirrors
+ * `SnapshotEncoder._enc` rule for rule: the same budget, depth, item and attribute limits, back
+ * references, secret names and (name, value) pairs, and it asks the identity map for the serial
+ * of each container and object in the same order as the Python encoder does, so that both give
+ * the same serials. tests/recorder/test_parity.py runs the C and the Python core on the same
+ * programs and compares their events; tests/recorder/test_cencode.py compares this encoder with
+ * the Python one value by value.
+ *
+ * Anything else (a set, a slotted object, a big int, a class not classified yet, a Python
+ * callback that failed) makes `fp_encode` answer "not mine" (NULL, no exception), and the
+ * caller runs the Python encoder on the whole value, which has a rule for everything.
+ *
+ * Safety: like the Python encoder, it never runs user code. It does call three Python
+ * functions of the recorder (the identity map's `key`, the redactor's `is_secret` on a name not
+ * seen before, the encoder's `type_name` for a redacted value), and while they run another
+ * thread may change the values being read, so items are copied (with references) before any of
+ * them is encoded, as the Python encoder copies them in one C call.
+ */
+
+#include "_fingerprint.h"
+
+/* One encoding: the Python encoder's per-value state ([budget, path] in snapshot.py). */
+typedef struct {
+    Fingerprinter *fp;
+    Py_ssize_t budget;
+    int npath;
+    void *path[FP_MAX_PATH];
+} Enc;
+
+/* Every function below returns a new reference, or NULL: with an exception set for an error
+ * that must reach the program (KeyboardInterrupt, MemoryError inside our own code is treated the
+ * same), without one for "not mine" (the caller falls back to the Python encoder). */
+static PyObject *enc_value(Enc *e, PyObject *v, int depth);
+
+/* A recorder callback failed with an ordinary exception: not mine (the Python encoder, run
+ * next, has its own rule for faults). Anything else (KeyboardInterrupt) propagates. */
+static PyObject *
+callback_failed(void)
+{
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+    }
+    return NULL;
+}
+
+static PyObject *
+serial_of(Enc *e, PyObject *v)
+{
+    PyObject *key = PyObject_CallOneArg(e->fp->key, v);
+    return key != NULL ? key : callback_failed();
+}
+
+static int
+on_path(Enc *e, void *p)
+{
+    for (int i = 0; i < e->npath; i++) {
+        if (e->path[i] == p) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* `_is_secret_key`: 1/0, -1 with or without an exception (not mine). */
+static int
+key_is_secret(Enc *e, PyObject *k)
+{
+    PyObject *name;
+    if (PyUnicode_CheckExact(k)) {
+        name = Py_NewRef(k);
+    }
+    else if (PyBytes_CheckExact(k)) {
+        name = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k), NULL);
+        if (name == NULL) {
+            return -1;
+        }
+    }
+    else {
+        return 0;
+    }
+    int secret = fp_name_secret(e->fp, name);
+    if (secret < 0) { /* not asked yet: ask the redactor, which remembers the answer */
+        Py_CLEAR(e->fp->miss_name);
+        PyObject *answer = PyObject_CallOneArg(e->fp->is_secret, name);
+        secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
+        Py_XDECREF(answer);
+        if (secret < 0) {
+            callback_failed();
+        }
+    }
+    Py_DECREF(name);
+    return secret;
+}
+
+/* (V_REDACTED, type_name(x)) */
+static PyObject *
+redacted(Enc *e, PyObject *x)
+{
+    PyObject *name = PyObject_CallOneArg(e->fp->type_name, x);
+    if (name == NULL) {
+        return callback_failed();
+    }
+    return Py_BuildValue("(iN)", e->fp->tags.redacted, name);
+}
+
+/* The encoder's inline atom test (_items, _pairs, _obj): stored as themselves. */
+static inline int
+inline_atom(Fingerprinter *fp, PyObject *x)
+{
+    PyTypeObject *tp = Py_TYPE(x);
+    return tp == &PyFloat_Type || tp == &PyBool_Type || x == Py_None
+           || (tp == &PyUnicode_Type && PyUnicode_GET_LENGTH(x) <= fp->max_string)
+           || (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)x));
+}
+
+/* `_room`: how many of n items to expand. */
+static inline Py_ssize_t
+room_for(Enc *e, Py_ssize_t n)
+{
+    if (n == 0) {
+        return 0; /* an empty container takes nothing from an overdrawn budget */
+    }
+    Py_ssize_t k = n < e->fp->max_items ? n : e->fp->max_items;
+    return k < e->budget ? k : e->budget;
+}
+
+/* References to the first k items of a list or tuple, taken before any is encoded. */
+static PyObject **
+copy_items(PyObject *v, Py_ssize_t k)
+{
+    PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    PyObject **src = PyTuple_CheckExact(v) ? ((PyTupleObject *)v)->ob_item
+                                           : ((PyListObject *)v)->ob_item;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        items[i] = Py_NewRef(src[i]);
+    }
+    return items;
+}
+
+static void
+release(PyObject **refs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(refs[i]);
+    }
+    PyMem_Free(refs);
+}
+
+/* `_secret_pair`: a 2-item list or tuple whose first item is a secret-looking name. */
+static PyObject *
+enc_secret_pair(Enc *e, PyObject *pair, PyObject *tname, int depth)
+{
+    PyObject *key = serial_of(e, pair);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (depth >= e->fp->max_depth) {
+        return Py_BuildValue("(iNOnO)", e->fp->tags.seq, key, tname, (Py_ssize_t)2, Py_None);
+    }
+    if (Py_SIZE(pair) != 2) { /* changed by another thread while `key` ran */
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->budget -= 2;
+    PyObject *first = PySequence_Fast_ITEMS(pair)[0], *second = PySequence_Fast_ITEMS(pair)[1];
+    Py_INCREF(first);
+    Py_INCREF(second);
+    PyObject *ef = enc_value(e, first, depth + 1);
+    PyObject *hidden = ef != NULL ? redacted(e, second) : NULL;
+    Py_DECREF(first);
+    Py_DECREF(second);
+    if (hidden == NULL) {
+        Py_XDECREF(ef);
+        Py_DECREF(key);
+        return NULL;
+    }
+    return Py_BuildValue("(iNOn[NN])", e->fp->tags.seq, key, tname, (Py_ssize_t)2, ef, hidden);
+}
+
+/* `_items` then `_item`: one item of a list or tuple, one level down. */
+static PyObject *
+enc_item(Enc *e, PyObject *x, int depth)
+{
+    if (inline_atom(e->fp, x)) {
+        return Py_NewRef(x);
+    }
+    PyTypeObject *tx = Py_TYPE(x);
+    if ((tx == &PyTuple_Type || tx == &PyList_Type) && Py_SIZE(x) == 2) {
+        int secret = key_is_secret(e, PySequence_Fast_ITEMS(x)[0]);
+        if (secret < 0) {
+            return NULL;
+        }
+        if (secret) {
+            return enc_secret_pair(e, x, tx == &PyTuple_Type ? e->fp->names.tuple
+                                                             : e->fp->names.list, depth);
+        }
+    }
+    return enc_value(e, x, depth);
+}
+
+/* `_list` and `_tuple`. */
+static PyObject *
+enc_sequence(Enc *e, PyObject *v, int depth)
+{
+    PyObject *tname = PyTuple_CheckExact(v) ? e->fp->names.tuple : e->fp->names.list;
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (on_path(e, v)) {
+        return Py_BuildValue("(iNO)", e->fp->tags.ref, key, tname);
+    }
+    Py_ssize_t n = Py_SIZE(v), k = room_for(e, n);
+    if (depth >= e->fp->max_depth || (n && k <= 0)) {
+        return Py_BuildValue("(iNOnO)", e->fp->tags.seq, key, tname, n, Py_None);
+    }
+    if (e->npath >= FP_MAX_PATH) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->budget -= k;
+    PyObject **items = copy_items(v, k);
+    PyObject *out = items != NULL ? PyList_New(k) : NULL;
+    if (out == NULL) {
+        if (items != NULL) {
+            release(items, k);
+        }
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->path[e->npath++] = v;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *x = enc_item(e, items[i], depth + 1);
+        if (x == NULL) {
+            e->npath--;
+            release(items, k);
+            Py_DECREF(out);
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, x);
+    }
+    e->npath--;
+    release(items, k);
+    return Py_BuildValue("(iNOnN)", e->fp->tags.seq, key, tname, n, out);
+}
+
+/* References to up to k (key, value) pairs of an exact dict, taken before any is encoded:
+ * 2 * *got references. */
+static PyObject **
+copy_pairs(PyObject *d, Py_ssize_t k, Py_ssize_t *got)
+{
+    PyObject **pairs = PyMem_Malloc((size_t)(k ? 2 * k : 1) * sizeof(PyObject *));
+    if (pairs == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *val;
+    while (i < k && PyDict_Next(d, &pos, &key, &val)) {
+        pairs[2 * i] = Py_NewRef(key);
+        pairs[2 * i + 1] = Py_NewRef(val);
+        i++;
+    }
+    *got = i;
+    return pairs;
+}
+
+/* `_pairs`: a dict's (key, value) pairs, one level down. */
+static PyObject *
+enc_pairs(Enc *e, PyObject **pairs, Py_ssize_t n, int depth)
+{
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = pairs[2 * i], *val = pairs[2 * i + 1];
+        PyTypeObject *tk = Py_TYPE(k);
+        PyObject *ek = (tk == &PyUnicode_Type && PyUnicode_GET_LENGTH(k) <= e->fp->max_string)
+                               || (tk == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)k))
+                           ? Py_NewRef(k)
+                           : enc_value(e, k, depth);
+        if (ek == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        int secret = 0;
+        if (tk == &PyUnicode_Type || tk == &PyBytes_Type) {
+            secret = key_is_secret(e, k);
+        }
+        PyObject *ev = secret < 0  ? NULL
+                       : secret    ? redacted(e, val)
+                       : inline_atom(e->fp, val) ? Py_NewRef(val)
+                                                 : enc_value(e, val, depth);
+        if (ev == NULL) {
+            Py_DECREF(ek);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *pair = PyTuple_Pack(2, ek, ev);
+        Py_DECREF(ek);
+        Py_DECREF(ev);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+    return out;
+}
+
+/* `_dict`. */
+static PyObject *
+enc_dict(Enc *e, PyObject *v, int depth)
+{
+    PyObject *tname = e->fp->names.dict;
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (on_path(e, v)) {
+        return Py_BuildValue("(iNO)", e->fp->tags.ref, key, tname);
+    }
+    Py_ssize_t n = PyDict_GET_SIZE(v), k = room_for(e, n);
+    if (depth >= e->fp->max_depth || (n && k <= 0)) {
+        return Py_BuildValue("(iNOnO)", e->fp->tags.map, key, tname, n, Py_None);
+    }
+    if (e->npath >= FP_MAX_PATH) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->budget -= k;
+    Py_ssize_t got = 0;
+    PyObject **pairs = copy_pairs(v, k, &got);
+    if (pairs == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->path[e->npath++] = v;
+    PyObject *out = enc_pairs(e, pairs, got, depth + 1);
+    e->npath--;
+    release(pairs, 2 * got);
+    if (out == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    return Py_BuildValue("(iNOnN)", e->fp->tags.map, key, tname, n, out);
+}
+
+/* `_obj` for an instance of a plain class: its instance dict's attributes. */
+static PyObject *
+enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (on_path(e, v)) {
+        return Py_BuildValue("(iNO)", fp->tags.ref, key, tname);
+    }
+    if (depth >= fp->max_depth || e->budget <= 0) {
+        return Py_BuildValue("(iNOOO)", fp->tags.obj, key, tname, Py_None, Py_True);
+    }
+    PyObject *d = e->npath < FP_MAX_PATH ? PyObject_GenericGetDict(v, NULL) : NULL;
+    if (d == NULL || !PyDict_CheckExact(d)) {
+        if (d == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(d);
+        Py_DECREF(key);
+        return NULL;
+    }
+    Py_ssize_t room = fp->max_attrs < e->budget ? fp->max_attrs : e->budget;
+    e->budget -= room;
+    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
+    PyObject **pairs = copy_pairs(d, n <= room ? n : room, &got);
+    Py_DECREF(d);
+    PyObject *attrs = pairs != NULL ? PyDict_New() : NULL;
+    if (attrs == NULL) {
+        if (pairs != NULL) {
+            release(pairs, 2 * got);
+        }
+        Py_DECREF(key);
+        return NULL;
+    }
+    int truncated = n > got;
+    room -= got;
+    e->path[e->npath++] = v;
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < got; i++) {
+        PyObject *name = pairs[2 * i], *val = pairs[2 * i + 1];
+        if (!PyUnicode_CheckExact(name)) {
+            truncated = 1; /* a str subclass key could hash in user code: skipped */
+            continue;
+        }
+        int secret = key_is_secret(e, name);
+        PyObject *ev = secret < 0               ? NULL
+                       : secret                 ? redacted(e, val)
+                       : inline_atom(fp, val)   ? Py_NewRef(val)
+                                                : enc_value(e, val, depth + 1);
+        ok = ev != NULL && PyDict_SetItem(attrs, name, ev) == 0;
+        Py_XDECREF(ev);
+    }
+    e->npath--;
+    release(pairs, 2 * got);
+    if (!ok) {
+        Py_DECREF(attrs);
+        Py_DECREF(key);
+        return NULL;
+    }
+    if (room > 0) {
+        e->budget += room;
+    }
+    return Py_BuildValue("(iNONO)", fp->tags.obj, key, tname, attrs,
+                         truncated ? Py_True : Py_False);
+}
+
+/* A list, tuple, dict or object inside the value: built by enc_node, or, when the same part was
+ * encoded before in the same place (depth, budget left, identity map generation) and has not
+ * changed since (fp_subtree), its earlier venc, shared. A shared venc is written once per chunk
+ * of the store (marshal keeps one copy of an object it meets twice), and costs no encoding. */
+static PyObject *enc_node(Enc *e, PyObject *v, int depth);
+
+static PyObject *
+enc_part(Enc *e, PyObject *v, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    uint64_t sub = 0, content = 0;
+    Py_ssize_t before = e->budget, after = 0;
+    if (depth == 0 || fp->values == NULL
+        || fp_subtree(fp, v, depth, before, e->path, e->npath, &sub, &content, &after) <= 0) {
+        return enc_node(e, v, depth);
+    }
+    PyObject *known = fp_cached_at(fp, v, sub, depth);
+    if (known != NULL) {
+        e->budget = after;
+        return known;
+    }
+    PyObject *venc = enc_node(e, v, depth);
+    /* Python code ran meanwhile (the identity map's `key`): keep the venc only if the part still
+     * has the content it had before, so that the venc describes it; remember it under the
+     * fingerprint it has now, with the serials the encoding gave out. */
+    uint64_t now = 0, content_now = 0;
+    if (venc != NULL && e->budget == after
+        && fp_subtree(fp, v, depth, before, e->path, e->npath, &now, &content_now, &after) > 0
+        && content_now == content && e->budget == after) {
+        fp_remember_at(fp, v, now, venc, depth, before - after);
+    }
+    return venc;
+}
+
+/* `_enc`. */
+static PyObject *
+enc_value(Enc *e, PyObject *v, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyLong_Type) {
+        int overflow = 0;
+        (void)PyLong_AsLongLongAndOverflow(v, &overflow);
+        /* |v| < 2**63 < 10**19 <= 10**max_int_digits (fp_init checks): an atom. Bigger ints
+         * are shown by their leading digits: not mine. */
+        return overflow ? NULL : Py_NewRef(v);
+    }
+    if (tp == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+        if (n <= fp->max_string) {
+            return Py_NewRef(v);
+        }
+        PyObject *head = PyUnicode_Substring(v, 0, fp->max_string);
+        return head ? Py_BuildValue("(iONn)", fp->tags.cut, fp->names.str, head, n) : NULL;
+    }
+    if (tp == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        if (n <= fp->max_string) {
+            return Py_NewRef(v);
+        }
+        PyObject *head = PyBytes_FromStringAndSize(PyBytes_AS_STRING(v), fp->max_string);
+        return head ? Py_BuildValue("(iONn)", fp->tags.cut, fp->names.bytes, head, n) : NULL;
+    }
+    if (tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None) {
+        return Py_NewRef(v);
+    }
+    return enc_part(e, v, depth);
+}
+
+static PyObject *
+enc_node(Enc *e, PyObject *v, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyList_Type || tp == &PyTuple_Type) {
+        return enc_sequence(e, v, depth);
+    }
+    if (tp == &PyDict_Type) {
+        return enc_dict(e, v, depth);
+    }
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        return NULL;
+    }
+    PyObject *tname = fp_class_name(fp, tp);
+    return tname != NULL ? enc_object(e, v, tname, depth) : NULL;
+}
+
+PyObject *
+fp_encode(Fingerprinter *fp, PyObject *v)
+{
+    if (!fp->can_encode) {
+        return NULL;
+    }
+    Enc e;
+    e.fp = fp;
+    e.budget = fp->max_nodes;
+    e.npath = 0;
+    PyObject *venc = enc_value(&e, v, 0);
+    if (venc == NULL && PyErr_Occurred()) {
+        callback_failed(); /* MemoryError and the like: the Python encoder decides */
+    }
+    return venc;
+}

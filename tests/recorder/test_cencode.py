@@ -1,0 +1,324 @@
+"""The C encoder (_encode.c) against the Python encoder, value by value.
+
+The C core builds the venc of a value the fingerprint walk can read (atoms, list, tuple, dict,
+plain objects) in C. It must give exactly what `SnapshotEncoder` gives: the same shape, the same
+cuts and back references, the same redactions, and the same identity serials (the two encoders
+share one identity map, so a different order of `key` calls would show as different serials).
+Each case encodes the value with the C encoder on one identity map and with the Python encoder on
+another, fresh map, and compares; then a seeded random generator of nested values does the same
+a few thousand times. The whole-program comparison of the two cores is test_core_parity.py.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Any
+
+import pytest
+
+from replay.recorder import csysmon
+from replay.recorder.identity import IdentityMap
+from replay.recorder.redaction import Redactor
+from replay.recorder.scope import Scope
+from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
+from replay.recorder.state import RecordingState
+
+pytestmark = pytest.mark.skipif(
+    csysmon.available() is not None, reason=f"no C core here: {csysmon.available()}"
+)
+
+
+class Plain:
+    def __init__(self, **attrs: Any) -> None:
+        self.__dict__.update(attrs)
+
+
+class Other:
+    pass
+
+
+class Slotted:
+    __slots__ = ("a",)
+
+    def __init__(self) -> None:
+        self.a = 1
+
+
+def _encoders(limits: CaptureLimits) -> tuple[Any, SnapshotEncoder, SnapshotEncoder]:
+    """A C tracer, the fresh encoder whose rule it follows, and another fresh Python encoder."""
+    c_side = SnapshotEncoder(limits, Redactor(), IdentityMap())
+    state = RecordingState(Scope("/nonexistent-scope"), c_side.encode_named)
+    core = csysmon.CSysMonitoringCore(state, c_side.encode_exception)
+    py_side = SnapshotEncoder(limits, Redactor(), IdentityMap())
+    return core._tracer, c_side, py_side
+
+
+def _python(encoder: SnapshotEncoder, value: Any) -> Any:
+    return encoder._enc(value, 0, [encoder.limits.max_nodes, []])
+
+
+def _same(value: Any, limits: CaptureLimits | None = None) -> Any:
+    tracer, _, encoder = _encoders(limits or CaptureLimits())
+    c_venc = tracer._c_encode(value)
+    assert c_venc is not None, "the C encoder left a value it should know to Python"
+    assert c_venc == _python(encoder, value)
+    return c_venc
+
+
+def _cycle() -> list[Any]:
+    a: list[Any] = [1]
+    a.append(a)
+    return a
+
+
+def _shared_list() -> list[Any]:
+    shared = [1, 2]
+    return [shared, shared, {"x": shared}]
+
+
+def _odd_name() -> Plain:
+    p = Plain(x=1)
+    p.__dict__[1] = "one"  # a name that is not a str: skipped, the object marked truncated
+    return p
+
+
+def _obj_cycle() -> Plain:
+    p = Plain(name="root")
+    p.child = Plain(parent=p, items=[p, 2])
+    return p
+
+
+CASES = {
+    "atoms in a list": [1, -2, 2**62, 1.5, True, None, "s", b"b"],
+    "long str and bytes": ["x" * 5000, b"y" * 5000],
+    "nested containers": {"a": [1, (2, 3), {"b": [4, [5, [6, [7, [8]]]]]}]},
+    "dict with tuple keys": {(1, 2): "pair", 3: "three", None: 0.5},
+    "secret dict keys": {"password": "hunter2", "api_key": [1, 2], "name": "x"},
+    "secret bytes key": {b"token": "t", b"plain": 1},
+    "secret pairs in a list": [("Authorization", "Bearer x"), ["password", 3], ("host", "h")],
+    "a cycle": _cycle(),
+    "an object cycle": _obj_cycle(),
+    "objects": Plain(a=1, b=[1, 2], c={"k": Plain(d="e")}, secret="s", token=b"t"),
+    "the same list twice": _shared_list(),
+    "empty ones": [[], (), {}, Plain()],
+    "wide list": list(range(300)),
+    "wide dict": {f"k{i}": i for i in range(300)},
+    "wide object": Plain(**{f"a{i}": i for i in range(100)}),
+    "budget spent": [[list(range(60)) for _ in range(20)] for _ in range(3)],
+    "an overdrawn budget": [("password", 1)] * 21 + [{}, [], ()],
+    "non-str attribute name": _odd_name(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_c_encoder_gives_the_python_encoders_venc(name: str) -> None:
+    _same(CASES[name])
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        CaptureLimits(max_depth=1),
+        CaptureLimits(max_items=2, max_attrs=2),
+        CaptureLimits(max_nodes=5),
+        CaptureLimits(max_string=3),
+        CaptureLimits(max_depth=0),
+    ],
+    ids=repr,
+)
+def test_limits_cut_where_the_python_encoder_cuts(limits: CaptureLimits) -> None:
+    for value in CASES.values():
+        _same(value, limits)
+
+
+def test_an_empty_container_after_an_overdrawn_budget_is_not_a_fault() -> None:
+    # Secret pairs take two nodes each without asking: the budget can go below zero, and an
+    # empty dict after that once made the Python encoder fail (islice with a negative count).
+    encoder = SnapshotEncoder(CaptureLimits(max_nodes=40), Redactor(), IdentityMap())
+    venc = _python(encoder, [("password", 1)] * 21 + [{}, set()])
+    assert encoder.faults == 0
+    empty_dict, empty_set = venc[4][-2:]
+    assert (empty_dict[2:], empty_set[2:]) == (("dict", 0, []), ("set", 0, []))
+    _same([("password", 1)] * 21 + [{}], CaptureLimits(max_nodes=40))
+
+
+def test_values_only_python_knows_are_left_to_it() -> None:
+    tracer, _, _ = _encoders(CaptureLimits())
+    for value in ({1, 2}, Slotted(), 10**30, [1, {2}], Plain(s=frozenset()), ValueError("x")):
+        assert tracer._c_encode(value) is NotImplemented
+
+
+def test_small_int_digit_limits_turn_the_c_encoder_off() -> None:
+    # With max_int_digits below 19 an int the walk takes may be a big int to the encoder.
+    tracer, _, _ = _encoders(CaptureLimits(max_int_digits=5))
+    assert tracer._c_encode([1, 2]) is NotImplemented
+
+
+def test_serials_follow_the_python_encoders_order_across_values() -> None:
+    # One map, many values: serials handed out by the C encoder in the Python encoder's order.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    shared = Plain(v=1)
+    values = [[shared, {"k": shared}], (shared, [1]), {"x": [2, shared]}, Plain(o=shared)]
+    for value in values:
+        assert tracer._c_encode(value) == _python(encoder, value)
+
+
+def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
+    roll = rng.random()
+    if depth > 3 or roll < 0.35:
+        return rng.choice(
+            [
+                rng.randint(-(2**63), 2**63 - 1),
+                rng.randint(-5, 300),
+                rng.random(),
+                rng.choice([True, False, None]),
+                "s" * rng.choice([0, 1, 10, 1024, 1025, 3000]),
+                b"b" * rng.choice([0, 5, 1025]),
+                rng.choice(["password", "token", "user", b"secret"]),
+            ]
+        )
+    if pool and roll < 0.45:
+        return rng.choice(pool)  # sharing and, through the pool, cycles
+    n = rng.choice([0, 1, 2, 2, 3, 5, 8, 70 if depth == 0 else 4])
+    kind = rng.choice(["list", "tuple", "dict", "object", "pair"])
+    if kind == "pair":
+        return (rng.choice(["password", "x", b"api_key"]), _random_value(rng, depth + 1, pool))
+    if kind == "tuple":
+        return tuple(_random_value(rng, depth + 1, pool) for _ in range(n))
+    if kind == "list":
+        out: list[Any] = []
+        pool.append(out)
+        out.extend(_random_value(rng, depth + 1, pool) for _ in range(n))
+        return out
+    if kind == "dict":
+        d: dict[Any, Any] = {}
+        pool.append(d)
+        for i in range(n):
+            key = rng.choice([f"k{i}", i, ("t", i), "secret", b"pw"])
+            d[key] = _random_value(rng, depth + 1, pool)
+        return d
+    obj = rng.choice([Plain, Other])()
+    pool.append(obj)
+    for i in range(n):
+        setattr(obj, rng.choice([f"a{i}", "password", "data"]), _random_value(rng, depth + 1, pool))
+    return obj
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_values_encode_alike(seed: int) -> None:
+    rng = random.Random(seed)
+    limits = rng.choice([CaptureLimits(), CaptureLimits(max_depth=3, max_nodes=40)])
+    tracer, c_side, encoder = _encoders(limits)
+    left = 0
+    for _ in range(200):
+        value = _random_value(rng, 0, [])
+        c_venc = tracer._c_encode(value)
+        py_venc = _python(encoder, value)  # also when C gave up: the core then runs Python
+        if c_venc is NotImplemented:
+            left += 1  # as in the core: the Python encoder runs, on the same identity map
+            _python(c_side, value)
+            continue
+        assert c_venc == py_venc
+    assert left < 20, f"the C encoder left {left} of 200 values to Python"
+
+
+def test_the_c_encoder_keeps_no_reference_to_values() -> None:
+    tracer, _, _ = _encoders(CaptureLimits())
+    value = Plain(items=[1, 2, {"k": (3, 4)}])
+    before = sys.getrefcount(value), sys.getrefcount(value.items)
+    for _ in range(100):
+        tracer._c_encode(value)
+    assert (sys.getrefcount(value), sys.getrefcount(value.items)) == before
+
+
+def test_encoding_the_same_values_again_allocates_nothing_lasting() -> None:
+    # A reference leaked per node would keep every venc alive: thousands of blocks per round.
+    tracer, _, _ = _encoders(CaptureLimits())
+    values = [CASES[name] for name in sorted(CASES)]
+    rounds = []
+    for _ in range(6):
+        for _ in range(50):
+            for value in values:
+                tracer._c_encode(value)
+        rounds.append(sys.getallocatedblocks())
+    assert rounds[-1] - rounds[2] < 100, rounds
+
+
+def test_an_unchanged_part_is_shared_and_a_changed_part_is_encoded_again() -> None:
+    tracer, _, encoder = _encoders(CaptureLimits())
+    child = Plain(items=[1, 2, 3])
+    other = Plain(x=1, more={"k": [5, 6]})
+    root = Plain(child=child, other=other)
+    first = tracer._c_encode(root)
+    assert first == _python(encoder, root)
+    root.flag = True  # the root changed, its parts did not
+    second = tracer._c_encode(root)
+    assert second == _python(encoder, root)
+    assert second[3]["child"] is first[3]["child"]
+    assert second[3]["other"] is first[3]["other"]
+    child.items.append(4)  # a change two levels down
+    third = tracer._c_encode(root)
+    assert third == _python(encoder, root)
+    assert third[3]["child"] is not second[3]["child"]
+    assert third[3]["child"][3]["items"][3] == 4
+    assert third[3]["other"] is second[3]["other"]
+
+
+def test_a_part_is_not_shared_where_the_budget_or_depth_differs() -> None:
+    # The same list, met with less budget left, is cut elsewhere: never the earlier venc.
+    tracer, _, encoder = _encoders(CaptureLimits(max_nodes=12))
+    shared = list(range(8))
+    values = [[shared], [list(range(6)), shared], [[[shared]]], [shared]]
+    for value in values:
+        assert tracer._c_encode(value) == _python(encoder, value)
+
+
+def test_a_part_with_a_back_reference_above_it_is_not_shared() -> None:
+    tracer, _, encoder = _encoders(CaptureLimits())
+    a = Plain(name="a")
+    b = Plain(back=a, data=[1])
+    a.child = b
+    c = Plain(child=b)  # b's venc under c has no back reference: a different encoding
+    for value in (a, c, a, c):
+        assert tracer._c_encode(value) == _python(encoder, value)
+
+
+def _mutate(rng: random.Random, pool: list[Any]) -> None:
+    target = rng.choice(pool)
+    if isinstance(target, list):
+        if target and rng.random() < 0.4:
+            target.pop(rng.randrange(len(target)))
+        else:
+            target.append(rng.choice([1, "x", None, rng.choice(pool)]))
+    elif isinstance(target, dict):
+        if target and rng.random() < 0.4:
+            del target[next(iter(target))]
+        else:
+            target[rng.choice(["k0", "new", "password", 7])] = rng.choice(
+                [2, [3], rng.choice(pool)]
+            )
+    else:
+        setattr(
+            target, rng.choice(["a0", "data", "token", "z"]), rng.choice([3, "y", rng.choice(pool)])
+        )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_values_changed_between_encodings_encode_alike(seed: int) -> None:
+    # The cached parts must follow every change: mutate a random container or object of a pool
+    # of values, encode a random one, compare; again and again.
+    rng = random.Random(1000 + seed)
+    tracer, c_side, encoder = _encoders(CaptureLimits(max_nodes=rng.choice([40, 1024])))
+    pool: list[Any] = []
+    roots = [_random_value(rng, 0, pool) for _ in range(6)]
+    pool = [x for x in pool if isinstance(x, (list, dict, Plain, Other))] or [[]]
+    for _ in range(150):
+        _mutate(rng, pool)
+        value = rng.choice(roots)
+        c_venc = tracer._c_encode(value)
+        py_venc = _python(encoder, value)
+        if c_venc is NotImplemented:
+            _python(c_side, value)
+            continue
+        assert c_venc == py_venc
