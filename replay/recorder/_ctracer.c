@@ -135,26 +135,27 @@ untrack_venc(PyObject *o, int depth)
         return o;
     }
     PyTypeObject *tp = Py_TYPE(o);
+    /* A container already untracked was untracked with everything below it (here, or by the
+     * collector, which only untracks a tuple or dict whose items are untracked): a part of a
+     * venc shared with an earlier one (_encode.c) is not walked again. */
+    if ((tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type)
+        && !PyObject_GC_IsTracked(o)) {
+        return o;
+    }
     if (tp == &PyTuple_Type) {
-        if (PyObject_GC_IsTracked(o)) {
-            PyObject_GC_UnTrack(o);
-        }
+        PyObject_GC_UnTrack(o);
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
             untrack_venc(PyTuple_GET_ITEM(o, i), depth + 1);
         }
     }
     else if (tp == &PyList_Type) {
-        if (PyObject_GC_IsTracked(o)) {
-            PyObject_GC_UnTrack(o);
-        }
+        PyObject_GC_UnTrack(o);
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(o); i++) {
             untrack_venc(PyList_GET_ITEM(o, i), depth + 1);
         }
     }
     else if (tp == &PyDict_Type) {
-        if (PyObject_GC_IsTracked(o)) {
-            PyObject_GC_UnTrack(o);
-        }
+        PyObject_GC_UnTrack(o);
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         while (PyDict_Next(o, &pos, &k, &v)) {
@@ -1379,7 +1380,9 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
     /* A value the walk could read is built in C (_encode.c) unless it holds something only
      * the Python encoder knows (then NULL, no exception). A secret name (slow) is redacted by
      * the Python encoder. */
+    uint64_t calls = t->fp.python_calls;
     PyObject *venc = f != 0 && !slow ? fp_encode(&t->fp, v) : NULL;
+    int python_ran = venc == NULL || t->fp.python_calls != calls;
     if (venc == NULL) {
         if (PyErr_Occurred()) {
             return NULL;
@@ -1391,7 +1394,8 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
     venc = t->atoms_fast ? untrack_venc(venc, 0) : venc;
     if (venc != NULL && f != 0) {
         /* A redacted value (slow: a secret name) depends on the name, not only the object. */
-        if (confirm_fp(t, v, &f, content) < 0
+        /* Encoded in C without calling Python: nothing can have changed, f still holds. */
+        if ((python_ran && confirm_fp(t, v, &f, content) < 0)
             || (!slow && fp_remember(&t->fp, v, f, venc) < 0)) {
             Py_DECREF(venc);
             return NULL;

@@ -25,6 +25,13 @@
 
 #include "_fingerprint.h"
 
+/* fp's direct-mapped caches spread addresses as _fingerprint.c does. */
+static inline size_t
+slot_of_address(const void *p, size_t size)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 32) & (size - 1);
+}
+
 /* One encoding: the Python encoder's per-value state ([budget, path] in snapshot.py). */
 typedef struct {
     Fingerprinter *fp;
@@ -49,11 +56,51 @@ callback_failed(void)
     return NULL;
 }
 
+/* The identity map's `key(v)`. Answered in C where the map's answer is known: an object it
+ * holds a weak reference to (the serial is on that reference), or a list, dict or tuple whose
+ * entry was read before and has not moved since (FpKeyMemo). Else the map is asked (Python). */
 static PyObject *
 serial_of(Enc *e, PyObject *v)
 {
-    PyObject *key = PyObject_CallOneArg(e->fp->key, v);
-    return key != NULL ? key : callback_failed();
+    Fingerprinter *fp = e->fp;
+    PyTypeObject *tp = Py_TYPE(v);
+    FpKeyMemo *memo = NULL;
+    Py_ssize_t size = 0;
+    void *first = NULL, *last = NULL;
+    if (fp->key_memo != NULL && (tp == &PyList_Type || tp == &PyDict_Type || tp == &PyTuple_Type)) {
+        if (tp == &PyTuple_Type && (size = PyTuple_GET_SIZE(v)) > 0) {
+            first = PyTuple_GET_ITEM(v, 0);
+            last = PyTuple_GET_ITEM(v, size - 1);
+        }
+        memo = &fp->key_memo[slot_of_address(v, FP_ENTRY_MEMO)];
+        if (memo->serial != NULL && memo->addr == (void *)v && memo->type == tp
+            && memo->size == size && memo->first == first && memo->last == last
+            && memo->changes == *(const uint64_t *)fp->entry_changes.buf) {
+            return Py_NewRef(memo->serial);
+        }
+    }
+    else {
+        PyObject *known = fp_serial_ref(fp, v);
+        if (known != NULL) {
+            return Py_NewRef(known);
+        }
+    }
+    fp->python_calls++;
+    PyObject *key = PyObject_CallOneArg(fp->key, v);
+    if (key == NULL) {
+        return callback_failed();
+    }
+    if (memo != NULL && PyLong_CheckExact(key)) {
+        /* The map's entry for this address is now v's: remember it until entries move. */
+        memo->addr = (void *)v;
+        memo->type = tp;
+        memo->size = size;
+        memo->first = first;
+        memo->last = last;
+        memo->changes = *(const uint64_t *)fp->entry_changes.buf;
+        Py_XSETREF(memo->serial, Py_NewRef(key));
+    }
+    return key;
 }
 
 static int
@@ -87,6 +134,7 @@ key_is_secret(Enc *e, PyObject *k)
     int secret = fp_name_secret(e->fp, name);
     if (secret < 0) { /* not asked yet: ask the redactor, which remembers the answer */
         Py_CLEAR(e->fp->miss_name);
+        e->fp->python_calls++;
         PyObject *answer = PyObject_CallOneArg(e->fp->is_secret, name);
         secret = answer == NULL ? -1 : PyObject_IsTrue(answer);
         Py_XDECREF(answer);
@@ -102,6 +150,7 @@ key_is_secret(Enc *e, PyObject *k)
 static PyObject *
 redacted(Enc *e, PyObject *x)
 {
+    e->fp->python_calls++;
     PyObject *name = PyObject_CallOneArg(e->fp->type_name, x);
     if (name == NULL) {
         return callback_failed();
@@ -448,13 +497,21 @@ enc_part(Enc *e, PyObject *v, int depth)
         e->budget = after;
         return known;
     }
+    uint64_t calls = fp->python_calls;
     PyObject *venc = enc_node(e, v, depth);
+    if (venc == NULL || e->budget != after) {
+        return venc;
+    }
+    if (fp->python_calls == calls) {
+        /* No Python code ran: nothing changed, and no serial was given out. */
+        fp_remember_at(fp, v, sub, venc, depth, before - after);
+        return venc;
+    }
     /* Python code ran meanwhile (the identity map's `key`): keep the venc only if the part still
      * has the content it had before, so that the venc describes it; remember it under the
      * fingerprint it has now, with the serials the encoding gave out. */
     uint64_t now = 0, content_now = 0;
-    if (venc != NULL && e->budget == after
-        && fp_subtree(fp, v, depth, before, e->path, e->npath, &now, &content_now, &after) > 0
+    if (fp_subtree(fp, v, depth, before, e->path, e->npath, &now, &content_now, &after) > 0
         && content_now == content && e->budget == after) {
         fp_remember_at(fp, v, now, venc, depth, before - after);
     }

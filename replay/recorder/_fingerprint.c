@@ -323,27 +323,34 @@ walk_dict(Walk *w, PyObject *v, int depth)
  * object, or for a list holding it, must not be reused. Serials are never reused, so mixing
  * them in makes such fingerprints differ. Lists, dicts and tuples take no weak references: the
  * map itself keys them by address, as the fingerprint does. */
-static uint64_t
-object_serial(Fingerprinter *fp, PyObject *v)
+PyObject *
+fp_serial_ref(Fingerprinter *fp, PyObject *v)
 {
     Py_ssize_t offset = Py_TYPE(v)->tp_weaklistoffset;
     if (offset == 0 || fp->serial_offset == 0) {
-        return 0;
+        return NULL;
     }
     /* A negative offset is a managed weak reference list (3.12+), before the object header. */
     PyWeakReference *ref = *(PyWeakReference **)((char *)v + offset);
     for (int hops = 0; ref != NULL && hops < 8; ref = ref->wr_next, hops++) {
         if ((PyObject *)Py_TYPE(ref) == fp->ref_type && ref->wr_callback == fp->ref_callback) {
             PyObject *serial = *(PyObject **)((char *)ref + fp->serial_offset);
-            if (serial == NULL || !PyLong_CheckExact(serial)) {
-                return 0;
-            }
-            int overflow = 0;
-            long long n = PyLong_AsLongLongAndOverflow(serial, &overflow);
-            return overflow || n < 0 ? 0 : (uint64_t)n;
+            return serial != NULL && PyLong_CheckExact(serial) ? serial : NULL;
         }
     }
-    return 0;
+    return NULL;
+}
+
+static uint64_t
+object_serial(Fingerprinter *fp, PyObject *v)
+{
+    PyObject *serial = fp_serial_ref(fp, v);
+    if (serial == NULL) {
+        return 0;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(serial, &overflow);
+    return overflow || n < 0 ? 0 : (uint64_t)n;
 }
 
 /* The identity map's entry for a list, dict or tuple (by address, as the map keys them), as a
@@ -360,6 +367,11 @@ container_serial(Fingerprinter *fp, PyObject *v)
     if (fp->entries == NULL) {
         return 0;
     }
+    uint64_t changes = *(const uint64_t *)fp->entry_changes.buf;
+    FpEntryMemo *memo = &fp->entry_memo[slot_of(v, FP_ENTRY_MEMO)];
+    if (memo->addr == (void *)v && memo->changes == changes) {
+        return memo->serial;
+    }
     PyObject *oid = PyLong_FromVoidPtr(v);
     if (oid == NULL) {
         PyErr_Clear();
@@ -367,12 +379,16 @@ container_serial(Fingerprinter *fp, PyObject *v)
     }
     PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
     Py_DECREF(oid);
-    if (entry == NULL || !PyLong_CheckExact(entry)) {
-        PyErr_Clear();
-        return 0;
+    uint64_t serial = 0;
+    if (entry != NULL && PyLong_CheckExact(entry)) {
+        Py_hash_t h = PyObject_Hash(entry); /* serial << 64 | check: another serial differs */
+        serial = h == -1 ? 0 : (uint64_t)h;
     }
-    Py_hash_t h = PyObject_Hash(entry); /* serial << 64 | check: differs for another serial */
-    return h == -1 ? 0 : (uint64_t)h;
+    PyErr_Clear();
+    memo->addr = (void *)v;
+    memo->changes = changes;
+    memo->serial = serial;
+    return serial;
 }
 
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
@@ -501,6 +517,7 @@ classify_type(Fingerprinter *fp)
 {
     PyTypeObject *tp = fp->miss_type;
     fp->miss_type = NULL;
+    fp->python_calls++;
     PyObject *index = PyObject_CallOneArg(fp->dict_index, (PyObject *)tp);
     long i = index == NULL ? -1 : PyLong_AsLong(index);
     Py_XDECREF(index);
@@ -566,6 +583,7 @@ classify_name(Fingerprinter *fp)
 {
     PyObject *name = fp->miss_name;
     fp->miss_name = NULL;
+    fp->python_calls++;
     PyObject *answer = PyObject_CallOneArg(fp->is_secret, name);
     Py_DECREF(name);
     Py_XDECREF(answer);
@@ -769,8 +787,9 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     PyObject *ref_type = PyDict_GetItemString(rule, "identity_ref");
     PyObject *drop = PyDict_GetItemString(rule, "identity_drop");
     PyObject *entries = PyDict_GetItemString(rule, "identity_entries");
+    PyObject *changes = PyDict_GetItemString(rule, "identity_entry_changes");
     if (ref_type == NULL || drop == NULL || !PyType_Check(ref_type) || entries == NULL
-        || !PyDict_CheckExact(entries)) {
+        || !PyDict_CheckExact(entries) || changes == NULL) {
         return 0;
     }
     PyObject *dict = PyType_GetDict((PyTypeObject *)ref_type);
@@ -783,6 +802,25 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
     Py_DECREF(dict);
+    if (PyObject_GetBuffer(changes, &fp->entry_changes, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (fp->entry_changes.len != sizeof(uint64_t)) {
+        PyBuffer_Release(&fp->entry_changes);
+        PyErr_SetString(PyExc_TypeError, "identity_entry_changes must be array('Q', [n])");
+        return -1;
+    }
+    fp->entry_memo = PyMem_Calloc(FP_ENTRY_MEMO, sizeof(FpEntryMemo));
+    fp->key_memo = PyMem_Calloc(FP_ENTRY_MEMO, sizeof(FpKeyMemo));
+    if (fp->entry_memo == NULL || fp->key_memo == NULL) {
+        PyMem_Free(fp->entry_memo);
+        PyMem_Free(fp->key_memo);
+        fp->entry_memo = NULL;
+        fp->key_memo = NULL;
+        PyBuffer_Release(&fp->entry_changes);
+        PyErr_NoMemory();
+        return -1;
+    }
     fp->ref_type = Py_NewRef(ref_type);
     fp->ref_callback = Py_NewRef(drop);
     fp->entries = Py_NewRef(entries);
@@ -940,6 +978,16 @@ fp_clear(Fingerprinter *fp)
     }
     Py_CLEAR(fp->ref_type);
     Py_CLEAR(fp->ref_callback);
+    if (fp->entries != NULL) {
+        PyBuffer_Release(&fp->entry_changes);
+        PyMem_Free(fp->entry_memo);
+        fp->entry_memo = NULL;
+        for (int i = 0; i < FP_ENTRY_MEMO; i++) {
+            Py_CLEAR(fp->key_memo[i].serial);
+        }
+        PyMem_Free(fp->key_memo);
+        fp->key_memo = NULL;
+    }
     Py_CLEAR(fp->entries);
     fp->serial_offset = 0;
     Py_CLEAR(fp->key);

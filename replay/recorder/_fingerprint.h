@@ -35,6 +35,29 @@ typedef struct {
     PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; plain only */
 } FpTypeEntry;
 
+/* Direct-mapped memo of container_serial's answers by address, valid while the identity map's
+ * entry_changes count stands still (looking an entry up costs an int and a dict lookup). */
+#define FP_ENTRY_MEMO 4096
+
+typedef struct {
+    void *addr;           /* never dereferenced */
+    uint64_t changes;     /* entry_changes when the answer was read */
+    uint64_t serial;      /* the answer */
+} FpEntryMemo;
+
+/* The C encoder's memo of the identity map's answers for lists, dicts and tuples, by address:
+ * valid while entry_changes stands still and the object there is of the same type (a tuple:
+ * same size, first and last items), which is what the map's entry is checked against. */
+typedef struct {
+    void *addr;           /* never dereferenced, nor are type, first and last */
+    uint64_t changes;
+    PyTypeObject *type;
+    Py_ssize_t size;
+    void *first;
+    void *last;
+    PyObject *serial;     /* strong */
+} FpKeyMemo;
+
 typedef struct {
     PyObject *name;       /* an exact str (strong: its address is not reused meanwhile) */
     int secret;           /* the redactor's answer for it */
@@ -67,6 +90,11 @@ typedef struct {
     PyObject *ref_callback;  /* the callback of the identity map's references (strong) */
     Py_ssize_t serial_offset; /* where a _Ref keeps its serial */
     PyObject *entries;       /* the identity map's young entries by id (strong), or NULL */
+    Py_buffer entry_changes; /* IdentityMap.entry_changes, one uint64 (held if entries is set) */
+    FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
+    FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
+    uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
+                              * while it stands still, no Python code ran (nothing changed) */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
     PyObject *dict_index;    /* SnapshotEncoder.dict_only_index (strong) */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
@@ -129,6 +157,10 @@ PyObject *fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f);
 /* Whether the exact str `name` looks secret to the redactor: 1/0, or -1 (no exception) when it
  * has not been asked yet (then fp->miss_name is set, if it was free). */
 int fp_name_secret(Fingerprinter *fp, PyObject *name);
+
+/* The serial the identity map gave `v` (borrowed), read from the weak reference the map holds
+ * to it, or NULL (no exception) if the map holds none. */
+PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
 
 /* The name a venc gives instances of `tp` if it is a plain class (borrowed; the class is
  * classified first if need be), else NULL: with an exception if classifying it failed. */

@@ -96,6 +96,7 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
             "identity_ref": _Ref,
             "identity_drop": encoder.identity._drop,
             "identity_entries": encoder.identity._entries,
+            "identity_entry_changes": encoder.identity.entry_changes,
             **_c_encoder_rule(encoder),
         },
     }

@@ -102,6 +102,7 @@ class IdentityMap:
         "_next",
         "_old",
         "_young",
+        "entry_changes",
         "rotations",
     )
 
@@ -120,6 +121,9 @@ class IdentityMap:
         """How many times the generations rotated, in a buffer the C core reads directly: an
         encoding remembered before a rotation may name entries that rotation started to forget,
         so the C core's fingerprints include this count (replay/recorder/_fingerprint.c)."""
+        self.entry_changes = array("Q", [0])
+        """How many times an entry of a non-weakrefable object was added or moved (a buffer the C
+        core reads): while it stands still, the entry it read for an address is still there."""
         self._next = itertools.count(1).__next__
         self._lock = threading.RLock()
 
@@ -201,6 +205,7 @@ class IdentityMap:
             self._rotate()
         self._entries[oid] = entry
         self._young.append(oid)
+        self.entry_changes[0] += 1
 
     def _rotate(self) -> None:
         """The young generation becomes the old one; the previous old one is forgotten.
@@ -212,6 +217,7 @@ class IdentityMap:
         """
         young, self._young = self._young, []
         self.rotations[0] += 1
+        self.entry_changes[0] += 1
         entries = self._entries
         old: dict[int, int] = {}
         for oid in young:
