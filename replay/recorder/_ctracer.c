@@ -365,6 +365,7 @@ typedef struct {
         unsigned long long step;
         void *id;
     } unnamed[8];
+    uint64_t nodes_mark; /* tracer->nodes_encoded at this thread's last hand-off */
 } CThread;
 
 static PyTypeObject CThread_Type;
@@ -403,6 +404,7 @@ struct Tracer {
     PyObject *secret_names;   /* name -> bool, its answers */
     long long t0;
     Py_ssize_t batch;
+    uint64_t nodes_encoded;   /* venc nodes built so far (about): see emit_step */
     uint64_t steps;
     uint64_t calls;
     PtrMap codes;             /* code object -> CodeEntry* */
@@ -430,6 +432,10 @@ struct Tracer {
     PyObject *call_mask;      /* the local events of a demoted code object */
     PyObject *gap_budget;     /* "budget", the reason of its GAP steps */
 };
+
+/* With this many venc nodes built per event of a batch on average, a thread's list is handed
+ * off before it holds `batch` events (emit_step). */
+#define BATCH_NODES_PER_EVENT 2
 
 static PyTypeObject Tracer_Type;
 
@@ -960,6 +966,7 @@ get_thread(Tracer *t, int create)
 static int
 hand_off(Tracer *t, CThread *th)
 {
+    th->nodes_mark = t->nodes_encoded;
     PyObject *r = PyObject_CallOneArg(t->hand_off, th->pyts);
     if (r != NULL) {
         PyObject *unnamed = PyObject_GetAttrString(th->pyts, "unnamed");
@@ -1025,7 +1032,12 @@ emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject 
     if (rc < 0) {
         return -1;
     }
-    if (check && PyList_GET_SIZE(th->events) >= t->batch) {
+    /* A list is handed off when it holds `batch` events, or sooner when its values are big:
+     * the writer's backlog is bounded in lists (state.max_pending), so a list of events that
+     * each carry a large changed value would otherwise hold that much more memory. */
+    if (check
+        && (PyList_GET_SIZE(th->events) >= t->batch
+            || t->nodes_encoded - th->nodes_mark >= (uint64_t)t->batch * BATCH_NODES_PER_EVENT)) {
         return hand_off(t, th);
     }
     return 0;
@@ -1380,9 +1392,14 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
     /* A value the walk could read is built in C (_encode.c) unless it holds something only
      * the Python encoder knows (then NULL, no exception). A secret name (slow) is redacted by
      * the Python encoder. */
-    uint64_t calls = t->fp.python_calls;
+    uint64_t calls = t->fp.python_calls, built = t->fp.nodes_built;
     PyObject *venc = f != 0 && !slow ? fp_encode(&t->fp, v) : NULL;
     int python_ran = venc == NULL || t->fp.python_calls != calls;
+    /* New venc nodes, for the hand-off bound: counted by the C encoder, else the size of the
+     * value as the walk saw it (or a guess when it gave up). */
+    t->nodes_encoded += venc != NULL ? t->fp.nodes_built - built
+                        : f != 0    ? (uint64_t)t->fp.last_cost + 1
+                                    : 16;
     if (venc == NULL) {
         if (PyErr_Occurred()) {
             return NULL;

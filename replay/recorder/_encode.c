@@ -557,6 +557,7 @@ static PyObject *
 enc_node(Enc *e, PyObject *v, int depth)
 {
     Fingerprinter *fp = e->fp;
+    fp->nodes_built++;
     PyTypeObject *tp = Py_TYPE(v);
     if (tp == &PyList_Type || tp == &PyTuple_Type) {
         return enc_sequence(e, v, depth);

@@ -93,6 +93,7 @@ typedef struct {
     Py_buffer entry_changes; /* IdentityMap.entry_changes, one uint64 (held if entries is set) */
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
     FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
+    uint64_t nodes_built;    /* lists, tuples, dicts and objects the C encoder built, counted */
     uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
                               * while it stands still, no Python code ran (nothing changed) */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
