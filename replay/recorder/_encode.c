@@ -37,6 +37,11 @@ typedef struct {
     Fingerprinter *fp;
     Py_ssize_t budget;
     int npath;
+    /* Where the encoding is in fp->parts, the parts of the value that fp_of's walk recorded;
+     * -1 once out of step with them (then parts are walked one by one: fp_subtree). */
+    int cursor;
+    uint64_t parts_gen;
+    uint64_t python_calls; /* fp->python_calls when the encoding began */
     void *path[FP_MAX_PATH];
 } Enc;
 
@@ -482,19 +487,55 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
  * of the store (marshal keeps one copy of an object it meets twice), and costs no encoding. */
 static PyObject *enc_node(Enc *e, PyObject *v, int depth);
 
+/* The entry of fp->parts for `v`, about to be encoded at `depth`, if the encoding is still in
+ * step with the walk that recorded them (same part, same place, same budget, nothing ran since);
+ * else NULL, and the log is not used again for this value. */
+static FpPart *
+logged_part(Enc *e, PyObject *v, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    if (e->cursor < 0) {
+        return NULL;
+    }
+    /* Once Python code ran (the identity map's `key` for a new object), the map may have moved
+     * (a rotation) and the content may have changed: what the walk saw no longer holds. */
+    if (e->parts_gen == fp->parts_gen && e->python_calls == fp->python_calls
+        && e->cursor < fp->nparts) {
+        FpPart *p = &fp->parts[e->cursor];
+        if (p->ptr == (void *)v && p->depth == depth && p->budget_in == e->budget) {
+            return p;
+        }
+    }
+    e->cursor = -1; /* another walk ran meanwhile (re-entered), or the value changed */
+    return NULL;
+}
+
 static PyObject *
 enc_part(Enc *e, PyObject *v, int depth)
 {
     Fingerprinter *fp = e->fp;
+    FpPart *p = logged_part(e, v, depth);
     uint64_t sub = 0, content = 0;
     Py_ssize_t before = e->budget, after = 0;
-    if (depth == 0 || fp->values == NULL
-        || fp_subtree(fp, v, depth, before, e->path, e->npath, &sub, &content, &after) <= 0) {
-        return enc_node(e, v, depth);
+    if (p != NULL) {
+        sub = p->fp;
+        content = p->content;
+        after = p->budget_out;
+        e->cursor++; /* into its own parts */
+    }
+    else if (depth > 0 && fp->values != NULL
+             && fp_subtree(fp, v, depth, before, e->path, e->npath, &sub, &content, &after) <= 0) {
+        sub = 0;
+    }
+    if (depth == 0 || sub == 0) {
+        return enc_node(e, v, depth); /* the value itself (its own cache is the caller's) */
     }
     PyObject *known = fp_cached_at(fp, v, sub, depth);
     if (known != NULL) {
         e->budget = after;
+        if (p != NULL && e->cursor >= 0) {
+            e->cursor = p->next; /* past its own parts */
+        }
         return known;
     }
     uint64_t calls = fp->python_calls;
@@ -582,6 +623,10 @@ fp_encode(Fingerprinter *fp, PyObject *v)
     e.fp = fp;
     e.budget = fp->max_nodes;
     e.npath = 0;
+    /* The parts fp_of's walk recorded, if they are of this value (the caller's last walk). */
+    e.cursor = fp->parts_root == (void *)v ? 0 : -1;
+    e.parts_gen = fp->parts_gen;
+    e.python_calls = fp->python_calls;
     PyObject *venc = enc_value(&e, v, 0);
     if (venc == NULL && PyErr_Occurred()) {
         callback_failed(); /* MemoryError and the like: the Python encoder decides */

@@ -74,11 +74,13 @@ typedef struct {
      * cut something). While it is not negative, the walk, and the encoding, would be the same
      * with any budget down to the budget given minus this margin (fp_subtree). */
     Py_ssize_t min_margin;
+    int log;      /* record each part in fp->parts (fp_of's walk, for the encoder) */
     void *path[FP_MAX_PATH];
 } Walk;
 
 /* 1 walk on, 0 give up, -1 error. */
 static int walk_value(Walk *w, PyObject *v, int depth);
+static int walk_part(Walk *w, PyObject *v, int depth, FpPart *out);
 static uint64_t container_serial(Fingerprinter *fp, PyObject *v);
 
 /* 1 plain, 0 not walked, -1 not classified yet (fp->miss_type is set). */
@@ -499,16 +501,57 @@ walk_value(Walk *w, PyObject *v, int depth)
         w->h = mix(w->h, v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE);
         return 1;
     }
-    if (tp == &PyList_Type || tp == &PyTuple_Type) {
-        return walk_sequence(w, v, depth);
-    }
-    if (tp == &PyDict_Type) {
-        return walk_dict(w, v, depth);
-    }
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type
+        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         return 0; /* builtin and C types: the encoder has its own rules for them */
     }
-    return walk_object(w, v, depth);
+    return walk_part(w, v, depth, NULL);
+}
+
+static int
+walk_part(Walk *w, PyObject *v, int depth, FpPart *out)
+{
+    /* A part is hashed on its own, from a seed, and its hash is then folded into its parent's:
+     * so each part's fingerprint is known at the end of one walk (the encoder shares unchanged
+     * parts by it), and equals what a walk of that part alone gives (fp_subtree). */
+    Fingerprinter *fp = w->fp;
+    uint64_t h0 = w->h, ids0 = w->ids;
+    int min_ref0 = w->min_ref, npath_in = w->npath;
+    Py_ssize_t margin0 = w->min_margin, budget_in = w->budget;
+    int slot = w->log && fp->nparts < FP_MAX_PARTS ? fp->nparts++ : -1;
+    w->h = mix(mix(0x9E6C63D0676A9A99ULL, *(const uint64_t *)fp->rotations.buf), (uint64_t)depth);
+    w->ids = 0;
+    w->min_ref = FP_MAX_PATH;
+    w->min_margin = PY_SSIZE_T_MAX;
+    PyTypeObject *tp = Py_TYPE(v);
+    int r = tp == &PyList_Type || tp == &PyTuple_Type ? walk_sequence(w, v, depth)
+            : tp == &PyDict_Type                     ? walk_dict(w, v, depth)
+                                                     : walk_object(w, v, depth);
+    /* A part the budget cut nowhere is encoded alike with any budget that cuts it nowhere: the
+     * same part after a sibling grew is still the same. */
+    uint64_t content = mix(w->h, w->min_margin < 0 ? (uint64_t)budget_in : 0x5bd1e995ULL);
+    uint64_t both = mix(content, w->ids);
+    FpPart part = {
+        .ptr = v,
+        .depth = depth,
+        .budget_in = budget_in,
+        .budget_out = w->budget,
+        /* Not shared: a part that refers back to a node above it depends on the path. */
+        .fp = r > 0 && w->min_ref >= npath_in ? (both ? both : 1) : 0,
+        .content = content,
+        .next = fp->nparts,
+    };
+    if (slot >= 0) {
+        fp->parts[slot] = part;
+    }
+    if (out != NULL) {
+        *out = part;
+    }
+    w->h = mix(h0, content);
+    w->ids = mix(ids0, w->ids);
+    w->min_ref = w->min_ref < min_ref0 ? w->min_ref : min_ref0;
+    w->min_margin = w->min_margin < margin0 ? w->min_margin : margin0;
+    return r;
 }
 
 /* Ask the encoder about the class the walk stopped at, and cache the answer. 0 or -1. */
@@ -608,6 +651,10 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
         w.npath = 0;
         w.min_ref = FP_MAX_PATH;
         w.min_margin = PY_SSIZE_T_MAX;
+        w.log = fp->parts != NULL;
+        fp->nparts = 0;
+        fp->parts_gen++;
+        fp->parts_root = NULL;
         int r = walk_value(&w, v, 0);
         if (fp->miss_type == NULL && fp->miss_name == NULL) {
             if (r > 0) {
@@ -615,6 +662,7 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
                 *out = both ? both : 1;
                 fp->last_content = w.h;
                 fp->last_cost = fp->max_nodes - w.budget;
+                fp->parts_root = v;
             }
             return r;
         }
@@ -632,38 +680,36 @@ int
 fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *const *path,
            int npath, uint64_t *out, uint64_t *content, Py_ssize_t *after)
 {
-    if (!fp->enabled || npath < 0 || npath > FP_MAX_PATH) {
+    PyTypeObject *tp = Py_TYPE(v);
+    if (!fp->enabled || npath < 0 || npath > FP_MAX_PATH
+        || (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type
+            && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE))) {
         return 0;
     }
     Walk w;
     w.fp = fp;
-    /* Another seed than fp_of's, with what the encoding of a subtree depends on besides its
-     * content: the identity map's rotations, the depth, and the budget left if it cut anything
-     * (mixed in below). */
-    w.h = mix(mix(0x9E6C63D0676A9A99ULL, *(const uint64_t *)fp->rotations.buf), (uint64_t)depth);
+    w.h = 0;
     w.ids = 0;
     w.budget = budget;
     w.npath = npath;
     w.min_ref = FP_MAX_PATH;
     w.min_margin = PY_SSIZE_T_MAX;
+    w.log = 0; /* fp->parts is the last fp_of's, which the encoder may be reading */
     memcpy(w.path, path, (size_t)npath * sizeof(void *));
-    int r = walk_value(&w, v, depth);
+    FpPart part;
+    int r = walk_part(&w, v, depth, &part);
     if (fp->miss_type != NULL || fp->miss_name != NULL) {
         /* Something not classified yet: the encoder classifies what it meets itself. */
         Py_CLEAR(fp->miss_type);
         Py_CLEAR(fp->miss_name);
         return 0;
     }
-    if (r <= 0 || w.min_ref < npath) {
+    if (r <= 0 || part.fp == 0) {
         return 0; /* gave up, or a back reference to a node above: depends on the path */
     }
-    /* A part the budget cut nowhere is encoded alike with any budget that cuts it nowhere: the
-     * same part after a sibling grew is still the same. */
-    w.h = mix(w.h, w.min_margin < 0 ? (uint64_t)budget : 0x5bd1e995ULL);
-    uint64_t both = mix(w.h, w.ids);
-    *out = both ? both : 1;
-    *content = w.h;
-    *after = w.budget;
+    *out = part.fp;
+    *content = part.content;
+    *after = part.budget_out;
     return 1;
 }
 
@@ -927,7 +973,10 @@ fp_init(Fingerprinter *fp, PyObject *rule)
         return -1;
     }
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
-    if (fp->values == NULL) {
+    fp->parts = PyMem_Calloc(FP_MAX_PARTS, sizeof(FpPart));
+    if (fp->values == NULL || fp->parts == NULL) {
+        PyMem_Free(fp->parts);
+        fp->parts = NULL;
         PyBuffer_Release(&fp->rotations);
         PyErr_NoMemory();
         return -1;
@@ -962,6 +1011,9 @@ fp_clear(Fingerprinter *fp)
     if (fp->enabled) {
         PyBuffer_Release(&fp->rotations);
     }
+    PyMem_Free(fp->parts);
+    fp->parts = NULL;
+    fp->parts_root = NULL;
     if (fp->values != NULL) {
         for (int i = 0; i < FP_VALUE_CACHE; i++) {
             entry_clear(fp, &fp->values[i]);

@@ -58,6 +58,20 @@ typedef struct {
     PyObject *serial;     /* strong */
 } FpKeyMemo;
 
+/* The parts fp_of's walk met (lists, tuples, dicts, objects), in walk order, each with its own
+ * fingerprint: the C encoder reads them instead of walking each part again (_encode.c). */
+#define FP_MAX_PARTS 2048
+
+typedef struct {
+    void *ptr;              /* the part (never dereferenced) */
+    int depth;
+    int next;               /* index of the first entry after this part's own parts */
+    Py_ssize_t budget_in;   /* the encoder's budget before and after the part */
+    Py_ssize_t budget_out;
+    uint64_t fp;            /* its fingerprint as fp_subtree gives it, or 0: not to be shared */
+    uint64_t content;       /* the content half of fp */
+} FpPart;
+
 typedef struct {
     PyObject *name;       /* an exact str (strong: its address is not reused meanwhile) */
     int secret;           /* the redactor's answer for it */
@@ -120,6 +134,10 @@ typedef struct {
     FpTypeEntry types[FP_TYPE_CACHE];
     FpNameEntry secret_names[FP_NAME_CACHE];
     FpValueEntry *values;    /* FP_VALUE_CACHE entries */
+    FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
+    int nparts;              /* entries recorded by the last fp_of */
+    uint64_t parts_gen;      /* fp_of walks so far: a reader checks its entries are still its */
+    PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
 } Fingerprinter;
 
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
