@@ -86,8 +86,8 @@ import sys
 import threading
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
-from operator import sub
+from itertools import accumulate, islice, repeat
+from operator import lshift, or_, sub
 from typing import Any, Final
 
 import zstandard
@@ -170,7 +170,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 def _pack_ints(values: Sequence[int], *, delta: bool, planar: bool) -> IntColumn:
     """An integer column (see the module docstring); `values` are exact ints, at least one."""
     first = values[0]
-    rest = list(map(sub, values[1:], values[:-1])) if delta else values[1:]
+    rest = list(map(sub, islice(values, 1, None), values)) if delta else values[1:]
     for width, code in _TYPECODES.items():
         try:
             items = array(code, rest)
@@ -247,9 +247,10 @@ def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
     """The three parts of a column layout, or None when `events` do not have its shape."""
     if not events or set(map(type, events)) != {tuple}:
         return None
-    if set(map(len, events)) != {_EVENT_FIELDS}:
+    try:
+        kinds, steps, ts, calls, lines, payloads, changes, deleted = _transpose(events)
+    except ValueError:  # not 8 fields each (checked by the strict zips, no pass of its own)
         return None
-    kinds, steps, ts, calls, lines, payloads, changes, deleted = _transpose(events)
     if not _exact_ints(kinds, steps, ts, calls, lines):
         return None
     try:
@@ -274,14 +275,15 @@ def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
     )
 
 
-def _transpose(events: list[tuple]) -> list[list[Any]]:
-    """The 8 fields of `events` as 8 lists, at C speed.
+def _transpose(events: Sequence[tuple], width: int = _EVENT_FIELDS) -> list[list[Any]]:
+    """The `width` fields of `events` as lists, at C speed; ValueError if a tuple has not
+    `width` fields. (Also the rows of a call block, tuples of `len(CALL_FIELDS)`.)
 
     By slices: `zip(*events)` makes an iterator per event, all alive at once, which sets the
     traced program's garbage collector going (measured: three times the full collections while
     recording generators.py); a slice's few hundred stay under its threshold.
     """
-    columns: list[list[Any]] = [[] for _ in range(_EVENT_FIELDS)]
+    columns: list[list[Any]] = [[] for _ in range(width)]
     for start in range(0, len(events), _TRANSPOSE_SLICE):
         for column, part in zip(
             columns, zip(*events[start : start + _TRANSPOSE_SLICE], strict=True), strict=True
@@ -388,8 +390,8 @@ def _call_columns(rows: Sequence[tuple]) -> tuple:
     plain = (_AS_LIST, list(rows))
     if not rows or set(map(len, rows)) != {len(CALL_FIELDS)}:
         return plain
-    call_ids, parents, functions, threads, depths, firsts, lasts, exceptions, generators = zip(
-        *rows, strict=True
+    call_ids, parents, functions, threads, depths, firsts, lasts, exceptions, generators = (
+        _transpose(rows, len(CALL_FIELDS))
     )
     if not _exact_ints(call_ids, functions, threads, depths, firsts):
         return plain
@@ -398,13 +400,24 @@ def _call_columns(rows: Sequence[tuple]) -> tuple:
         return plain
     if not set(map(type, lasts)) <= {int, type(None)}:
         return plain
-    parent_gaps = [0 if p is None else c - p for c, p in zip(call_ids, parents, strict=True)]
-    spans = [-1 if last is None else last - f for f, last in zip(firsts, lasts, strict=True)]
-    if any(p is not None and p == c for c, p in zip(call_ids, parents, strict=True)) or any(
-        last is not None and last < f for f, last in zip(firsts, lasts, strict=True)
-    ):
+    # Built at C speed when no parent or last step is None (most blocks: the store writes the
+    # calls that ended, and roots are few); the checks count instead of comparing pairs.
+    roots = parents.count(None)
+    if roots:
+        parent_gaps = [0 if p is None else c - p for c, p in zip(call_ids, parents, strict=True)]
+    else:
+        parent_gaps = list(map(sub, call_ids, parents))
+    if parent_gaps.count(0) != roots:  # a parent equal to its call (0 stands for no parent)
         return plain
-    flags = bytes([e | g << 1 for e, g in zip(exceptions, generators, strict=True)])
+    if None in lasts:
+        spans = [-1 if last is None else last - f for f, last in zip(firsts, lasts, strict=True)]
+        if any(last is not None and last < f for f, last in zip(firsts, lasts, strict=True)):
+            return plain
+    else:
+        spans = list(map(sub, lasts, firsts))
+        if min(spans) < 0:  # a last step before the first
+            return plain
+    flags = bytes(map(or_, exceptions, map(lshift, generators, repeat(1))))
     return (
         _AS_COLUMNS,
         len(rows),

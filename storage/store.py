@@ -64,6 +64,10 @@ assert tuple(schema.legacy_exceptions.c.keys()) == _EXCEPTION_KEYS
 
 _CALL_FIELD_SET: Final = frozenset(codec.CALL_FIELDS)
 _call_fields: Final = operator.itemgetter(*codec.CALL_FIELDS)
+# Fields of a call tuple (codec.CALL_FIELDS order), for the checks of `_ended_calls`.
+_last_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("last_step"))
+_exception_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("exception"))
+_generator_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("generator"))
 _first_item: Final = operator.itemgetter(0)
 _PARENT, _FUNCTION, _THREAD, _FIRST, _LAST = (
     _CALL_KEYS.index(name)
@@ -72,6 +76,9 @@ _PARENT, _FUNCTION, _THREAD, _FIRST, _LAST = (
 
 CallRow = tuple[Any, ...]
 """A call as a tuple of the `calls` columns: recording_id, then `codec.CALL_FIELDS`."""
+_block_order: Final = operator.itemgetter(_FIRST - 1, 0)
+"""The order of calls (`codec.CALL_FIELDS` tuples) in a block: by first_step, then call_id
+(an itemgetter: a key function written in Python costs more than the sort)."""
 
 
 class _Any(enum.Enum):
@@ -235,7 +242,7 @@ class Store:
         files: Iterable[Mapping[str, Any]] = (),
         threads: Iterable[Mapping[str, Any]] = (),
         calls: Iterable[Mapping[str, Any]] = (),
-        ended_calls: Iterable[Mapping[str, Any]] = (),
+        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
         exceptions: Iterable[Mapping[str, Any]] = (),
         checkpoints: Iterable[Mapping[str, Any]] = (),
         recording: Mapping[str, Any] | None = None,
@@ -249,10 +256,12 @@ class Store:
         starts, with `last_step` None, and again when it ends; a NULL never erases a stored
         `last_step`). `ended_calls`: calls given once, complete (with their `last_step`), and
         never again, not even in `calls`: packed into call blocks (most calls start and end
-        between two writes; this is where they go). `exceptions`: insert (packed into one
-        exception block). `checkpoints`: dicts `thread_id`, `step`, `data`. `recording`:
-        columns of the recording row to update in the same transaction (e.g. `steps`), so the
-        row agrees with the committed chunks.
+        between two writes; this is where they go). An ended call may also be a tuple of the
+        fields in `codec.CALL_FIELDS` order, every one given (the recorder's writer gives
+        them so: a batch of such tuples is taken without a dict per call). `exceptions`:
+        insert (packed into one exception block). `checkpoints`: dicts `thread_id`, `step`,
+        `data`. `recording`: columns of the recording row to update in the same transaction
+        (e.g. `steps`), so the row agrees with the committed chunks.
         """
         batch = _Batch.prepare(
             recording_id,
@@ -720,7 +729,7 @@ class _Batch:
         files: Iterable[Mapping[str, Any]],
         threads: Iterable[Mapping[str, Any]],
         calls: Iterable[Mapping[str, Any]],
-        ended_calls: Iterable[Mapping[str, Any]],
+        ended_calls: Iterable[Mapping[str, Any] | tuple],
         exceptions: Iterable[Mapping[str, Any]],
         checkpoints: Iterable[Mapping[str, Any]],
     ) -> _Batch:
@@ -790,25 +799,47 @@ def _chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
     }
 
 
-def _ended_calls(recording_id: int, given: Iterable[Mapping[str, Any]]) -> list[CallRow]:
+def _ended_calls(recording_id: int, given: Iterable[Mapping[str, Any] | tuple]) -> list[CallRow]:
     """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed.
 
-    The writer gives tens of thousands per second, every field present: those take the
-    fast path (one C call per row); others go through `_rows` for the checks and defaults.
+    The writer gives tens of thousands per second as tuples in that order already: a list of
+    only such tuples is checked with a few C-speed passes and taken as it is. Other rows go
+    one by one: a mapping with every field through one C call, others through `_rows` for the
+    checks and defaults.
     """
-    calls = []
-    for row in given:
+    rows = given if type(given) is list else list(given)
+    if (
+        rows
+        and set(map(type, rows)) == {tuple}
+        and set(map(len, rows)) == {len(codec.CALL_FIELDS)}
+        and set(map(type, map(_exception_of, rows))) == {bool}
+        and set(map(type, map(_generator_of, rows))) == {bool}
+        and None not in map(_last_of, rows)
+    ):
+        return rows
+    return [_ended_call(recording_id, row) for row in rows]
+
+
+def _ended_call(recording_id: int, row: Mapping[str, Any] | tuple) -> CallRow:
+    """One `ended_calls` row as a tuple in `codec.CALL_FIELDS` order (see `_ended_calls`)."""
+    if type(row) is tuple:
+        call = row
+        if len(call) != len(codec.CALL_FIELDS):
+            raise ValueError(
+                f"ended_calls tuples need the {len(codec.CALL_FIELDS)} fields of "
+                f"codec.CALL_FIELDS, not {len(call)}"
+            )
+    else:
         complete = row
         if row.keys() != _CALL_FIELD_SET:
             (complete,) = _rows(schema.calls, recording_id, [row], _CALL_DEFAULTS)
         call = _call_fields(complete)
-        if type(call[-1]) is not bool or type(call[-2]) is not bool:
-            # Stored as bools whatever the caller gave, as the Boolean columns read back.
-            call = (*call[:-2], bool(call[-2]), bool(call[-1]))
-        if call[_LAST - 1] is None:
-            raise ValueError("ended_calls rows need their last_step")
-        calls.append(call)
-    return calls
+    if type(call[-1]) is not bool or type(call[-2]) is not bool:
+        # Stored as bools whatever the caller gave, as the Boolean columns read back.
+        call = (*call[:-2], bool(call[-2]), bool(call[-1]))
+    if call[_LAST - 1] is None:
+        raise ValueError("ended_calls rows need their last_step")
+    return call
 
 
 def _call_blocks(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]]:
@@ -843,11 +874,6 @@ def _call_blocks(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]
             )
             start = end
     return blocks
-
-
-def _block_order(call: CallRow) -> tuple[int, int]:
-    """The order of calls in a block: by first_step, then call_id."""
-    return call[_FIRST - 1], call[0]
 
 
 def _exception_blocks(

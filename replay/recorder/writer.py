@@ -57,9 +57,16 @@ from replay.events import (
 )
 from replay.recorder.state import RecordingState
 from replay.storage import ChunkWrite, Store
-from replay.storage.codec import compress_blob, encode_events
+from replay.storage.codec import CALL_FIELDS, compress_blob, encode_events
 
 FLUSH_INTERVAL = 0.5
+
+CallRow = list[Any]
+"""A call's row in `codec.CALL_FIELDS` order, updated in place while the call runs."""
+# Positions in a CallRow.
+_DEPTH, _LAST_STEP, _EXCEPTION, _GENERATOR = (
+    CALL_FIELDS.index(name) for name in ("depth", "last_step", "exception", "generator")
+)
 
 _EXCEPTION_KIND_NAMES = {RAISE: "raise", HANDLED: "handled", UNWIND: "unwind", THROW: "throw"}
 _INDEXED_KINDS = bytes(kind not in (LINE, EXTERNAL, GAP, YIELD, RESUME) for kind in range(256))
@@ -78,13 +85,18 @@ class IndexBuilder:
     within one write (`begin_write` to the next) is *ended*, a complete row written once into
     a compressed call block; any other is *touched*, a row upserted now and again later. Most
     calls are short, so most go to blocks (1-2 bytes each instead of about 70 as a row).
+
+    A call's row is a list in `codec.CALL_FIELDS` order while the call runs (`CallRow`): the
+    writer thread shares the GIL with the traced program, and a list is cheaper to build and
+    update than a 9-key dict, holds the call's depth (no separate map of depths), and becomes
+    the tuple `Store.add_batch` takes for an ended call with one C call.
     """
 
     def __init__(self) -> None:
-        self.open_calls: dict[int, dict[str, Any]] = {}
+        self.open_calls: dict[int, CallRow] = {}
+        """call_id -> row of the calls running (their depth is the row's)."""
         self.fresh: set[int] = set()
         """Calls whose CALL event is in the current write."""
-        self.depths: dict[int, int] = {}
         self.thread_rows: dict[int, dict[str, Any]] = {}
         self.last_step = 0
         self.last_unwind: dict[int, tuple[int, int, int]] = {}
@@ -97,93 +109,121 @@ class IndexBuilder:
 
     def scan(
         self, thread_id: int, events: list[tuple]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    ) -> tuple[list[CallRow], list[tuple], list[dict[str, Any]]]:
         """Calls touched, calls ended and exceptions raised in one thread's batch.
 
-        Calls are full rows; an ended call may have been touched by an earlier batch of the
-        same write (the writer then drops that row).
+        Calls are full rows in `codec.CALL_FIELDS` order: touched ones are the live lists
+        (a later batch of the same write may change them again: the writer turns them into
+        dicts once the write's batches are scanned), ended ones are tuples (for
+        `Store.add_batch`'s `ended_calls`). An ended call may have been touched by an earlier
+        batch of the same write (the writer then drops that row).
         """
-        touched: dict[int, dict[str, Any]] = {}
-        ended: list[dict[str, Any]] = []
+        touched: dict[int, CallRow] = {}
+        ended: list[CallRow] = []
         exceptions: list[dict[str, Any]] = []
         open_calls = self.open_calls
         fresh = self.fresh
-        closed: dict[int, dict[str, Any]] = {}
+        # Calls of this write started or changed in this batch: touched if they still run at
+        # its end (most do not), which saves a dict insert and pop per call.
+        started: list[CallRow] = []
         one_by_one, switches = _split(events)
+        # The hot loop of the writer (a third of all events are CALL or RETURN): a CALL and a
+        # RETURN take their own short branches.
         for event in one_by_one:
-            kind, step, _ts, call_id, line, payload, _changes, _deleted = event
+            kind, step, _ts, call_id, _line, payload, _changes, _deleted = event
             if kind == CALL:
                 code_id, parent = payload
-                depth = self.depths.get(parent, -1) + 1
-                self.depths[call_id] = depth
-                row = {
-                    "call_id": call_id,
-                    "parent_id": parent or None,
-                    "function_id": code_id,
-                    "thread_id": thread_id,
-                    "depth": depth,
-                    "first_step": step,
-                    "last_step": None,
-                    "exception": False,
-                    "generator": False,
-                }
+                caller = open_calls.get(parent)
+                row = [
+                    call_id,
+                    parent or None,
+                    code_id,
+                    thread_id,
+                    0 if caller is None else caller[_DEPTH] + 1,
+                    step,
+                    None,
+                    False,
+                    False,
+                ]
                 open_calls[call_id] = row
-                touched[call_id] = row
+                started.append(row)
                 fresh.add(call_id)
+                continue
+            if kind == RETURN:  # the call is over (nothing else to do for a RETURN)
+                row = open_calls.pop(call_id, None)
+                if row is not None:
+                    row[_LAST_STEP] = step
+                    if call_id in fresh:
+                        ended.append(row)
+                    else:
+                        touched[call_id] = row
                 continue
             row = open_calls.get(call_id)
             if row is not None:
                 if kind in (YIELD, RESUME, THROW):
-                    row["generator"] = True
-                    row["last_step"] = step
-                    touched[call_id] = row
-                elif kind in (RETURN, UNWIND):  # the call is over
-                    row["last_step"] = step
-                    row["exception"] = kind == UNWIND
+                    row[_GENERATOR] = True
+                    row[_LAST_STEP] = step
+                    if call_id in fresh:  # touched only if it still runs at the end
+                        started.append(row)
+                    else:
+                        touched[call_id] = row
+                elif kind == UNWIND:  # the call is over
+                    row[_LAST_STEP] = step
+                    row[_EXCEPTION] = True
                     if call_id in fresh:
-                        touched.pop(call_id, None)
                         ended.append(row)
                     else:
                         touched[call_id] = row
-                    closed[call_id] = row
                     del open_calls[call_id]
-                    self.depths.pop(call_id, None)
             if kind in EXCEPTION_KINDS:
-                type_name, message, _venc = payload
-                exceptions.append(
-                    {
-                        "step": step,
-                        "thread_id": thread_id,
-                        "call_id": call_id,
-                        "kind": _EXCEPTION_KIND_NAMES[kind],
-                        "type": type_name,
-                        "message": message,
-                        "line": line,
-                    }
-                )
-                if kind == UNWIND:
-                    self.last_unwind[thread_id] = (step, call_id, line)
-        self._switched(switches, touched, closed)
+                exceptions.append(self._exception(thread_id, event))
+        for row in started:
+            if open_calls.get(row[0]) is row:
+                touched[row[0]] = row
+        self._switched(switches, touched, ended)
         if events:
             self._note_thread(thread_id, events[0][1], events[-1][1])
-        return list(touched.values()), ended, exceptions
+        return list(touched.values()), list(map(tuple, ended)), exceptions
+
+    def _exception(self, thread_id: int, event: tuple) -> dict[str, Any]:
+        """The `exceptions` row of a RAISE, HANDLED, UNWIND or THROW event."""
+        kind, step, _ts, call_id, line, payload, _changes, _deleted = event
+        type_name, message, _venc = payload
+        if kind == UNWIND:
+            self.last_unwind[thread_id] = (step, call_id, line)
+        return {
+            "step": step,
+            "thread_id": thread_id,
+            "call_id": call_id,
+            "kind": _EXCEPTION_KIND_NAMES[kind],
+            "type": type_name,
+            "message": message,
+            "line": line,
+        }
 
     def _switched(
-        self,
-        switches: dict[int, int],
-        touched: dict[int, dict[str, Any]],
-        closed: dict[int, dict[str, Any]],
+        self, switches: dict[int, int], touched: dict[int, CallRow], ended: list[CallRow]
     ) -> None:
-        """Apply each call's last YIELD or RESUME of the batch (its events are in step order)."""
+        """Apply each call's last YIELD or RESUME of the batch (its events are in step order).
+
+        A call of the batch that is not running any more is over since: its row is `touched`
+        (started in an earlier write) or `ended`, and has its last step already.
+        """
         open_calls = self.open_calls
+        over: dict[int, CallRow] | None = None
         for call_id, step in switches.items():
             row = open_calls.get(call_id)
             if row is not None:
-                row["generator"] = True
-                row["last_step"] = max(step, row["last_step"] or step)
+                row[_GENERATOR] = True
+                row[_LAST_STEP] = max(step, row[_LAST_STEP] or step)
                 touched[call_id] = row
-            elif call_id in closed:  # over since: its row has its last step already
-                closed[call_id]["generator"] = True
+                continue
+            if over is None:
+                over = {row[0]: row for row in ended}
+                over.update(touched)
+            row = over.get(call_id)
+            if row is not None:
+                row[_GENERATOR] = True
 
     def _note_thread(self, thread_id: int, first: int, last: int) -> None:
         """Keep the thread's first and last step for its `threads` row."""
@@ -373,8 +413,8 @@ class Writer:
     def _write(self, batches: list[tuple[int, list[tuple]]]) -> None:
         state = self.state
         chunks: list[ChunkWrite] = []
-        calls: dict[int, dict[str, Any]] = {}
-        ended_calls: list[dict[str, Any]] = []
+        calls: dict[int, CallRow] = {}
+        ended_calls: list[tuple] = []
         exceptions: list[dict[str, Any]] = []
         self.index.begin_write()
         for thread_id, events in batches:
@@ -384,9 +424,10 @@ class Writer:
                 state.fault(exc)
                 touched, ended, raised = [], [], []
             for row in touched:
-                calls[row["call_id"]] = row
-            for row in ended:
-                calls.pop(row["call_id"], None)
+                calls[row[0]] = row
+            if calls:
+                for call in ended:
+                    calls.pop(call[0], None)
             ended_calls.extend(ended)
             exceptions.extend(raised)
             data = encode_events(events)
@@ -413,8 +454,9 @@ class Writer:
             functions=functions,
             files=files,
             threads=threads,
-            calls=list(calls.values()),
-            ended_calls=ended_calls,
+            # Rows as they are once every batch is scanned (a later batch may change a row).
+            calls=[dict(zip(CALL_FIELDS, row, strict=True)) for row in calls.values()],
+            ended_calls=ended_calls,  # tuples: the fast path of add_batch
             exceptions=exceptions,
             # In the same transaction, so after a SIGKILL the row agrees with the chunks.
             recording={

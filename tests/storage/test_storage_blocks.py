@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from replay.storage import Store, StoreError, schema
+from replay.storage.codec import CALL_FIELDS, decode_calls
 from sqlalchemy import Connection
 from storage_testkit import recording_meta
 
@@ -21,11 +22,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def simulate(
-    store: Store, rid: int, *, threads: int = 1, steps: int = 6000, batch: int = 500
+    store: Store,
+    rid: int,
+    *,
+    threads: int = 1,
+    steps: int = 6000,
+    batch: int = 500,
+    as_tuples: bool = False,
 ) -> dict[int, dict[str, Any]]:
     """Record a random call tree the way the writer does: calls that start and end within a
-    batch go to `ended_calls`, the others are written as rows when they start and when they
-    end. Returns every call's final row, by call id."""
+    batch go to `ended_calls` (as dicts, or as tuples in `CALL_FIELDS` order), the others are
+    written as rows when they start and when they end. Returns every call's final row, by
+    call id."""
     rng = random.Random(threads * 1000 + steps)
     final: dict[int, dict[str, Any]] = {}
     stacks: dict[int, list[int]] = {t: [] for t in range(1, threads + 1)}
@@ -63,7 +71,10 @@ def simulate(
             else:
                 touched[call_id] = row
         if step % batch == 0 or step == steps:
-            store.add_batch(rid, calls=[dict(r) for r in touched.values()], ended_calls=list(ended))
+            given: list[Any] = list(ended)
+            if as_tuples:
+                given = [tuple(row[name] for name in CALL_FIELDS) for row in ended]
+            store.add_batch(rid, calls=[dict(r) for r in touched.values()], ended_calls=given)
             fresh.clear()
             touched.clear()
             ended.clear()
@@ -193,6 +204,62 @@ def test_ended_calls_need_their_last_step(store: Store) -> None:
         store.add_batch(rid, ended_calls=[row], chunks=[])
     with pytest.raises(TypeError, match="no column"):
         store.add_batch(rid, ended_calls=[{**row, "last_step": 3, "colour": 1}])
+    assert store.count_calls(rid) == 0
+
+
+def blocks_of(path: Path) -> list[tuple]:
+    """Every call_blocks row of a store file, its blob decoded, in the order written."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT * FROM call_blocks ORDER BY id").fetchall()
+    return [(*row[1:-1], decode_calls(row[-1])) for row in rows]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_ended_calls_as_tuples_store_what_dicts_store(tmp_path: Path, threads: int) -> None:
+    # GIVEN the same recording written twice, once with its ended calls as dicts and once as
+    # tuples in CALL_FIELDS order (the writer's fast path)
+    stores = {}
+    for form in ("dicts", "tuples"):
+        with Store.open(tmp_path / f"{form}.db", mode="w") as store:
+            rid = store.create_recording(recording_meta())
+            final = simulate(store, rid, threads=threads, as_tuples=form == "tuples")
+            # THEN both files hold the same blocks and answer the same calls
+            stores[form] = (blocks_of(store.path), store.calls(rid), store.call(rid, 7))
+    assert stores["dicts"][0]
+    assert stores["tuples"] == stores["dicts"]
+    assert len(stores["tuples"][1]) == len(final)
+
+
+def test_ended_calls_may_mix_tuples_and_dicts(store: Store) -> None:
+    rid = store.create_recording(recording_meta())
+    as_dict = {"call_id": 2, "function_id": 1, "thread_id": 1, "depth": 1, "first_step": 2}
+    store.add_batch(
+        rid,
+        ended_calls=[
+            (1, None, 1, 1, 0, 1, 9, False, False),
+            {**as_dict, "parent_id": 1, "last_step": 3},
+            (3, 1, 2, 1, 1, 4, 5, 1, 0),  # int flags: stored as bools, as the dict path does
+        ],
+    )
+    calls = {row["call_id"]: row for row in store.calls(rid)}
+    assert calls[2]["exception"] is False and calls[2]["last_step"] == 3
+    assert (calls[3]["exception"], calls[3]["generator"]) == (True, False)
+    assert calls[1]["parent_id"] is None and calls[3]["parent_id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ((1, None, 1, 1, 0, 1, None, False, False), "last_step"),
+        ((1, None, 1, 1, 0, 1, 5, False), "CALL_FIELDS"),
+    ],
+)
+def test_ended_call_tuples_are_checked(store: Store, row: tuple, error: str) -> None:
+    rid = store.create_recording(recording_meta())
+    fine = (2, None, 1, 1, 0, 1, 5, False, False)
+    for rows in ([row], [fine, row]):
+        with pytest.raises(ValueError, match=error):
+            store.add_batch(rid, ended_calls=rows)
     assert store.count_calls(rid) == 0
 
 

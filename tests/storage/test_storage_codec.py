@@ -317,6 +317,8 @@ def test_realistic_call_blocks_are_small() -> None:
         [(1, None, 1, 1, 0, 5, 9, 0, 1)],  # int flags
         [(1, None, True, 1, 0, 5, 9, False, False)],  # a bool function id
         [(1, None, 1, 1, 0, 5, 9, False)],  # a field short
+        [(1, None, 1, 1, 0, 5, 9, False, False), (2, 2, 1, 1, 1, 6, 7, False, False)],  # root
+        [(1, None, 1, 1, 0, 5, None, False, False), (2, 1, 1, 1, 1, 6, 5, False, False)],
     ],
 )
 def test_call_rows_outside_the_columns_round_trip(rows: list[tuple]) -> None:

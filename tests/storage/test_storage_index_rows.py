@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from replay.storage.codec import CALL_FIELDS
 
 from replay.events import (
     CALL,
@@ -130,6 +132,11 @@ def program(seed: int, steps: int) -> list[tuple[int, tuple]]:
     return out
 
 
+def as_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """A call row of `IndexBuilder.scan` (in `codec.CALL_FIELDS` order) as the reference's dict."""
+    return dict(zip(CALL_FIELDS, row, strict=True))
+
+
 def by_id(rows: Rows) -> Rows:
     return sorted(rows, key=lambda row: row["call_id"])
 
@@ -151,10 +158,50 @@ def test_scan_gives_what_a_plain_loop_gives(seed: int) -> None:
             for thread in (1, 2):
                 batch = [event for tid, event in part if tid == thread]
                 # WHEN both scan it THEN they report the same rows
-                got = copy.deepcopy(fast.scan(thread, batch))
+                touched, ended, raised = copy.deepcopy(fast.scan(thread, batch))
                 want = copy.deepcopy(plain.scan(thread, batch))
-                assert by_id(got[0]) == by_id(want[0])
-                assert got[1:] == want[1:]
+                assert by_id(list(map(as_dict, touched))) == by_id(want[0])
+                assert all(type(call) is tuple for call in ended)  # add_batch's fast path
+                assert list(map(as_dict, ended)) == want[1]
+                assert raised == want[2]
     # AND they end in the same state
-    assert fast.open_calls == plain.open_calls
-    assert fast.depths == plain.depths
+    assert {call_id: as_dict(row) for call_id, row in fast.open_calls.items()} == plain.open_calls
+    assert {call_id: row[4] for call_id, row in fast.open_calls.items()} == plain.depths
+
+
+def test_scan_of_generators_throws_and_unwinds_in_one_write() -> None:
+    # GIVEN a write of two batches of one thread: a generator that yields and returns in the
+    # first, a call thrown into and returned, and an unwind; one call runs on
+    exc = ("builtins.ValueError", "bad", (4, "ValueError"))
+    first = [
+        (CALL, 1, 1, 1, 1, (1, 0), None, None),
+        (CALL, 2, 2, 2, 1, (2, 1), None, None),  # a generator
+        (YIELD, 3, 3, 2, 2, 7, None, None),
+        (RESUME, 4, 4, 2, 2, None, None, None),
+        (RETURN, 5, 5, 2, 2, None, None, None),
+        (CALL, 6, 6, 3, 1, (3, 1), None, None),
+        (THROW, 7, 7, 3, 1, exc, None, None),  # a call of this write, changed: runs on
+    ]
+    second = [
+        (RAISE, 8, 8, 3, 2, exc, None, None),
+        (UNWIND, 9, 9, 3, 2, exc, None, None),
+        (CALL, 10, 10, 4, 1, (2, 1), None, None),
+        (LINE, 11, 11, 4, 3, None, None, None),
+    ]
+    fast, plain = IndexBuilder(), PlainIndexBuilder()
+    fast.begin_write()
+    ended_rows = []
+    for batch, touched_ids, ended_ids in ((first, [1, 3], [2]), (second, [4], [3])):
+        # WHEN both scan it THEN they report the same rows
+        touched, ended, raised = copy.deepcopy(fast.scan(7, batch))
+        want = plain.scan(7, batch)
+        assert by_id(list(map(as_dict, touched))) == by_id(want[0])
+        assert list(map(as_dict, ended)) == want[1]
+        assert raised == want[2]
+        assert sorted(row[0] for row in touched) == touched_ids
+        assert [row[0] for row in ended] == ended_ids
+        ended_rows += ended
+    # AND the generator's row says so, the unwound call's too, and depths follow the parents
+    assert ended_rows == [(2, 1, 2, 7, 1, 2, 5, False, True), (3, 1, 3, 7, 1, 6, 9, True, True)]
+    assert fast.open_calls[4][4] == 1 and fast.open_calls[1][4] == 0
+    assert fast.last_unwind == {7: (9, 3, 2)}
