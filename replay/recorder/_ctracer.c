@@ -1005,7 +1005,8 @@ emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject 
     PyObject *ev = PyTuple_New(8);
     PyObject *k = PyLong_FromLong(kind);
     PyObject *step = PyLong_FromUnsignedLongLong(stepno);
-    PyObject *ts = PyLong_FromLongLong(now_ns() - t->t0);
+    /* In steps of 256 ns, as state.TS_MASK says (the clock's low byte is noise). */
+    PyObject *ts = PyLong_FromLongLong((now_ns() - t->t0) & ~255LL);
     if (ev == NULL || k == NULL || step == NULL || ts == NULL) {
         Py_XDECREF(ev);
         Py_XDECREF(k);

@@ -36,6 +36,7 @@ from replay.events import (
 from replay.exceptions import UsageError
 from replay.recorder.state import (
     BATCH_EVENTS,
+    TS_MASK,
     FrameState,
     RecordingState,
     diff_locals,
@@ -159,8 +160,8 @@ class SettraceCore:
                 if st is not None:
                     ts.stack.append(st)
                     changes, deleted = diff_locals(st, frame, encode_named)
-                    emit(ts, (RESUME, next(steps), now() - t0, st.call_id, frame.f_lineno,
-                              None, changes, deleted))  # fmt: skip
+                    emit(ts, (RESUME, next(steps), (now() - t0) & TS_MASK, st.call_id,
+                              frame.f_lineno, None, changes, deleted))  # fmt: skip
                     return local_trace
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
@@ -170,7 +171,7 @@ class SettraceCore:
                 if ts.unnamed is not None:
                     settle_unnamed(ts, st, changes, False)
                 stack.append(st)
-                emit(ts, (CALL, next(steps), now() - t0, st.call_id, st.line,
+                emit(ts, (CALL, next(steps), (now() - t0) & TS_MASK, st.call_id, st.line,
                           (codes[id(code)].code_id, parent), changes, None))  # fmt: skip
             except Exception as exc:
                 fault(exc)
@@ -204,7 +205,7 @@ class SettraceCore:
                         settle_unnamed(ts, st, changes, True)
                     st.line = frame.f_lineno
                     events = ts.events
-                    events.append((LINE, next(steps), now() - t0, st.call_id, st.line,
+                    events.append((LINE, next(steps), (now() - t0) & TS_MASK, st.call_id, st.line,
                                    None, changes, deleted))  # fmt: skip
                     if len(events) >= BATCH_EVENTS:
                         hand_off(ts)
@@ -218,7 +219,7 @@ class SettraceCore:
                     exc = encode_exception(arg[1])
                     st.raised = True
                     st.raised_exc = exc
-                    emit(ts, (RAISE, next(steps), now() - t0, st.call_id, st.line,
+                    emit(ts, (RAISE, next(steps), (now() - t0) & TS_MASK, st.call_id, st.line,
                               exc, changes, deleted))  # fmt: skip
                 elif event == "return":
                     kind = _leave_kind(frame)
@@ -239,7 +240,7 @@ class SettraceCore:
                     stack.pop()
                     if kind == YIELD:
                         suspended[st.frame_id] = st
-                    emit(ts, (kind, step, now() - t0, st.call_id, frame.f_lineno,
+                    emit(ts, (kind, step, (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                               payload, changes, deleted))  # fmt: skip
             except Exception as exc:
                 fault(exc)
@@ -276,7 +277,7 @@ class SettraceCore:
                             value = encode_named("", arg)
                             note_unnamed(ts, step, value)
                             payload = (callee, True, value, None)
-                        emit(ts, (EXTERNAL, step, now() - t0, st.call_id, st.line,
+                        emit(ts, (EXTERNAL, step, (now() - t0) & TS_MASK, st.call_id, st.line,
                                   payload, None, None))  # fmt: skip
                 except Exception as exc:
                     fault(exc)

@@ -29,6 +29,10 @@ from replay.events import ATOM_TYPES, EXTERNAL, V_ERROR, V_REDACTED
 from replay.recorder.scope import Scope
 
 CO_OPTIMIZED = 0x0001
+TS_MASK = -256
+"""`ts & TS_MASK`: event times are kept in steps of 256 ns. The clock's lowest byte differs from
+event to event at random and does not compress (it was about one byte of every stored step);
+a quarter of a microsecond is finer than the recorder's own cost per event."""
 BATCH_EVENTS = 4096
 """A thread hands its list to the writer once it holds this many events."""
 MAX_PENDING_BATCHES = 8

@@ -37,6 +37,7 @@ from replay.recorder.budget import GAP_REASON_BUDGET, REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name, python_code
 from replay.recorder.state import (
     BATCH_EVENTS,
+    TS_MASK,
     FrameState,
     RecordingState,
     diff_locals,
@@ -184,7 +185,7 @@ class SysMonitoringCore:
                     ts = state.thread_state()
                 st = ts.stack[-1] if ts.stack else None
                 ts.events.append(
-                    (GAP, next(state.steps), now - state.t0, st.call_id if st else 0,
+                    (GAP, next(state.steps), (now - state.t0) & TS_MASK, st.call_id if st else 0,
                      st.line if st else None, (GAP_REASON_BUDGET, demotion.detail), None, None)
                 )  # fmt: skip
 
@@ -272,7 +273,7 @@ class SysMonitoringCore:
             parent = stack[-1].call_id if stack else 0
             stack.append(st)
             ts.events.append(
-                (CALL, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                (CALL, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                  (info.code_id if info else 0, parent), None, None)
             )  # fmt: skip
             return ts, st
@@ -295,7 +296,7 @@ class SysMonitoringCore:
                     value = (V_REDACTED, type(value).__name__)
                 else:
                     note_unnamed(ts, step, value)
-            emit(ts, (EXTERNAL, step, now() - t0, st.call_id, st.line,
+            emit(ts, (EXTERNAL, step, (now() - t0) & TS_MASK, st.call_id, st.line,
                       (callee, observed, value, exc), None, None))  # fmt: skip
 
         def py_start(code: CodeType, offset: int) -> Any:
@@ -319,7 +320,7 @@ class SysMonitoringCore:
                 if ts.unnamed is not None:
                     settle_unnamed(ts, st, changes, False)
                 stack.append(st)
-                emit(ts, (CALL, next(steps), now() - t0, st.call_id, st.line,
+                emit(ts, (CALL, next(steps), (now() - t0) & TS_MASK, st.call_id, st.line,
                           (info.code_id, parent), changes, None))  # fmt: skip
             except Exception as exc:  # a recorder fault must never reach the program
                 fault(exc)
@@ -339,7 +340,7 @@ class SysMonitoringCore:
                     ts = thread_state()
                 ts.stack.append(st)
                 changes, deleted = diff_locals(st, frame, encode_named)
-                emit(ts, (RESUME, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                emit(ts, (RESUME, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                           None, changes, deleted))  # fmt: skip
             except Exception as exc:
                 fault(exc)
@@ -364,7 +365,7 @@ class SysMonitoringCore:
             ts.stack.pop()
             if kind == YIELD:
                 suspended[st.frame_id] = st
-            emit(ts, (kind, step, now() - t0, st.call_id, frame.f_lineno,
+            emit(ts, (kind, step, (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                       payload, changes, deleted))  # fmt: skip
 
         def py_return(code: CodeType, offset: int, retval: Any) -> Any:
@@ -430,7 +431,7 @@ class SysMonitoringCore:
                     if ts.unnamed is not None:
                         settle_unnamed(ts, st, changes, False)
                     st.line = frame.f_lineno
-                    emit(ts, (kind, next(steps), now() - t0, st.call_id, st.line,
+                    emit(ts, (kind, next(steps), (now() - t0) & TS_MASK, st.call_id, st.line,
                               encode_exception(exc), changes, deleted))  # fmt: skip
                 except Exception as fault_exc:
                     fault(fault_exc)
@@ -452,7 +453,7 @@ class SysMonitoringCore:
                     ts.stack.append(st)
                 else:
                     ts, st = current(frame, code)
-                emit(ts, (THROW, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                emit(ts, (THROW, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                           encode_exception(exc), None, None))  # fmt: skip
             except Exception as fault_exc:
                 fault(fault_exc)
@@ -467,7 +468,7 @@ class SysMonitoringCore:
                 exc = encode_exception(
                     StopIteration(value) if value is not None else StopIteration()
                 )
-                emit(ts, (RAISE, next(steps), now() - t0, st.call_id, frame.f_lineno,
+                emit(ts, (RAISE, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                           exc, None, None))  # fmt: skip
             except Exception as fault_exc:
                 fault(fault_exc)
@@ -493,7 +494,7 @@ class SysMonitoringCore:
                     settle_unnamed(ts, st, changes, True)
                 st.line = line_number
                 events = ts.events
-                events.append((LINE, next(steps), now() - t0, st.call_id, line_number,
+                events.append((LINE, next(steps), (now() - t0) & TS_MASK, st.call_id, line_number,
                                None, changes, deleted))  # fmt: skip
                 if len(events) >= BATCH_EVENTS:
                     hand_off(ts)
