@@ -170,7 +170,8 @@ class Recorder:
         self._writer = Writer(self._store, self.recording_id, state, on_backlog=config.on_backlog)
         self._core = make_core(self.backend, state, self._encoder.encode_exception)
         if config.max_overhead is not None:
-            self._core.set_budget(OverheadBudget(config.max_overhead))
+            writer = self._writer
+            self._core.set_budget(OverheadBudget(config.max_overhead, lambda: writer.cpu_ns))
         self._writer.start()
         self._core.start()
 

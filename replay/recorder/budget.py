@@ -15,11 +15,16 @@ A demotion is for the rest of the recording: a function that was too hot once is
 again, and switching back and forth would make the recording harder to read than a clear gap.
 The cores own the measuring (it is per event); this module owns the decision, the same for
 every core.
+
+The writer thread's time counts too (`other_ns`): it indexes, encodes and compresses the events
+on the same GIL, so it takes about as much from the program as the callbacks do. It is charged to
+the code objects in proportion to their callback time (their events are what it writes), so
+demoting a function is expected to save its share of the writer as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,27 +70,41 @@ class Demotion:
 class OverheadBudget:
     """Decides which code objects to demote, from the recorder time each one cost in a window."""
 
-    def __init__(self, max_overhead: float) -> None:
+    def __init__(self, max_overhead: float, other_ns: Callable[[], int] | None = None) -> None:
+        """`other_ns()`: the recorder's time outside the callbacks so far, in ns (the writer
+        thread's CPU time), or None to count the callbacks alone."""
         self.max_overhead = max_overhead
         self.demoted = 0
+        self.other_ns = other_ns
+        self._other_seen = other_ns() if other_ns is not None else 0
 
     def review(self, window_ns: int, costs: Iterable[tuple[Any, str, int]]) -> list[Demotion]:
         """`costs`: (code, its qualified name, recorder ns spent on it) over the last `window_ns`
         of wall time. Returns the code objects to demote now (possibly none)."""
         costs = sorted(costs, key=lambda c: c[2], reverse=True)
         spent = sum(c[2] for c in costs)
-        program = max(window_ns - spent, 1)
+        other = 0
+        if self.other_ns is not None:
+            now = self.other_ns()
+            other = max(now - self._other_seen, 0)
+            self._other_seen = now
+        if spent <= 0:
+            return []  # nothing to demote: the writer is only writing what came before
+        total = spent + other
+        program = max(window_ns - total, 1)
         allowed = self.max_overhead * program
-        excess = spent - allowed
+        excess = total - allowed
         if excess <= 0:
             return []
+        scale = total / spent  # each code object's callbacks and its share of the writer
         out: list[Demotion] = []
         for code, name, ns in costs:
             if excess <= 0 or ns <= 0:
                 break
+            cost = ns * scale
             # Its share of the wall time (the recorder's own share can exceed the program's by
             # any factor, which reads as nonsense once the program barely ran in the window).
-            share = ns / max(window_ns, 1)
+            share = cost / max(window_ns, 1)
             out.append(
                 Demotion(
                     code,
@@ -94,6 +113,6 @@ class OverheadBudget:
                     f"{self.max_overhead:.0%} of the program's own time",
                 )
             )
-            excess -= ns
+            excess -= cost
         self.demoted += len(out)
         return out

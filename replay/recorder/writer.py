@@ -271,6 +271,10 @@ class Writer:
         self.error: str | None = None
         self.busy = False
         """True while the writer collects and writes (the `drop` policy drops only then)."""
+        self.cpu_ns = 0
+        """CPU time spent writing so far, in ns (`--max-overhead` counts it as the recorder's:
+        budget.py). It includes compression, which runs without the GIL: an upper bound on what
+        writing takes from the program."""
         self._wake = threading.Event()
         self._stopping = False
         self._lock = threading.Lock()
@@ -390,6 +394,7 @@ class Writer:
             self._discard()
             return
         self.busy = True
+        started = time.thread_time_ns()
         try:
             batches = self._collect(final)
             if self._delay and batches:
@@ -400,6 +405,7 @@ class Writer:
             self.state.fault(exc)
         finally:
             self.busy = False
+            self.cpu_ns += time.thread_time_ns() - started
 
     def _discard(self) -> None:
         """After a store failure, keep memory bounded: drop what cannot be written."""

@@ -151,3 +151,23 @@ def test_review_demotes_the_hottest_until_within_budget() -> None:
     assert [d.code for d in demoted] == ["b"]
     assert "b recorded at call level" in demoted[0].detail
     assert budget.review(100_000_000, [("a", "a", 10_000_000)]) == []
+
+
+def test_review_counts_the_writers_time_as_the_recorders() -> None:
+    # 100 ms window: callbacks 30 ms, the writer 30 ms, so the program had 40 ms (allowed at
+    # 50%: 20 ms). Callbacks alone would be within a budget of 100%; with the writer they are not.
+    writer_ns = [0]
+    costs = [("a", "a", 20_000_000), ("b", "b", 10_000_000)]
+    alone = OverheadBudget(1.0)
+    assert alone.review(100_000_000, costs) == []
+    budget = OverheadBudget(1.0, lambda: writer_ns[0])
+    writer_ns[0] += 30_000_000
+    demoted = budget.review(100_000_000, costs)
+    # Excess 60 - 40 = 20 ms; "a" costs 20 ms of callbacks and its 20 ms share of the writer.
+    assert [d.code for d in demoted] == ["a"]
+    assert "40% of the run time" in demoted[0].detail
+    # The writer's time is counted once: the next window sees only what it spent since.
+    assert budget.review(100_000_000, [("b", "b", 10_000_000)]) == []
+    # A window with no callback time demotes nothing, whatever the writer did.
+    writer_ns[0] += 90_000_000
+    assert budget.review(100_000_000, []) == []
