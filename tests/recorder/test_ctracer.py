@@ -39,6 +39,23 @@ def test_ci_builds_the_c_core() -> None:
     assert csysmon.available() is None
 
 
+@needs_c
+def test_the_c_core_was_built_from_its_current_sources() -> None:
+    # The extension is optional: when it fails to compile, `pip install -e .` succeeds and keeps
+    # the module built before, so a tree whose C sources changed would test old code. In an
+    # editable install the module sits next to its sources: none may be newer than it.
+    from replay.recorder import _ctracer  # noqa: PLC0415
+
+    module = Path(_ctracer.__file__)
+    built = module.stat().st_mtime
+    newer = [p.name for p in module.parent.glob("_*.[ch]") if p.stat().st_mtime > built]
+    assert not newer, (
+        f"{', '.join(newer)} changed after {module.name} was built: rebuild it (pip install -e ."
+        " prints nothing when the optional C build fails; python setup.py build_ext --inplace"
+        " shows the compiler's errors)"
+    )
+
+
 # -- core selection ------------------------------------------------------------------------
 
 
