@@ -52,8 +52,10 @@ list of marshal-able tuples round-trips exactly.
 Why this layout (measured on the benchmark workloads, docs/schema.md): an event is a few bytes
 of integers and the values it changed; v1 compressed the interleaved tuples to 12-19 bytes per
 event, the columns bring it to 3-6 (60 to 24 on nbody, whose every line re-encodes lists of
-floats). The time column is most of what is left on most workloads: about 10 bits of clock
-noise per event, 1.4-1.6 bytes, that no lossless layout removes.
+floats). The time column was most of what was left on most workloads: about 10 bits of clock
+noise per event, 1.4-1.6 bytes, that no lossless layout removes. replay's recorder now keeps
+times in steps of 256 ns, which makes the noise plane zeros (richards: 0.96 bytes a step to
+0.00); the layout still stores any times exactly.
 
 - `marshal` encodes plain nested tuples at C speed, which matters because encoding runs on the
   recorder's writer thread, next to the traced program; the Python-level work here is a few C
