@@ -25,13 +25,6 @@
 
 #include "_fingerprint.h"
 
-/* fp's direct-mapped caches spread addresses as _fingerprint.c does. */
-static inline size_t
-slot_of_address(const void *p, size_t size)
-{
-    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 32) & (size - 1);
-}
-
 /* One encoding: the Python encoder's per-value state ([budget, path] in snapshot.py). */
 typedef struct {
     Fingerprinter *fp;
@@ -77,7 +70,7 @@ serial_of(Enc *e, PyObject *v)
             first = PyTuple_GET_ITEM(v, 0);
             last = PyTuple_GET_ITEM(v, size - 1);
         }
-        memo = &fp->key_memo[slot_of_address(v, FP_ENTRY_MEMO)];
+        memo = &fp->key_memo[fp_slot_of(v, FP_ENTRY_MEMO)];
         if (memo->serial != NULL && memo->addr == (void *)v && memo->type == tp
             && memo->size == size && memo->first == first && memo->last == last
             && memo->changes == *(const uint64_t *)fp->entry_changes.buf) {
@@ -163,16 +156,6 @@ redacted(Enc *e, PyObject *x)
     return Py_BuildValue("(iN)", e->fp->tags.redacted, name);
 }
 
-/* The encoder's inline atom test (_items, _pairs, _obj): stored as themselves. */
-static inline int
-inline_atom(Fingerprinter *fp, PyObject *x)
-{
-    PyTypeObject *tp = Py_TYPE(x);
-    return tp == &PyFloat_Type || tp == &PyBool_Type || x == Py_None
-           || (tp == &PyUnicode_Type && PyUnicode_GET_LENGTH(x) <= fp->max_string)
-           || (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)x));
-}
-
 /* `_room`: how many of n items to expand. */
 static inline Py_ssize_t
 room_for(Enc *e, Py_ssize_t n)
@@ -245,7 +228,7 @@ enc_secret_pair(Enc *e, PyObject *pair, PyObject *tname, int depth)
 static PyObject *
 enc_item(Enc *e, PyObject *x, int depth)
 {
-    if (inline_atom(e->fp, x)) {
+    if (fp_inline_atom(e->fp, x)) {
         return Py_NewRef(x);
     }
     PyTypeObject *tx = Py_TYPE(x);
@@ -262,27 +245,46 @@ enc_item(Enc *e, PyObject *x, int depth)
     return enc_value(e, x, depth);
 }
 
+/* What `_list`, `_tuple` and `_dict` do before their items: the serial, then a back reference
+ * or a header without items (cut by depth or budget). 1: expand the first *k items (*key holds
+ * the serial, the budget is charged). 0: *done is what to return (the venc, or NULL). */
+static int
+container_head(Enc *e, PyObject *v, int depth, Py_ssize_t n, int tag, PyObject *tname,
+               PyObject **key, Py_ssize_t *k, PyObject **done)
+{
+    *key = serial_of(e, v);
+    if (*key == NULL) {
+        *done = NULL;
+        return 0;
+    }
+    if (on_path(e, v)) {
+        *done = Py_BuildValue("(iNO)", e->fp->tags.ref, *key, tname);
+        return 0;
+    }
+    *k = room_for(e, n);
+    if (depth >= e->fp->max_depth || (n && *k <= 0)) {
+        *done = Py_BuildValue("(iNOnO)", tag, *key, tname, n, Py_None);
+        return 0;
+    }
+    if (e->npath >= FP_MAX_PATH) {
+        Py_DECREF(*key);
+        *done = NULL;
+        return 0;
+    }
+    e->budget -= *k;
+    return 1;
+}
+
 /* `_list` and `_tuple`. */
 static PyObject *
 enc_sequence(Enc *e, PyObject *v, int depth)
 {
     PyObject *tname = PyTuple_CheckExact(v) ? e->fp->names.tuple : e->fp->names.list;
-    PyObject *key = serial_of(e, v);
-    if (key == NULL) {
-        return NULL;
+    PyObject *key, *done;
+    Py_ssize_t n = Py_SIZE(v), k;
+    if (!container_head(e, v, depth, n, e->fp->tags.seq, tname, &key, &k, &done)) {
+        return done;
     }
-    if (on_path(e, v)) {
-        return Py_BuildValue("(iNO)", e->fp->tags.ref, key, tname);
-    }
-    Py_ssize_t n = Py_SIZE(v), k = room_for(e, n);
-    if (depth >= e->fp->max_depth || (n && k <= 0)) {
-        return Py_BuildValue("(iNOnO)", e->fp->tags.seq, key, tname, n, Py_None);
-    }
-    if (e->npath >= FP_MAX_PATH) {
-        Py_DECREF(key);
-        return NULL;
-    }
-    e->budget -= k;
     PyObject **items = copy_items(v, k);
     PyObject *out = items != NULL ? PyList_New(k) : NULL;
     if (out == NULL) {
@@ -355,7 +357,7 @@ enc_pairs(Enc *e, PyObject **pairs, Py_ssize_t n, int depth)
         }
         PyObject *ev = secret < 0  ? NULL
                        : secret    ? redacted(e, val)
-                       : inline_atom(e->fp, val) ? Py_NewRef(val)
+                       : fp_inline_atom(e->fp, val) ? Py_NewRef(val)
                                                  : enc_value(e, val, depth);
         if (ev == NULL) {
             Py_DECREF(ek);
@@ -379,22 +381,11 @@ static PyObject *
 enc_dict(Enc *e, PyObject *v, int depth)
 {
     PyObject *tname = e->fp->names.dict;
-    PyObject *key = serial_of(e, v);
-    if (key == NULL) {
-        return NULL;
+    PyObject *key, *done;
+    Py_ssize_t n = PyDict_GET_SIZE(v), k;
+    if (!container_head(e, v, depth, n, e->fp->tags.map, tname, &key, &k, &done)) {
+        return done;
     }
-    if (on_path(e, v)) {
-        return Py_BuildValue("(iNO)", e->fp->tags.ref, key, tname);
-    }
-    Py_ssize_t n = PyDict_GET_SIZE(v), k = room_for(e, n);
-    if (depth >= e->fp->max_depth || (n && k <= 0)) {
-        return Py_BuildValue("(iNOnO)", e->fp->tags.map, key, tname, n, Py_None);
-    }
-    if (e->npath >= FP_MAX_PATH) {
-        Py_DECREF(key);
-        return NULL;
-    }
-    e->budget -= k;
     Py_ssize_t got = 0;
     PyObject **pairs = copy_pairs(v, k, &got);
     if (pairs == NULL) {
@@ -462,7 +453,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
         int secret = key_is_secret(e, name);
         PyObject *ev = secret < 0               ? NULL
                        : secret                 ? redacted(e, val)
-                       : inline_atom(fp, val)   ? Py_NewRef(val)
+                       : fp_inline_atom(fp, val)   ? Py_NewRef(val)
                                                 : enc_value(e, val, depth + 1);
         ok = ev != NULL && PyDict_SetItem(attrs, name, ev) == 0;
         Py_XDECREF(ev);

@@ -43,14 +43,6 @@
 
 #define FP_MAX_RETRIES 8
 
-/* A slot of a direct-mapped cache of `size` (a power of two) entries for an address: addresses
- * cluster (allocator pools), so they are spread by a multiplicative hash first. */
-static inline size_t
-slot_of(const void *p, size_t size)
-{
-    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 32) & (size - 1);
-}
-
 static inline uint64_t
 mix(uint64_t h, uint64_t x)
 {
@@ -96,7 +88,7 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
         }
         version = tp->tp_version_tag;
     }
-    FpTypeEntry *e = &fp->types[slot_of(tp, FP_TYPE_CACHE)];
+    FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
     if (e->type == tp && e->version == version) {
         return e->plain;
     }
@@ -109,7 +101,7 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
 int
 fp_name_secret(Fingerprinter *fp, PyObject *name)
 {
-    FpNameEntry *e = &fp->secret_names[slot_of(name, FP_NAME_CACHE)];
+    FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE)];
     if (e->name == name) {
         return e->secret;
     }
@@ -130,15 +122,6 @@ fp_name_secret(Fingerprinter *fp, PyObject *name)
     return -1;
 }
 
-static inline int
-is_plain_atom(Fingerprinter *fp, PyObject *x)
-{
-    /* The encoder's inline atom test (_items, _pairs): such values are stored as themselves. */
-    PyTypeObject *tp = Py_TYPE(x);
-    return tp == &PyFloat_Type || tp == &PyBool_Type || x == Py_None
-           || (tp == &PyUnicode_Type && PyUnicode_GET_LENGTH(x) <= fp->max_string)
-           || (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)x));
-}
 
 /* Whether `p` is on the recursion path (a back reference), noting how far up it points. */
 static int
@@ -269,7 +252,7 @@ walk_sequence(Walk *w, PyObject *v, int depth)
         if (is_tuple) {
             w->h = mix(w->h, (uintptr_t)x);
         }
-        r = is_plain_atom(w->fp, x) ? walk_value(w, x, depth + 1) : walk_item(w, x, depth + 1);
+        r = fp_inline_atom(w->fp, x) ? walk_value(w, x, depth + 1) : walk_item(w, x, depth + 1);
     }
     w->npath--;
     return r;
@@ -370,7 +353,7 @@ container_serial(Fingerprinter *fp, PyObject *v)
         return 0;
     }
     uint64_t changes = *(const uint64_t *)fp->entry_changes.buf;
-    FpEntryMemo *memo = &fp->entry_memo[slot_of(v, FP_ENTRY_MEMO)];
+    FpEntryMemo *memo = &fp->entry_memo[fp_slot_of(v, FP_ENTRY_MEMO)];
     if (memo->addr == (void *)v && memo->changes == changes) {
         return memo->serial;
     }
@@ -589,7 +572,7 @@ classify_type(Fingerprinter *fp)
     }
     unsigned int version = tp->tp_version_tag;
     if (version != 0) {
-        FpTypeEntry *e = &fp->types[slot_of(tp, FP_TYPE_CACHE)];
+        FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
         e->type = tp;
         e->version = version;
         e->plain = plain;
@@ -617,7 +600,7 @@ fp_class_name(Fingerprinter *fp, PyTypeObject *tp)
         plain = type_plain(fp, tp);
         Py_CLEAR(fp->miss_type); /* the class changed meanwhile: not mine */
     }
-    return plain > 0 ? fp->types[slot_of(tp, FP_TYPE_CACHE)].name : NULL;
+    return plain > 0 ? fp->types[fp_slot_of(tp, FP_TYPE_CACHE)].name : NULL;
 }
 
 /* Ask the redactor about the name the walk stopped at (it caches the answer). 0 or -1. */
@@ -721,7 +704,7 @@ fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *c
 static inline FpValueEntry *
 value_entry(Fingerprinter *fp, PyObject *v, int depth)
 {
-    return &fp->values[slot_of((const char *)v + 4093 * depth, FP_VALUE_CACHE)];
+    return &fp->values[fp_slot_of((const char *)v + 4093 * depth, FP_VALUE_CACHE)];
 }
 
 static void

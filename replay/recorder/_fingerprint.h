@@ -140,6 +140,24 @@ typedef struct {
     PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
 } Fingerprinter;
 
+/* A slot of a direct-mapped cache of `size` (a power of two) entries for an address: addresses
+ * cluster (allocator pools), so they are spread by a multiplicative hash first. */
+static inline size_t
+fp_slot_of(const void *p, size_t size)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 32) & (size - 1);
+}
+
+/* The encoder's inline atom test (_items, _pairs, _obj): such values are stored as themselves. */
+static inline int
+fp_inline_atom(Fingerprinter *fp, PyObject *x)
+{
+    PyTypeObject *tp = Py_TYPE(x);
+    return tp == &PyFloat_Type || tp == &PyBool_Type || x == Py_None
+           || (tp == &PyUnicode_Type && PyUnicode_GET_LENGTH(x) <= fp->max_string)
+           || (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)x));
+}
+
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
  * max_items, max_attrs, max_nodes, max_string), `dict_only_index(cls) -> int` (the MRO index of
  * the `__dict__` getset when instances of cls are encoded from their instance dict alone, else

@@ -650,15 +650,7 @@ class SnapshotEncoder:
 
     def type_name(self, value: Any) -> str:
         """`module.QualName` of `type(value)` (cached), computed without user code."""
-        t = type(value)
-        try:
-            info = self._types.get(id(t))
-            if info is None:
-                info = self._classify(t)
-            return info[1]
-        except Exception as exc:
-            self._fault(t, exc)
-            return "?"
+        return self.class_name(type(value))
 
     # -- dispatch --------------------------------------------------------------------------------
 
