@@ -1,8 +1,12 @@
-"""Builds the optional C core (replay/recorder/_ctracer.c); the rest is in pyproject.toml.
+"""Builds the optional C extensions; the rest is in pyproject.toml.
 
-The extension is optional: without a compiler, or on a Python it does not support (it reads
-CPython 3.12/3.13 frame internals), the install still succeeds and replay records with its
-pure-Python cores (see replay/recorder/core.py).
+- replay.recorder._ctracer, the C recording core (replay/recorder/_ctracer.c). It reads CPython
+  3.12/3.13 frame internals, so it is built there only; elsewhere replay records with its
+  pure-Python cores (see replay/recorder/core.py).
+- replay.storage._columns, the codec's column loops (storage/_columns.c), on every CPython:
+  public C API only. Without it storage/codec.py runs the same loops in Python (same bytes).
+
+Both are optional: without a compiler the install still succeeds.
 """
 
 import sys
@@ -10,6 +14,15 @@ import sys
 from setuptools import Extension, setup
 
 ext_modules = []
+if sys.implementation.name == "cpython":
+    ext_modules.append(
+        Extension(
+            "replay.storage._columns",
+            ["storage/_columns.c"],
+            optional=True,
+            extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+        )
+    )
 if sys.implementation.name == "cpython" and (3, 12) <= sys.version_info[:2] <= (3, 13):
     ext_modules.append(
         Extension(

@@ -95,6 +95,11 @@ from typing import Any, Final
 import zstandard
 from replay.storage.errors import StoreError
 
+try:  # the column loops in C (storage/_columns.c): same bytes, built by pip install if it can
+    from replay.storage import _columns as _accel
+except ImportError:  # no compiler at install time, or another Python implementation
+    _accel = None
+
 MAGIC: Final = b"RPEV"
 CODEC_VERSION: Final = 2
 """The chunk codec `encode_events` writes (`chunks.codec`)."""
@@ -171,6 +176,10 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 def _pack_ints(values: Sequence[int], *, delta: bool, planar: bool) -> IntColumn:
     """An integer column (see the module docstring); `values` are exact ints, at least one."""
+    if _accel is not None and type(values) is list:
+        packed: IntColumn | None = _accel.pack_ints(values, delta, planar)
+        if packed is not None:  # None: a value or a difference past 64 bits
+            return packed
     first = values[0]
     rest = list(map(sub, islice(values, 1, None), values)) if delta else values[1:]
     for width, code in _TYPECODES.items():
@@ -247,7 +256,13 @@ def encode_events(events: list[tuple], level: int = EVENTS_LEVEL) -> bytes:
 
 def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
     """The three parts of a column layout, or None when `events` do not have its shape."""
-    if not events or set(map(type, events)) != {tuple}:
+    if not events:
+        return None
+    if _accel is not None and type(events) is list:
+        parts = _event_parts_plain(events)
+        if parts is not None:
+            return parts
+    if set(map(type, events)) != {tuple}:
         return None
     try:
         kinds, steps, ts, calls, lines, payloads, changes, deleted = _transpose(events)
@@ -259,20 +274,50 @@ def _event_parts(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
         kind_bytes = bytes(kinds)
     except ValueError:  # a kind outside 0..255
         return None
-    width, first, data = _pack_ints(ts, delta=True, planar=True)
-    low = data[: len(events) - 1] if width else b""
-    columns = (
-        _AS_COLUMNS,
-        len(events),
-        kind_bytes,
+    ints = (
         _pack_ints(steps, delta=True, planar=True),
-        (width, first, data[len(low) :]),
+        _pack_ints(ts, delta=True, planar=True),
         _pack_ints(calls, delta=True, planar=False),
         _pack_ints(lines, delta=False, planar=True),
     )
+    return _join_parts(kind_bytes, ints, (payloads, changes, deleted))
+
+
+def _event_parts_plain(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
+    """`_event_parts` by the C loops alone, for the usual events (exact 8-tuples of 64-bit
+    ints); None for anything else, which `_event_parts` then decides in Python."""
+    assert _accel is not None
+    columns = _accel.transpose(events, _EVENT_FIELDS)
+    if columns is None:
+        return None
+    kinds, steps, ts, calls, lines, payloads, changes, deleted = columns
+    kind_bytes = _accel.kind_bytes(kinds)
+    ints = (
+        _accel.pack_ints(steps, True, True),
+        _accel.pack_ints(ts, True, True),
+        _accel.pack_ints(calls, True, False),
+        _accel.pack_ints(lines, False, True),
+    )
+    if kind_bytes is None or None in ints:
+        return None
+    return _join_parts(kind_bytes, ints, (payloads, changes, deleted))
+
+
+def _join_parts(
+    kinds: bytes,
+    ints: Sequence[IntColumn],
+    values: tuple[list[Any], list[Any], list[Any]],
+) -> tuple[bytes, bytes, bytes]:
+    """The columns, values and noise parts from the kinds and the packed steps, times, calls
+    and lines."""
+    steps, ts, calls, lines = ints
+    width, first, data = ts
+    n = len(kinds)
+    low = data[: n - 1] if width else b""
+    columns = (_AS_COLUMNS, n, kinds, steps, (width, first, data[len(low) :]), calls, lines)
     return (
         marshal.dumps(columns, _MARSHAL_VERSION),
-        marshal.dumps((payloads, changes, deleted), _MARSHAL_VERSION),
+        marshal.dumps(values, _MARSHAL_VERSION),
         low,
     )
 
@@ -285,6 +330,10 @@ def _transpose(events: Sequence[tuple], width: int = _EVENT_FIELDS) -> list[list
     traced program's garbage collector going (measured: three times the full collections while
     recording generators.py); a slice's few hundred stay under its threshold.
     """
+    if _accel is not None and type(events) is list:
+        transposed: list[list[Any]] | None = _accel.transpose(events, width)
+        if transposed is not None:  # None: not all exact tuples of `width` (decided below)
+            return transposed
     columns: list[list[Any]] = [[] for _ in range(width)]
     for start in range(0, len(events), _TRANSPOSE_SLICE):
         for column, part in zip(

@@ -3,17 +3,20 @@ blobs are refused with a sentence."""
 
 from __future__ import annotations
 
+import itertools
 import marshal
+import platform
 import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from replay.storage import StoreError
+from replay.storage import StoreError, codec
 from replay.storage.codec import (
     CALL_FIELDS,
     CODEC_VERSION,
@@ -367,3 +370,111 @@ def test_damaged_source_blob_is_refused() -> None:
     blob[-3] ^= 0xFF
     with pytest.raises(StoreError, match="compressed source is corrupted"):
         decompress_blob(bytes(blob))
+
+
+# -- the C column loops (storage/_columns.c) give the bytes of the Python ones ----------------
+
+
+def test_the_column_loops_are_built_on_cpython() -> None:
+    # GIVEN an install from the source tree on CPython (a compiler is on every machine CI uses)
+    # THEN the optional C loops were built and are the ones the codec uses
+    if platform.python_implementation() != "CPython":
+        pytest.skip("the C loops are built for CPython only")
+    assert codec._accel is not None, "storage/_columns.c was not built (pip install -e . shows why)"
+    source = Path(codec.__file__).with_name("_columns.c")
+    built = Path(codec._accel.__file__)
+    assert built.stat().st_mtime >= source.stat().st_mtime, (
+        f"{built.name} is older than _columns.c: rebuild it (pip install -e .)"
+    )
+
+
+def _python_only(make: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch) -> bytes:
+    with monkeypatch.context() as patch:
+        patch.setattr(codec, "_accel", None)
+        return make()
+
+
+needs_accel = pytest.mark.skipif(codec._accel is None, reason="storage/_columns.c is not built")
+
+
+@needs_accel
+@settings(max_examples=300, deadline=None)
+@given(events=shaped_lists)
+def test_c_and_python_columns_give_the_same_chunk(events: list[tuple]) -> None:
+    # GIVEN 8-field events with any ints (past 32 and 64 bits, negative) and values
+    # WHEN encoded with the C loops and with the Python ones THEN the bytes are the same
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        python = _python_only(lambda: encode_events(events), monkeypatch)
+    assert encode_events(events) == python
+
+
+@needs_accel
+@settings(max_examples=200, deadline=None)
+@given(rows=call_rows)
+def test_c_and_python_columns_give_the_same_call_block(rows: list[tuple]) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        python = _python_only(lambda: encode_calls(rows), monkeypatch)
+    assert encode_calls(rows) == python
+
+
+edge_ints = st.sampled_from(
+    [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1]
+)
+
+
+@needs_accel
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(edge_ints | st.integers(), min_size=1, max_size=20),
+    delta=st.booleans(),
+    planar=st.booleans(),
+)
+def test_c_packs_ints_as_python_does_or_declines(
+    values: list[int], delta: bool, planar: bool
+) -> None:
+    # GIVEN ints at the edges of 32 and 64 bits, as values and as differences
+    packed = codec._accel.pack_ints(values, delta, planar)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(codec, "_accel", None)
+        python = codec._pack_ints(values, delta=delta, planar=planar)
+    # THEN the C loop gives the Python column, or declines (and Python packs it) only when a
+    # value or a difference is past 64 bits
+    items = [b - a for a, b in itertools.pairwise(values)] if delta else values[1:]
+    past_64_bits = any(not -(2**63) <= x < 2**63 for x in [*values, *items])
+    assert packed == (None if past_64_bits else python)
+
+
+@needs_accel
+@pytest.mark.parametrize(
+    "odd",
+    [
+        [(True, 1, 2, 3, 4, None, None, None)],
+        [(1, 2, 3, 3, False, None, None, None)],
+        [(256, 2, 3, 3, 4, None, None, None)],
+        [(-1, 2, 3, 3, 4, None, None, None)],
+        [(1, 2, 3.0, 3, 4, None, None, None)],
+        [(1, 2**64, 3, 3, 4, None, None, None), (1, 0, 3, 3, 4, None, None, None)],
+        [(1, 2**63 - 1, 3, 3, 4, None, None, None), (1, -(2**63), 3, 3, 4, None, None, None)],
+        [(1, 2, 3, 3, 4, None, None)],
+    ],
+)
+def test_c_columns_leave_odd_events_to_python(
+    odd: list[tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN events the C loops do not take as they are (bools, big ints, a difference past 64
+    # bits, seven fields) among regular ones
+    events = [*line_events(1, 20), *odd]
+    # WHEN encoded THEN the chunk is the one the Python code makes, and it round-trips
+    python = _python_only(lambda: encode_events(events), monkeypatch)
+    assert encode_events(events) == python
+    assert exactly(decode_events(python)) == exactly(events)
+
+
+@needs_accel
+def test_c_transpose_declines_rows_that_are_not_exact_tuples_of_the_width() -> None:
+    transpose = codec._accel.transpose
+    assert transpose([(1, 2), (3, 4)], 2) == [[1, 3], [2, 4]]
+    assert transpose([], 3) == [[], [], []]
+    assert transpose([(1, 2), (3,)], 2) is None
+    assert transpose([(1, 2), [3, 4]], 2) is None
+    assert transpose([(1, 2)], 0) is None
