@@ -99,6 +99,8 @@ try:  # the column loops in C (storage/_columns.c): same bytes, built by pip ins
     from replay.storage import _columns as _accel
 except ImportError:  # no compiler at install time, or another Python implementation
     _accel = None
+C_LOOPS: Final = _accel is not None
+"""Whether the column loops run in C (`replay --version` says which)."""
 
 MAGIC: Final = b"RPEV"
 CODEC_VERSION: Final = 2

@@ -45,7 +45,26 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         print(f"replay {__version__}")
+        print(f"python: {sys.version.split()[0]} ({sys.executable})")
+        for what, description in _build_parts():
+            print(f"{what}: {description}")
         raise typer.Exit()
+
+
+def _build_parts() -> list[tuple[str, str]]:
+    """What `replay record` would run here, and whether the optional C parts were built (as
+    `coverage --version` says "with C extension"): a recording made without them is correct but
+    slower, and a user comparing figures needs to know."""
+    # Imported here: the recorder's modules are not loaded for any other command line.
+    from replay.recorder.core import choose_backend  # noqa: PLC0415
+    from replay.storage import codec  # noqa: PLC0415
+
+    try:
+        core, why = choose_backend("auto")
+    except ReplayError as exc:  # REPLAY_CORE set to something it cannot be
+        core, why = "none", str(exc)
+    loops = "C" if codec.C_LOOPS else "Python (storage/_columns.c was not built)"
+    return [("recorder core", f"{core} ({why})"), ("store codec", f"{loops} column loops")]
 
 
 @app.callback()

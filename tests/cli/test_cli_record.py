@@ -207,3 +207,23 @@ def test_end_line_only_on_a_terminal(tmp_path: Path, store: Path) -> None:
     assert said.startswith("replay: recorded ")
     assert "steps to test.db (recording 1)" in said
     assert len(said.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("core", ["", "python"])
+def test_version_names_the_core_that_records(tmp_path: Path, store: Path, core: str) -> None:
+    # GIVEN this Python, with or without REPLAY_CORE=python
+    env = clean_env(**({"REPLAY_CORE": core} if core else {}))
+    # WHEN `replay --version` is asked
+    done = replay("--version", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.decode().splitlines()[1:])
+    assert lines["python"].startswith(".".join(map(str, sys.version_info[:3])))
+    named = lines["recorder core"].split()[0]
+    assert "column loops" in lines["store codec"]
+    # THEN the core it names is the one a recording made in the same environment ran
+    script = write(tmp_path / "app.py", "x = 1\n")
+    recorded = replay("record", "--store", str(store), str(script), cwd=tmp_path, env=env)
+    assert recorded.returncode == 0, recorded.stderr
+    assert [row["backend"] for row in rows(store)] == [named]
+    if core == "python":
+        assert named in ("sysmon", "settrace")
