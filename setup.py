@@ -1,7 +1,7 @@
 """Builds the optional C extensions; the rest is in pyproject.toml.
 
-- replay.recorder._ctracer, the C recording core (replay/recorder/_ctracer.c). It reads CPython
-  3.12/3.13 frame internals, so it is built there only; elsewhere replay records with its
+- replay.recorder._ctracer, the C recording cores (replay/recorder/_ctracer.c). It reads CPython
+  3.11 to 3.13 frame internals, so it is built there only; elsewhere replay records with its
   pure-Python cores (see replay/recorder/core.py).
 - replay.storage._columns, the codec's column loops (storage/_columns.c), on every CPython:
   public C API only. Without it storage/codec.py runs the same loops in Python (same bytes).
@@ -23,7 +23,7 @@ if sys.implementation.name == "cpython":
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )
     )
-if sys.implementation.name == "cpython" and (3, 12) <= sys.version_info[:2] <= (3, 13):
+if sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13):
     ext_modules.append(
         Extension(
             "replay.recorder._ctracer",
@@ -32,7 +32,7 @@ if sys.implementation.name == "cpython" and (3, 12) <= sys.version_info[:2] <= (
                 "replay/recorder/_fingerprint.c",
                 "replay/recorder/_encode.c",
             ],
-            depends=["replay/recorder/_fingerprint.h"],
+            depends=["replay/recorder/_fingerprint.h", "replay/recorder/_ctracer_settrace.c.h"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

@@ -245,13 +245,13 @@ def _max_overhead(text: str | None, backend: str) -> float | None:
     if text is None:
         return None
     from replay.recorder.budget import parse_max_overhead  # noqa: PLC0415 - see the imports
-    from replay.recorder.core import choose_backend  # noqa: PLC0415 - see the imports
+    from replay.recorder.core import SETTRACE_CORES, choose_backend  # noqa: PLC0415 - see the imports
 
     try:
         budget = parse_max_overhead(text)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if choose_backend(backend)[0] == "settrace":
+    if choose_backend(backend)[0] in SETTRACE_CORES:
         raise UsageError(
             "--max-overhead needs the sys.monitoring backend (Python 3.12+); "
             "this recording would use sys.settrace"

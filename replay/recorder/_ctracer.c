@@ -1,4 +1,5 @@
-/* replay's C accelerator: the sys.monitoring core (PEP 669) in C, for CPython 3.12 and 3.13.
+/* replay's C accelerator: the sys.monitoring core (PEP 669) in C, for CPython 3.12 and 3.13, and
+ * the sys.settrace core for 3.11 to 3.13 (_ctracer_settrace.c.h, included at the end).
  *
  * This file is the C twin of replay/recorder/sysmon.py and must produce EXACTLY the events that
  * the pure-Python core produces (same kinds, steps, call ids, lines, payloads, changes/deleted;
@@ -18,7 +19,7 @@
  *
  * Frames are read through CPython's internal frame structure (_PyInterpreterFrame): the fast
  * locals array, the frame's position in the stack and its instruction pointer. That is why the
- * internal header is included, guarded to 3.12/3.13 whose layouts were checked (see
+ * internal header is included, guarded to 3.11 to 3.13 whose layouts were checked (see
  * read_slot/frame_line); any other version builds a module whose import fails, and replay falls
  * back to the Python core. No frame object is created on the hot path, no frame or user object is
  * kept beyond a callback (trap 2), except what the Python core keeps too: the snapshot's venc of
@@ -36,13 +37,16 @@
 #include <stdint.h>
 #include <string.h>
 
-#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED) \
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED) \
     && !defined(PYPY_VERSION)
 #define RT_SUPPORTED 1
 /* Internal headers: _PyInterpreterFrame (fast locals, previous frame, frame object). Only static
  * inline helpers and struct fields are used from them, no internal symbol is linked. */
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
+#if PY_VERSION_HEX < 0x030C0000
+#include "internal/pycore_code.h" /* _PyLocals_GetKind, CO_FAST_* (pycore_frame.h has them on 3.12+) */
+#endif
 #undef Py_BUILD_CORE
 #include "_fingerprint.h"
 #else
@@ -51,11 +55,78 @@
 
 #if RT_SUPPORTED
 
-#if PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.12 API that 3.11 lacks, written with what 3.11 has. Only the settrace core runs on 3.11. */
+#define CO_FAST_HIDDEN 0x10 /* 3.12's inlined-comprehension locals: none on 3.11 */
+
+static inline PyObject *
+PyErr_GetRaisedException(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+static inline void
+PyErr_SetRaisedException(PyObject *exc)
+{
+    if (exc == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+}
+
+static inline _PyInterpreterFrame *
+_PyFrame_GetFirstComplete(_PyInterpreterFrame *f)
+{
+    while (f != NULL && _PyFrame_IsIncomplete(f)) {
+        f = f->previous;
+    }
+    return f;
+}
+
+static inline _PyInterpreterFrame *
+_PyThreadState_GetFrame(PyThreadState *tstate)
+{
+    return _PyFrame_GetFirstComplete(tstate->cframe->current_frame);
+}
+
+static inline int
+PyUnstable_InterpreterFrame_GetLasti(_PyInterpreterFrame *f)
+{
+    return _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT);
+}
+#endif
+
+#if PY_VERSION_HEX < 0x030C0000
+#define RT_PY311 1
+#else
+#define RT_PY311 0
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
 #define RT_PY312 1
-#define FRAME_CODE(f) ((PyObject *)(f)->f_code)
 #else
 #define RT_PY312 0
+#endif
+
+/* 3.11 and 3.12: a function's f_locals is a dict kept on the frame and updated in place at each
+ * read (see diff_fast); the frame's code is f_code, the clock _PyTime_GetPerfCounter. */
+#define RT_DICT_LOCALS (RT_PY311 || RT_PY312)
+
+#if RT_DICT_LOCALS
+#define FRAME_CODE(f) ((PyObject *)(f)->f_code)
+#else
 #define FRAME_CODE(f) ((f)->f_executable)
 #endif
 
@@ -75,7 +146,7 @@ static inline long long
 now_ns(void)
 {
     /* time.perf_counter_ns(), which state.t0 comes from. */
-#if RT_PY312
+#if RT_DICT_LOCALS
     return (long long)_PyTime_GetPerfCounter();
 #else
     PyTime_t t;
@@ -314,6 +385,7 @@ typedef struct CodeEntry {
     PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
     long long busy_ns;   /* with a budget: time spent in its callbacks since the last review */
     int demoted;         /* the budget switched it to call level (budget.py) */
+    int own;             /* settrace core: replay's own code (-1 not asked yet) */
 } CodeEntry;
 
 typedef struct {
@@ -340,6 +412,7 @@ typedef struct {
     void *pending_code;   /* that callee's code object, or NULL */
     PyObject *line;       /* st.line: int or None */
     PyObject *snap;       /* LOC_GLOBALS/LOC_FLOCALS: dict name -> (id, venc), as state.py */
+    PyObject *raised_exc; /* settrace core: the encoded exception of its last RAISE, or NULL */
     int nslots;
     int norder;           /* LOC_FAST: slots in snapshot (insertion) order, see diff_fast */
     int *order;
@@ -431,6 +504,13 @@ struct Tracer {
     PyObject *budget_review;  /* OverheadBudget.review */
     PyObject *call_mask;      /* the local events of a demoted code object */
     PyObject *gap_budget;     /* "budget", the reason of its GAP steps */
+    /* The settrace core (_ctracer_settrace.c.h), set up by settrace_start(). */
+    int st_on;
+    int op_return, op_return_const, op_yield, op_resume; /* opcode numbers, -1 if none */
+    PyObject *is_replay_code; /* scope.is_replay_code(filename) */
+    Py_buffer collecting;     /* state.collecting: 1 while the garbage collector runs */
+    PtrMap st_externals;      /* out-of-scope callee frame -> ExtFrame* */
+    PyObject *unseen_exc;     /* settrace._UNSEEN_EXCEPTION */
 };
 
 /* With this many venc nodes built per event of a batch on average, a thread's list is handed
@@ -518,6 +598,7 @@ code_entry_new(Tracer *t, PyObject *code)
     }
     ce->code = Py_NewRef(code);
     ce->scope = -1;
+    ce->own = -1;
     ce->secret_name = -1;
     ce->firstlineno = co->co_firstlineno;
     ce->is_module = PyUnicode_Check(co->co_name)
@@ -643,7 +724,8 @@ code_register(Tracer *t, PyObject *code)
     Py_XSETREF(ce->info, info);
     ce->registered = 1;
     ce->scope = 1;
-    if (set_local_events(t, code, t->local_mask) < 0) {
+    /* sys.monitoring only (the settrace core is never bound to a tool). */
+    if (t->set_local_events != NULL && set_local_events(t, code, t->local_mask) < 0) {
         return NULL;
     }
     return ce;
@@ -746,7 +828,7 @@ static PyObject *
 frame_line(_PyInterpreterFrame *f, CodeEntry *ce)
 {
     PyFrameObject *fo = f->frame_obj;
-    if (fo != NULL && fo->f_lineno != 0) {
+    if (fo != NULL && fo->f_lineno > 0) { /* 3.13 marks "not computed yet" with -1 */
         return line_obj(fo->f_lineno);
     }
     int lasti = PyUnstable_InterpreterFrame_GetLasti(f);
@@ -781,6 +863,7 @@ fs_new(Tracer *t, CodeEntry *ce, void *key)
     st->pending_code = NULL;
     st->line = Py_NewRef(t->zero);
     st->snap = NULL;
+    st->raised_exc = NULL;
     st->nslots = nslots;
     st->norder = 0;
     st->order = (int *)&st->slots[nslots];
@@ -808,6 +891,7 @@ fs_dealloc(FrameState *st)
     Py_XDECREF(st->pending);
     Py_XDECREF(st->line);
     Py_XDECREF(st->snap);
+    Py_XDECREF(st->raised_exc);
     PyObject_Free(st);
 }
 
@@ -1733,13 +1817,13 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
     if (d->rechecked == NULL) {
         return -1;
     }
-#if RT_PY312
+#if RT_DICT_LOCALS
     int count = d->nold;
 #else
     int count = st->nslots;
 #endif
     for (int k = 0; k < count; k++) {
-#if RT_PY312
+#if RT_DICT_LOCALS
         int i = st->order[k];
 #else
         int i = k;
@@ -1846,7 +1930,7 @@ diff_fast(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject **pd
         return -1;
     }
     d->nold = st->norder;
-#if RT_PY312
+#if RT_DICT_LOCALS
     for (int k = 0; k < d->nold; k++) {
         int i = st->order[k];
         PyObject *v = read_slot(kinds, fast, i);
@@ -3409,6 +3493,8 @@ tracer_codes(Tracer *t, PyObject *Py_UNUSED(ignored))
     return out;
 }
 
+static void st_release(Tracer *t); /* _ctracer_settrace.c.h */
+
 static void
 tracer_release(Tracer *t)
 {
@@ -3423,6 +3509,7 @@ tracer_release(Tracer *t)
         }
     }
     PyMem_Free(m.e);
+    st_release(t);
 }
 
 /* After stop(): forget what is only needed while tracing. Callbacks that still arrive (another
@@ -3527,6 +3614,11 @@ tracer_dealloc(Tracer *t)
     Py_XDECREF(t->tls_key);
     Py_XDECREF(t->type_qualname);
     Py_XDECREF(t->type_module);
+    Py_XDECREF(t->unseen_exc);
+    Py_XDECREF(t->is_replay_code);
+    if (t->collecting.buf != NULL) {
+        PyBuffer_Release(&t->collecting);
+    }
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -3655,6 +3747,8 @@ budget_charge(Tracer *t, PyObject *code, long long start)
     return rc;
 }
 
+#include "_ctracer_settrace.c.h"
+
 /* Callbacks refuse to run on a Tracer that was never bound (they need DISABLE and the tool).
  * With a budget, the time each one takes is charged to its code object (every event's first
  * argument is the code object). */
@@ -3767,6 +3861,10 @@ static PyMethodDef tracer_methods[] = {
      "set_budget(review, call_level_events, review_ns): the --max-overhead budget."},
     {"close", (PyCFunction)tracer_close, METH_NOARGS, "Release the tracing state."},
     {"counters", (PyCFunction)tracer_counters, METH_NOARGS, "Internal counters (tests)."},
+    {"settrace_start", (PyCFunction)tracer_settrace_start, METH_VARARGS,
+     "settrace_start(opcodes, is_replay_code): record this thread through the C trace function."},
+    {"settrace_stop", (PyCFunction)tracer_settrace_stop, METH_NOARGS,
+     "Stop the C trace function (this thread now, the others at their next event)."},
     {"py_start", (PyCFunction)(void (*)(void))py_start_entry, METH_FASTCALL, NULL},
     {"py_resume", (PyCFunction)(void (*)(void))py_resume_entry, METH_FASTCALL, NULL},
     {"py_return", (PyCFunction)(void (*)(void))py_return_entry, METH_FASTCALL, NULL},
@@ -3795,6 +3893,7 @@ static PyTypeObject Tracer_Type = {
     .tp_traverse = (traverseproc)tracer_traverse,
     .tp_clear = (inquiry)tracer_clear,
     .tp_methods = tracer_methods,
+    .tp_call = (ternaryfunc)tracer_call,
     .tp_init = (initproc)tracer_init,
     .tp_new = PyType_GenericNew,
 };
@@ -3849,7 +3948,7 @@ PyInit__ctracer(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "Tracer", (PyObject *)&Tracer_Type) < 0
-        || PyModule_AddIntConstant(m, "PY312_DICT_ORDER", RT_PY312) < 0) {
+        || PyModule_AddIntConstant(m, "PY312_DICT_ORDER", RT_DICT_LOCALS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -11,6 +11,58 @@
 #include <Python.h>
 #include <stdint.h>
 
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.11 has no "compact" ints (3.12's one-digit ints); these mirror 3.12's definitions on 3.11's
+ * representation (a sign-magnitude digit array, the sign in ob_size). */
+static inline int
+PyUnstable_Long_IsCompact(const PyLongObject *op)
+{
+    return Py_ABS(Py_SIZE(op)) <= 1;
+}
+
+static inline Py_ssize_t
+PyUnstable_Long_CompactValue(const PyLongObject *op)
+{
+    Py_ssize_t size = Py_SIZE(op);
+    return size == 0 ? 0 : size * (Py_ssize_t)op->ob_digit[0];
+}
+
+/* 3.12's PyType_GetDict: a new reference to the type's own dict. */
+static inline PyObject *
+PyType_GetDict(PyTypeObject *tp)
+{
+    return Py_XNewRef(tp->tp_dict);
+}
+
+/* 3.12's PyUnstable_Type_AssignVersionTag: on 3.11 a method cache lookup assigns the tag (it
+ * reads the dicts of the MRO, whose keys are str: no Python code runs). */
+static inline int
+PyUnstable_Type_AssignVersionTag(PyTypeObject *tp)
+{
+    static PyObject *name = NULL;
+    if (name == NULL) {
+        name = PyUnicode_InternFromString("__dict__");
+        if (name == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    (void)_PyType_Lookup(tp, name);
+    return tp->tp_version_tag != 0;
+}
+
+/* PyMemberDef's fields (3.11 declares them in structmember.h, whose T_* names clash with ours)
+ * and the member type of an object slot. */
+struct PyMemberDef {
+    const char *name;
+    int type;
+    Py_ssize_t offset;
+    int flags;
+    const char *doc;
+};
+#define Py_T_OBJECT_EX 16
+#endif
+
 /* Direct-mapped cache of "how are instances of this class read" answers, keyed by the class's
  * address and checked against its version tag (which changes whenever the class does, and is
  * never given to another class), so no reference to the class is kept. */

@@ -4,10 +4,10 @@ Like coverage.py's core.py: the choice and its reason are kept, so `replay ls`/`
 which core recorded a trace and why. `--backend` forces one; forcing `sysmon` where it cannot
 run is an error, not a silent fallback.
 
-Each backend has a pure-Python core, and sys.monitoring also has a C one (`c-sysmon`, the
-`_ctracer` extension) producing the same events faster. The C core is used when it is built
-and the backend is sysmon; `REPLAY_CORE=python` forces the Python cores and `REPLAY_CORE=c`
-the C one (an error where it cannot run). The core that ran is the recording's `backend`.
+Each backend has a pure-Python core and a C one (`c-sysmon`, `c-settrace`: the `_ctracer`
+extension) producing the same events faster. The C core is used when it is built;
+`REPLAY_CORE=python` forces the Python cores and `REPLAY_CORE=c` the C one (an error where it
+cannot run). The core that ran is the recording's `backend`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from typing import Any, Protocol
 
 from replay.config import ENV_CORE
 from replay.exceptions import ReplayError, UsageError
-from replay.recorder import csysmon, settrace, sysmon
+from replay.recorder import csettrace, csysmon, settrace, sysmon
 from replay.recorder.budget import OverheadBudget
 from replay.recorder.state import RecordingState
 
-C_CORES = {"sysmon": csysmon.CSysMonitoringCore.name}
-"""Backend -> the name of its C core (no C settrace core yet: 3.11 records in Python)."""
+C_CORES = {"sysmon": csysmon.CSysMonitoringCore.name, "settrace": csettrace.CSettraceCore.name}
+"""Backend -> the name of its C core."""
+SETTRACE_CORES = frozenset({"settrace", C_CORES["settrace"]})
+"""The cores of the sys.settrace backend (no `--max-overhead` there)."""
 
 
 class Core(Protocol):
@@ -69,13 +71,13 @@ def _choose_core(backend: str, why: str) -> tuple[str, str]:
         raise UsageError(f"{ENV_CORE} must be 'c' or 'python', not {wanted!r}")
     if wanted == "python":
         return backend, f"{why}; pure-Python core ({ENV_CORE}=python)"
-    c_core = C_CORES.get(backend)
-    reason_no_c = csysmon.available() if c_core else f"no C core for the {backend} backend"
+    c_core = C_CORES[backend]
+    reason_no_c = (csysmon if backend == "sysmon" else csettrace).available()
     if wanted == "c":
-        if c_core is None or reason_no_c:
+        if reason_no_c:
             raise ReplayError(f"{ENV_CORE}=c but the C core is not built: {reason_no_c}")
         return c_core, f"{why}; C core ({ENV_CORE}=c)"
-    if c_core is None or reason_no_c:
+    if reason_no_c:
         return backend, f"{why}; pure-Python core ({reason_no_c})"
     return c_core, f"{why}; C core"
 
@@ -87,6 +89,8 @@ def make_core(
 ) -> Core:
     if backend == csysmon.CSysMonitoringCore.name:
         return csysmon.CSysMonitoringCore(state, encode_exception)
+    if backend == csettrace.CSettraceCore.name:
+        return csettrace.CSettraceCore(state, encode_exception)
     if backend == "sysmon":
         return sysmon.SysMonitoringCore(state, encode_exception)
     return settrace.SettraceCore(state, encode_exception)

@@ -42,7 +42,7 @@ except ImportError as error:  # not built (no compiler), or a Python it does not
         IMPORT_ERROR: str | None = (
             f"replay.recorder._ctracer was not compiled for this Python "
             f"({sys.implementation.name} {sys.version_info.major}.{sys.version_info.minor}; "
-            "it is built by pip install where a C compiler is found, for CPython 3.12 and 3.13)"
+            "it is built by pip install where a C compiler is found, for CPython 3.11 to 3.13)"
         )
     else:
         IMPORT_ERROR = f"{type(error).__name__}: {error}"

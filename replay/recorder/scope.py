@@ -26,6 +26,21 @@ _REPLAY_OWN_DIRS = tuple(
     os.path.join(_REPLAY_SOURCE_ROOT, name) + os.sep for name in ("replay", "storage", "tui")
 )
 
+_own_files: dict[str, bool] = {}
+
+
+def is_replay_code(filename: str) -> bool:
+    """True for code of replay itself (the recorder's callbacks, the identity map's weak reference
+    callback...): the settrace cores never show it as a call of the program's, even when it runs
+    on a program frame's behalf (a weak reference callback fires where an object dies)."""
+    own = _own_files.get(filename)
+    if own is None:
+        own = _own_files[filename] = bool(filename) and os.path.realpath(filename).startswith(
+            _REPLAY_OWN_DIRS
+        )
+    return own
+
+
 _VENV_MARKERS = re.compile(r"[/\\](site-packages|dist-packages|\.?venvs?|\.tox|\.nox)[/\\]")
 
 

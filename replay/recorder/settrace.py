@@ -1,4 +1,6 @@
-"""The sys.settrace core: the recorder on Python 3.11 (no sys.monitoring), and `--backend settrace`.
+"""The sys.settrace core in Python: the reference that `c-settrace` (the C twin, csettrace.py) must
+match event for event, and the recorder on 3.11 (no sys.monitoring) where the C extension is not
+built. `--backend settrace` picks this backend on 3.12+.
 
 settrace calls the global trace function for every new Python frame in the process, in or out
 of scope; that cost cannot be avoided on 3.11. Out-of-scope frames get no local trace function
@@ -34,6 +36,7 @@ from replay.events import (
     YIELD,
 )
 from replay.exceptions import UsageError
+from replay.recorder.scope import is_replay_code
 from replay.recorder.state import (
     BATCH_EVENTS,
     TS_MASK,
@@ -52,6 +55,13 @@ _RETURNS = frozenset(
 )
 _UNSEEN_EXCEPTION = ("BaseException", "(the exception was not seen by settrace)", None)
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+
+
+def _is_start(frame: FrameType) -> bool:
+    """Whether a 'call' event starts the frame (RESUME 0), rather than resuming a generator."""
+    code = frame.f_code.co_code
+    lasti = frame.f_lasti
+    return 0 <= lasti < len(code) - 1 and code[lasti] == _RESUME and code[lasti + 1] == 0
 
 
 def _leave_kind(frame: FrameType) -> int:
@@ -91,6 +101,7 @@ class SettraceCore:
 
     def start(self) -> None:
         self._global = self._build()
+        self.state.watch_gc()
         self._previous = sys.gettrace()
         threading.settrace(self._global)
         sys.settrace(self._global)
@@ -100,6 +111,7 @@ class SettraceCore:
         threading.settrace(None)  # type: ignore[arg-type]
         if hasattr(threading, "settrace_all_threads"):
             threading.settrace_all_threads(None)  # type: ignore[attr-defined]
+        self.state.unwatch_gc()
 
     def _build(self) -> Callable[..., Any]:  # noqa: PLR0915
         """The global and local trace functions, as closures over this recording (hot path)."""
@@ -119,6 +131,7 @@ class SettraceCore:
         fault = state.fault
         is_secret = state.is_secret
         switch = state.switch
+        collecting = state.collecting
         out_of_scope: set[int] = set()
 
         def thread() -> Any:
@@ -152,11 +165,18 @@ class SettraceCore:
                 code = frame.f_code
                 if not traced(code):
                     caller = frame.f_back
-                    if caller is not None and id(caller.f_code) in codes:
+                    if (
+                        caller is not None
+                        and id(caller.f_code) in codes
+                        and not collecting[0]
+                        and not is_replay_code(code.co_filename)
+                    ):
                         return external(frame, caller)
                     return None
                 ts = thread()
                 st = suspended.pop(id(frame), None)
+                if st is not None and _is_start(frame):
+                    st = None  # a new frame at a dead generator's address (ids are reused)
                 if st is not None:
                     ts.stack.append(st)
                     changes, deleted = diff_locals(st, frame, encode_named)

@@ -14,11 +14,13 @@ their ids are never reused while recording.
 from __future__ import annotations
 
 import dis
+import gc
 import itertools
 import os
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import CodeType, FrameType
@@ -187,6 +189,22 @@ class RecordingState:
         self.max_pending = MAX_PENDING_BATCHES
         self.faults = 0
         self.last_fault = ""
+        self.collecting = array("b", [0])
+        """1 while the garbage collector runs (`watch_gc`). The settrace cores show no call it
+        makes (weak reference callbacks, finalizers) as a call of the frame it interrupted: the
+        program did not make it, and when it happens depends on the recorder's own allocations."""
+
+    def watch_gc(self) -> None:
+        """Keep `collecting` up to date (gc.callbacks), until `unwatch_gc`."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        while self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: Mapping[str, int]) -> None:
+        self.collecting[0] = phase == "start"
 
     def _guarded(self, encode_named: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
         """The encoder, made unable to fail: a fault costs one value, never the event around it."""

@@ -10,19 +10,17 @@ full chunks of BATCH_EVENTS; both record every step.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import clean_env, replay, write
 from replay.storage import Store
 
-from replay.recorder import csysmon
+from replay.recorder import csettrace
 from replay.recorder.state import BATCH_EVENTS
 
 pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12) or csysmon.available() is not None,
-    reason="the C core's hand-off rule",
+    csettrace.available() is not None, reason="the C cores' hand-off rule"
 )
 
 PROGRAM = """

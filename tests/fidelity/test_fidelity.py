@@ -19,16 +19,17 @@ from typing import Any
 
 import pytest
 
-from replay.recorder import csysmon
+from replay.recorder import csettrace, csysmon
 from replay.recorder.core import C_CORES
 
 HERE = Path(__file__).parent
 PROGRAMS = sorted(p.name for p in (HERE / "programs").glob("*.py"))
 BACKENDS = ["settrace", "sysmon"] if sys.version_info >= (3, 12) else ["settrace"]
-# (backend, REPLAY_CORE): every backend with its pure-Python core, and with its C core where one
-# is built for it (sysmon only; tests/recorder/test_ctracer.py makes CI fail if it is missing).
+# (backend, REPLAY_CORE): every backend with its pure-Python core, and with its C core where it
+# is built (tests/recorder/test_ctracer.py makes CI fail if it is missing).
+_C_AVAILABLE = {"sysmon": csysmon.available() is None, "settrace": csettrace.available() is None}
 CORES = [(backend, "python") for backend in BACKENDS] + [
-    (backend, "c") for backend in BACKENDS if backend in C_CORES and csysmon.available() is None
+    (backend, "c") for backend in BACKENDS if backend in C_CORES and _C_AVAILABLE[backend]
 ]
 
 # replay's event kinds as the settrace events they correspond to; others have no settrace twin.

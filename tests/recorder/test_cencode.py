@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from replay.recorder import csysmon
+from replay.recorder import csettrace
 from replay.recorder.identity import IdentityMap
 from replay.recorder.redaction import Redactor
 from replay.recorder.scope import Scope
@@ -25,7 +25,7 @@ from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
 
 pytestmark = pytest.mark.skipif(
-    csysmon.available() is not None, reason=f"no C core here: {csysmon.available()}"
+    csettrace.available() is not None, reason=f"no C core here: {csettrace.available()}"
 )
 
 
@@ -51,7 +51,7 @@ def _encoders(
     """A C tracer, the fresh encoder whose rule it follows, and another fresh Python encoder."""
     c_side = SnapshotEncoder(limits, Redactor(), IdentityMap(identity_limit))
     state = RecordingState(Scope("/nonexistent-scope"), c_side.encode_named)
-    core = csysmon.CSysMonitoringCore(state, c_side.encode_exception)
+    core = csettrace.CSettraceCore(state, c_side.encode_exception)
     py_side = SnapshotEncoder(limits, Redactor(), IdentityMap(identity_limit))
     return core._tracer, c_side, py_side
 

@@ -1,7 +1,9 @@
-"""The C core records exactly what the pure-Python core records.
+"""The C cores record exactly what the pure-Python cores record.
 
 Every fidelity program (tests/fidelity/programs) and the corner cases of parity_programs/ run
-twice in real subprocesses, with REPLAY_CORE=python and REPLAY_CORE=c, and the raw event streams
+twice in real subprocesses, with REPLAY_CORE=python and REPLAY_CORE=c, on each backend this
+Python has (sys.monitoring: c-sysmon against sysmon, 3.12+; sys.settrace: c-settrace against
+settrace, every version), and the raw event streams
 read back from the stores must be identical except for `ts` (kinds, steps, call ids, lines,
 payloads, changes, deleted, object ids: everything). Values that differ from run to run by nature
 (thread idents, trap 4) are left out of both sides.
@@ -38,24 +40,38 @@ from replay.events import (
     YIELD,
 )
 from replay.reader import open_recording
-from replay.recorder import csysmon
+from replay.recorder import csettrace, csysmon
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = sorted((ROOT / "fidelity" / "programs").glob("*.py")) + sorted(
     (Path(__file__).parent / "parity_programs").glob("*.py")
 )
 UNREPRODUCIBLE_ATTRS = {"_ident", "_native_id"}
+REPLAY_RECORD = (sys.executable, "-m", "replay", "record")
 
-pytestmark = pytest.mark.skipif(
-    csysmon.available() is not None, reason=f"no C core here: {csysmon.available()}"
-)
+BACKENDS = [
+    pytest.param(
+        "sysmon",
+        marks=pytest.mark.skipif(
+            csysmon.available() is not None, reason=f"no C sysmon core: {csysmon.available()}"
+        ),
+    ),
+    pytest.param(
+        "settrace",
+        marks=pytest.mark.skipif(
+            csettrace.available() is not None,
+            reason=f"no C settrace core: {csettrace.available()}",
+        ),
+    ),
+]
+CORE_NAMES = {"sysmon": ("sysmon", "c-sysmon"), "settrace": ("settrace", "c-settrace")}
 
 
 def record(
-    program: Path, core: str, store: Path, *, faults: bool = False
+    program: Path, core: str, store: Path, *, backend: str = "sysmon", faults: bool = False
 ) -> tuple[dict[str, Any], list[tuple]]:
     done = subprocess.run(
-        [sys.executable, "-m", "replay", "record", "--store", str(store), program.name],
+        [*REPLAY_RECORD, "--store", str(store), "--backend", backend, program.name],
         cwd=program.parent,
         env={**os.environ, "PYTHONHASHSEED": "0", "REPLAY_CORE": core},
         capture_output=True,
@@ -135,12 +151,15 @@ def comparable(events: list[tuple], *, per_thread: bool) -> dict[int, list[str]]
     return out
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
-def test_c_core_records_the_same_events_as_the_python_core(program: Path, tmp_path: Path) -> None:
-    py_row, py_events = record(program, "python", tmp_path / "python.db")
-    c_row, c_events = record(program, "c", tmp_path / "c.db")
+def test_c_core_records_the_same_events_as_the_python_core(
+    program: Path, backend: str, tmp_path: Path
+) -> None:
+    py_row, py_events = record(program, "python", tmp_path / "python.db", backend=backend)
+    c_row, c_events = record(program, "c", tmp_path / "c.db", backend=backend)
 
-    assert (py_row["backend"], c_row["backend"]) == ("sysmon", "c-sysmon")
+    assert (py_row["backend"], c_row["backend"]) == CORE_NAMES[backend]
     assert py_row["tracer_faults"] == c_row["tracer_faults"] == 0
     assert len(py_events) == len(c_events) > 0
     per_thread = len({tid for tid, _ in py_events}) > 1
@@ -153,15 +172,18 @@ def test_c_core_records_the_same_events_as_the_python_core(program: Path, tmp_pa
             assert mine == theirs, f"thread {thread_id}, event {index}"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_an_injected_fault_costs_the_same_values_in_both_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # REPLAY_INJECT_FAULT makes encoding a variable of that name fail: here a cell variable,
     # whose values are atoms (the C core skips the encoder for atoms, but not for this name).
     monkeypatch.setenv("REPLAY_INJECT_FAULT", "count")
     program = Path(__file__).parent / "parity_programs" / "edges.py"
-    py_row, py_events = record(program, "python", tmp_path / "python.db", faults=True)
-    c_row, c_events = record(program, "c", tmp_path / "c.db", faults=True)
+    py_row, py_events = record(
+        program, "python", tmp_path / "python.db", backend=backend, faults=True
+    )
+    c_row, c_events = record(program, "c", tmp_path / "c.db", backend=backend, faults=True)
     assert py_row["tracer_faults"] == c_row["tracer_faults"] > 0
     assert comparable(py_events, per_thread=False) == comparable(c_events, per_thread=False)
     assert any(

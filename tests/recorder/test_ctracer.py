@@ -19,12 +19,15 @@ from typing import Any
 import pytest
 
 from replay.exceptions import ReplayError, UsageError
-from replay.recorder import csysmon
+from replay.recorder import csettrace, csysmon
 from replay.recorder.core import choose_backend
 
-C_EXPECTED = sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 12), (3, 13))
+C_EXPECTED = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
 needs_c = pytest.mark.skipif(
-    csysmon.available() is not None, reason=f"no C core here: {csysmon.available()}"
+    csettrace.available() is not None, reason=f"no C core here: {csettrace.available()}"
+)
+needs_c_sysmon = pytest.mark.skipif(
+    csysmon.available() is not None, reason=f"no C sysmon core here: {csysmon.available()}"
 )
 
 
@@ -36,7 +39,9 @@ def test_ci_builds_the_c_core() -> None:
     from replay.recorder import _ctracer  # noqa: PLC0415
 
     assert _ctracer.Tracer is not None
-    assert csysmon.available() is None
+    assert csettrace.available() is None
+    if sys.version_info >= (3, 12):
+        assert csysmon.available() is None
 
 
 @needs_c
@@ -66,18 +71,29 @@ def test_replay_core_python_forces_the_python_core(monkeypatch: pytest.MonkeyPat
     assert choose_backend("settrace")[0] == "settrace"
 
 
-@needs_c
+@needs_c_sysmon
 def test_the_c_core_is_the_default_for_sysmon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPLAY_CORE", raising=False)
     assert choose_backend("auto")[0] == "c-sysmon"
     assert choose_backend("sysmon")[0] == "c-sysmon"
-    assert choose_backend("settrace")[0] == "settrace"
     monkeypatch.setenv("REPLAY_CORE", "c")
     assert choose_backend("sysmon")[0] == "c-sysmon"
 
 
+@needs_c
+def test_the_c_core_is_the_default_for_settrace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REPLAY_CORE", raising=False)
+    assert choose_backend("settrace")[0] == "c-settrace"
+    if sys.version_info < (3, 12):  # 3.11: settrace is the backend, so C settrace the core
+        assert choose_backend("auto")[0] == "c-settrace"
+    monkeypatch.setenv("REPLAY_CORE", "python")
+    assert choose_backend("settrace")[0] == "settrace"
+
+
 def test_replay_core_c_without_a_c_core_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLAY_CORE", "c")
+    monkeypatch.setattr(csettrace, "_ctracer", None)
+    monkeypatch.setattr(csettrace, "IMPORT_ERROR", "not compiled (this test)")
     with pytest.raises(ReplayError, match="REPLAY_CORE=c but the C core is not built"):
         choose_backend("settrace")
 
@@ -167,9 +183,6 @@ def _run_all() -> None:
 def test_fast_locals_and_lines_are_what_python_shows() -> None:
     from replay.recorder import _ctracer  # noqa: PLC0415
 
-    mon = sys.monitoring
-    ev = mon.events
-    tool = next(t for t in (3, 4, 2, 0, 5) if mon.get_tool(t) is None)
     ours = {
         f.__code__ for f in (_cells, _comprehensions, _exceptions, _generator, _drive, _Child.greet)
     }
@@ -177,10 +190,9 @@ def test_fast_locals_and_lines_are_what_python_shows() -> None:
     checked: list[tuple[str, int]] = []
     mismatches: list[str] = []
 
-    def check(code: Any) -> None:
+    def check(code: Any, frame: Any) -> None:
         if code not in ours:
             return
-        frame = sys._getframe(2)
         assert frame.f_code is code
         mine = _ctracer._fast_locals(frame)
         theirs = frame.f_locals
@@ -197,12 +209,30 @@ def test_fast_locals_and_lines_are_what_python_shows() -> None:
             mismatches.append(f"{code.co_name}: line {line} != {frame.f_lineno}")
         checked.append((code.co_name, frame.f_lineno))
 
+    if sys.version_info < (3, 12):  # no sys.monitoring: the same checks from a trace function
+
+        def trace(frame: Any, event: str, arg: Any) -> Any:
+            check(frame.f_code, frame)
+            return trace
+
+        sys.settrace(trace)
+        try:
+            _run_all()
+        finally:
+            sys.settrace(None)
+        assert not mismatches, "\n".join(mismatches[:10])
+        assert {name for name, _ in checked} >= {"_cells", "inner", "_comprehensions", "greet"}
+        return
+
     def on_line(code: Any, line: int) -> Any:
-        check(code)
+        check(code, sys._getframe(1))
 
     def on_event(code: Any, offset: int, *rest: Any) -> Any:
-        check(code)
+        check(code, sys._getframe(1))
 
+    mon = sys.monitoring
+    ev = mon.events
+    tool = next(t for t in (3, 4, 2, 0, 5) if mon.get_tool(t) is None)
     mon.use_tool_id(tool, "replay-test")
     try:
         mon.register_callback(tool, ev.LINE, on_line)
@@ -227,6 +257,7 @@ def test_fast_locals_and_lines_are_what_python_shows() -> None:
 LEAK_PROGRAM = textwrap.dedent(
     """
     import gc, sys
+    from replay.recorder.csettrace import CSettraceCore
     from replay.recorder.csysmon import CSysMonitoringCore
     from replay.recorder.snapshot import SnapshotEncoder
     from replay.recorder.scope import Scope
@@ -246,7 +277,8 @@ LEAK_PROGRAM = textwrap.dedent(
     state = RecordingState(Scope(sys.argv[1]), encoder.encode_named)
     state.max_pending = 0
     state.on_backlog = state.handoff.clear  # no writer: every handed-off list is dropped
-    core = CSysMonitoringCore(state, encoder.encode_exception)
+    core_class = CSysMonitoringCore if sys.argv[2] == "sysmon" else CSettraceCore
+    core = core_class(state, encoder.encode_exception)
     core.start()
     blocks = []
     for _ in range(10):
@@ -294,14 +326,20 @@ LEAK_WORK = textwrap.dedent(
 )
 
 
-@needs_c
-def test_the_c_core_does_not_leak_with_steps(tmp_path: Path) -> None:
+C_BACKENDS = [
+    pytest.param("sysmon", marks=needs_c_sysmon),
+    pytest.param("settrace", marks=needs_c),
+]
+
+
+@pytest.mark.parametrize("backend", C_BACKENDS)
+def test_the_c_core_does_not_leak_with_steps(tmp_path: Path, backend: str) -> None:
     # Allocated blocks after each round, once the event lists are dropped: a reference leaked
     # per event or per call would grow them by thousands per round.
     (tmp_path / "work.py").write_text(LEAK_WORK)
     (tmp_path / "leak.py").write_text(LEAK_PROGRAM)
     done = subprocess.run(
-        [sys.executable, str(tmp_path / "leak.py"), str(tmp_path)],
+        [sys.executable, str(tmp_path / "leak.py"), str(tmp_path), backend],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -364,15 +402,21 @@ def _record_in_process(core_class: Any, tmp_path: Path, wrap: bool) -> list[tupl
     return [(*event[:2], *event[3:]) for event in events]
 
 
-@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
 @pytest.mark.parametrize("wrap", [False, True], ids=["snapshot-encoder", "unknown-encoder"])
-def test_in_process_parity_with_any_encoder(tmp_path: Path, wrap: bool) -> None:
+def test_in_process_parity_with_any_encoder(tmp_path: Path, wrap: bool, backend: str) -> None:
     # With an encoder it cannot see through (wrap), the C core sends every value to
     # state.encode_named: slower, same events.
-    from replay.recorder.sysmon import SysMonitoringCore  # noqa: PLC0415
+    from replay.recorder.settrace import SettraceCore  # noqa: PLC0415
 
+    if backend == "sysmon":
+        from replay.recorder.sysmon import SysMonitoringCore  # noqa: PLC0415
+
+        python_core, c_core = SysMonitoringCore, csysmon.CSysMonitoringCore
+    else:
+        python_core, c_core = SettraceCore, csettrace.CSettraceCore
     (tmp_path / "generic_work.py").write_text(GENERIC_WORK)
-    expected = _record_in_process(SysMonitoringCore, tmp_path, wrap)
-    got = _record_in_process(csysmon.CSysMonitoringCore, tmp_path, wrap)
+    expected = _record_in_process(python_core, tmp_path, wrap)
+    got = _record_in_process(c_core, tmp_path, wrap)
     assert len(expected) > 20
     assert repr(got) == repr(expected)

@@ -1,0 +1,81 @@
+"""The C sys.settrace core: settrace.py's trace functions, implemented in `_ctracer.c`.
+
+The recorder on Python 3.11 (no sys.monitoring) when the extension is built, and on 3.12+ with
+`--backend settrace`. Same contract and the same events as `SettraceCore`, step for step (only
+`ts` differs): tests/recorder/test_core_parity.py records every fidelity program with both and
+compares. The C `Tracer` is installed with `PyEval_SetTrace` (`_ctracer_settrace.c.h`); this
+class only starts and stops it, on this thread and, through `threading.settrace`, on the threads
+started while it records.
+"""
+
+from __future__ import annotations
+
+import dis
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from replay.config import ENV_INJECT_FAULT
+from replay.exceptions import UsageError
+from replay.recorder.callees import callee_name
+from replay.recorder.csysmon import IMPORT_ERROR, _ctracer, _encoder_rule
+from replay.recorder.scope import is_replay_code
+from replay.recorder.state import BATCH_EVENTS, RecordingState
+
+_OPCODES = {
+    name: dis.opmap[name]
+    for name in ("RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE", "RESUME")
+    if name in dis.opmap
+}
+"""The opcodes that tell a return from a yield and an unwinding exception (settrace._leave_kind)."""
+
+
+def available() -> str | None:
+    """None if this core can run here, else the reason it cannot."""
+    return IMPORT_ERROR if _ctracer is None else None
+
+
+class CSettraceCore:
+    """Records in-scope code through a C trace function (sys.settrace's C level)."""
+
+    name = "c-settrace"
+
+    def __init__(
+        self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
+    ) -> None:
+        if _ctracer is None:
+            raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
+        self.state = state
+        self.encode_exception = encode_exception
+        self._tracer = _ctracer.Tracer(
+            state,
+            encode_exception,
+            callee_name,
+            BATCH_EVENTS,
+            inject=os.environ.get(ENV_INJECT_FAULT) or None,
+            **_encoder_rule(encode_exception),
+        )
+
+    def steps_taken(self) -> int:
+        """The last step number handed out (after stop())."""
+        return int(self._tracer.counters()["steps"])
+
+    def set_budget(self, budget: object) -> None:
+        """Not supported here: `replay record` refuses --max-overhead on this backend."""
+        raise UsageError("--max-overhead needs the sys.monitoring backend (Python 3.12+)")
+
+    def start(self) -> None:
+        # New threads call the tracer as a Python trace function first; it then installs the C
+        # one on them (see _ctracer_settrace.c.h).
+        self.state.watch_gc()
+        self._tracer.settrace_start(_OPCODES, is_replay_code, self.state.collecting)
+        threading.settrace(self._tracer)
+
+    def stop(self) -> None:
+        self._tracer.settrace_stop()
+        threading.settrace(None)  # type: ignore[arg-type]
+        if hasattr(threading, "settrace_all_threads"):
+            threading.settrace_all_threads(None)  # type: ignore[attr-defined]
+        self.state.unwatch_gc()
+        self._tracer.close()
