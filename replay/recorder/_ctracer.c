@@ -2761,6 +2761,56 @@ cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* The payload of a RETURN or YIELD step (a new reference): the value, encoded, or redacted for
+ * a secret-looking function (def get_password(): ...); any other str/bytes stays open to
+ * redaction until the next line (note_unnamed). Both cores' leave. */
+static PyObject *
+returned_value(Tracer *t, CThread *th, FrameState *st, int kind, PyObject *value,
+               unsigned long long step)
+{
+    CodeEntry *ce = st->ce;
+    if (kind == K_RETURN && st->has_info && ce->info != NULL) {
+        if (ce->secret_name < 0) {
+            PyObject *fname = PyObject_GetAttrString(ce->info, "name");
+            int secret = fname == NULL ? -1 : name_is_secret(t, fname);
+            Py_XDECREF(fname);
+            if (secret < 0) {
+                return NULL;
+            }
+            ce->secret_name = secret;
+        }
+        if (ce->secret_name) {
+            return redacted(value);
+        }
+    }
+    PyObject *payload = encode_value(t, t->empty_str, t->slow_empty, value);
+    if (payload != NULL && note_unnamed(th, step, payload) < 0) {
+        Py_DECREF(payload);
+        return NULL;
+    }
+    return payload;
+}
+
+/* ts.stack.pop() of the leaving frame `st` (the top), and for a YIELD its suspension. */
+static int
+pop_frame(Tracer *t, CThread *th, FrameState *st, int kind)
+{
+    if (th->depth) {
+        FrameState *top = th->stack[--th->depth];
+        Py_DECREF(top);
+    }
+    if (kind == K_YIELD) {
+        void *old;
+        Py_INCREF(st);
+        if (pm_put(&t->suspended, st->key, st, &old) < 0) {
+            Py_DECREF(st);
+            return -1;
+        }
+        Py_XDECREF((PyObject *)old);
+    }
+    return 0;
+}
+
 /* sysmon's leave(): RETURN, YIELD or UNWIND of an in-scope frame. */
 static int
 leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
@@ -2788,51 +2838,9 @@ leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
         goto done;
     }
     unsigned long long step = ++t->steps;
-    if (is_exc) {
-        payload = encode_exception(t, value);
-    }
-    else {
-        /* The return value of a secret-looking function (def get_password(): ...) is redacted;
-         * any other str/bytes stays open to redaction until the next line (note_unnamed). */
-        int secret = 0;
-        CodeEntry *ce = st->ce;
-        if (kind == K_RETURN && st->has_info && ce->info != NULL) {
-            if (ce->secret_name < 0) {
-                PyObject *fname = PyObject_GetAttrString(ce->info, "name");
-                int s2 = fname == NULL ? -1 : name_is_secret(t, fname);
-                Py_XDECREF(fname);
-                if (s2 < 0) {
-                    goto done;
-                }
-                ce->secret_name = s2;
-            }
-            secret = ce->secret_name;
-        }
-        if (secret) {
-            payload = redacted(value);
-        }
-        else {
-            payload = encode_value(t, t->empty_str, t->slow_empty, value);
-            if (payload != NULL && note_unnamed(th, step, payload) < 0) {
-                goto done;
-            }
-        }
-    }
-    if (payload == NULL) {
+    payload = is_exc ? encode_exception(t, value) : returned_value(t, th, st, kind, value, step);
+    if (payload == NULL || pop_frame(t, th, st, kind) < 0) {
         goto done;
-    }
-    if (th->depth) { /* ts.stack.pop() */
-        FrameState *top = th->stack[--th->depth];
-        Py_DECREF(top);
-    }
-    if (kind == K_YIELD) {
-        void *old;
-        Py_INCREF(st);
-        if (pm_put(&t->suspended, st->key, st, &old) < 0) {
-            Py_DECREF(st);
-            goto done;
-        }
-        Py_XDECREF((PyObject *)old);
     }
     PyObject *line = frame_line(f, st->ce);
     if (line == NULL) {

@@ -299,15 +299,27 @@ st_current(Tracer *t, _PyInterpreterFrame *f, CThread **pth, FrameState **pst)
     return 0;
 }
 
+/* What every local_trace event starts with: the locals that changed since the frame's previous
+ * event (narrowed by touched_now), then settle_unnamed. New references, or -1 and none. */
+static int
+st_changes(Tracer *t, CThread *th, FrameState *st, _PyInterpreterFrame *f, int final,
+           PyObject **changes, PyObject **deleted)
+{
+    if (diff_locals(t, st, f, 1, changes, deleted) < 0
+        || settle_unnamed(th, st, *changes, final) < 0) {
+        Py_CLEAR(*changes);
+        Py_CLEAR(*deleted);
+        return -1;
+    }
+    return 0;
+}
+
 /* local_trace: 'line'. */
 static int
 st_line(Tracer *t, CThread *th, FrameState *st, _PyInterpreterFrame *f)
 {
     PyObject *changes = NULL, *deleted = NULL;
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
-        || settle_unnamed(th, st, changes, 1) < 0) {
-        Py_XDECREF(changes);
-        Py_XDECREF(deleted);
+    if (st_changes(t, th, st, f, 1, &changes, &deleted) < 0) {
         return -1;
     }
     PyObject *line = frame_line(f, st->ce);
@@ -329,10 +341,7 @@ st_exception(Tracer *t, CThread *th, FrameState *st, _PyInterpreterFrame *f, PyO
         return -1;
     }
     PyObject *changes = NULL, *deleted = NULL;
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
-        || settle_unnamed(th, st, changes, 0) < 0) {
-        Py_XDECREF(changes);
-        Py_XDECREF(deleted);
+    if (st_changes(t, th, st, f, 0, &changes, &deleted) < 0) {
         return -1;
     }
     PyObject *line = frame_line(f, st->ce);
@@ -357,56 +366,22 @@ st_return(Tracer *t, CThread *th, FrameState *st, _PyInterpreterFrame *f, PyObje
         return -1;
     }
     PyObject *changes = NULL, *deleted = NULL, *payload = NULL;
-    if (diff_locals(t, st, f, 1, &changes, &deleted) < 0
-        || settle_unnamed(th, st, changes, 0) < 0) {
-        goto error;
+    if (st_changes(t, th, st, f, 0, &changes, &deleted) < 0) {
+        return -1;
     }
     unsigned long long step = ++t->steps;
-    PyObject *value = arg != NULL ? arg : Py_None;
     if (kind == K_UNWIND) {
         payload = Py_NewRef(st->raised_exc != NULL ? st->raised_exc : t->unseen_exc);
     }
     else {
-        int secret = 0;
-        CodeEntry *ce = st->ce;
-        if (kind == K_RETURN && ce->info != NULL) { /* def get_password(): ... */
-            if (ce->secret_name < 0) {
-                PyObject *fname = PyObject_GetAttrString(ce->info, "name");
-                int s = fname == NULL ? -1 : name_is_secret(t, fname);
-                Py_XDECREF(fname);
-                if (s < 0) {
-                    goto error;
-                }
-                ce->secret_name = s;
-            }
-            secret = ce->secret_name;
-        }
-        if (secret) {
-            payload = redacted(value);
-        }
-        else {
-            payload = encode_value(t, t->empty_str, t->slow_empty, value);
-            if (payload != NULL && note_unnamed(th, step, payload) < 0) {
-                goto error;
-            }
-        }
-        if (payload == NULL) {
-            goto error;
-        }
+        payload = returned_value(t, th, st, kind, arg != NULL ? arg : Py_None, step);
+    }
+    if (payload == NULL) {
+        goto error;
     }
     Py_CLEAR(st->raised_exc);
-    if (th->depth) { /* stack.pop() */
-        FrameState *top = th->stack[--th->depth];
-        Py_DECREF(top);
-    }
-    if (kind == K_YIELD) {
-        void *old;
-        Py_INCREF(st);
-        if (pm_put(&t->suspended, st->key, st, &old) < 0) {
-            Py_DECREF(st);
-            goto error;
-        }
-        Py_XDECREF((PyObject *)old);
+    if (pop_frame(t, th, st, kind) < 0) {
+        goto error;
     }
     PyObject *line = frame_line(f, st->ce);
     if (line == NULL) {

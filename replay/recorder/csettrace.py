@@ -11,17 +11,14 @@ started while it records.
 from __future__ import annotations
 
 import dis
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from replay.config import ENV_INJECT_FAULT
 from replay.exceptions import UsageError
-from replay.recorder.callees import callee_name
-from replay.recorder.csysmon import IMPORT_ERROR, _ctracer, _encoder_rule
+from replay.recorder.csysmon import IMPORT_ERROR, _ctracer, new_tracer
 from replay.recorder.scope import is_replay_code
-from replay.recorder.state import BATCH_EVENTS, RecordingState
+from replay.recorder.state import RecordingState
 
 _OPCODES = {
     name: dis.opmap[name]
@@ -44,18 +41,9 @@ class CSettraceCore:
     def __init__(
         self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
     ) -> None:
-        if _ctracer is None:
-            raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
         self.state = state
         self.encode_exception = encode_exception
-        self._tracer = _ctracer.Tracer(
-            state,
-            encode_exception,
-            callee_name,
-            BATCH_EVENTS,
-            inject=os.environ.get(ENV_INJECT_FAULT) or None,
-            **_encoder_rule(encode_exception),
-        )
+        self._tracer = new_tracer(state, encode_exception)
 
     def steps_taken(self) -> int:
         """The last step number handed out (after stop())."""

@@ -117,6 +117,20 @@ def _c_encoder_rule(encoder: SnapshotEncoder) -> dict[str, Any]:
     }
 
 
+def new_tracer(state: RecordingState, encode_exception: Callable[[BaseException], Any]) -> Any:
+    """The C `Tracer` of one recording (both C cores drive one: this one and csettrace's)."""
+    if _ctracer is None:
+        raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
+    return _ctracer.Tracer(
+        state,
+        encode_exception,
+        callee_name,
+        BATCH_EVENTS,
+        inject=os.environ.get(ENV_INJECT_FAULT) or None,
+        **_encoder_rule(encode_exception),
+    )
+
+
 class CSysMonitoringCore:
     """Records in-scope code through sys.monitoring callbacks written in C."""
 
@@ -125,19 +139,10 @@ class CSysMonitoringCore:
     def __init__(
         self, state: RecordingState, encode_exception: Callable[[BaseException], Any]
     ) -> None:
-        if _ctracer is None:
-            raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
         self.state = state
         self.encode_exception = encode_exception
         self.tool: int | None = None
-        self._tracer = _ctracer.Tracer(
-            state,
-            encode_exception,
-            callee_name,
-            BATCH_EVENTS,
-            inject=os.environ.get(ENV_INJECT_FAULT) or None,
-            **_encoder_rule(encode_exception),
-        )
+        self._tracer = new_tracer(state, encode_exception)
 
     def steps_taken(self) -> int:
         """The last step number handed out (after stop())."""
