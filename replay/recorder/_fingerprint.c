@@ -699,13 +699,26 @@ fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *c
 /* ------------------------------------------------------------------------------------------- */
 /* The value cache                                                                             */
 
-/* The entry for `v` encoded at `depth`: a value and a part of another value are kept apart, so
- * that an object both bound to a name and held by another object does not evict itself. */
+/* The two entries `v` encoded at `depth` may sit in (a two-way set: two values whose slots
+ * collide both stay). A value and a part of another value are kept apart, so that an object both
+ * bound to a name and held by another object does not evict itself. */
+static inline FpValueEntry *
+value_set(Fingerprinter *fp, PyObject *v, int depth)
+{
+    return &fp->values[fp_slot_of((const char *)v + 4093 * depth, FP_VALUE_CACHE) & ~(size_t)1];
+}
+
+/* The entry holding `v` at `depth`, or NULL. */
 static inline FpValueEntry *
 value_entry(Fingerprinter *fp, PyObject *v, int depth)
 {
-    return &fp->values[fp_slot_of((const char *)v + 4093 * depth, FP_VALUE_CACHE)];
+    FpValueEntry *set = value_set(fp, v, depth);
+    return set[0].obj == (void *)v ? &set[0] : set[1].obj == (void *)v ? &set[1] : NULL;
 }
+
+/* Where to remember `v` at `depth`: its own entry, else a free one, else the set's older entry
+ * (the newer one is kept in way 0: entries move down as new ones arrive). */
+static FpValueEntry *entry_for_new(Fingerprinter *fp, PyObject *v, int depth);
 
 static void
 entry_clear(Fingerprinter *fp, FpValueEntry *e)
@@ -732,7 +745,7 @@ fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
         return NULL;
     }
     FpValueEntry *e = value_entry(fp, v, depth);
-    if (e->obj != (void *)v || e->type != Py_TYPE(v) || e->fp != f) {
+    if (e == NULL || e->type != Py_TYPE(v) || e->fp != f) {
         return NULL;
     }
     if (e->ref != NULL) {
@@ -770,7 +783,7 @@ fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int d
     }
     FpValueEntry *e = value_entry(fp, v, depth);
     Py_ssize_t cost = nodes + 1;
-    if (fp->cached_nodes - (e->obj ? e->cost : 0) + cost > FP_MAX_CACHED_NODES) {
+    if (fp->cached_nodes - (e != NULL ? e->cost : 0) + cost > FP_MAX_CACHED_NODES) {
         return 0; /* the cache holds enough: keep memory bounded */
     }
     PyObject *ref = NULL;
@@ -781,6 +794,7 @@ fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int d
             return 0;
         }
     }
+    e = entry_for_new(fp, v, depth);
     entry_clear(fp, e);
     e->obj = v;
     e->type = Py_TYPE(v);
@@ -790,6 +804,25 @@ fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int d
     e->venc = Py_NewRef(venc);
     fp->cached_nodes += cost;
     return 0;
+}
+
+static FpValueEntry *
+entry_for_new(Fingerprinter *fp, PyObject *v, int depth)
+{
+    FpValueEntry *set = value_set(fp, v, depth);
+    FpValueEntry *own = value_entry(fp, v, depth);
+    if (own != NULL) {
+        return own;
+    }
+    if (set[0].obj == NULL) {
+        return &set[0];
+    }
+    if (set[1].obj != NULL) {
+        entry_clear(fp, &set[1]); /* the older one goes */
+    }
+    set[1] = set[0]; /* moved, references and all */
+    memset(&set[0], 0, sizeof(set[0]));
+    return &set[0];
 }
 
 /* ------------------------------------------------------------------------------------------- */
