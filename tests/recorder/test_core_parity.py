@@ -120,11 +120,19 @@ def scrub_value(venc: Any, renumber: Renumber | None) -> Any:
 
 
 def comparable(events: list[tuple], *, per_thread: bool) -> dict[int, list[str]]:
-    """Per thread, each event as a string (repr: NaN equals NaN), without its `ts`."""
+    """Per thread, each event as a string (repr: NaN equals NaN), without its `ts`.
+
+    Object ids are renumbered in order of first appearance: which objects are the same object
+    is compared, not the serials themselves. A serial can be given to an object that the
+    recording never shows (the identity map keys a new object at a dead one's address), and
+    when an object dies depends on when the garbage collector runs, which the writer thread's
+    allocations move from run to run.
+    """
     out: dict[int, list[str]] = {}
     renumbers: dict[int, Renumber] = {}
+    objects = Renumber()
     for thread_id, event in events:
-        renumber = renumbers.setdefault(thread_id, Renumber()) if per_thread else None
+        renumber = renumbers.setdefault(thread_id, Renumber()) if per_thread else objects
         kind, step, _ts, call, line, payload, changes, deleted = event
         if payload is not None:
             if kind in (RETURN, YIELD):
@@ -136,11 +144,11 @@ def comparable(events: list[tuple], *, per_thread: bool) -> dict[int, list[str]]
                 if exc is not None:
                     exc = (*exc[:2], scrub_value(exc[2], renumber))
                 payload = (callee, observed, scrub_value(value, renumber), exc)
-            elif kind == CALL and renumber is not None:
+            elif kind == CALL and per_thread:
                 payload = (payload[0], renumber("call", payload[1]))
         if changes is not None:
             changes = tuple((name, scrub_value(v, renumber)) for name, v in changes)
-        if renumber is not None:
+        if per_thread:
             call = renumber("call", call)
             atoms = tuple((n, v) for n, v in changes or () if type(v) is not tuple)
             out.setdefault(thread_id, []).append(repr((kind, call, line, atoms)))
