@@ -122,17 +122,18 @@ def scrub_value(venc: Any, renumber: Renumber | None) -> Any:
 def comparable(events: list[tuple], *, per_thread: bool) -> dict[int, list[str]]:
     """Per thread, each event as a string (repr: NaN equals NaN), without its `ts`.
 
-    Object ids are renumbered in order of first appearance: which objects are the same object
-    is compared, not the serials themselves. A serial can be given to an object that the
-    recording never shows (the identity map keys a new object at a dead one's address), and
-    when an object dies depends on when the garbage collector runs, which the writer thread's
-    allocations move from run to run.
+    Object ids are renumbered in order of first appearance within each event: which objects of
+    an event are the same object is compared, not the serials. Across events it cannot be: an
+    object that takes no weak reference (an exception, a list, a dict) is known to the identity
+    map by its address, so a new one at a dead one's address gets the dead one's id, and which
+    address a new object gets depends on what the writer thread allocated meanwhile (seen on
+    3.11: the StopIteration of one coroutine given the id of the previous one's, or not, from
+    run to run, with either core).
     """
     out: dict[int, list[str]] = {}
     renumbers: dict[int, Renumber] = {}
-    objects = Renumber()
     for thread_id, event in events:
-        renumber = renumbers.setdefault(thread_id, Renumber()) if per_thread else objects
+        renumber = renumbers.setdefault(thread_id, Renumber()) if per_thread else Renumber()
         kind, step, _ts, call, line, payload, changes, deleted = event
         if payload is not None:
             if kind in (RETURN, YIELD):
