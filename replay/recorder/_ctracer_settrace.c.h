@@ -54,31 +54,47 @@ st_release(Tracer *t)
 
 #define ST_GENERATOR_FLAGS (0x20 | 0x80 | 0x200) /* CO_GENERATOR | CO_COROUTINE | CO_ASYNC_... */
 
-/* settrace._leave_kind: RETURN, YIELD or UNWIND for a 'return' event, from the (deoptimized)
- * opcode at f_lasti. -1 on error. */
+/* What settrace.py reads of `code.co_code` (deoptimized) at `frame.f_lasti`: the opcode there,
+ * its argument and the opcode before (-1 where there is none). -1 on error. */
+typedef struct {
+    int op, oparg, before;
+} StOps;
+
 static int
-st_leave_kind(Tracer *t, _PyInterpreterFrame *f)
+st_ops(_PyInterpreterFrame *f, StOps *ops)
 {
-    PyCodeObject *co = (PyCodeObject *)FRAME_CODE(f);
-    PyObject *bytes = PyCode_GetCode(co); /* co_code: cached by the code object */
+    PyObject *bytes = PyCode_GetCode((PyCodeObject *)FRAME_CODE(f)); /* cached by the code */
     if (bytes == NULL) {
         return -1;
     }
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
     Py_ssize_t n = PyBytes_GET_SIZE(bytes);
     int lasti = PyUnstable_InterpreterFrame_GetLasti(f);
-    int op = lasti >= 0 && lasti < n ? b[lasti] : -1;
-    int kind = K_UNWIND;
-    if (op >= 0 && (op == t->op_return || op == t->op_return_const)) {
-        kind = K_RETURN;
-    }
-    else if ((co->co_flags & ST_GENERATOR_FLAGS) && op >= 0
-             && (op == t->op_yield
-                 || (op == t->op_resume && lasti >= 2 && b[lasti - 2] == t->op_yield))) {
-        kind = K_YIELD;
-    }
+    ops->op = lasti >= 0 && lasti < n ? b[lasti] : -1;
+    ops->oparg = lasti >= 0 && lasti < n - 1 ? b[lasti + 1] : -1;
+    ops->before = lasti >= 2 && lasti < n ? b[lasti - 2] : -1;
     Py_DECREF(bytes);
-    return kind;
+    return 0;
+}
+
+/* settrace._leave_kind: RETURN, YIELD or UNWIND for a 'return' event. -1 on error. */
+static int
+st_leave_kind(Tracer *t, _PyInterpreterFrame *f)
+{
+    StOps ops;
+    if (st_ops(f, &ops) < 0) {
+        return -1;
+    }
+    int op = ops.op;
+    if (op >= 0 && (op == t->op_return || op == t->op_return_const)) {
+        return K_RETURN;
+    }
+    int co_flags = ((PyCodeObject *)FRAME_CODE(f))->co_flags;
+    if ((co_flags & ST_GENERATOR_FLAGS) && op >= 0
+        && (op == t->op_yield || (op == t->op_resume && ops.before == t->op_yield))) {
+        return K_YIELD;
+    }
+    return K_UNWIND;
 }
 
 /* settrace._is_start: whether a 'call' event starts the frame (RESUME 0) rather than resuming a
@@ -86,16 +102,11 @@ st_leave_kind(Tracer *t, _PyInterpreterFrame *f)
 static int
 st_is_start(Tracer *t, _PyInterpreterFrame *f)
 {
-    PyObject *bytes = PyCode_GetCode((PyCodeObject *)FRAME_CODE(f));
-    if (bytes == NULL) {
+    StOps ops;
+    if (st_ops(f, &ops) < 0) {
         return -1;
     }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
-    Py_ssize_t n = PyBytes_GET_SIZE(bytes);
-    int lasti = PyUnstable_InterpreterFrame_GetLasti(f);
-    int start = lasti >= 0 && lasti < n - 1 && b[lasti] == t->op_resume && b[lasti + 1] == 0;
-    Py_DECREF(bytes);
-    return start;
+    return ops.op == t->op_resume && ops.oparg == 0;
 }
 
 /* settrace.py's state_of: the frame's state if it is on the thread's stack (the frames above it
@@ -204,8 +215,7 @@ st_call(Tracer *t, PyFrameObject *frame, _PyInterpreterFrame *f)
         }
         if (!want) {
             /* Remembered: settrace asks at every call (sys.monitoring disables the code). */
-            ce = code_get_or_make(t, code);
-            if (ce == NULL) {
+            if (ce == NULL && (ce = code_get_or_make(t, code)) == NULL) {
                 return -1;
             }
             ce->scope = 0;

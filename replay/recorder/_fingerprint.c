@@ -828,6 +828,21 @@ entry_for_new(Fingerprinter *fp, PyObject *v, int depth)
 /* ------------------------------------------------------------------------------------------- */
 /* Set-up                                                                                      */
 
+/* A counter the identity map keeps in an array('Q', [n]), read in place through `view`. */
+static int
+get_counter(PyObject *array, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(array, view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (view->len != sizeof(uint64_t)) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s must be array('Q', [n])", what);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 get_int(PyObject *rule, const char *key, Py_ssize_t *out)
 {
@@ -864,12 +879,7 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
     Py_DECREF(dict);
-    if (PyObject_GetBuffer(changes, &fp->entry_changes, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    if (fp->entry_changes.len != sizeof(uint64_t)) {
-        PyBuffer_Release(&fp->entry_changes);
-        PyErr_SetString(PyExc_TypeError, "identity_entry_changes must be array('Q', [n])");
+    if (get_counter(changes, &fp->entry_changes, "identity_entry_changes") < 0) {
         return -1;
     }
     fp->entry_memo = PyMem_Calloc(FP_ENTRY_MEMO, sizeof(FpEntryMemo));
@@ -980,12 +990,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     if (fp->subtype_dict_get == NULL) {
         return 0;
     }
-    if (PyObject_GetBuffer(rotations, &fp->rotations, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    if (fp->rotations.len != sizeof(uint64_t)) {
-        PyBuffer_Release(&fp->rotations);
-        PyErr_SetString(PyExc_TypeError, "identity_rotations must be array('Q', [n])");
+    if (get_counter(rotations, &fp->rotations, "identity_rotations") < 0) {
         return -1;
     }
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
