@@ -124,6 +124,13 @@ def test_command_exit_status_and_recording(tmp_path: Path, store: Path) -> None:
     assert rec["command"].endswith("child.py --x")
 
 
+def _default_sigint() -> None:
+    # A test suite started in the background by a non-interactive shell (`(make test &)`)
+    # inherits SIGINT ignored, and Python keeps an inherited SIG_IGN: the program under test
+    # would never see the SIGINT these tests send. Start it as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
@@ -132,6 +139,7 @@ def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - the test process starts no threads
     )
 
 
