@@ -5,8 +5,10 @@
   pure-Python cores (see replay/recorder/core.py).
 - replay.storage._columns, the codec's column loops (storage/_columns.c), on every CPython:
   public C API only. Without it storage/codec.py runs the same loops in Python (same bytes).
+- replay.recorder._scan, the writer's index scan loop (replay/recorder/_scan.c), on every
+  CPython: public C API only. Without it writer.py runs the same loop in Python (same rows).
 
-Both are optional: without a compiler the install still succeeds.
+All are optional: without a compiler the install still succeeds.
 """
 
 import sys
@@ -19,6 +21,14 @@ if sys.implementation.name == "cpython":
         Extension(
             "replay.storage._columns",
             ["storage/_columns.c"],
+            optional=True,
+            extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+        )
+    )
+    ext_modules.append(
+        Extension(
+            "replay.recorder._scan",
+            ["replay/recorder/_scan.c"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

@@ -56,6 +56,7 @@ def _build_parts() -> list[tuple[str, str]]:
     `coverage --version` says "with C extension"): a recording made without them is correct but
     slower, and a user comparing figures needs to know."""
     # Imported here: the recorder's modules are not loaded for any other command line.
+    from replay.recorder import writer  # noqa: PLC0415
     from replay.recorder.core import choose_backend  # noqa: PLC0415
     from replay.storage import codec  # noqa: PLC0415
 
@@ -64,7 +65,12 @@ def _build_parts() -> list[tuple[str, str]]:
     except ReplayError as exc:  # REPLAY_CORE set to something it cannot be
         core, why = "none", str(exc)
     loops = "C" if codec.C_LOOPS else "Python (storage/_columns.c was not built)"
-    return [("recorder core", f"{core} ({why})"), ("store codec", f"{loops} column loops")]
+    scan = "C" if writer.C_SCAN else "Python (replay/recorder/_scan.c was not built)"
+    return [
+        ("recorder core", f"{core} ({why})"),
+        ("recorder writer", f"{scan} index scan"),
+        ("store codec", f"{loops} column loops"),
+    ]
 
 
 @app.callback()

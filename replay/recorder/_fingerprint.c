@@ -433,7 +433,9 @@ walk_object(Walk *w, PyObject *v, int depth)
             r = 0;
             break;
         }
-        w->h = mix(w->h, (uint64_t)PyObject_Hash(name)); /* exact str: C, cached */
+        /* An exact str caches its hash: read it without a call when it is there. */
+        Py_hash_t hn = ((PyASCIIObject *)name)->hash;
+        w->h = mix(w->h, (uint64_t)(hn != -1 ? hn : PyObject_Hash(name)));
         if (secret) {
             w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(val));
         }
@@ -454,6 +456,11 @@ walk_value(Walk *w, PyObject *v, int depth)
 {
     PyTypeObject *tp = Py_TYPE(v);
     if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)v)) { /* most ints: no call */
+            w->h = mix(mix(w->h, T_INT),
+                       (uint64_t)(long long)PyUnstable_Long_CompactValue((PyLongObject *)v));
+            return 1;
+        }
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow) {
@@ -463,7 +470,10 @@ walk_value(Walk *w, PyObject *v, int depth)
         return 1;
     }
     if (tp == &PyUnicode_Type || tp == &PyBytes_Type) {
-        Py_hash_t hv = PyObject_Hash(v); /* C, cached in the object */
+        Py_hash_t hv = tp == &PyUnicode_Type ? ((PyASCIIObject *)v)->hash : -1;
+        if (hv == -1) {
+            hv = PyObject_Hash(v); /* C, then cached in the object */
+        }
         if (hv == -1) {
             PyErr_Clear();
             return 0;

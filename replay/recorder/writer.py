@@ -77,6 +77,22 @@ _SWITCH_KINDS = bytes(kind in (YIELD, RESUME) for kind in range(256))
 one in three events of this kind)."""
 _kind_of = itemgetter(0)
 
+try:  # the scan loop in C (replay/recorder/_scan.c): same rows, built by pip install if it can
+    from replay.recorder import _scan
+except ImportError:  # pragma: no cover - no compiler at install time
+    _scan = None
+# _scan.c numbers the kinds and row fields as replay.events and codec.CALL_FIELDS do today.
+if (CALL, RETURN, RAISE, HANDLED, UNWIND, YIELD, RESUME, THROW) != (0, 2, 3, 4, 5, 6, 7, 8) or (
+    _DEPTH,
+    _LAST_STEP,
+    _EXCEPTION,
+    _GENERATOR,
+    len(CALL_FIELDS),
+) != (4, 6, 7, 8, 9):  # pragma: no cover - a renumbering must update _scan.c first
+    _scan = None
+C_SCAN = _scan is not None
+"""Whether the writer derives index rows with the C loop (`replay --version` says)."""
+
 
 class IndexBuilder:
     """Derives the index rows of a recording from its events, one batch at a time.
@@ -120,9 +136,33 @@ class IndexBuilder:
         """
         touched: dict[int, CallRow] = {}
         ended: list[CallRow] = []
-        exceptions: list[dict[str, Any]] = []
+        found = (
+            None
+            if _scan is None
+            else _scan.scan_calls(events, thread_id, self.open_calls, self.fresh, touched, ended)
+        )
+        if found is None:
+            found = self._scan_events(events, thread_id, touched, ended)
+        switches, raised = found
+        exceptions = [self._exception(thread_id, event) for event in raised]
+        self._switched(switches, touched, ended)
+        if events:
+            self._note_thread(thread_id, events[0][1], events[-1][1])
+        return list(touched.values()), list(map(tuple, ended)), exceptions
+
+    def _scan_events(
+        self,
+        events: list[tuple],
+        thread_id: int,
+        touched: dict[int, CallRow],
+        ended: list[CallRow],
+    ) -> tuple[dict[int, int], list[tuple]]:
+        """`scan`'s loop in Python (`_scan.scan_calls` in C): files the rows of the calls the
+        events start, end or switch; returns call id -> step of its last YIELD or RESUME, and
+        the RAISE, HANDLED, UNWIND and THROW events in order."""
         open_calls = self.open_calls
         fresh = self.fresh
+        raised: list[tuple] = []
         # Calls of this write started or changed in this batch: touched if they still run at
         # its end (most do not), which saves a dict insert and pop per call.
         started: list[CallRow] = []
@@ -176,14 +216,11 @@ class IndexBuilder:
                         touched[call_id] = row
                     del open_calls[call_id]
             if kind in EXCEPTION_KINDS:
-                exceptions.append(self._exception(thread_id, event))
+                raised.append(event)
         for row in started:
             if open_calls.get(row[0]) is row:
                 touched[row[0]] = row
-        self._switched(switches, touched, ended)
-        if events:
-            self._note_thread(thread_id, events[0][1], events[-1][1])
-        return list(touched.values()), list(map(tuple, ended)), exceptions
+        return switches, raised
 
     def _exception(self, thread_id: int, event: tuple) -> dict[str, Any]:
         """The `exceptions` row of a RAISE, HANDLED, UNWIND or THROW event."""
