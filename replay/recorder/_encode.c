@@ -156,6 +156,46 @@ redacted(Enc *e, PyObject *x)
     return Py_BuildValue("(iN)", e->fp->tags.redacted, name);
 }
 
+/* A venc node `(tag, key, tname, third, fourth)` (or a 3-tuple when `third` is NULL), built
+ * without Py_BuildValue's format parsing (a node per container encoded: nbody makes a dozen per
+ * line). Steals `key`, `third` and `fourth` (as Py_BuildValue's "N" does, even on failure);
+ * borrows `tname`. A new reference, NULL on error. */
+static PyObject *
+venc_node(int tag, PyObject *key, PyObject *tname, PyObject *third, PyObject *fourth)
+{
+    PyObject *t = PyTuple_New(third != NULL ? 5 : 3);
+    PyObject *tag_obj = t != NULL ? PyLong_FromLong(tag) : NULL;
+    if (tag_obj == NULL) {
+        Py_XDECREF(t);
+        Py_DECREF(key);
+        Py_XDECREF(third);
+        Py_XDECREF(fourth);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, tag_obj);
+    PyTuple_SET_ITEM(t, 1, key);
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(tname));
+    if (third != NULL) {
+        PyTuple_SET_ITEM(t, 3, third);
+        PyTuple_SET_ITEM(t, 4, fourth);
+    }
+    return t;
+}
+
+/* `venc_node` for a container: its size, then its items (NULL: cut, shown as None). Steals
+ * `key` and `items`. */
+static PyObject *
+venc_container(int tag, PyObject *key, PyObject *tname, Py_ssize_t n, PyObject *items)
+{
+    PyObject *size = PyLong_FromSsize_t(n);
+    if (size == NULL) {
+        Py_DECREF(key);
+        Py_XDECREF(items);
+        return NULL;
+    }
+    return venc_node(tag, key, tname, size, items != NULL ? items : Py_NewRef(Py_None));
+}
+
 /* `_room`: how many of n items to expand. */
 static inline Py_ssize_t
 room_for(Enc *e, Py_ssize_t n)
@@ -202,7 +242,7 @@ enc_secret_pair(Enc *e, PyObject *pair, PyObject *tname, int depth)
         return NULL;
     }
     if (depth >= e->fp->max_depth) {
-        return Py_BuildValue("(iNOnO)", e->fp->tags.seq, key, tname, (Py_ssize_t)2, Py_None);
+        return venc_container(e->fp->tags.seq, key, tname, 2, NULL);
     }
     if (Py_SIZE(pair) != 2) { /* changed by another thread while `key` ran */
         Py_DECREF(key);
@@ -258,12 +298,12 @@ container_head(Enc *e, PyObject *v, int depth, Py_ssize_t n, int tag, PyObject *
         return 0;
     }
     if (on_path(e, v)) {
-        *done = Py_BuildValue("(iNO)", e->fp->tags.ref, *key, tname);
+        *done = venc_node(e->fp->tags.ref, *key, tname, NULL, NULL);
         return 0;
     }
     *k = room_for(e, n);
     if (depth >= e->fp->max_depth || (n && *k <= 0)) {
-        *done = Py_BuildValue("(iNOnO)", tag, *key, tname, n, Py_None);
+        *done = venc_container(tag, *key, tname, n, NULL);
         return 0;
     }
     if (e->npath >= FP_MAX_PATH) {
@@ -308,7 +348,7 @@ enc_sequence(Enc *e, PyObject *v, int depth)
     }
     e->npath--;
     release(items, k);
-    return Py_BuildValue("(iNOnN)", e->fp->tags.seq, key, tname, n, out);
+    return venc_container(e->fp->tags.seq, key, tname, n, out);
 }
 
 /* References to up to k (key, value) pairs of an exact dict, taken before any is encoded:
@@ -400,7 +440,7 @@ enc_dict(Enc *e, PyObject *v, int depth)
         Py_DECREF(key);
         return NULL;
     }
-    return Py_BuildValue("(iNOnN)", e->fp->tags.map, key, tname, n, out);
+    return venc_container(e->fp->tags.map, key, tname, n, out);
 }
 
 /* `_obj` for an instance of a plain class: its instance dict's attributes. */
@@ -413,10 +453,10 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
         return NULL;
     }
     if (on_path(e, v)) {
-        return Py_BuildValue("(iNO)", fp->tags.ref, key, tname);
+        return venc_node(fp->tags.ref, key, tname, NULL, NULL);
     }
     if (depth >= fp->max_depth || e->budget <= 0) {
-        return Py_BuildValue("(iNOOO)", fp->tags.obj, key, tname, Py_None, Py_True);
+        return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
     }
     PyObject *d = e->npath < FP_MAX_PATH ? PyObject_GenericGetDict(v, NULL) : NULL;
     if (d == NULL || !PyDict_CheckExact(d)) {
@@ -468,8 +508,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
     if (room > 0) {
         e->budget += room;
     }
-    return Py_BuildValue("(iNONO)", fp->tags.obj, key, tname, attrs,
-                         truncated ? Py_True : Py_False);
+    return venc_node(fp->tags.obj, key, tname, attrs, Py_NewRef(truncated ? Py_True : Py_False));
 }
 
 /* A list, tuple, dict or object inside the value: built by enc_node, or, when the same part was
