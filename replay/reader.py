@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from replay.config import RecordConfig
 from replay.events import (
     CALL,
     F_CALL,
@@ -114,6 +115,13 @@ class RecordingCatalog:
         self.meta = store.recording(recording_id)
         self.files = store.files(recording_id)
         self.functions = store.functions(recording_id)
+
+    @property
+    def capture_depth(self) -> int:
+        """The depth to which the recording expanded values (`record --max-depth`)."""
+        config = self.meta.get("config")
+        depth = config.get("max_depth") if isinstance(config, dict) else None
+        return depth if type(depth) is int and depth >= 0 else RecordConfig.max_depth
 
     def function_name(self, function_id: int) -> str:
         row = self.functions.get(function_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from replay.engine.errors import EngineError
+from replay.engine.identity import current_objects
 from replay.engine.model import ThreadState
 from replay.engine.stream import Pos, quiet_gc
 from replay.engine.views import Frame, Outcome
@@ -114,17 +115,20 @@ class Cursor:
         engine = self.engine
         step = self.step
         gaps = bool(engine.gap_steps(self.thread_id))
+        lives = [state.frames[call_id] for call_id in reversed(state.stack)]
+        # An object several frames hold shows as the innermost of them last recorded it.
+        values = current_objects([live.locals for live in lives], engine.capture_depth)
         frames = []
         until: int | None = None
-        for call_id in reversed(state.stack):
-            live = state.frames[call_id]
+        for live, local_values in zip(lives, values, strict=True):
+            call_id = live.call_id
             frames.append(
                 Frame(
                     call_id=call_id,
                     function=engine.function_name(live.code_id),
                     file=engine.function_file(live.code_id),
                     line=live.line,
-                    locals=dict(live.locals),
+                    locals=dict(local_values),
                     args=dict(live.args),
                     code_id=live.code_id,
                     gap=engine.frame_gap(self.thread_id, call_id, step, until) if gaps else None,

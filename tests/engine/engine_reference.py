@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from replay.engine.identity import current_objects
 from replay.reader import RecordingReader, Step, open_recording
 from replay.values import plain
 
@@ -87,8 +88,12 @@ class Reference:
             names[event.call] = event.function
             if j < i and event.kind in ("return", "unwind"):
                 del frames[event.call]
-        stack = self.stacks[thread][i]
-        return [(c, names[c], lines[c], dict(frames[c])) for c in reversed(stack)]
+        stack = list(reversed(self.stacks[thread][i]))
+        # The engine shows an object several frames hold as the innermost of them recorded it
+        # (replay/engine/identity.py; the fidelity tests check that rule against the program).
+        depth = self.meta["config"]["max_depth"]
+        values = current_objects([frames[c] for c in stack], depth)
+        return [(c, names[c], lines[c], dict(v)) for c, v in zip(stack, values, strict=True)]
 
     def steps_by(self, step: int) -> Step:
         thread, i = self.where[step]

@@ -3,8 +3,10 @@
 Usage: python oracle.py OUT.json PROGRAM.py [ARGS...]
 
 Runs PROGRAM as __main__ and writes, per thread, the sequence of settrace events of the code
-in PROGRAM's directory, with each line event's locals in a plain comparable form. It shares no
-code with replay: the tests compare replay's export against what this file saw.
+in PROGRAM's directory, with each line event's locals in a plain comparable form. With
+ORACLE_STACKS=1 in the environment, each line event also has `stack`: the function, line and
+locals of every frame of that code below it, innermost first. It shares no code with replay: the
+tests compare replay's export, and its engine's stacks, against what this file saw.
 """
 
 import json
@@ -31,6 +33,7 @@ OPAQUE = (
 )
 
 out_path, program = sys.argv[1], os.path.abspath(sys.argv[2])
+STACKS = os.environ.get("ORACLE_STACKS") == "1"
 root = os.path.dirname(program) + os.sep
 events = {}
 
@@ -127,6 +130,24 @@ def frame_locals(frame):
     return None
 
 
+def outer_frames(frame):
+    """The frames of PROGRAM's directory below `frame`, innermost first, as they are now."""
+    out = []
+    caller = frame.f_back
+    while caller is not None:
+        if caller.f_code.co_filename.startswith(root):
+            loc = frame_locals(caller)
+            out.append(
+                {
+                    "function": caller.f_code.co_qualname,
+                    "line": caller.f_lineno,
+                    "locals": None if loc is None else {k: plain(v) for k, v in loc.items()},
+                }
+            )
+        caller = caller.f_back
+    return out
+
+
 def tracer(frame, event, arg):
     code = frame.f_code
     if not code.co_filename.startswith(root):
@@ -141,6 +162,8 @@ def tracer(frame, event, arg):
     if event == "line":
         loc = frame_locals(frame)
         record["locals"] = None if loc is None else {k: plain(v) for k, v in loc.items()}
+        if STACKS:
+            record["stack"] = outer_frames(frame)
     if event == "exception":
         record["type"] = type_name(arg[0])
     events.setdefault(name, []).append(record)
