@@ -116,8 +116,13 @@ class Cursor:
         step = self.step
         gaps = bool(engine.gap_steps(self.thread_id))
         lives = [state.frames[call_id] for call_id in reversed(state.stack)]
-        # An object several frames hold shows as the innermost of them last recorded it.
-        values = current_objects([live.locals for live in lives], engine.capture_depth)
+        # An object several live frames hold shows as the one that ran last recorded it.
+        on_stack = set(state.stack)
+        values = current_objects(
+            [(live.step, live.locals) for live in lives],
+            engine.capture_depth,
+            [(f.step, f.locals) for c, f in state.frames.items() if c not in on_stack],
+        )
         frames = []
         until: int | None = None
         for live, local_values in zip(lives, values, strict=True):

@@ -1,26 +1,28 @@
-"""One object held by several frames of a stack is shown as the innermost of them last saw it.
+"""One object held by several live frames is shown as the one that ran last recorded it.
 
 A frame's locals are its own recorded changes (model.py): each value is as that frame last
 recorded it. A caller stands at its call line while its callee runs, so when the callee changes
 an object the caller also holds (a list passed down and appended to, `self` of a method that
 sets an attribute), the caller's recording of it is older than the callee's: every event of a
-callee comes after its caller's latest event. So at a step, wherever the value of an outer frame
-holds an object (an `obj_id` of a list, dict, set or object, at any depth) that a frame further
-in recorded too, the stack shows the object as the innermost such frame recorded it, cut to
-the depth the value has there (the recording's capture depth), and the objects inside it the
-same way. This is how the recording's object identities (docs/internals.md) make a change made
-through one reference visible through every other, at the step it happened, without re-reading
-anything but the stack's own values.
+callee comes after its caller's latest event. The same holds for a generator that ran (and
+yielded) after a frame's latest event. So at a step, wherever the value of a frame of the stack
+holds an object (an `obj_id` of a list, dict, set or object, at any depth) that a live frame
+with a later latest event recorded too, the stack shows the object as the latest such frame
+recorded it, cut to the depth the value has there (the recording's capture depth), and the
+objects inside it the same way. This is how the recording's object identities
+(docs/internals.md) make a change made through one reference visible through every other, at
+the step it happened, without reading anything but the thread's live frames.
 
-What it cannot show: a change that no frame of the stack recorded. A callee that changes an
-object reached through a global, or a thread that changes it, leaves the frames that hold it
-as they last recorded it until they record it again (docs/internals.md, "In-place changes").
-Values of other threads are not consulted: their steps interleave, and a frame of another
-thread is not known to be newer.
+What it cannot show: a change that no live frame recorded. A callee that changes an object
+reached through a global and has returned, or a thread that changes it, leaves the frames that
+hold it as they last recorded it until they record it again (docs/internals.md, "In-place
+changes"). Values of other threads are not consulted: a frame of another thread is not known to
+have recorded an object after this one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from replay.events import V_MAP, V_OBJ, V_SEQ
@@ -32,26 +34,39 @@ Seen = dict[int, tuple[int, tuple]]
 """obj_id -> (depth, node) of an object's shallowest recording in one frame (with content)."""
 
 
-def current_objects(frames: list[dict[str, Any]], max_depth: int) -> list[dict[str, Any]]:
-    """The locals of a stack's frames (innermost first), each object as last recorded.
+def current_objects(
+    frames: Sequence[tuple[int, dict[str, Any]]],
+    max_depth: int,
+    others: Sequence[tuple[int, dict[str, Any]]] = (),
+) -> list[dict[str, Any]]:
+    """The locals of the stack's frames, each object as the live frame that recorded it last.
 
-    The innermost frame's values are returned as they are (no frame recorded anything later);
-    an outer frame's values are rebuilt only where they hold an object a frame further in
-    recorded, and otherwise are the same objects as given.
+    `frames` and `others` are (step of the frame's latest event, its locals): the stack's frames,
+    whose values are returned in the same order, and other live frames of the thread (suspended
+    generators), which are only consulted. A frame's values are rebuilt only where they hold an
+    object a frame with a later latest event recorded; otherwise they are the objects given (the
+    innermost frame, which is running, is always given back as it is).
     """
+    ranked = sorted(
+        [(step, i, values) for i, (step, values) in enumerate(frames)]
+        + [(step, -1, values) for step, values in others],
+        key=lambda entry: entry[0],
+        reverse=True,  # the latest first; sorted() is stable, so ties keep the stack's order
+    )
     newer: Seen = {}
     done = _Memo(newer, max_depth)
-    out: list[dict[str, Any]] = []
-    for level, recorded in enumerate(frames):
+    out: list[dict[str, Any]] = [{} for _ in frames]
+    for _step, i, recorded in ranked:
         values = recorded
-        if level and newer:
-            values = {name: done.current(v, 0, ()) for name, v in recorded.items()}
-        out.append(values)
+        if i >= 0:
+            if newer:
+                values = {name: done.current(v, 0, ()) for name, v in recorded.items()}
+            out[i] = values
         own: Seen = {}
         for value in values.values():
             _observe(value, 0, own, newer)
         for obj_id, seen in own.items():
-            newer.setdefault(obj_id, seen)  # a frame further in has it already: that one wins
+            newer.setdefault(obj_id, seen)  # a frame that ran later has it already: that wins
     return out
 
 

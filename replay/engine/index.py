@@ -41,7 +41,7 @@ from replay.engine.stream import ThreadStream
 from replay.events import CALL, GAP, LEAVE_KINDS, YIELD
 from replay.storage import Store, StoreError, codec
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 LINE_BITS = 24
 """A (code id, line) pair is kept as the int `code_id << LINE_BITS | line`."""
 SUMMARY_STEP = -1

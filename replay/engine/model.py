@@ -34,7 +34,7 @@ Resolver = Callable[[int], tuple[int, int]]
 class LiveFrame:
     """A frame that has started and not ended: on the stack, or a suspended generator."""
 
-    __slots__ = ("args", "call_id", "code_id", "line", "locals", "parent_id")
+    __slots__ = ("args", "call_id", "code_id", "line", "locals", "parent_id", "step")
 
     def __init__(
         self,
@@ -43,6 +43,7 @@ class LiveFrame:
         parent_id: int,
         *,
         line: int = 0,
+        step: int = 0,
         args: dict[str, Any] | None = None,
         local_values: dict[str, Any] | None = None,
     ) -> None:
@@ -52,6 +53,8 @@ class LiveFrame:
         """The caller recorded at its CALL (a generator's later resumers may differ)."""
         self.line = line
         """Line of the frame's latest event."""
+        self.step = step
+        """Step of the frame's latest event (0: none seen yet)."""
         self.args = args if args is not None else {}
         """Locals bound at its CALL event: the arguments."""
         self.locals = local_values if local_values is not None else {}
@@ -62,6 +65,7 @@ class LiveFrame:
             self.code_id,
             self.parent_id,
             line=self.line,
+            step=self.step,
             args=self.args,
             local_values=dict(self.locals),
         )
@@ -94,7 +98,7 @@ class ThreadState:
         drops the frames above it, and so does a CALL whose caller is below the top; an event
         of an unknown frame adopts it (except a GAP's, see the module docstring).
         """
-        kind, _step, _ts, call_id, line, payload, changes, deleted = event
+        kind, step, _ts, call_id, line, payload, changes, deleted = event
         frames = self.frames
         stack = self.stack
         if kind == CALL:
@@ -124,6 +128,7 @@ class ThreadState:
                 values.pop(name, None)
         if line or kind != GAP:  # a gap whose line is not known keeps the frame's line
             frame.line = line
+        frame.step = step
         if pop and kind in LEAVE_KINDS:
             self.leave(kind, call_id)
         return frame
@@ -152,7 +157,7 @@ class ThreadState:
     def dumps(self) -> bytes:
         """marshal bytes of this state (the engine's checkpoint format, see index.py)."""
         frames = tuple(
-            (f.call_id, f.code_id, f.parent_id, f.line, f.args, f.locals)
+            (f.call_id, f.code_id, f.parent_id, f.line, f.step, f.args, f.locals)
             for f in self.frames.values()
         )
         return marshal.dumps((tuple(self.stack), frames), 4)
@@ -164,9 +169,15 @@ class ThreadState:
             list(stack),
             {
                 call_id: LiveFrame(
-                    call_id, code_id, parent_id, line=line, args=args, local_values=dict(values)
+                    call_id,
+                    code_id,
+                    parent_id,
+                    line=line,
+                    step=step,
+                    args=args,
+                    local_values=dict(values),
                 )
-                for call_id, code_id, parent_id, line, args, values in frames
+                for call_id, code_id, parent_id, line, step, args, values in frames
             },
         )
 

@@ -33,8 +33,8 @@ class Frame:
     line: int
     """The line the frame is at: the line of its latest event at or before the step."""
     locals: dict[str, Any]
-    """Name -> encoded value, as recorded at the step; an object a frame further in also holds
-    shows as that frame last recorded it (replay/engine/identity.py)."""
+    """Name -> encoded value, as recorded at the step; an object a frame that ran later also
+    holds shows as that frame last recorded it (replay/engine/identity.py)."""
     args: dict[str, Any]
     """The locals bound when the call started: its arguments."""
     code_id: int

@@ -75,6 +75,7 @@ class Reference:
         events = self.threads[thread]
         frames: dict[int, dict[str, Any]] = {}
         lines: dict[int, int] = {}
+        steps: dict[int, int] = {}
         names: dict[int, str] = {}
         for j in range(i + 1):
             event = events[j]
@@ -85,14 +86,16 @@ class Reference:
             for name in event.deleted:
                 values.pop(name, None)
             lines[event.call] = event.line
+            steps[event.call] = event.step
             names[event.call] = event.function
             if j < i and event.kind in ("return", "unwind"):
                 del frames[event.call]
         stack = list(reversed(self.stacks[thread][i]))
-        # The engine shows an object several frames hold as the innermost of them recorded it
-        # (replay/engine/identity.py; the fidelity tests check that rule against the program).
+        # The engine shows an object several live frames hold as the one that ran last recorded
+        # it (replay/engine/identity.py; the fidelity tests check that rule against the program).
         depth = self.meta["config"]["max_depth"]
-        values = current_objects([frames[c] for c in stack], depth)
+        others = [(steps[c], frames[c]) for c in frames if c not in stack]
+        values = current_objects([(steps[c], frames[c]) for c in stack], depth, others)
         return [(c, names[c], lines[c], dict(v)) for c, v in zip(stack, values, strict=True)]
 
     def steps_by(self, step: int) -> Step:

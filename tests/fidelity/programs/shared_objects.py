@@ -70,9 +70,11 @@ def main():
     seen = []
     for word in counting(tally):
         seen.append(word)
+    again = {}
+    firsts = [first for first in counting(again)]
     nested = [[[[["bottom"]]]]]
     deep_push(nested[0][0])
-    return n, kept, holder, basket, qty, seen, nested
+    return n, kept, holder, basket, qty, seen, firsts, nested
 
 
 main()
