@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import itertools
 import marshal
-import platform
 import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import zstandard
@@ -373,19 +371,6 @@ def test_damaged_source_blob_is_refused() -> None:
 
 
 # -- the C column loops (storage/_columns.c) give the bytes of the Python ones ----------------
-
-
-def test_the_column_loops_are_built_on_cpython() -> None:
-    # GIVEN an install from the source tree on CPython (a compiler is on every machine CI uses)
-    # THEN the optional C loops were built and are the ones the codec uses
-    if platform.python_implementation() != "CPython":
-        pytest.skip("the C loops are built for CPython only")
-    assert codec._accel is not None, "storage/_columns.c was not built (pip install -e . shows why)"
-    source = Path(codec.__file__).with_name("_columns.c")
-    built = Path(codec._accel.__file__)
-    assert built.stat().st_mtime >= source.stat().st_mtime, (
-        f"{built.name} is older than _columns.c: rebuild it (pip install -e .)"
-    )
 
 
 def _python_only(make: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch) -> bytes:

@@ -1,0 +1,40 @@
+"""The optional C parts that need no CPython internals are built, current, and in use.
+
+Each has a Python twin that gives the same result (their own tests compare both), so a missing
+build would go unnoticed but for the speed: this checks the install from the source tree built
+them (a compiler is on every machine CI and the README's commands run on).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from replay.storage import codec
+
+from replay.recorder import writer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("used", "source"),
+    [
+        (lambda: codec._accel, "storage/_columns.c"),
+        (lambda: writer._scan, "replay/recorder/_scan.c"),
+    ],
+    ids=["store codec column loops", "writer index scan"],
+)
+def test_the_optional_c_part_is_built_and_current(used, source: str) -> None:
+    # GIVEN an install from the source tree on CPython
+    if platform.python_implementation() != "CPython":
+        pytest.skip("the C parts are built for CPython only")
+    # THEN the module was built from the current source and is the one replay uses
+    module: ModuleType | None = used()
+    assert module is not None, f"{source} was not built (pip install -e . shows why)"
+    built = Path(module.__file__ or "")
+    assert built.stat().st_mtime >= (ROOT / source).stat().st_mtime, (
+        f"{built.name} is older than {source}: rebuild it (pip install -e .)"
+    )
