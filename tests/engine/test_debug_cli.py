@@ -142,3 +142,37 @@ def test_missing_store(tmp_path):
     done = debug(tmp_path / "none.db")
     assert done.returncode != 0
     assert len(done.stderr.splitlines()) == 1 and "does not exist" in done.stderr
+
+
+def test_a_caller_shows_the_list_its_callee_changed(tmp_path):
+    # GIVEN a recording of a callee appending to a list its caller holds, directly and in a dict
+    (tmp_path / "app.py").write_text(
+        "def append_one(xs):\n"
+        "    xs.append(1)\n"
+        "    return len(xs)\n"
+        "\n"
+        "\n"
+        "def main():\n"
+        "    items = []\n"
+        "    order = {'items': items}\n"
+        "    return append_one(items), order\n"
+        "\n"
+        "\n"
+        "main()\n"
+    )
+    store = tmp_path / "app.db"
+    recorded = subprocess.run(
+        [sys.executable, "-m", "replay", "record", "-q", "--store", str(store), "app.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    # WHEN the debugger stops in the callee after the append and looks at the caller
+    done = debug(store, "-c", "b app.py:3; c; p xs; up; p items; p order")
+    # THEN the caller's variables show the list as the callee left it, not as they were at
+    # the caller's own latest step (the call line)
+    assert done.returncode == 0, done.stderr
+    assert "[1]\n#1  main() at app.py:9\n[1]\n{'items': [1]}\n" in done.stdout, done.stdout
