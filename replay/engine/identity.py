@@ -71,36 +71,31 @@ def current_objects(
 
 
 class _Memo:
-    """`_current` for one stack, remembered per node and depth while `newer` is unchanged.
+    """`_current` for one stack, remembered per node, depth and path while `newer` is unchanged.
 
     Frames of one stack share most of their nodes (a recursion passes the same objects down,
-    and a caller's node replaced by a callee's is that very node), and `newer` only grows: a
-    node rendered at a depth renders the same until a frame adds an object to `newer`. So a
-    deep recursion costs one walk of its shared values, not one per frame.
+    and a caller's node replaced by a frame's that ran later is that very node), and `newer`
+    only grows: a node rendered at a depth, under the same objects, renders the same until a
+    frame adds an object to `newer`. So a deep recursion costs one walk of its shared values,
+    not one per frame.
     """
 
     def __init__(self, newer: Seen, max_depth: int) -> None:
         self.newer = newer
         self.max_depth = max_depth
-        self.known: dict[tuple[int, int], tuple[int, Any, Any]] = {}
-        """(id(node), depth) -> (len(newer) then, the node (kept alive, so that ids stay
+        self.known: dict[tuple[int, int, tuple[int, ...]], tuple[int, Any, Any]] = {}
+        """(id(node), depth, path) -> (len(newer) then, the node (kept alive, so that ids stay
         unique), the result)."""
-        self.looped = False
-        """Whether the node being rendered met an object inside itself (then its result
-        depends on the path that led to it, and is not remembered)."""
 
     def current(self, value: Any, depth: int, path: tuple[int, ...]) -> Any:
         if type(value) is not tuple or not value or value[0] not in _HELD:
             return value
-        key = (id(value), depth)
+        key = (id(value), depth, path)
         hit = self.known.get(key)
         if hit is not None and hit[0] == len(self.newer):
             return hit[2]
-        outer_looped, self.looped = self.looped, False
         result = _current(value, depth, self, path)
-        if not self.looped:
-            self.known[key] = (len(self.newer), value, result)
-        self.looped = self.looped or outer_looped
+        self.known[key] = (len(self.newer), value, result)
         return result
 
 
@@ -142,7 +137,6 @@ def _current(value: tuple, depth: int, memo: _Memo, path: tuple[int, ...]) -> An
     newer, max_depth = memo.newer, memo.max_depth
     tag, obj_id = value[0], value[1]
     if obj_id in path:  # an object inside itself through newer recordings: as recorded here
-        memo.looped = True
         return value
     seen = newer.get(obj_id)
     source = value if seen is None else seen[1]
