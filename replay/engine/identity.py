@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from replay.events import V_MAP, V_OBJ, V_SEQ
+from replay.events import V_MAP, V_OBJ, V_REF, V_SEQ
 
 _HELD = (V_SEQ, V_MAP, V_OBJ)
 """Tags of the values that carry an identity and a content: containers and objects."""
@@ -136,8 +136,8 @@ def _current(value: tuple, depth: int, memo: _Memo, path: tuple[int, ...]) -> An
     """`value` at `depth` of an outer frame's value, its objects as frames further in saw them."""
     newer, max_depth = memo.newer, memo.max_depth
     tag, obj_id = value[0], value[1]
-    if obj_id in path:  # an object inside itself through newer recordings: as recorded here
-        return value
+    if obj_id in path:  # an object inside itself: a back reference, as the recorder writes it
+        return (V_REF, obj_id, value[2])
     seen = newer.get(obj_id)
     source = value if seen is None else seen[1]
     if depth >= max_depth:

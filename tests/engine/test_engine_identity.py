@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from replay.engine.identity import current_objects
-from replay.events import V_MAP, V_OBJ, V_SEQ
+from replay.events import V_MAP, V_OBJ, V_REF, V_SEQ
 
 
 def lst(obj_id: int, items: list[Any] | None, length: int | None = None) -> tuple:
@@ -47,9 +47,10 @@ def test_objects_inside_themselves_through_newer_records_end() -> None:
     # its own value (no back reference inside one value)
     inner = {"a": obj(1, {"peer": obj(2, None)}), "b": obj(2, {"peer": obj(1, None)})}
     outer = {"a": obj(1, {"peer": obj(2, {"peer": obj(1, None)})})}
-    # WHEN the caller's box 1 is resolved THEN it ends where an object meets itself again
+    # WHEN the caller's box 1 is resolved THEN where box 1 meets itself again it is a back
+    # reference, as the recorder writes one inside a value
     _, resolved = current_objects([(2, inner), (1, outer)], 8)
-    assert resolved["a"] == obj(1, {"peer": obj(2, {"peer": obj(1, None)})})
+    assert resolved["a"] == obj(1, {"peer": obj(2, {"peer": (V_REF, 1, "m.Box")})})
 
 
 def test_a_cut_record_does_not_replace_content() -> None:

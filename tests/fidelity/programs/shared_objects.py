@@ -19,6 +19,18 @@ class Order:
         return len(self.items)
 
 
+class Node:
+    def __init__(self, parent=None):
+        self.parent = parent
+        self.children = []
+
+
+def adopt(parent):
+    child = Node(parent)
+    parent.children.append(child)
+    return child
+
+
 def append_one(xs):
     xs.append(1)
     xs.append(2)
@@ -72,9 +84,11 @@ def main():
         seen.append(word)
     again = {}
     firsts = [first for first in counting(again)]
+    root = Node()
+    kid = adopt(root)
     nested = [[[[["bottom"]]]]]
     deep_push(nested[0][0])
-    return n, kept, holder, basket, qty, seen, firsts, nested
+    return n, kept, holder, basket, qty, seen, firsts, kid, nested
 
 
 main()
