@@ -44,7 +44,10 @@ if sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (
             ],
             depends=["replay/recorder/_fingerprint.h", "replay/recorder/_ctracer_settrace.c.h"],
             optional=True,
-            extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+            # Hidden visibility: the calls between the extension's own files (the fingerprint
+            # walk's name and serial lookups, once per attribute) are direct, not through the
+            # PLT; the module's init function is exported by PyMODINIT_FUNC.
+            extra_compile_args=["-O2", "-fvisibility=hidden"] if sys.platform != "win32" else [],
         )
     )
 

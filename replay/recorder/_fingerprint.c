@@ -99,12 +99,9 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
 }
 
 int
-fp_name_secret(Fingerprinter *fp, PyObject *name)
+fp_name_secret_slow(Fingerprinter *fp, PyObject *name)
 {
     FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE)];
-    if (e->name == name) {
-        return e->secret;
-    }
     PyObject *hit = PyDict_GetItemWithError(fp->secret_cache, name); /* exact str: no user code */
     if (hit != NULL) {
         /* Replacing the entry may free the old name: a str's deallocation runs no Python code. */

@@ -244,8 +244,16 @@ int fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, voi
 PyObject *fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f);
 
 /* Whether the exact str `name` looks secret to the redactor: 1/0, or -1 (no exception) when it
- * has not been asked yet (then fp->miss_name is set, if it was free). */
-int fp_name_secret(Fingerprinter *fp, PyObject *name);
+ * has not been asked yet (then fp->miss_name is set, if it was free). Inline for the cache hit,
+ * which is almost every call: the walk asks once per attribute it meets. */
+int fp_name_secret_slow(Fingerprinter *fp, PyObject *name);
+
+static inline int
+fp_name_secret(Fingerprinter *fp, PyObject *name)
+{
+    FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE)];
+    return e->name == name ? e->secret : fp_name_secret_slow(fp, name);
+}
 
 /* The serial the identity map gave `v` (borrowed), read from the weak reference the map holds
  * to it, or NULL (no exception) if the map holds none. */
