@@ -70,6 +70,15 @@ typedef struct {
     void *path[FP_MAX_PATH];
 } Walk;
 
+/* An exact str's hash: the one it caches, read without a call when it is there (the walk hashes
+ * every attribute name and string it meets). */
+static inline Py_hash_t
+str_hash(PyObject *s)
+{
+    Py_hash_t h = ((PyASCIIObject *)s)->hash;
+    return h != -1 ? h : PyObject_Hash(s);
+}
+
 /* 1 walk on, 0 give up, -1 error. */
 static int walk_value(Walk *w, PyObject *v, int depth);
 static int walk_part(Walk *w, PyObject *v, int depth, FpPart *out);
@@ -430,9 +439,7 @@ walk_object(Walk *w, PyObject *v, int depth)
             r = 0;
             break;
         }
-        /* An exact str caches its hash: read it without a call when it is there. */
-        Py_hash_t hn = ((PyASCIIObject *)name)->hash;
-        w->h = mix(w->h, (uint64_t)(hn != -1 ? hn : PyObject_Hash(name)));
+        w->h = mix(w->h, (uint64_t)str_hash(name));
         if (secret) {
             w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(val));
         }
@@ -467,10 +474,7 @@ walk_value(Walk *w, PyObject *v, int depth)
         return 1;
     }
     if (tp == &PyUnicode_Type || tp == &PyBytes_Type) {
-        Py_hash_t hv = tp == &PyUnicode_Type ? ((PyASCIIObject *)v)->hash : -1;
-        if (hv == -1) {
-            hv = PyObject_Hash(v); /* C, then cached in the object */
-        }
+        Py_hash_t hv = tp == &PyUnicode_Type ? str_hash(v) : PyObject_Hash(v); /* C, cached */
         if (hv == -1) {
             PyErr_Clear();
             return 0;
