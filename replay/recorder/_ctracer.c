@@ -525,6 +525,7 @@ static uint64_t next_gen = 1;
 static PyTypeObject *method_wrapper_type;
 
 static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_filename;
+static PyObject *empty_names; /* frozenset(): state._NOTHING */
 
 /* ------------------------------------------------------------------------------------------- */
 /* Faults                                                                                      */
@@ -2324,6 +2325,25 @@ diff_mapping(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject *
     return 0;
 }
 
+/* After a read line (its names are a state.ReadNames, not an exact frozenset): whether the
+ * thread's latest event is still the frame's own LINE, so that no in-scope code ran during the
+ * line and its names need no check (state.touched_now). t->last_th is the running thread. */
+static inline int
+nothing_ran_during(Tracer *t, FrameState *st, PyObject *names)
+{
+    if (names == NULL || PyFrozenSet_CheckExact(names)) {
+        return 0;
+    }
+    PyObject *events = t->last_th->events;
+    Py_ssize_t n = PyList_GET_SIZE(events);
+    if (n == 0) {
+        return 0;
+    }
+    PyObject *last = PyList_GET_ITEM(events, n - 1);
+    return PyTuple_GET_ITEM(last, 3) == st->call_id
+           && PyLong_AsLong(PyTuple_GET_ITEM(last, 0)) == K_LINE;
+}
+
 /* state.touched_now(st): the names the frame's last line could have changed in place, as a
  * borrowed frozenset, or NULL for None (check every name). CodeInfo.touched(line) is asked once
  * per line of each code object; the answers are kept in the code entry. */
@@ -2354,7 +2374,7 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
         return 0;
     }
     if (st->touched_for == lineno) { /* the frame is still on the line it was last time */
-        *out = st->touched_names;
+        *out = nothing_ran_during(t, st, st->touched_names) ? empty_names : st->touched_names;
         return 0;
     }
     if (ce->touched == NULL) {
@@ -2385,6 +2405,9 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
     *out = names == Py_None ? NULL : names;
     st->touched_for = lineno;
     st->touched_names = *out;
+    if (nothing_ran_during(t, st, *out)) {
+        *out = empty_names;
+    }
     return 0;
 }
 
@@ -3931,7 +3954,7 @@ PyInit__ctracer(void)
 {
 #if !RT_SUPPORTED
     PyErr_SetString(PyExc_ImportError,
-                    "replay's C core supports CPython 3.12 and 3.13 with the GIL only");
+                    "replay's C core supports CPython 3.11 to 3.13 with the GIL only");
     return NULL;
 #else
     if (PyType_Ready(&FrameState_Type) < 0 || PyType_Ready(&CThread_Type) < 0
@@ -3941,6 +3964,7 @@ PyInit__ctracer(void)
     if (!(str_qualname = PyUnicode_InternFromString("__qualname__"))
         || !(str_name = PyUnicode_InternFromString("__name__"))
         || !(str_events = PyUnicode_InternFromString("events"))
+        || !(empty_names = PyFrozenSet_New(NULL))
         || !(str_co_lines = PyUnicode_InternFromString("co_lines"))
         || !(str_co_filename = PyUnicode_InternFromString("co_filename"))) {
         return NULL;

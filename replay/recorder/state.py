@@ -27,7 +27,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
-from replay.events import ATOM_TYPES, EXTERNAL, V_ERROR, V_REDACTED
+from replay.events import ATOM_TYPES, EXTERNAL, LINE, V_ERROR, V_REDACTED
 from replay.recorder.scope import Scope
 
 CO_OPTIMIZED = 0x0001
@@ -316,6 +316,29 @@ _NAME_OPS = frozenset(
 )  # fmt: skip
 
 
+# Opcodes that read their operands: in C they change no object (for the builtin types), so they
+# change one in place only by running Python code (a property, `__getattr__`, `__eq__`, an
+# operator, a generator's next item). A line made of these and pure opcodes is a *read line*:
+# its names are re-checked only when in-scope code ran during the line, which the events it made
+# show (`touched_now`). Not here: subscripts (a defaultdict inserts the missing key in C), in-place
+# operators (`xs += ys` extends the list in C), calls, stores and deletions of attributes and items.
+_READ_OPS = frozenset(
+    {
+        "BINARY_SLICE", "COMPARE_OP", "CONTAINS_OP", "CONVERT_VALUE", "DICT_MERGE",
+        "DICT_UPDATE", "FORMAT_SIMPLE", "FORMAT_VALUE", "FORMAT_WITH_SPEC", "FOR_ITER",
+        "GET_ITER", "IS_OP", "LIST_APPEND", "LIST_EXTEND", "LOAD_ATTR", "LOAD_METHOD",
+        "LOAD_SUPER_ATTR", "MAP_ADD", "SET_ADD", "SET_UPDATE", "TO_BOOL", "UNARY_INVERT",
+        "UNARY_NEGATIVE", "UNARY_NOT", "UNARY_POSITIVE", "UNPACK_EX", "UNPACK_SEQUENCE",
+    }
+)  # fmt: skip
+
+
+class ReadNames(frozenset):
+    """The names of a read line (see `_READ_OPS`): `touched` checks them only if code ran."""
+
+    __slots__ = ()
+
+
 # Opcodes that run code on an object held on the value stack rather than named in the line (a
 # `with` block's __exit__, an awaited or sent-to object): the line gets the full check.
 _STACK_CALL_OPS = frozenset(
@@ -335,12 +358,14 @@ def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:
     """For each line that may run code: the names it mentions (their objects may change).
 
     Lines absent from the result run only pure opcodes and change no object in place; lines
-    mapped to None call something held on the stack and get the full check. This
-    is what keeps the in-place mutation check cheap: after a line, only the non-atom locals it
-    mentioned are re-encoded and compared, and only if the line could have changed them.
+    mapped to None call something held on the stack and get the full check; read lines (only
+    pure and read opcodes) map to a `ReadNames`. This is what keeps the in-place mutation check
+    cheap: after a line, only the non-atom locals it mentioned are re-encoded and compared, and
+    only if the line could have changed them.
     """
     names: dict[int, set[str]] = {}
     impure: set[int] = set()
+    writes: set[int] = set()
     full: set[int] = set()
     for ins in dis.get_instructions(code):
         line = ins.positions.lineno if ins.positions else None
@@ -359,7 +384,16 @@ def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:
             impure.add(line)
             if ins.opname in _STACK_CALL_OPS:
                 full.add(line)
-    return {line: None if line in full else frozenset(names.get(line, ())) for line in impure}
+            if ins.opname not in _READ_OPS and not (
+                ins.opname == "BINARY_OP" and not ins.argrepr.endswith("=")
+            ):
+                writes.add(line)
+    return {
+        line: None
+        if line in full
+        else (frozenset if line in writes else ReadNames)(names.get(line, ()))
+        for line in impure
+    }
 
 
 def _thread_name() -> str:
@@ -398,6 +432,10 @@ def touched_now(st: FrameState, ts: ThreadState, switch: list[Any]) -> frozenset
     traced thread ran since this frame's last check, that thread may have changed objects this
     frame holds without any line of this frame naming them (a worker filling a shared dict while
     the main thread waits in join()), so the frame gets the full check.
+
+    After a read line, the thread's latest event tells whether in-scope code ran during it: if
+    that event is still the frame's own LINE, nothing was recorded since, and the line's names
+    are not checked at all.
     """
     if switch[0] is not ts:
         switch[0] = ts
@@ -408,7 +446,12 @@ def touched_now(st: FrameState, ts: ThreadState, switch: list[Any]) -> frozenset
     info = st.info
     if info is None or not st.line:
         return None
-    return info.touched(st.line)
+    names = info.touched(st.line)
+    if type(names) is ReadNames and ts.events:
+        last = ts.events[-1]
+        if last[0] == LINE and last[3] == st.call_id:
+            return _NOTHING
+    return names
 
 
 def note_unnamed(ts: ThreadState, step: int, value: Any) -> None:

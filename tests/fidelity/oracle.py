@@ -53,19 +53,27 @@ def plain(value, depth=0, path=()):
         return ["ref", type_name(t)]
     if isinstance(value, OPAQUE):
         return ["opaque", type_name(t)]
-    if t in (list, tuple, set, frozenset) or type_name(t) == "collections.deque":
+    fields = getattr(t, "_fields", None) if issubclass(t, tuple) else None
+    if isinstance(fields, tuple):  # a namedtuple: an object whose attributes are its fields
+        if depth >= MAX_DEPTH:
+            return ["obj", type_name(t), None]
+        pairs = list(zip(fields, value))[:MAX_ITEMS]
+        return ["obj", type_name(t), {k: plain(v, depth + 1, (*path, id(value))) for k, v in pairs}]
+    # Subclasses of the builtin containers show as the containers they are (their own instance
+    # attributes are not shown), under their own type name.
+    if issubclass(t, (list, tuple, set, frozenset)) or type_name(t) == "collections.deque":
         if depth >= MAX_DEPTH:
             return ["seq", type_name(t), len(value), None]
         items = [plain(v, depth + 1, (*path, id(value))) for v in list(value)[:MAX_ITEMS]]
         return ["seq", type_name(t), len(value), items]
-    if t is dict:
+    if issubclass(t, dict):
         if depth >= MAX_DEPTH:
-            return ["map", "dict", len(value), None]
+            return ["map", type_name(t), len(value), None]
         pairs = [
             [plain(k, depth + 1, (*path, id(value))), plain(v, depth + 1, (*path, id(value)))]
             for k, v in list(value.items())[:MAX_ITEMS]
         ]
-        return ["map", "dict", len(value), pairs]
+        return ["map", type_name(t), len(value), pairs]
     attrs = attributes(value)
     if attrs is not None:
         if depth >= MAX_DEPTH:

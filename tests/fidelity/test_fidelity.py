@@ -50,7 +50,14 @@ UNREPRODUCIBLE_ATTRS = {"_ident", "_native_id"}
 # Objects that their own threads change at moments that depend on the interleaving (a Thread
 # drops `_target` when it ends, sets `_started`, ...): two runs cannot agree on them.
 UNREPRODUCIBLE_TYPES = {"threading.Thread", "threading.Event", "threading.Condition"}
-MAP_TYPES = {"dict", "collections.OrderedDict", "collections.defaultdict", "collections.Counter"}
+# The mappings the programs hold (an export value says its type, not whether it is a mapping).
+MAP_TYPES = {
+    "dict",
+    "collections.OrderedDict",
+    "collections.defaultdict",
+    "collections.Counter",
+    "__main__.Registry",  # read_lines.py
+}
 ATOM_TYPES = {"NoneType", "bool", "int", "float", "str", "bytes"}
 
 
@@ -111,7 +118,9 @@ def plain(value: dict[str, Any]) -> list[Any]:
         return ["atom", type_name, value["repr"]]
     if value.get("ref"):
         return ["ref", type_name]
-    if "attrs" in value or value.get("kind") == "object":
+    # An object cut by the capture depth has an `id` and no attributes, nor a length.
+    cut_object = "id" in value and value.get("truncated") and "length" not in value
+    if "attrs" in value or cut_object:
         attrs = value.get("attrs")
         return [
             "obj",
