@@ -3,8 +3,9 @@
  * Why: when a value did change (an attribute set, an item appended), the C core used to call
  * the Python encoder (replay/recorder/snapshot.py), which builds its venc node by node in
  * Python. On object-heavy code that was two thirds of the recorder's time. This file builds the
- * same venc in C for the values the fingerprint walk knows: exact atoms, exact list, tuple and
- * dict, and instances of plain classes (content: their instance `__dict__` alone). It mirrors
+ * same venc in C for the values the fingerprint walk knows: exact atoms, list, tuple and dict
+ * and their subclasses (shown as the container, under their own name), and instances of plain
+ * classes (content: their instance `__dict__` alone). It mirrors
  * `SnapshotEncoder._enc` rule for rule: the same budget, depth, item and attribute limits, back
  * references, secret names and (name, value) pairs, and it asks the identity map for the serial
  * of each container and object in the same order as the Python encoder does, so that both give
@@ -65,8 +66,11 @@ serial_of(Enc *e, PyObject *v)
     FpKeyMemo *memo = NULL;
     Py_ssize_t size = 0;
     void *first = NULL, *last = NULL;
-    if (fp->key_memo != NULL && (tp == &PyList_Type || tp == &PyDict_Type || tp == &PyTuple_Type)) {
-        if (tp == &PyTuple_Type && (size = PyTuple_GET_SIZE(v)) > 0) {
+    /* Lists, dicts and tuples, and their subclasses without weak references: the map keys them
+     * by address. */
+    if (fp->key_memo != NULL && tp->tp_weaklistoffset == 0
+        && PyType_HasFeature(tp, FP_CONTAINER_FLAGS)) {
+        if (PyTuple_Check(v) && (size = PyTuple_GET_SIZE(v)) > 0) {
             first = PyTuple_GET_ITEM(v, 0);
             last = PyTuple_GET_ITEM(v, size - 1);
         }
@@ -216,8 +220,8 @@ copy_items(PyObject *v, Py_ssize_t k)
         PyErr_NoMemory();
         return NULL;
     }
-    PyObject **src = PyTuple_CheckExact(v) ? ((PyTupleObject *)v)->ob_item
-                                           : ((PyListObject *)v)->ob_item;
+    PyObject **src = PyTuple_Check(v) ? ((PyTupleObject *)v)->ob_item
+                                      : ((PyListObject *)v)->ob_item;
     for (Py_ssize_t i = 0; i < k; i++) {
         items[i] = Py_NewRef(src[i]);
     }
@@ -315,11 +319,10 @@ container_head(Enc *e, PyObject *v, int depth, Py_ssize_t n, int tag, PyObject *
     return 1;
 }
 
-/* `_list` and `_tuple`. */
+/* `_list` and `_tuple`, and `_seq` for their subclasses (named `tname`). */
 static PyObject *
-enc_sequence(Enc *e, PyObject *v, int depth)
+enc_sequence(Enc *e, PyObject *v, PyObject *tname, int depth)
 {
-    PyObject *tname = PyTuple_CheckExact(v) ? e->fp->names.tuple : e->fp->names.list;
     PyObject *key, *done;
     Py_ssize_t n = Py_SIZE(v), k;
     if (!container_head(e, v, depth, n, e->fp->tags.seq, tname, &key, &k, &done)) {
@@ -416,11 +419,10 @@ enc_pairs(Enc *e, PyObject **pairs, Py_ssize_t n, int depth)
     return out;
 }
 
-/* `_dict`. */
+/* `_dict`, and `_map` for its subclasses (named `tname`). */
 static PyObject *
-enc_dict(Enc *e, PyObject *v, int depth)
+enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
 {
-    PyObject *tname = e->fp->names.dict;
     PyObject *key, *done;
     Py_ssize_t n = PyDict_GET_SIZE(v), k;
     if (!container_head(e, v, depth, n, e->fp->tags.map, tname, &key, &k, &done)) {
@@ -631,16 +633,26 @@ enc_node(Enc *e, PyObject *v, int depth)
     fp->nodes_built++;
     PyTypeObject *tp = Py_TYPE(v);
     if (tp == &PyList_Type || tp == &PyTuple_Type) {
-        return enc_sequence(e, v, depth);
+        return enc_sequence(e, v, tp == &PyList_Type ? fp->names.list : fp->names.tuple, depth);
     }
     if (tp == &PyDict_Type) {
-        return enc_dict(e, v, depth);
+        return enc_dict(e, v, fp->names.dict, depth);
     }
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
         return NULL;
     }
-    PyObject *tname = fp_class_name(fp, tp);
-    return tname != NULL ? enc_object(e, v, tname, depth) : NULL;
+    PyObject *tname = NULL;
+    switch (fp_type_kind(fp, tp, &tname)) {
+    case FP_PLAIN:
+        return enc_object(e, v, tname, depth);
+    case FP_LIST:
+    case FP_TUPLE:
+        return enc_sequence(e, v, tname, depth);
+    case FP_DICT:
+        return enc_dict(e, v, tname, depth);
+    default:
+        return NULL;
+    }
 }
 
 PyObject *

@@ -17,11 +17,13 @@
  * The walk mirrors the encoder rule for rule (depth, items, attributes, the per-value node
  * budget, recursion back references, redacted names and (name, value) pairs), so that it reads
  * exactly what the encoder reads, for the values it knows: exact atoms by value (int, float,
- * str, bytes, bool, None); exact list, tuple and dict by identity (their address, which is what
- * their recorded `id` is keyed by), length and items; instances of plain Python classes (whose
- * content is their instance `__dict__` alone, as the encoder decides) by identity, class and
- * attributes. Anything else (sets, slots, exceptions, subclasses of builtins, stdlib values, big
- * ints) makes the walk give up, and the value is encoded.
+ * str, bytes, bool, None); list, tuple and dict by identity (their address, which is what their
+ * recorded `id` is keyed by, or the identity map's serial for a subclass that takes weak
+ * references), class, length and items, subclasses included (the encoder shows them as the
+ * container: `_seq`, `_map`); instances of plain Python classes (whose content is their instance
+ * `__dict__` alone, as the encoder decides) by identity, class and attributes. Anything else
+ * (sets, slots, exceptions, namedtuples, OrderedDict, stdlib values, big ints) makes the walk give
+ * up, and the value is encoded.
  *
  * Identity: a venc names objects by the identity map's serials, so a fingerprint also mixes in
  * the serial of each object (object_serial) and the map's entry of each list, dict and tuple
@@ -83,10 +85,12 @@ str_hash(PyObject *s)
 static int walk_value(Walk *w, PyObject *v, int depth);
 static int walk_part(Walk *w, PyObject *v, int depth, FpPart *out);
 static uint64_t container_serial(Fingerprinter *fp, PyObject *v);
+static uint64_t object_serial(Fingerprinter *fp, PyObject *v);
 
-/* 1 plain, 0 not walked, -1 not classified yet (fp->miss_type is set). */
+/* How instances of `tp` are walked: an FP_* kind (FP_NOT_WALKED: 0), or -1 not classified yet
+ * (fp->miss_type is set). */
 static int
-type_plain(Fingerprinter *fp, PyTypeObject *tp)
+type_kind(Fingerprinter *fp, PyTypeObject *tp)
 {
     unsigned int version = tp->tp_version_tag;
     if (version == 0) {
@@ -99,7 +103,7 @@ type_plain(Fingerprinter *fp, PyTypeObject *tp)
     }
     FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
     if (e->type == tp && e->version == version) {
-        return e->plain;
+        return e->kind;
     }
     if (fp->miss_type == NULL) {
         fp->miss_type = (PyTypeObject *)Py_NewRef((PyObject *)tp);
@@ -230,12 +234,21 @@ walk_item(Walk *w, PyObject *x, int depth)
     return walk_value(w, x, depth);
 }
 
-/* _list and _tuple (and the tuple's item identities, which the identity map's tuple
- * fingerprint reads). */
+/* The identity map's serial of a list, tuple or dict, or of a subclass of one: by address
+ * (container_serial) unless its class takes weak references (object_serial), as the map keys
+ * them. */
+static inline uint64_t
+identity_serial(Fingerprinter *fp, PyObject *v)
+{
+    return Py_TYPE(v)->tp_weaklistoffset ? object_serial(fp, v) : container_serial(fp, v);
+}
+
+/* _list and _tuple, and _seq for their subclasses (and the tuple's item identities, which the
+ * identity map's tuple fingerprint reads). */
 static int
 walk_sequence(Walk *w, PyObject *v, int depth)
 {
-    int is_tuple = Py_IS_TYPE(v, &PyTuple_Type);
+    int is_tuple = PyTuple_Check(v);
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
         return 1;
@@ -245,7 +258,7 @@ walk_sequence(Walk *w, PyObject *v, int depth)
     if (is_tuple) {
         hash_tuple_check(w, v);
     }
-    w->ids = mix(w->ids, container_serial(w->fp, v));
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
     int expand = container_room(w, v, n, depth, &k);
     if (expand <= 0) {
         return expand == 0 ? 1 : 0;
@@ -264,7 +277,7 @@ walk_sequence(Walk *w, PyObject *v, int depth)
     return r;
 }
 
-/* _dict and _pairs: keys inline if atoms else encoded; a str key that looks secret hides its
+/* _dict (and _map for its subclasses) and _pairs: keys inline if atoms else encoded; a str key that looks secret hides its
  * value (only the value's class shows). */
 static int
 walk_dict(Walk *w, PyObject *v, int depth)
@@ -275,7 +288,7 @@ walk_dict(Walk *w, PyObject *v, int depth)
     }
     Py_ssize_t n = PyDict_GET_SIZE(v), k = 0;
     hash_header(w, T_DICT, v, (uint64_t)n);
-    w->ids = mix(w->ids, container_serial(w->fp, v));
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
     int expand = container_room(w, v, n, depth, &k);
     if (expand <= 0) {
         return expand == 0 ? 1 : 0;
@@ -383,12 +396,17 @@ container_serial(Fingerprinter *fp, PyObject *v)
 }
 
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
- * reserved slots of the budget (what is left is given back). */
+ * reserved slots of the budget (what is left is given back). Also the entry for every other
+ * class the encoder classified (a subclass of list, tuple or dict goes to their walk). */
 static int
 walk_object(Walk *w, PyObject *v, int depth)
 {
-    if (type_plain(w->fp, Py_TYPE(v)) <= 0) {
+    int kind = type_kind(w->fp, Py_TYPE(v));
+    if (kind <= 0) {
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
+    }
+    if (kind != FP_PLAIN) { /* a subclass of list, tuple or dict, read as one */
+        return kind == FP_DICT ? walk_dict(w, v, depth) : walk_sequence(w, v, depth);
     }
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
@@ -496,7 +514,7 @@ walk_value(Walk *w, PyObject *v, int depth)
         return 1;
     }
     if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type
-        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
         return 0; /* builtin and C types: the encoder has its own rules for them */
     }
     return walk_part(w, v, depth, NULL);
@@ -562,19 +580,31 @@ classify_type(Fingerprinter *fp)
         Py_DECREF(tp);
         return -1;
     }
-    int plain = 0;
+    int kind = FP_NOT_WALKED;
     PyObject *mro = tp->tp_mro;
-    if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
+    /* A container kind only where the class's C layout is that container's (its flags). */
+    if (i == FP_WALK_LIST && PyType_HasFeature(tp, Py_TPFLAGS_LIST_SUBCLASS)) {
+        kind = FP_LIST;
+    }
+    else if (i == FP_WALK_TUPLE && PyType_HasFeature(tp, Py_TPFLAGS_TUPLE_SUBCLASS)) {
+        kind = FP_TUPLE;
+    }
+    else if (i == FP_WALK_DICT && PyType_HasFeature(tp, Py_TPFLAGS_DICT_SUBCLASS)) {
+        kind = FP_DICT;
+    }
+    else if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
         /* The `__dict__` attribute the encoder reads must be the plain one that
          * PyObject_GenericGetDict implements, not a C extension's own getter. */
         PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
         PyObject *descr = dict ? PyDict_GetItemString(dict, "__dict__") : NULL;
-        plain = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
-                && (void *)((PyGetSetDescrObject *)descr)->d_getset->get == fp->subtype_dict_get;
+        int plain = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
+                    && (void *)((PyGetSetDescrObject *)descr)->d_getset->get
+                           == fp->subtype_dict_get;
+        kind = plain ? FP_PLAIN : FP_NOT_WALKED;
         Py_XDECREF(dict);
     }
     PyObject *name = NULL;
-    if (plain && fp->class_name != NULL) {
+    if (kind != FP_NOT_WALKED && fp->class_name != NULL) {
         name = PyObject_CallOneArg(fp->class_name, (PyObject *)tp);
         if (name == NULL) {
             Py_DECREF(tp);
@@ -586,7 +616,7 @@ classify_type(Fingerprinter *fp)
         FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
         e->type = tp;
         e->version = version;
-        e->plain = plain;
+        e->kind = kind;
         Py_XSETREF(e->name, name);
     }
     else {
@@ -596,22 +626,26 @@ classify_type(Fingerprinter *fp)
     return 0;
 }
 
-PyObject *
-fp_class_name(Fingerprinter *fp, PyTypeObject *tp)
+int
+fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name)
 {
-    int plain = type_plain(fp, tp);
-    if (plain < 0) { /* not classified yet: ask the encoder */
+    int kind = type_kind(fp, tp);
+    if (kind < 0) { /* not classified yet: ask the encoder */
         if (fp->miss_type != tp) {
             Py_CLEAR(fp->miss_type);
-            return NULL;
+            return FP_NOT_WALKED;
         }
         if (classify_type(fp) < 0) {
-            return NULL;
+            return FP_NOT_WALKED;
         }
-        plain = type_plain(fp, tp);
+        kind = type_kind(fp, tp);
         Py_CLEAR(fp->miss_type); /* the class changed meanwhile: not mine */
     }
-    return plain > 0 ? fp->types[fp_slot_of(tp, FP_TYPE_CACHE)].name : NULL;
+    if (kind <= 0) {
+        return FP_NOT_WALKED;
+    }
+    *name = fp->types[fp_slot_of(tp, FP_TYPE_CACHE)].name;
+    return *name != NULL ? kind : FP_NOT_WALKED;
 }
 
 /* Ask the redactor about the name the walk stopped at (it caches the answer). 0 or -1. */
@@ -974,13 +1008,13 @@ fp_init(Fingerprinter *fp, PyObject *rule)
         || get_int(rule, "max_string", &string) < 0) {
         return -1;
     }
-    PyObject *dict_index = PyDict_GetItemString(rule, "dict_only_index");
+    PyObject *dict_index = PyDict_GetItemString(rule, "walk_kind");
     PyObject *secret_cache = PyDict_GetItemString(rule, "secret_cache");
     PyObject *is_secret = PyDict_GetItemString(rule, "is_secret");
     PyObject *rotations = PyDict_GetItemString(rule, "identity_rotations");
     if (dict_index == NULL || secret_cache == NULL || !PyDict_CheckExact(secret_cache)
         || is_secret == NULL || rotations == NULL) {
-        PyErr_SetString(PyExc_TypeError, "fingerprint rule needs dict_only_index, secret_cache "
+        PyErr_SetString(PyExc_TypeError, "fingerprint rule needs walk_kind, secret_cache "
                                          "(a dict), is_secret and identity_rotations");
         return -1;
     }

@@ -80,11 +80,31 @@ struct PyMemberDef {
 /* At most this many encoder nodes held by the value cache (about 100 bytes each). */
 #define FP_MAX_CACHED_NODES 131072
 
+/* How the walk and the C encoder read instances of a class. */
+enum {
+    FP_NOT_WALKED = 0, /* the Python encoder's rules only */
+    FP_PLAIN,          /* a plain object: its instance __dict__ alone */
+    FP_LIST,           /* a subclass of list, tuple or dict, read as one (`_seq`, `_map`) */
+    FP_TUPLE,
+    FP_DICT,
+};
+
+/* SnapshotEncoder.walk_kind's answers for those subclasses (snapshot.WALK_*). */
+#define FP_WALK_LIST (-2)
+#define FP_WALK_TUPLE (-3)
+#define FP_WALK_DICT (-4)
+
+/* Classes whose instances may be such a container even when the class is not a heap type (a
+ * defaultdict). */
+#define FP_CONTAINER_FLAGS \
+    (Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_DICT_SUBCLASS)
+
 typedef struct {
     PyTypeObject *type;   /* never dereferenced after the entry is made */
     unsigned int version; /* tp_version_tag when the answer was given */
-    int plain;            /* 1: read from its instance __dict__ alone; 0: not walked */
-    PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; plain only */
+    int kind;             /* FP_* */
+    PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; walked
+                           * kinds only */
 } FpTypeEntry;
 
 /* Direct-mapped memo of container_serial's answers by address, valid while the identity map's
@@ -163,7 +183,7 @@ typedef struct {
     uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
                               * while it stands still, no Python code ran (nothing changed) */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
-    PyObject *dict_index;    /* SnapshotEncoder.dict_only_index (strong) */
+    PyObject *dict_index;    /* SnapshotEncoder.walk_kind (strong) */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */
@@ -211,9 +231,9 @@ fp_inline_atom(Fingerprinter *fp, PyObject *x)
 }
 
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
- * max_items, max_attrs, max_nodes, max_string), `dict_only_index(cls) -> int` (the MRO index of
- * the `__dict__` getset when instances of cls are encoded from their instance dict alone, else
- * -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
+ * max_items, max_attrs, max_nodes, max_string), `walk_kind(cls) -> int` (the MRO index of the
+ * `__dict__` getset when instances of cls are encoded from their instance dict alone, FP_WALK_*
+ * for a subclass of list, tuple or dict, else -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
  * (an array('Q') of one item, mixed into every fingerprint). None disables fingerprints.
  * 0 on success, -1 with an exception set. */
 int fp_init(Fingerprinter *fp, PyObject *rule);
@@ -261,7 +281,9 @@ PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
 
 /* The name a venc gives instances of `tp` if it is a plain class (borrowed; the class is
  * classified first if need be), else NULL: with an exception if classifying it failed. */
-PyObject *fp_class_name(Fingerprinter *fp, PyTypeObject *tp);
+/* The FP_* kind of a class (classifying it first if needed) and, for a walked kind, its name in
+ * a venc (borrowed). FP_NOT_WALKED (possibly with an exception set) when it is not mine. */
+int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);
 
 /* `SnapshotEncoder._enc(v, 0, [max_nodes, []])` built in C (_encode.c): a new reference, or NULL
  * with no exception when `v` holds something only the Python encoder knows (the caller runs it),

@@ -259,6 +259,12 @@ for _descr_type, _word in (
     )
 del _descr_type, _word
 
+# SnapshotEncoder.walk_kind's answers for subclasses of the builtin containers (_fingerprint.c
+# reads the same numbers).
+WALK_LIST = -2
+WALK_TUPLE = -3
+WALK_DICT = -4
+
 # Exact types whose instances hash and compare in C: safe as keys of a C-level dict lookup.
 _SAFE_KEY_TYPE_IDS = frozenset(map(id, (str, int, float, bool, NoneType, bytes)))
 _BIGINT_PREFIX = 32  # leading digits kept for an int too long to store whole
@@ -617,19 +623,26 @@ class SnapshotEncoder:
             message = ""
         return (name, message, self.encode(exc))
 
-    def dict_only_index(self, t: type) -> int:
-        """Where instances of `t` keep everything the encoder reads of them, for the C core.
+    def walk_kind(self, t: type) -> int:
+        """How the C core may read instances of `t` itself, without this encoder.
 
-        The index in `t.__mro__` of the class whose `__dict__` getset the encoder reads, when
-        that instance dict is all it reads (a plain object: no slots, not an exception, not a
-        class with a kind of its own); else -1. The C core's fingerprint walk (_fingerprint.c)
-        reads such objects itself and re-encodes only when their content changed.
+        For a plain object (no slots, not an exception, not a class with a kind of its own),
+        whose instance dict is all the encoder reads: the index in `t.__mro__` of the class
+        whose `__dict__` getset it reads. For a subclass of list, tuple or dict shown as the
+        container it is (`_seq`, `_map`): WALK_LIST, WALK_TUPLE or WALK_DICT. Else -1. The C
+        core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
+        and re-encode only when their content changed.
         """
         try:
             kind, _, extra, _ = self._info(t)
         except Exception as exc:
             self._fault(t, exc)
             return -1
+        if kind == K_SEQ:
+            take = extra[1]
+            return WALK_LIST if take is _take_list else WALK_TUPLE if take is _take_tuple else -1
+        if kind == K_MAP:
+            return WALK_DICT
         if kind != K_OBJ:
             return -1
         loc, slots, is_exc, _ = extra

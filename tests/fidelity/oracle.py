@@ -57,7 +57,7 @@ def plain(value, depth=0, path=()):
     if isinstance(fields, tuple):  # a namedtuple: an object whose attributes are its fields
         if depth >= MAX_DEPTH:
             return ["obj", type_name(t), None]
-        pairs = list(zip(fields, value))[:MAX_ITEMS]
+        pairs = list(zip(fields, value, strict=False))[:MAX_ITEMS]
         return ["obj", type_name(t), {k: plain(v, depth + 1, (*path, id(value))) for k, v in pairs}]
     # Subclasses of the builtin containers show as the containers they are (their own instance
     # attributes are not shown), under their own type name.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections import Counter, OrderedDict, defaultdict, namedtuple
 from typing import Any
 
 import pytest
@@ -36,6 +37,26 @@ class Plain:
 
 class Other:
     pass
+
+
+class Bag(list):
+    pass
+
+
+class Row(tuple):
+    pass
+
+
+class Registry(dict):
+    pass
+
+
+class Tagged(list):
+    """A list subclass with instance attributes: shown as the list (the attributes are not)."""
+
+    def __init__(self, *items: Any) -> None:
+        super().__init__(items)
+        self.tag = "t"
 
 
 class Slotted:
@@ -91,6 +112,12 @@ def _obj_cycle() -> Plain:
     return p
 
 
+def _subclass_cycle() -> Bag:
+    bag = Bag([1])
+    bag.append(Registry(back=bag))
+    return bag
+
+
 CASES = {
     "atoms in a list": [1, -2, 2**62, 1.5, True, None, "s", b"b"],
     "long str and bytes": ["x" * 5000, b"y" * 5000],
@@ -110,6 +137,11 @@ CASES = {
     "budget spent": [[list(range(60)) for _ in range(20)] for _ in range(3)],
     "an overdrawn budget": [("password", 1)] * 21 + [{}, [], ()],
     "non-str attribute name": _odd_name(),
+    "subclasses of list, tuple and dict": Bag([Row((1, Bag())), Registry(a=Bag([2]), b=Row())]),
+    "defaultdict and Counter": [defaultdict(list, {"k": [1]}), Counter("abca")],
+    "a subclass with attributes": Tagged(1, Plain(x=Tagged())),
+    "a subclass cycle": _subclass_cycle(),
+    "secret keys in a dict subclass": Registry(password="p", user="u"),
 }
 
 
@@ -147,7 +179,17 @@ def test_an_empty_container_after_an_overdrawn_budget_is_not_a_fault() -> None:
 
 def test_values_only_python_knows_are_left_to_it() -> None:
     tracer, _, _ = _encoders(CaptureLimits())
-    for value in ({1, 2}, Slotted(), 10**30, [1, {2}], Plain(s=frozenset()), ValueError("x")):
+    values = (
+        {1, 2},
+        Slotted(),
+        10**30,
+        [1, {2}],
+        Plain(s=frozenset()),
+        ValueError("x"),
+        OrderedDict(a=1),
+        namedtuple("P", "x")(1),
+    )
+    for value in values:
         assert tracer._c_encode(value) is NotImplemented
 
 
@@ -183,7 +225,21 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
     if pool and roll < 0.45:
         return rng.choice(pool)  # sharing and, through the pool, cycles
     n = rng.choice([0, 1, 2, 2, 3, 5, 8, 70 if depth == 0 else 4])
-    kind = rng.choice(["list", "tuple", "dict", "object", "pair"])
+    kind = rng.choice(["list", "tuple", "dict", "object", "pair", "subclass"])
+    if kind == "subclass":
+        maker = rng.choice(["bag", "row", "registry", "counter"])
+        if maker == "row":
+            return Row(_random_value(rng, depth + 1, pool) for _ in range(n))
+        if maker == "counter":
+            return Counter({f"c{i}": i for i in range(n)})
+        sub: Any = Bag() if maker == "bag" else Registry()
+        pool.append(sub)  # so that its items can hold it: a cycle through a subclass
+        for i in range(n):
+            if maker == "bag":
+                sub.append(_random_value(rng, depth + 1, pool))
+            else:
+                sub[rng.choice([f"k{i}", i, "token"])] = _random_value(rng, depth + 1, pool)
+        return sub
     if kind == "pair":
         return (rng.choice(["password", "x", b"api_key"]), _random_value(rng, depth + 1, pool))
     if kind == "tuple":
