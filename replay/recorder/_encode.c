@@ -3,8 +3,8 @@
  * Why: when a value did change (an attribute set, an item appended), the C core used to call
  * the Python encoder (replay/recorder/snapshot.py), which builds its venc node by node in
  * Python. On object-heavy code that was two thirds of the recorder's time. This file builds the
- * same venc in C for the values the fingerprint walk knows: exact atoms, list, tuple and dict
- * and their subclasses (shown as the container, under their own name), and instances of plain
+ * same venc in C for the values the fingerprint walk knows: exact atoms, list, tuple, dict, set
+ * and frozenset and their subclasses (shown as the container, under their own name), and instances of plain
  * classes (content: their instance `__dict__` alone). It mirrors
  * `SnapshotEncoder._enc` rule for rule: the same budget, depth, item and attribute limits, back
  * references, secret names and (name, value) pairs, and it asks the identity map for the serial
@@ -419,6 +419,52 @@ enc_pairs(Enc *e, PyObject **pairs, Py_ssize_t n, int depth)
     return out;
 }
 
+/* `_seq` for a set or frozenset (and their subclasses, named `tname`): the items of its hash
+ * table in order (see walk_set), copied with references before any is encoded. */
+static PyObject *
+enc_set(Enc *e, PyObject *v, PyObject *tname, int depth)
+{
+    PyObject *key, *done;
+    PySetObject *so = (PySetObject *)v;
+    Py_ssize_t n = so->used, k;
+    if (!container_head(e, v, depth, n, e->fp->tags.seq, tname, &key, &k, &done)) {
+        return done;
+    }
+    PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
+    if (items == NULL) {
+        Py_DECREF(key);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t got = 0;
+    for (Py_ssize_t i = 0; i <= so->mask && got < k; i++) {
+        setentry *entry = &so->table[i];
+        if (entry->key != NULL && entry->hash != -1) {
+            items[got++] = Py_NewRef(entry->key);
+        }
+    }
+    PyObject *out = PyList_New(got);
+    if (out == NULL) {
+        release(items, got);
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->path[e->npath++] = v;
+    for (Py_ssize_t i = 0; i < got; i++) {
+        PyObject *x = enc_item(e, items[i], depth + 1);
+        if (x == NULL) {
+            e->npath--;
+            release(items, got);
+            Py_DECREF(out);
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, x);
+    }
+    e->npath--;
+    release(items, got);
+    return venc_container(e->fp->tags.seq, key, tname, n, out);
+}
+
 /* `_dict`, and `_map` for its subclasses (named `tname`). */
 static PyObject *
 enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
@@ -638,11 +684,13 @@ enc_node(Enc *e, PyObject *v, int depth)
     if (tp == &PyDict_Type) {
         return enc_dict(e, v, fp->names.dict, depth);
     }
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS) && !PyAnySet_Check(v)) {
         return NULL;
     }
     PyObject *tname = NULL;
     switch (fp_type_kind(fp, tp, &tname)) {
+    case FP_SET:
+        return enc_set(e, v, tname, depth);
     case FP_PLAIN:
         return enc_object(e, v, tname, depth);
     case FP_LIST:

@@ -20,10 +20,10 @@
  * str, bytes, bool, None); list, tuple and dict by identity (their address, which is what their
  * recorded `id` is keyed by, or the identity map's serial for a subclass that takes weak
  * references), class, length and items, subclasses included (the encoder shows them as the
- * container: `_seq`, `_map`); instances of plain Python classes (whose content is their instance
- * `__dict__` alone, as the encoder decides) by identity, class and attributes. Anything else
- * (sets, slots, exceptions, namedtuples, OrderedDict, stdlib values, big ints) makes the walk give
- * up, and the value is encoded.
+ * container: `_seq`, `_map`), and sets and frozensets alike; instances of plain Python classes
+ * (whose content is their instance `__dict__` alone, as the encoder decides) by identity, class
+ * and attributes. Anything else (slots, exceptions, namedtuples, OrderedDict, deques, stdlib
+ * values, big ints) makes the walk give up, and the value is encoded.
  *
  * Identity: a venc names objects by the identity map's serials, so a fingerprint also mixes in
  * the serial of each object (object_serial) and the map's entry of each list, dict and tuple
@@ -54,7 +54,7 @@ mix(uint64_t h, uint64_t x)
 }
 
 enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TUPLE, T_DICT,
-       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR };
+       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET };
 
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
@@ -277,6 +277,40 @@ walk_sequence(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+/* `_seq` for a set or frozenset (and their subclasses): its items in iteration order, that is
+ * the order of its hash table, read in place (set.__iter__ skips the same empty and deleted
+ * slots: a deleted one holds a dummy key with hash -1, which no real hash is). */
+static int
+walk_set(Walk *w, PyObject *v, int depth)
+{
+    if (on_path(w, v)) {
+        hash_header(w, T_REF, v, 0);
+        return 1;
+    }
+    PySetObject *so = (PySetObject *)v;
+    Py_ssize_t n = so->used, k = 0;
+    hash_header(w, T_SET, v, (uint64_t)n);
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
+    int expand = container_room(w, v, n, depth, &k);
+    if (expand <= 0) {
+        return expand == 0 ? 1 : 0;
+    }
+    w->path[w->npath++] = v;
+    int r = 1;
+    Py_ssize_t taken = 0;
+    for (Py_ssize_t i = 0; i <= so->mask && taken < k && r > 0; i++) {
+        setentry *entry = &so->table[i];
+        if (entry->key == NULL || entry->hash == -1) {
+            continue;
+        }
+        taken++;
+        PyObject *x = entry->key;
+        r = fp_inline_atom(w->fp, x) ? walk_value(w, x, depth + 1) : walk_item(w, x, depth + 1);
+    }
+    w->npath--;
+    return r;
+}
+
 /* _dict (and _map for its subclasses) and _pairs: keys inline if atoms else encoded; a str key that looks secret hides its
  * value (only the value's class shows). */
 static int
@@ -405,8 +439,10 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (kind <= 0) {
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
     }
-    if (kind != FP_PLAIN) { /* a subclass of list, tuple or dict, read as one */
-        return kind == FP_DICT ? walk_dict(w, v, depth) : walk_sequence(w, v, depth);
+    if (kind != FP_PLAIN) { /* a container of a builtin kind, or a subclass of one */
+        return kind == FP_DICT  ? walk_dict(w, v, depth)
+               : kind == FP_SET ? walk_set(w, v, depth)
+                                : walk_sequence(w, v, depth);
     }
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
@@ -513,7 +549,7 @@ walk_value(Walk *w, PyObject *v, int depth)
         w->h = mix(w->h, v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE);
         return 1;
     }
-    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type
+    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type && !PyAnySet_CheckExact(v)
         && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
         return 0; /* builtin and C types: the encoder has its own rules for them */
     }
@@ -591,6 +627,10 @@ classify_type(Fingerprinter *fp)
     }
     else if (i == FP_WALK_DICT && PyType_HasFeature(tp, Py_TPFLAGS_DICT_SUBCLASS)) {
         kind = FP_DICT;
+    }
+    else if (i == FP_WALK_SET
+             && (PyType_IsSubtype(tp, &PySet_Type) || PyType_IsSubtype(tp, &PyFrozenSet_Type))) {
+        kind = FP_SET;
     }
     else if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
         /* The `__dict__` attribute the encoder reads must be the plain one that

@@ -87,15 +87,17 @@ enum {
     FP_LIST,           /* a subclass of list, tuple or dict, read as one (`_seq`, `_map`) */
     FP_TUPLE,
     FP_DICT,
+    FP_SET, /* a set or frozenset, or a subclass of one */
 };
 
 /* SnapshotEncoder.walk_kind's answers for those subclasses (snapshot.WALK_*). */
 #define FP_WALK_LIST (-2)
 #define FP_WALK_TUPLE (-3)
 #define FP_WALK_DICT (-4)
+#define FP_WALK_SET (-5)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
- * defaultdict). */
+ * defaultdict; sets have no flag: PyAnySet_Check). */
 #define FP_CONTAINER_FLAGS \
     (Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_DICT_SUBCLASS)
 
@@ -233,7 +235,7 @@ fp_inline_atom(Fingerprinter *fp, PyObject *x)
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
  * max_items, max_attrs, max_nodes, max_string), `walk_kind(cls) -> int` (the MRO index of the
  * `__dict__` getset when instances of cls are encoded from their instance dict alone, FP_WALK_*
- * for a subclass of list, tuple or dict, else -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
+ * for a subclass of list, tuple or dict, or a set, else -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
  * (an array('Q') of one item, mixed into every fingerprint). None disables fingerprints.
  * 0 on success, -1 with an exception set. */
 int fp_init(Fingerprinter *fp, PyObject *rule);

@@ -259,11 +259,18 @@ for _descr_type, _word in (
     )
 del _descr_type, _word
 
-# SnapshotEncoder.walk_kind's answers for subclasses of the builtin containers (_fingerprint.c
-# reads the same numbers).
+# SnapshotEncoder.walk_kind's answers for the builtin containers and their subclasses
+# (_fingerprint.c reads the same numbers).
 WALK_LIST = -2
 WALK_TUPLE = -3
 WALK_DICT = -4
+WALK_SET = -5
+_WALK_SEQ = {
+    _take_list: WALK_LIST,
+    _take_tuple: WALK_TUPLE,
+    _take_set: WALK_SET,
+    _take_frozenset: WALK_SET,
+}
 
 # Exact types whose instances hash and compare in C: safe as keys of a C-level dict lookup.
 _SAFE_KEY_TYPE_IDS = frozenset(map(id, (str, int, float, bool, NoneType, bytes)))
@@ -628,8 +635,9 @@ class SnapshotEncoder:
 
         For a plain object (no slots, not an exception, not a class with a kind of its own),
         whose instance dict is all the encoder reads: the index in `t.__mro__` of the class
-        whose `__dict__` getset it reads. For a subclass of list, tuple or dict shown as the
-        container it is (`_seq`, `_map`): WALK_LIST, WALK_TUPLE or WALK_DICT. Else -1. The C
+        whose `__dict__` getset it reads. For list, tuple, dict, set and frozenset and their
+        subclasses, shown as the container they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
+        WALK_DICT or WALK_SET. Else -1. The C
         core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
         and re-encode only when their content changed.
         """
@@ -639,8 +647,7 @@ class SnapshotEncoder:
             self._fault(t, exc)
             return -1
         if kind == K_SEQ:
-            take = extra[1]
-            return WALK_LIST if take is _take_list else WALK_TUPLE if take is _take_tuple else -1
+            return _WALK_SEQ.get(extra[1], -1)
         if kind == K_MAP:
             return WALK_DICT
         if kind != K_OBJ:

@@ -6,7 +6,7 @@ code of this program (in scope), and the oracle checks that the change shows at 
 A subscript read can change a defaultdict in C (`__missing__`), and `xs += ys` extends a list
 in C: those lines are checked like any other.
 
-The values also hold subclasses of list, tuple and dict, a defaultdict, a Counter and a
+The values also hold subclasses of list, tuple and dict, a defaultdict, a Counter, a set and a
 namedtuple, which the recorder reads as the containers they are.
 """
 
@@ -87,6 +87,10 @@ def main():
     for item in fill(out, 3):
         total += item
     words = Counter("abca")
+    names = {"a", ("b", 1)}
+    meter.names = names
+    names.add("c")
+    names.discard("a")
     registry = Registry(meter=meter, words=words, pairs=[Pair(left=xs, right=groups)])
     nested = Bag([Registry(inner=Bag([Row((1,))]))])
     nested[0]["inner"].append(registry)
