@@ -637,6 +637,36 @@ enc_part(Enc *e, PyObject *v, int depth)
     return venc;
 }
 
+/* A class, function, method, builtin, module or generator (FP_OPAQUE): its venc from the Python
+ * encoder (`encode_opaque`: the text is built there), kept in the value cache under its
+ * fingerprint, so that the next value holding it reuses it without Python. */
+static PyObject *
+enc_opaque(Enc *e, PyObject *v)
+{
+    Fingerprinter *fp = e->fp;
+    PyObject *name = NULL;
+    uint64_t f = 0;
+    if (fp_type_kind(fp, Py_TYPE(v), &name) != FP_OPAQUE || fp_opaque(fp, v, &f) <= 0) {
+        return NULL;
+    }
+    fp->nodes_built++;
+    PyObject *known = fp_cached_at(fp, v, f, 0);
+    if (known != NULL) {
+        return known;
+    }
+    fp->python_calls++;
+    PyObject *venc = PyObject_CallOneArg(fp->encode_opaque, v);
+    if (venc == NULL) {
+        return callback_failed();
+    }
+    /* Under its fingerprint now: the encoding may have given it its serial. */
+    if (fp_opaque(fp, v, &f) > 0 && fp_remember_at(fp, v, f, venc, 0, 1) < 0) {
+        Py_DECREF(venc);
+        return NULL;
+    }
+    return venc;
+}
+
 /* `_enc`. */
 static PyObject *
 enc_value(Enc *e, PyObject *v, int depth)
@@ -669,6 +699,11 @@ enc_value(Enc *e, PyObject *v, int depth)
     if (tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None) {
         return Py_NewRef(v);
     }
+    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type && !PyAnySet_CheckExact(v)
+        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
+        /* Other C types: a leaf, as the walk reads it (walk_value). */
+        return fp_opaque_type(tp) ? enc_opaque(e, v) : NULL;
+    }
     return enc_part(e, v, depth);
 }
 
@@ -691,6 +726,8 @@ enc_node(Enc *e, PyObject *v, int depth)
     switch (fp_type_kind(fp, tp, &tname)) {
     case FP_SET:
         return enc_set(e, v, tname, depth);
+    case FP_OPAQUE:
+        return enc_opaque(e, v);
     case FP_PLAIN:
         return enc_object(e, v, tname, depth);
     case FP_LIST:

@@ -22,8 +22,10 @@
  * references), class, length and items, subclasses included (the encoder shows them as the
  * container: `_seq`, `_map`), and sets and frozensets alike; instances of plain Python classes
  * (whose content is their instance `__dict__` alone, as the encoder decides) by identity, class
- * and attributes. Anything else (slots, exceptions, namedtuples, OrderedDict, deques, stdlib
- * values, big ints) makes the walk give up, and the value is encoded.
+ * and attributes; classes, functions, methods, builtins, modules and generators by identity and
+ * what their text shows (opaque_content). Anything else (slots, exceptions, namedtuples, enum
+ * members, OrderedDict, deques, stdlib values, big ints) makes the walk give up, and the value is
+ * encoded.
  *
  * Identity: a venc names objects by the identity map's serials, so a fingerprint also mixes in
  * the serial of each object (object_serial) and the map's entry of each list, dict and tuple
@@ -54,7 +56,7 @@ mix(uint64_t h, uint64_t x)
 }
 
 enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TUPLE, T_DICT,
-       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET };
+       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE };
 
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
@@ -429,6 +431,98 @@ container_serial(Fingerprinter *fp, PyObject *v)
     return serial;
 }
 
+/* What the encoder's text of an opaque value reads (`_object_text`), as a hash of the objects it
+ * reads them from: a function's module and qualified name, a method's function (and its name)
+ * and the class of its `self`, a builtin's definition and the class of its owner, a module's
+ * `__name__`, a generator's `__qualname__`. A class shows its own name, fixed when the encoder
+ * first classified it. 1 with *out, 0 for a C layout not read here. */
+static int
+opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    uint64_t h = mix(mix(mix(0x6F70617175650001ULL, T_OPAQUE), (uintptr_t)v), (uintptr_t)tp);
+    if (PyType_Check(v)) {
+        *out = h;
+        return 1;
+    }
+    if (tp == &PyFunction_Type) {
+        PyFunctionObject *f = (PyFunctionObject *)v;
+        *out = mix(mix(h, (uintptr_t)f->func_qualname), (uintptr_t)f->func_module);
+        return 1;
+    }
+    if (tp == &PyMethod_Type) {
+        PyObject *func = PyMethod_GET_FUNCTION(v);
+        h = mix(mix(h, (uintptr_t)func), (uintptr_t)Py_TYPE(PyMethod_GET_SELF(v)));
+        if (PyFunction_Check(func)) {
+            h = mix(h, (uintptr_t)((PyFunctionObject *)func)->func_qualname);
+        }
+        *out = h;
+        return 1;
+    }
+    if (PyCFunction_Check(v)) {
+        PyObject *self = PyCFunction_GET_SELF(v);
+        *out = mix(mix(h, (uintptr_t)((PyCFunctionObject *)v)->m_ml),
+                   self != NULL ? (uintptr_t)Py_TYPE(self) : 0);
+        return 1;
+    }
+    if (PyModule_Check(v)) {
+        PyObject *d = PyModule_GetDict(v); /* borrowed; the module's own dict */
+        PyObject *name = d != NULL && PyDict_CheckExact(d)
+                             ? PyDict_GetItemWithError(d, fp->str_name) /* str key: no user code */
+                             : NULL;
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        *out = mix(h, (uintptr_t)name);
+        return 1;
+    }
+    if (tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) {
+        /* A C type that cannot be subclassed: its getset, no user code. */
+        PyObject *qualname = PyObject_GetAttr(v, fp->str_qualname);
+        if (qualname == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        *out = mix(h, (uintptr_t)qualname);
+        Py_DECREF(qualname); /* the generator keeps it */
+        return 1;
+    }
+    return 0;
+}
+
+int
+fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    int kind = type_kind(fp, Py_TYPE(v));
+    if (kind != FP_OPAQUE) {
+        return kind < 0 ? -1 : 0;
+    }
+    uint64_t content;
+    if (!opaque_content(fp, v, &content)) {
+        return 0;
+    }
+    uint64_t both = mix(content, object_serial(fp, v));
+    *out = both ? both : 1;
+    return 1;
+}
+
+/* An opaque value inside a value: a leaf, its content and serial mixed in as fp_opaque does. */
+static int
+walk_opaque(Walk *w, PyObject *v)
+{
+    if (type_kind(w->fp, Py_TYPE(v)) != FP_OPAQUE) {
+        return 0; /* not read, or not classified yet (fp_of classifies it, then walks again) */
+    }
+    uint64_t content;
+    if (!opaque_content(w->fp, v, &content)) {
+        return 0;
+    }
+    w->h = mix(w->h, content);
+    w->ids = mix(w->ids, object_serial(w->fp, v));
+    return 1;
+}
+
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
  * reserved slots of the budget (what is left is given back). Also the entry for every other
  * class the encoder classified (a subclass of list, tuple or dict goes to their walk). */
@@ -440,9 +534,10 @@ walk_object(Walk *w, PyObject *v, int depth)
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
     }
     if (kind != FP_PLAIN) { /* a container of a builtin kind, or a subclass of one */
-        return kind == FP_DICT  ? walk_dict(w, v, depth)
-               : kind == FP_SET ? walk_set(w, v, depth)
-                                : walk_sequence(w, v, depth);
+        return kind == FP_DICT     ? walk_dict(w, v, depth)
+               : kind == FP_SET    ? walk_set(w, v, depth)
+               : kind == FP_OPAQUE ? walk_opaque(w, v)
+                                   : walk_sequence(w, v, depth);
     }
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
@@ -551,7 +646,9 @@ walk_value(Walk *w, PyObject *v, int depth)
     }
     if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type && !PyAnySet_CheckExact(v)
         && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
-        return 0; /* builtin and C types: the encoder has its own rules for them */
+        /* Other C types: classes, functions and the like are read here; the encoder has its
+         * own rules for the rest. */
+        return fp_opaque_type(tp) ? walk_opaque(w, v) : 0;
     }
     return walk_part(w, v, depth, NULL);
 }
@@ -631,6 +728,9 @@ classify_type(Fingerprinter *fp)
     else if (i == FP_WALK_SET
              && (PyType_IsSubtype(tp, &PySet_Type) || PyType_IsSubtype(tp, &PyFrozenSet_Type))) {
         kind = FP_SET;
+    }
+    else if (i == FP_WALK_OPAQUE) {
+        kind = FP_OPAQUE; /* fp_opaque gives up on a C layout it does not know */
     }
     else if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
         /* The `__dict__` attribute the encoder reads must be the plain one that
@@ -993,10 +1093,11 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
     PyObject *key = PyDict_GetItemString(rule, "key");
     PyObject *type_name = PyDict_GetItemString(rule, "type_name");
     PyObject *class_name = PyDict_GetItemString(rule, "class_name");
+    PyObject *encode_opaque = PyDict_GetItemString(rule, "encode_opaque");
     PyObject *tags = PyDict_GetItemString(rule, "tags");
     PyObject *digits = PyDict_GetItemString(rule, "max_int_digits");
-    if (key == NULL || type_name == NULL || class_name == NULL || tags == NULL
-        || !PyDict_Check(tags) || digits == NULL) {
+    if (key == NULL || type_name == NULL || class_name == NULL || encode_opaque == NULL
+        || tags == NULL || !PyDict_Check(tags) || digits == NULL) {
         return 0;
     }
     long max_digits = PyLong_AsLong(digits);
@@ -1027,6 +1128,7 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
     fp->key = Py_NewRef(key);
     fp->type_name = Py_NewRef(type_name);
     fp->class_name = Py_NewRef(class_name);
+    fp->encode_opaque = Py_NewRef(encode_opaque);
     fp->can_encode = max_digits >= 19;
     return 0;
 }
@@ -1100,6 +1202,10 @@ fp_init(Fingerprinter *fp, PyObject *rule)
         return -1;
     }
     fp->dict_index = Py_NewRef(dict_index);
+    if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
+        || !(fp->str_name = PyUnicode_InternFromString("__name__"))) {
+        return -1;
+    }
     fp->secret_cache = Py_NewRef(secret_cache);
     fp->is_secret = Py_NewRef(is_secret);
     fp->max_depth = (int)depth;
@@ -1151,6 +1257,9 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->key);
     Py_CLEAR(fp->type_name);
     Py_CLEAR(fp->class_name);
+    Py_CLEAR(fp->encode_opaque);
+    Py_CLEAR(fp->str_qualname);
+    Py_CLEAR(fp->str_name);
     Py_CLEAR(fp->names.list);
     Py_CLEAR(fp->names.tuple);
     Py_CLEAR(fp->names.dict);
@@ -1177,5 +1286,6 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
     Py_VISIT(fp->key);
     Py_VISIT(fp->type_name);
     Py_VISIT(fp->class_name);
+    Py_VISIT(fp->encode_opaque);
     return 0;
 }

@@ -87,7 +87,8 @@ enum {
     FP_LIST,           /* a subclass of list, tuple or dict, read as one (`_seq`, `_map`) */
     FP_TUPLE,
     FP_DICT,
-    FP_SET, /* a set or frozenset, or a subclass of one */
+    FP_SET,    /* a set or frozenset, or a subclass of one */
+    FP_OPAQUE, /* a class, function, method, builtin, module or generator: a text, an identity */
 };
 
 /* SnapshotEncoder.walk_kind's answers for those subclasses (snapshot.WALK_*). */
@@ -95,6 +96,18 @@ enum {
 #define FP_WALK_TUPLE (-3)
 #define FP_WALK_DICT (-4)
 #define FP_WALK_SET (-5)
+#define FP_WALK_OPAQUE (-6)
+
+/* Whether instances of the C type `tp` may be opaque values the walk reads (the class's
+ * classification decides; fp_opaque reads them). Heap types go through the walk of objects. */
+static inline int
+fp_opaque_type(PyTypeObject *tp)
+{
+    return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type
+           || tp == &PyMethod_Type || tp == &PyGen_Type || tp == &PyCoro_Type
+           || tp == &PyAsyncGen_Type || PyType_IsSubtype(tp, &PyCFunction_Type)
+           || PyType_IsSubtype(tp, &PyModule_Type);
+}
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -199,6 +212,8 @@ typedef struct {
     PyObject *key;
     PyObject *type_name;
     PyObject *class_name;
+    PyObject *encode_opaque; /* SnapshotEncoder.encode_opaque */
+    PyObject *str_qualname, *str_name; /* "__qualname__", "__name__" */
     struct {
         int cut, redacted, seq, map, obj, ref;
     } tags;
@@ -252,6 +267,11 @@ int fp_traverse(Fingerprinter *fp, visitproc visit, void *arg);
  * the objects in it, which encoding `v` may assign: whether the content changed while it was
  * encoded is told by the content halves. */
 int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
+
+/* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with
+ * *out, 0 when it is not one the walk reads, -1 (no exception) when its class is not classified
+ * yet (fp->miss_type is set). */
+int fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out);
 
 /* The fingerprint of `v` as a part of a value being encoded: at `depth`, with `budget` nodes
  * left and `path` (npath nodes) above it. 1 with *out (never 0) and *after, the budget left once

@@ -112,6 +112,7 @@ def _c_encoder_rule(encoder: SnapshotEncoder) -> dict[str, Any]:
         "key": encoder.identity.key,
         "type_name": encoder.type_name,
         "class_name": encoder.class_name,
+        "encode_opaque": encoder.encode_opaque,
         "max_int_digits": encoder.limits.max_int_digits,
         "tags": _VENC_TAGS,
     }

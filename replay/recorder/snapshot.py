@@ -265,6 +265,10 @@ WALK_LIST = -2
 WALK_TUPLE = -3
 WALK_DICT = -4
 WALK_SET = -5
+WALK_OPAQUE = -6
+# The opaque kinds the C core recognises by their C type and fingerprints by what their text
+# reads (_fingerprint.c, opaque_inputs); it asks `encode_opaque` for their venc.
+_WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
 _WALK_SEQ = {
     _take_list: WALK_LIST,
     _take_tuple: WALK_TUPLE,
@@ -637,7 +641,8 @@ class SnapshotEncoder:
         whose instance dict is all the encoder reads: the index in `t.__mro__` of the class
         whose `__dict__` getset it reads. For list, tuple, dict, set and frozenset and their
         subclasses, shown as the container they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
-        WALK_DICT or WALK_SET. Else -1. The C
+        WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules and
+        generators (opaque: a text and an identity): WALK_OPAQUE. Else -1. The C
         core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
         and re-encode only when their content changed.
         """
@@ -650,12 +655,27 @@ class SnapshotEncoder:
             return _WALK_SEQ.get(extra[1], -1)
         if kind == K_MAP:
             return WALK_DICT
+        if kind in _WALK_OPAQUE_KINDS:
+            return WALK_OPAQUE
         if kind != K_OBJ:
             return -1
         loc, slots, is_exc, _ = extra
         if loc is None or loc[0] < 0 or loc[1] or slots or is_exc:
             return -1
         return loc[0]
+
+    def encode_opaque(self, value: Any) -> Any:
+        """The venc of a value whose kind `walk_kind` says is WALK_OPAQUE, as `_enc` gives it.
+
+        The C encoder asks for these one node at a time (their text is built here), and keeps
+        the answer while the node's fingerprint holds.
+        """
+        t = type(value)
+        try:
+            info = self._info(t)
+            return self._handlers[info[0]](value, t, info, 0, [0, []])
+        except Exception as exc:
+            return self._fault(t, exc)
 
     def class_name(self, t: type) -> str:
         """`module.QualName` of the class `t`, as a venc names its instances (cached).

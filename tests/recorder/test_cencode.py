@@ -116,6 +116,49 @@ class Tags(set):
     pass
 
 
+class Meta(type):
+    pass
+
+
+class WithMeta(metaclass=Meta):
+    def method(self) -> None:
+        pass
+
+
+def _callables() -> Plain:
+    obj = WithMeta()
+    return Plain(
+        func=_callables,
+        lam=lambda: 1,
+        cls=Plain,
+        meta_cls=WithMeta,
+        bound=obj.method,
+        builtin=len,
+        builtin_method=[].append,
+        module=random,
+        items=[sys, print, Plain, obj.method],
+        password=_callables,
+    )
+
+
+def _gen() -> Any:
+    yield 1
+
+
+async def _coro() -> None:
+    pass
+
+
+async def _agen() -> Any:
+    yield 1
+
+
+def _generators() -> list[Any]:
+    coro = _coro()
+    coro.close()  # never awaited: closed so that no warning is printed
+    return [_gen(), coro, _agen(), Plain(g=_gen())]
+
+
 def _holey_set() -> set[int]:
     # Deleted slots of the hash table hold a dummy key, skipped as set.__iter__ skips them.
     s = set(range(40))
@@ -159,6 +202,8 @@ CASES = {
     "secret pairs in a set": {("password", "x"), ("user", "u")},
     "a wide set": set(range(300)),
     "a set subclass": Tags({"x", ("token", 1)}),
+    "functions, classes, methods, builtins, modules": _callables(),
+    "generators and coroutines": _generators(),
 }
 
 
@@ -208,6 +253,22 @@ def test_values_only_python_knows_are_left_to_it() -> None:
         assert tracer._c_encode(value) is NotImplemented
 
 
+def test_a_renamed_function_is_encoded_again() -> None:
+    # An opaque value's venc is kept under its fingerprint, which reads what its text shows.
+    tracer, _, encoder = _encoders(CaptureLimits())
+
+    def helper() -> None:
+        pass
+
+    value = Plain(f=helper, m=sys)
+    first = tracer._c_encode(value)
+    assert first == _python(encoder, value)
+    helper.__qualname__ = "renamed"
+    again = tracer._c_encode(value)
+    assert again == _python(encoder, value)
+    assert "renamed" in again[3]["f"][3]
+
+
 def test_small_int_digit_limits_turn_the_c_encoder_off() -> None:
     # With max_int_digits below 19 an int the walk takes may be a big int to the encoder.
     tracer, _, _ = _encoders(CaptureLimits(max_int_digits=5))
@@ -235,6 +296,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 "s" * rng.choice([0, 1, 10, 1024, 1025, 3000]),
                 b"b" * rng.choice([0, 5, 1025]),
                 rng.choice(["password", "token", "user", b"secret"]),
+                rng.choice([len, Plain, sys, _callables, [].append, WithMeta]),
             ]
         )
     if pool and roll < 0.45:

@@ -91,6 +91,7 @@ def main():
     meter.names = names
     names.add("c")
     names.discard("a")
+    meter.handlers = {"fill": fill, "len": len, "cls": Meter, "gen": fill([], 1), "m": a.__eq__}
     registry = Registry(meter=meter, words=words, pairs=[Pair(left=xs, right=groups)])
     nested = Bag([Registry(inner=Bag([Row((1,))]))])
     nested[0]["inner"].append(registry)
