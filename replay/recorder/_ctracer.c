@@ -2340,8 +2340,12 @@ nothing_ran_during(Tracer *t, FrameState *st, PyObject *names)
         return 0;
     }
     PyObject *last = PyList_GET_ITEM(events, n - 1);
-    return PyTuple_GET_ITEM(last, 3) == st->call_id
-           && PyLong_AsLong(PyTuple_GET_ITEM(last, 0)) == K_LINE;
+    if (!PyTuple_CheckExact(last) || PyTuple_GET_SIZE(last) < 4
+        || PyTuple_GET_ITEM(last, 3) != st->call_id) {
+        return 0;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(last, 0);
+    return PyLong_CheckExact(kind) && PyLong_AsLong(kind) == K_LINE;
 }
 
 /* state.touched_now(st): the names the frame's last line could have changed in place, as a

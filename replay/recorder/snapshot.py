@@ -259,15 +259,15 @@ for _descr_type, _word in (
     )
 del _descr_type, _word
 
-# SnapshotEncoder.walk_kind's answers for the builtin containers and their subclasses
-# (_fingerprint.c reads the same numbers).
+# SnapshotEncoder.walk_kind's answers for the builtin containers and their subclasses, and for
+# opaque values (_fingerprint.h defines the same numbers).
 WALK_LIST = -2
 WALK_TUPLE = -3
 WALK_DICT = -4
 WALK_SET = -5
 WALK_OPAQUE = -6
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
-# reads (_fingerprint.c, opaque_inputs); it asks `encode_opaque` for their venc.
+# reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
 _WALK_SEQ = {
     _take_list: WALK_LIST,
