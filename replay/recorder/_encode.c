@@ -639,7 +639,8 @@ enc_part(Enc *e, PyObject *v, int depth)
 
 /* A class, function, method, builtin, module or generator (FP_OPAQUE): its venc from the Python
  * encoder (`encode_opaque`: the text is built there), kept in the value cache under its
- * fingerprint, so that the next value holding it reuses it without Python. */
+ * fingerprint (but a generator's: see fp_remember_at), so that the next value holding it
+ * reuses it without Python. */
 static PyObject *
 enc_opaque(Enc *e, PyObject *v)
 {

@@ -963,7 +963,11 @@ int
 fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int depth,
                Py_ssize_t nodes)
 {
-    if (fp->values == NULL || f == 0) {
+    PyTypeObject *tp = Py_TYPE(v);
+    if (fp->values == NULL || f == 0 || tp == &PyGen_Type || tp == &PyCoro_Type
+        || tp == &PyAsyncGen_Type) {
+        /* Not a generator's: most are made, run and dropped within a line (`sum(x for x in
+         * xs)`), and would only push long-lived entries out of the bounded cache. */
         return 0;
     }
     FpValueEntry *e = value_entry(fp, v, depth);
