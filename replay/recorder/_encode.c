@@ -319,6 +319,36 @@ container_head(Enc *e, PyObject *v, int depth, Py_ssize_t n, int tag, PyObject *
     return 1;
 }
 
+/* The rest of `_list`, `_tuple` and `_seq` once the first `got` items of `v` are copied (owned
+ * references, released here): each encoded one level down with `v` on the recursion path, then
+ * the container's venc. Steals `key`. */
+static PyObject *
+enc_copied_items(Enc *e, PyObject *v, PyObject *key, PyObject *tname, Py_ssize_t n,
+                 PyObject **items, Py_ssize_t got, int depth)
+{
+    PyObject *out = PyList_New(got);
+    if (out == NULL) {
+        release(items, got);
+        Py_DECREF(key);
+        return NULL;
+    }
+    e->path[e->npath++] = v;
+    for (Py_ssize_t i = 0; i < got; i++) {
+        PyObject *x = enc_item(e, items[i], depth + 1);
+        if (x == NULL) {
+            e->npath--;
+            release(items, got);
+            Py_DECREF(out);
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, x);
+    }
+    e->npath--;
+    release(items, got);
+    return venc_container(e->fp->tags.seq, key, tname, n, out);
+}
+
 /* `_list` and `_tuple`, and `_seq` for their subclasses (named `tname`). */
 static PyObject *
 enc_sequence(Enc *e, PyObject *v, PyObject *tname, int depth)
@@ -329,29 +359,11 @@ enc_sequence(Enc *e, PyObject *v, PyObject *tname, int depth)
         return done;
     }
     PyObject **items = copy_items(v, k);
-    PyObject *out = items != NULL ? PyList_New(k) : NULL;
-    if (out == NULL) {
-        if (items != NULL) {
-            release(items, k);
-        }
+    if (items == NULL) {
         Py_DECREF(key);
         return NULL;
     }
-    e->path[e->npath++] = v;
-    for (Py_ssize_t i = 0; i < k; i++) {
-        PyObject *x = enc_item(e, items[i], depth + 1);
-        if (x == NULL) {
-            e->npath--;
-            release(items, k);
-            Py_DECREF(out);
-            Py_DECREF(key);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, x);
-    }
-    e->npath--;
-    release(items, k);
-    return venc_container(e->fp->tags.seq, key, tname, n, out);
+    return enc_copied_items(e, v, key, tname, n, items, k, depth);
 }
 
 /* References to up to k (key, value) pairs of an exact dict, taken before any is encoded:
@@ -442,27 +454,7 @@ enc_set(Enc *e, PyObject *v, PyObject *tname, int depth)
             items[got++] = Py_NewRef(entry->key);
         }
     }
-    PyObject *out = PyList_New(got);
-    if (out == NULL) {
-        release(items, got);
-        Py_DECREF(key);
-        return NULL;
-    }
-    e->path[e->npath++] = v;
-    for (Py_ssize_t i = 0; i < got; i++) {
-        PyObject *x = enc_item(e, items[i], depth + 1);
-        if (x == NULL) {
-            e->npath--;
-            release(items, got);
-            Py_DECREF(out);
-            Py_DECREF(key);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, x);
-    }
-    e->npath--;
-    release(items, got);
-    return venc_container(e->fp->tags.seq, key, tname, n, out);
+    return enc_copied_items(e, v, key, tname, n, items, got, depth);
 }
 
 /* `_dict`, and `_map` for its subclasses (named `tname`). */

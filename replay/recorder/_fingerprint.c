@@ -313,8 +313,8 @@ walk_set(Walk *w, PyObject *v, int depth)
     return r;
 }
 
-/* _dict (and _map for its subclasses) and _pairs: keys inline if atoms else encoded; a str key that looks secret hides its
- * value (only the value's class shows). */
+/* _dict (and _map for its subclasses) and _pairs: keys inline if atoms else encoded; a str key
+ * that looks secret hides its value (only the value's class shows). */
 static int
 walk_dict(Walk *w, PyObject *v, int depth)
 {
