@@ -84,14 +84,16 @@ struct PyMemberDef {
 enum {
     FP_NOT_WALKED = 0, /* the Python encoder's rules only */
     FP_PLAIN,          /* a plain object: its instance __dict__ alone */
-    FP_LIST,           /* a subclass of list, tuple or dict, read as one (`_seq`, `_map`) */
-    FP_TUPLE,
+    FP_LIST,           /* list, tuple, dict and their subclasses, read as the container */
+    FP_TUPLE,          /* (`_seq`, `_map`) */
     FP_DICT,
-    FP_SET,    /* a set or frozenset, or a subclass of one */
-    FP_OPAQUE, /* a class, function, method, builtin, module or generator: a text, an identity */
+    FP_SET,            /* a set or frozenset, or a subclass of one */
+    FP_OPAQUE,         /* a class, function, method, builtin, module or generator: a text and
+                        * an identity (fp_opaque) */
 };
 
-/* SnapshotEncoder.walk_kind's answers for those subclasses (snapshot.WALK_*). */
+/* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
+ * a plain object it answers an index into the class's MRO). */
 #define FP_WALK_LIST (-2)
 #define FP_WALK_TUPLE (-3)
 #define FP_WALK_DICT (-4)
@@ -250,8 +252,9 @@ fp_inline_atom(Fingerprinter *fp, PyObject *x)
 /* Set up from the encoder's rule, a dict (csysmon._encoder_rule): its limits (max_depth,
  * max_items, max_attrs, max_nodes, max_string), `walk_kind(cls) -> int` (the MRO index of the
  * `__dict__` getset when instances of cls are encoded from their instance dict alone, FP_WALK_*
- * for a subclass of list, tuple or dict, or a set, else -1), its redactor's `secret_cache` dict and `is_secret`, and its identity map's `rotations`
- * (an array('Q') of one item, mixed into every fingerprint). None disables fingerprints.
+ * for the other kinds the walk reads, else -1), its redactor's `secret_cache` dict and
+ * `is_secret`, and its identity map's `rotations` (an array('Q') of one item, mixed into every
+ * fingerprint). None disables fingerprints.
  * 0 on success, -1 with an exception set. */
 int fp_init(Fingerprinter *fp, PyObject *rule);
 
@@ -301,8 +304,6 @@ fp_name_secret(Fingerprinter *fp, PyObject *name)
  * to it, or NULL (no exception) if the map holds none. */
 PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
 
-/* The name a venc gives instances of `tp` if it is a plain class (borrowed; the class is
- * classified first if need be), else NULL: with an exception if classifying it failed. */
 /* The FP_* kind of a class (classifying it first if needed) and, for a walked kind, its name in
  * a venc (borrowed). FP_NOT_WALKED (possibly with an exception set) when it is not mine. */
 int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);
