@@ -22,10 +22,10 @@
  * references), class, length and items, subclasses included (the encoder shows them as the
  * container: `_seq`, `_map`), and sets and frozensets alike; instances of plain Python classes
  * (whose content is their instance `__dict__` alone, as the encoder decides) by identity, class
- * and attributes; classes, functions, methods, builtins, modules and generators by identity and
- * what their text shows (opaque_content). Anything else (slots, exceptions, namedtuples, enum
- * members, OrderedDict, deques, stdlib values, big ints) makes the walk give up, and the value is
- * encoded.
+ * and attributes; classes, functions, methods, builtins, modules, generators and enum members
+ * (with an atom value) by identity and what their venc shows (opaque_content). Anything else
+ * (slots, exceptions, namedtuples, OrderedDict, deques, stdlib values, big ints) makes the walk
+ * give up, and the value is encoded.
  *
  * Identity: a venc names objects by the identity map's serials, so a fingerprint also mixes in
  * the serial of each object (object_serial) and the map's entry of each list, dict and tuple
@@ -434,8 +434,9 @@ container_serial(Fingerprinter *fp, PyObject *v)
 /* What the encoder's text of an opaque value reads (`_object_text`), as a hash of the objects it
  * reads them from: a function's module and qualified name, a method's function (and its name)
  * and the class of its `self`, a builtin's definition and the class of its owner, a module's
- * `__name__`, a generator's `__qualname__`. A class shows its own name, fixed when the encoder
- * first classified it. 1 with *out, 0 for a C layout not read here. */
+ * `__name__`, a generator's `__qualname__`, an enum member's name and (atom) value. A class shows
+ * its own name, fixed when the encoder first classified it. 1 with *out, 0 for a C layout not
+ * read here. */
 static int
 opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
@@ -487,6 +488,37 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         *out = mix(h, (uintptr_t)qualname);
         Py_DECREF(qualname); /* the generator keeps it */
         return 1;
+    }
+    if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        /* An enum member (`_enum`): its `_name_` and its `_value_`, read from its instance
+         * dict; only an atom value (str, bytes, int, float, bool, None), whose venc does not
+         * depend on where the member sits. */
+        PyObject *d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL || !PyDict_CheckExact(d)) {
+            PyErr_Clear();
+            Py_XDECREF(d);
+            return 0;
+        }
+        PyObject *name = PyDict_GetItemWithError(d, fp->str_enum_name); /* str keys: no user code */
+        PyObject *value = name != NULL || !PyErr_Occurred()
+                              ? PyDict_GetItemWithError(d, fp->str_enum_value)
+                              : NULL;
+        int ok = value != NULL && (name == NULL || PyUnicode_CheckExact(name));
+        PyTypeObject *vt = ok ? Py_TYPE(value) : NULL;
+        ok = ok
+             && (vt == &PyUnicode_Type || vt == &PyBytes_Type || vt == &PyLong_Type
+                 || vt == &PyFloat_Type || vt == &PyBool_Type || value == Py_None);
+        Py_hash_t vh = ok ? PyObject_Hash(value) : -1; /* C hashes of exact atoms */
+        if (ok) {
+            h = mix(mix(mix(mix(h, (uintptr_t)name), (uintptr_t)vt), (uint64_t)vh),
+                    (uint64_t)(vt == &PyUnicode_Type ? PyUnicode_GET_LENGTH(value)
+                               : vt == &PyBytes_Type ? PyBytes_GET_SIZE(value)
+                                                     : 0));
+        }
+        Py_DECREF(d);
+        PyErr_Clear();
+        *out = h;
+        return ok && vh != -1;
     }
     return 0;
 }
@@ -1207,7 +1239,9 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->dict_index = Py_NewRef(dict_index);
     if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
-        || !(fp->str_name = PyUnicode_InternFromString("__name__"))) {
+        || !(fp->str_name = PyUnicode_InternFromString("__name__"))
+        || !(fp->str_enum_name = PyUnicode_InternFromString("_name_"))
+        || !(fp->str_enum_value = PyUnicode_InternFromString("_value_"))) {
         return -1;
     }
     fp->secret_cache = Py_NewRef(secret_cache);
@@ -1264,6 +1298,8 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->encode_opaque);
     Py_CLEAR(fp->str_qualname);
     Py_CLEAR(fp->str_name);
+    Py_CLEAR(fp->str_enum_name);
+    Py_CLEAR(fp->str_enum_value);
     Py_CLEAR(fp->names.list);
     Py_CLEAR(fp->names.tuple);
     Py_CLEAR(fp->names.dict);

@@ -89,7 +89,7 @@ enum {
     FP_DICT,
     FP_SET,            /* a set or frozenset, or a subclass of one */
     FP_OPAQUE,         /* a class, function, method, builtin, module or generator: a text and
-                        * an identity (fp_opaque) */
+                        * an identity; an enum member (fp_opaque) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -216,6 +216,7 @@ typedef struct {
     PyObject *class_name;
     PyObject *encode_opaque; /* SnapshotEncoder.encode_opaque */
     PyObject *str_qualname, *str_name; /* "__qualname__", "__name__" */
+    PyObject *str_enum_name, *str_enum_value; /* "_name_", "_value_" */
     struct {
         int cut, redacted, seq, map, obj, ref;
     } tags;

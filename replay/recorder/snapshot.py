@@ -642,7 +642,7 @@ class SnapshotEncoder:
         whose `__dict__` getset it reads. For list, tuple, dict, set and frozenset and their
         subclasses, shown as the container they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
         WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules and
-        generators (opaque: a text and an identity): WALK_OPAQUE. Else -1. The C
+        generators (opaque: a text and an identity), and enum members: WALK_OPAQUE. Else -1. The C
         core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
         and re-encode only when their content changed.
         """
@@ -657,6 +657,8 @@ class SnapshotEncoder:
             return WALK_DICT
         if kind in _WALK_OPAQUE_KINDS:
             return WALK_OPAQUE
+        if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
+            return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:
             return -1
         loc, slots, is_exc, _ = extra

@@ -11,6 +11,7 @@ a few thousand times. The whole-program comparison of the two cores is test_core
 
 from __future__ import annotations
 
+import enum
 import random
 import sys
 from collections import Counter, OrderedDict, defaultdict, namedtuple
@@ -116,6 +117,25 @@ class Tags(set):
     pass
 
 
+class Colour(enum.Enum):
+    RED = 1
+    GREEN = "green"
+    LONG = "x" * 5000
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Perm(enum.Flag):
+    R = 4
+    W = 2
+
+
+class Pair(enum.Enum):
+    ONE = (1, 2)  # not an atom value: left to the Python encoder
+
+
 class Meta(type):
     pass
 
@@ -204,6 +224,11 @@ CASES = {
     "a set subclass": Tags({"x", ("token", 1)}),
     "functions, classes, methods, builtins, modules": _callables(),
     "generators and coroutines": _generators(),
+    "enum members": Plain(
+        colour=Colour.RED,
+        others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
+        token=Colour.RED,
+    ),
 }
 
 
@@ -247,6 +272,7 @@ def test_values_only_python_knows_are_left_to_it() -> None:
         [1, Slotted()],
         ValueError("x"),
         OrderedDict(a=1),
+        [Pair.ONE],
         namedtuple("P", "x")(1),
     )
     for value in values:
@@ -296,7 +322,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 "s" * rng.choice([0, 1, 10, 1024, 1025, 3000]),
                 b"b" * rng.choice([0, 5, 1025]),
                 rng.choice(["password", "token", "user", b"secret"]),
-                rng.choice([len, Plain, sys, _callables, [].append, WithMeta]),
+                rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
             ]
         )
     if pool and roll < 0.45:
