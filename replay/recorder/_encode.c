@@ -692,8 +692,7 @@ enc_value(Enc *e, PyObject *v, int depth)
     if (tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None) {
         return Py_NewRef(v);
     }
-    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type && !PyAnySet_CheckExact(v)
-        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
+    if (!fp_is_part(v)) {
         /* Other C types: a leaf, as the walk reads it (walk_value). */
         return fp_opaque_type(tp) ? enc_opaque(e, v) : NULL;
     }
@@ -712,7 +711,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     if (tp == &PyDict_Type) {
         return enc_dict(e, v, fp->names.dict, depth);
     }
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS) && !PyAnySet_Check(v)) {
+    if (!fp_is_part(v)) {
         return NULL;
     }
     PyObject *tname = NULL;

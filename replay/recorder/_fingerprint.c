@@ -435,12 +435,16 @@ container_serial(Fingerprinter *fp, PyObject *v)
  * reads them from: a function's module and qualified name, a method's function (and its name)
  * and the class of its `self`, a builtin's definition and the class of its owner, a module's
  * `__name__`, a generator's `__qualname__`, an enum member's name and (atom) value. A class shows
- * its own name, fixed when the encoder first classified it. 1 with *out, 0 for a C layout not
- * read here. */
+ * its own name, fixed when the encoder first classified it. 1 with *out, 0 for a class the
+ * encoder does not call opaque or a C layout not read here, -1 for a class not classified yet. */
 static int
 opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(v);
+    int kind = type_kind(fp, tp);
+    if (kind != FP_OPAQUE) {
+        return kind < 0 ? -1 : 0; /* not read, or not classified yet (fp->miss_type is set) */
+    }
     uint64_t h = mix(mix(mix(0x6F70617175650001ULL, T_OPAQUE), (uintptr_t)v), (uintptr_t)tp);
     if (PyType_Check(v)) {
         *out = h;
@@ -526,13 +530,10 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
 int
 fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
-    int kind = type_kind(fp, Py_TYPE(v));
-    if (kind != FP_OPAQUE) {
-        return kind < 0 ? -1 : 0;
-    }
     uint64_t content;
-    if (!opaque_content(fp, v, &content)) {
-        return 0;
+    int r = opaque_content(fp, v, &content);
+    if (r <= 0) {
+        return r;
     }
     uint64_t both = mix(content, object_serial(fp, v));
     *out = both ? both : 1;
@@ -543,12 +544,9 @@ fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out)
 static int
 walk_opaque(Walk *w, PyObject *v)
 {
-    if (type_kind(w->fp, Py_TYPE(v)) != FP_OPAQUE) {
-        return 0; /* not read, or not classified yet (fp_of classifies it, then walks again) */
-    }
     uint64_t content;
-    if (!opaque_content(w->fp, v, &content)) {
-        return 0;
+    if (opaque_content(w->fp, v, &content) <= 0) {
+        return 0; /* not read, or not classified yet (fp_of classifies it, then walks again) */
     }
     w->h = mix(w->h, content);
     w->ids = mix(w->ids, object_serial(w->fp, v));
@@ -676,8 +674,7 @@ walk_value(Walk *w, PyObject *v, int depth)
         w->h = mix(w->h, v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE);
         return 1;
     }
-    if (tp != &PyList_Type && tp != &PyTuple_Type && tp != &PyDict_Type && !PyAnySet_CheckExact(v)
-        && !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)) {
+    if (!fp_is_part(v)) {
         /* Other C types: classes, functions and the like are read here; the encoder has its
          * own rules for the rest. */
         return fp_opaque_type(tp) ? walk_opaque(w, v) : 0;

@@ -116,6 +116,18 @@ fp_opaque_type(PyTypeObject *tp)
 #define FP_CONTAINER_FLAGS \
     (Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_DICT_SUBCLASS)
 
+/* Whether the walk reads `v` as a part (walk_part: a list, tuple, dict or set, a subclass of
+ * one, an instance of a Python class) rather than as a leaf. The walk and the C encoder decide
+ * with this one test, so that they meet the same parts. */
+static inline int
+fp_is_part(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    return tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
+           || PyAnySet_CheckExact(v)
+           || PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS);
+}
+
 typedef struct {
     PyTypeObject *type;   /* never dereferenced after the entry is made */
     unsigned int version; /* tp_version_tag when the answer was given */
