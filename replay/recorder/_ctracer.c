@@ -3574,9 +3574,10 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsn}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
-                         "suspended", (Py_ssize_t)t->suspended.n);
+                         "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
+                         (unsigned long long)t->fp.classes_asked);
 }
 
 static int

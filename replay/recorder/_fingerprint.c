@@ -89,6 +89,41 @@ static int walk_part(Walk *w, PyObject *v, int depth, FpPart *out);
 static uint64_t container_serial(Fingerprinter *fp, PyObject *v);
 static uint64_t object_serial(Fingerprinter *fp, PyObject *v);
 
+/* The type cache's entry for `tp` at its current version tag, or NULL. */
+static inline FpTypeEntry *
+type_entry(Fingerprinter *fp, PyTypeObject *tp, unsigned int version)
+{
+    size_t home = fp_slot_of(tp, FP_TYPE_CACHE);
+    for (size_t i = 0; i < FP_TYPE_PROBES; i++) {
+        FpTypeEntry *e = &fp->types[(home + i) & (FP_TYPE_CACHE - 1)];
+        if (e->type == tp) {
+            return e->version == version ? e : NULL;
+        }
+        if (e->type == NULL) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Where to file an answer for `tp`: its own entry (an older version), else a free one in its
+ * probe window, else one of the window's entries, chosen in turn (the cache is full there:
+ * some hundreds of classes). */
+static FpTypeEntry *
+type_entry_to_fill(Fingerprinter *fp, PyTypeObject *tp)
+{
+    static size_t victim = 0;
+    size_t home = fp_slot_of(tp, FP_TYPE_CACHE);
+    for (size_t i = 0; i < FP_TYPE_PROBES; i++) {
+        FpTypeEntry *e = &fp->types[(home + i) & (FP_TYPE_CACHE - 1)];
+        if (e->type == tp || e->type == NULL) {
+            return e;
+        }
+    }
+    victim = (victim + 1) % FP_TYPE_PROBES;
+    return &fp->types[(home + victim) & (FP_TYPE_CACHE - 1)];
+}
+
 /* How instances of `tp` are walked: an FP_* kind (FP_NOT_WALKED: 0), or -1 not classified yet
  * (fp->miss_type is set). */
 static int
@@ -103,8 +138,8 @@ type_kind(Fingerprinter *fp, PyTypeObject *tp)
         }
         version = tp->tp_version_tag;
     }
-    FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
-    if (e->type == tp && e->version == version) {
+    FpTypeEntry *e = type_entry(fp, tp, version);
+    if (e != NULL) {
         return e->kind;
     }
     if (fp->miss_type == NULL) {
@@ -116,13 +151,16 @@ type_kind(Fingerprinter *fp, PyTypeObject *tp)
 int
 fp_name_secret_slow(Fingerprinter *fp, PyObject *name)
 {
-    FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE)];
+    FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE) & ~(size_t)1];
     PyObject *hit = PyDict_GetItemWithError(fp->secret_cache, name); /* exact str: no user code */
     if (hit != NULL) {
-        /* Replacing the entry may free the old name: a str's deallocation runs no Python code. */
-        Py_XSETREF(e->name, Py_NewRef(name));
-        e->secret = hit == Py_True;
-        return e->secret;
+        /* The newest answer goes first, the older one second; the one pushed out may free its
+         * name: a str's deallocation runs no Python code. */
+        Py_XDECREF(e[1].name);
+        e[1] = e[0];
+        e[0].name = Py_NewRef(name);
+        e[0].secret = hit == Py_True;
+        return e[0].secret;
     }
     if (PyErr_Occurred()) {
         PyErr_Clear();
@@ -735,6 +773,7 @@ classify_type(Fingerprinter *fp)
     PyTypeObject *tp = fp->miss_type;
     fp->miss_type = NULL;
     fp->python_calls++;
+    fp->classes_asked++;
     PyObject *index = PyObject_CallOneArg(fp->dict_index, (PyObject *)tp);
     long i = index == NULL ? -1 : PyLong_AsLong(index);
     Py_XDECREF(index);
@@ -782,7 +821,7 @@ classify_type(Fingerprinter *fp)
     }
     unsigned int version = tp->tp_version_tag;
     if (version != 0) {
-        FpTypeEntry *e = &fp->types[fp_slot_of(tp, FP_TYPE_CACHE)];
+        FpTypeEntry *e = type_entry_to_fill(fp, tp);
         e->type = tp;
         e->version = version;
         e->kind = kind;
@@ -813,7 +852,8 @@ fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name)
     if (kind <= 0) {
         return FP_NOT_WALKED;
     }
-    *name = fp->types[fp_slot_of(tp, FP_TYPE_CACHE)].name;
+    FpTypeEntry *e = type_entry(fp, tp, tp->tp_version_tag);
+    *name = e != NULL ? e->name : NULL;
     return *name != NULL ? kind : FP_NOT_WALKED;
 }
 
