@@ -112,9 +112,14 @@ _MARSHAL_VERSION: Final = 4
 ZSTD_FRAME_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 EVENTS_LEVEL: Final = 6
-"""zstd level of event chunks: against level 3, chunks 10-40% smaller (json_requests, richards,
-nbody) for 0.1-0.3 us more compression per event, which runs with the GIL released (recordings
-measured no slower; level 9 gains 3% more and is measurably slower)."""
+"""zstd level of event chunks while the writer keeps up: against level 3, chunks 10-40% smaller
+(json_requests, richards, nbody); level 9 gains 3% more and is measurably slower."""
+FAST_EVENTS_LEVEL: Final = 1
+"""zstd level of event chunks while the writer is behind the program (the recorder's writer
+picks it, see replay/recorder/writer.py): on richards, 0.22 s of compression for 3.2 million
+events against level 6's 0.77 s, for chunks 18% bigger. Level 1 came out smaller than 2 and 3
+there. Compression releases the GIL, but a program that produces events faster than the writer
+stores them waits for it (the backlog bound), so its cost is the program's."""
 BLOCK_LEVEL: Final = 9
 """zstd level of call and exception blocks (small, written once)."""
 SOURCE_LEVEL: Final = 3

@@ -57,9 +57,21 @@ from replay.events import (
 )
 from replay.recorder.state import RecordingState
 from replay.storage import ChunkWrite, Store
-from replay.storage.codec import CALL_FIELDS, compress_blob, encode_events
+from replay.storage.codec import (
+    CALL_FIELDS,
+    EVENTS_LEVEL,
+    FAST_EVENTS_LEVEL,
+    compress_blob,
+    encode_events,
+)
 
 FLUSH_INTERVAL = 0.5
+BEHIND_LISTS = 4
+"""Handed-off lists found waiting at one write from which the writer counts as behind the
+program, and compresses that write's chunks at `codec.FAST_EVENTS_LEVEL` rather than
+`EVENTS_LEVEL`: a program producing events faster than the writer stores them waits for it at
+the backlog bound (MAX_PENDING_BATCHES, 8), so there the writer's speed is the program's. A
+program with pauses (a service between requests, a test run) keeps the smaller chunks."""
 
 CallRow = list[Any]
 """A call's row in `codec.CALL_FIELDS` order, updated in place while the call runs."""
@@ -308,6 +320,8 @@ class Writer:
         self.error: str | None = None
         self.busy = False
         """True while the writer collects and writes (the `drop` policy drops only then)."""
+        self.behind = False
+        """Whether the last write found the writer behind the program (BEHIND_LISTS)."""
         self.cpu_ns = 0
         """CPU time spent writing so far, in ns (`--max-overhead` counts it as the recorder's:
         budget.py). It includes compression, which runs without the GIL: an upper bound on what
@@ -404,6 +418,7 @@ class Writer:
         handoff = state.handoff
         while handoff:
             batches.append(handoff.popleft())
+        self.behind = len(batches) + len(runs) >= BEHIND_LISTS
         for thread_id, events, dropped in runs:
             batches.append((thread_id, events))
             self.events_dropped += dropped
@@ -459,6 +474,7 @@ class Writer:
         calls: dict[int, CallRow] = {}
         ended_calls: list[tuple] = []
         exceptions: list[dict[str, Any]] = []
+        level = FAST_EVENTS_LEVEL if self.behind else EVENTS_LEVEL
         self.index.begin_write()
         for thread_id, events in batches:
             try:
@@ -473,7 +489,7 @@ class Writer:
                     calls.pop(call[0], None)
             ended_calls.extend(ended)
             exceptions.extend(raised)
-            data = encode_events(events)
+            data = encode_events(events, level)
             self.bytes_written += len(data)
             self.events_written += len(events)
             chunks.append(

@@ -1,0 +1,50 @@
+"""The writer's compression level: smaller chunks while it keeps up, faster ones when behind.
+
+A program that produces events faster than the writer stores them waits for it at the backlog
+bound, so there the writer's speed is the program's and it compresses at
+`codec.FAST_EVENTS_LEVEL`. A real store, a real writer and hand-made event lists; what a user
+relies on is that the events read back the same either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from replay.storage import Store
+from replay.storage.codec import EVENTS_LEVEL, FAST_EVENTS_LEVEL, encode_events
+
+from replay.events import CALL, LINE, RETURN
+from replay.recorder.scope import Scope
+from replay.recorder.state import RecordingState
+from replay.recorder.writer import BEHIND_LISTS, Writer
+
+
+def events_of_list(n: int, first_step: int) -> list[tuple]:
+    """One call of n line steps, from step `first_step` (call id = first step)."""
+    call_id = first_step
+    events = [(CALL, first_step, first_step * 256, call_id, 1, (1, 0), (("x", 0),), None)]
+    for i in range(1, n + 1):
+        step = first_step + i
+        events.append((LINE, step, step * 256, call_id, 2 + i % 3, None, (("x", i),), None))
+    step = first_step + n + 1
+    events.append((RETURN, step, step * 256, call_id, 5, n, None, None))
+    return events
+
+
+@pytest.mark.parametrize("queued", [1, BEHIND_LISTS])
+def test_chunks_read_back_the_same_at_either_level(tmp_path: Path, queued: int) -> None:
+    store = Store.open(tmp_path / "r.db", mode="w")
+    recording_id = store.create_recording({"format_version": 1})
+    state = RecordingState(Scope(str(tmp_path)), lambda name, value: value)
+    writer = Writer(store, recording_id, state)
+    lists = [events_of_list(500, 1 + k * 1000) for k in range(queued)]
+    for events in lists:
+        state.handoff.append((1, events))
+    writer.flush()
+    assert writer.behind is (queued >= BEHIND_LISTS)
+    chunks = store.chunk_index(recording_id)
+    assert [store.read_chunk(chunk.id) for chunk in chunks] == lists
+    level = FAST_EVENTS_LEVEL if writer.behind else EVENTS_LEVEL
+    assert writer.bytes_written == sum(len(encode_events(events, level)) for events in lists)
+    store.close()
