@@ -174,7 +174,8 @@ TRACERS: tuple[Tracer, ...] = (
     Tracer(
         "replay-budget",
         "replay --max-overhead 100%",
-        "replay record --max-overhead 100% ... (request workloads only: hot code at call level)",
+        "replay record --max-overhead 100% ... (request workloads only: hot code at call level, "
+        "then off)",
         _replay_budget,
         applies=lambda w: w.requests,
         replay=True,

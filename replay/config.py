@@ -59,7 +59,8 @@ class RecordConfig:
     `block` (wait for it) or `drop` (drop the events, counted, and mark the place with a GAP)."""
     max_overhead: float | None = None
     """`--max-overhead`: the recorder's time allowed, as a fraction of the program's own time,
-    before hot code is recorded at call level only (replay/recorder/budget.py); None: no budget."""
+    before hot code is recorded at call level only, then not at all (replay/recorder/budget.py);
+    None: no budget."""
     parent_id: int | None = None
     """The recording of the process that started this one, if any."""
 

@@ -193,7 +193,8 @@ def record(
             metavar="BUDGET",
             help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
             "time): past it the hottest functions are recorded at call level only (arguments, "
-            "results, exceptions), each marked by a gap. Needs sys.monitoring (3.12+). "
+            "results, exceptions), then, if that still costs too much, not at all; each change "
+            "is marked by a gap. Needs sys.monitoring (3.12+). "
             "Default: no budget.",
             show_default=False,
         ),

@@ -384,9 +384,13 @@ typedef struct CodeEntry {
     int secret_name;     /* state.is_secret(info.name): -1 not asked yet */
     PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
     long long busy_ns;   /* with a budget: time spent in its callbacks since the last review */
-    int demoted;         /* the budget switched it to call level (budget.py) */
+    int demoted;         /* how far the budget demoted it: BUDGET_LINES (not), BUDGET_CALLS,
+                          * BUDGET_OFF (budget.py's levels) */
     int own;             /* settrace core: replay's own code (-1 not asked yet) */
 } CodeEntry;
+
+/* budget.py's levels: how much of a code object is recorded. */
+enum { BUDGET_LINES = 0, BUDGET_CALLS = 1, BUDGET_OFF = 2 };
 
 typedef struct {
     void *id;        /* the object the name was bound to (never dereferenced) */
@@ -1355,7 +1359,9 @@ current(Tracer *t, CThread *th, _PyInterpreterFrame *f, PyObject *code)
         }
     }
     CodeEntry *ce = code_get_or_make(t, code);
-    if (ce == NULL) {
+    if (ce == NULL || ce->demoted == BUDGET_OFF) {
+        /* A frame of code the budget turned off that started after that: not recorded, its
+         * events are ignored (NULL without an exception). */
         return NULL;
     }
     FrameState *st = fs_new(t, ce, f);
@@ -2681,6 +2687,9 @@ cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
             goto error;
         }
     }
+    else if (ce->demoted == BUDGET_OFF) {
+        return Py_NewRef(t->disable); /* the budget turned its new calls off (budget.py) */
+    }
     _PyInterpreterFrame *f = cur_frame();
     if (f == NULL) {
         Py_RETURN_NONE;
@@ -2758,7 +2767,7 @@ cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     if (st == NULL) {
         /* Started before recording began: adopt it as a call. */
         FrameState *adopted = current(t, th, f, code);
-        rc = adopted ? 0 : -1;
+        rc = adopted != NULL || !PyErr_Occurred() ? 0 : -1;
         Py_XDECREF(adopted);
     }
     else {
@@ -3165,7 +3174,7 @@ line_event(Tracer *t, PyObject *code, PyObject *line)
     else {
         st = current(t, th, f, code);
         if (st == NULL) {
-            return -1;
+            return PyErr_Occurred() ? -1 : 0;
         }
     }
     /* The thread state lives in the thread's dict and cannot go while this thread runs; the
@@ -3661,16 +3670,18 @@ tracer_dealloc(Tracer *t)
 /* ------------------------------------------------------------------------------------------- */
 /* The overhead budget (replay/recorder/budget.py decides; this measures and demotes)          */
 
-/* Switch `code` to call-level events and record a GAP step with the reason, here. 0 or -1. */
+/* Move `code` down to `level` (BUDGET_CALLS: call-level events; BUDGET_OFF: py_start turns its
+ * new calls away, its running calls keep their call-level events to the end) and record a GAP
+ * step with the reason, here. 0 or -1. */
 static int
-budget_demote(Tracer *t, PyObject *code, PyObject *detail)
+budget_demote(Tracer *t, PyObject *code, int level, PyObject *detail)
 {
     CodeEntry *ce = code_get(t, code);
-    if (ce == NULL || ce->demoted || !PyUnicode_Check(detail)) {
+    if (ce == NULL || ce->demoted >= level || level > BUDGET_OFF || !PyUnicode_Check(detail)) {
         return 0;
     }
-    ce->demoted = 1;
-    if (set_local_events(t, code, t->call_mask) < 0) {
+    ce->demoted = level;
+    if (level == BUDGET_CALLS && set_local_events(t, code, t->call_mask) < 0) {
         return -1;
     }
     CThread *th = get_thread(t, 1);
@@ -3697,7 +3708,7 @@ budget_review(Tracer *t, long long now)
     size_t n = 0;
     for (size_t i = 0; i < t->codes.cap; i++) {
         CodeEntry *ce = t->codes.e[i].key ? t->codes.e[i].val : NULL;
-        n += ce != NULL && ce->busy_ns > 0 && ce->registered && !ce->demoted;
+        n += ce != NULL && ce->busy_ns > 0 && ce->registered && ce->demoted < BUDGET_OFF;
     }
     if (n == 0) {
         return 0;
@@ -3705,6 +3716,7 @@ budget_review(Tracer *t, long long now)
     struct {
         PyObject *code;
         long long ns;
+        int level;
     } *costs = PyMem_Calloc(n, sizeof *costs);
     if (costs == NULL) {
         PyErr_NoMemory();
@@ -3713,9 +3725,10 @@ budget_review(Tracer *t, long long now)
     size_t k = 0;
     for (size_t i = 0; i < t->codes.cap && k < n; i++) {
         CodeEntry *ce = t->codes.e[i].key ? t->codes.e[i].val : NULL;
-        if (ce != NULL && ce->busy_ns > 0 && ce->registered && !ce->demoted) {
+        if (ce != NULL && ce->busy_ns > 0 && ce->registered && ce->demoted < BUDGET_OFF) {
             costs[k].code = Py_NewRef(ce->code);
             costs[k].ns = ce->busy_ns;
+            costs[k].level = ce->demoted;
             k++;
         }
         if (ce != NULL) {
@@ -3726,7 +3739,9 @@ budget_review(Tracer *t, long long now)
     PyObject *list = PyList_New(0), *result = NULL;
     for (size_t i = 0; list != NULL && i < k; i++) {
         PyObject *name = PyObject_GetAttrString(costs[i].code, "co_qualname");
-        PyObject *item = name ? Py_BuildValue("(OOL)", costs[i].code, name, costs[i].ns) : NULL;
+        PyObject *item = name ? Py_BuildValue("(OOLi)", costs[i].code, name, costs[i].ns,
+                                              costs[i].level)
+                              : NULL;
         Py_XDECREF(name);
         if (item == NULL || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
@@ -3744,9 +3759,14 @@ budget_review(Tracer *t, long long now)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(result); i++) {
         PyObject *d = PyList_GET_ITEM(result, i);
         PyObject *code = PyObject_GetAttrString(d, "code");
-        PyObject *detail = code ? PyObject_GetAttrString(d, "detail") : NULL;
-        int r = detail == NULL ? -1 : budget_demote(t, code, detail);
+        PyObject *level = code ? PyObject_GetAttrString(d, "level") : NULL;
+        PyObject *detail = level ? PyObject_GetAttrString(d, "detail") : NULL;
+        long lv = detail ? PyLong_AsLong(level) : -1;
+        int r = detail == NULL || (lv == -1 && PyErr_Occurred())
+                    ? -1
+                    : budget_demote(t, code, (int)lv, detail);
         Py_XDECREF(code);
+        Py_XDECREF(level);
         Py_XDECREF(detail);
         if (r < 0) {
             goto done;

@@ -11,6 +11,13 @@ they get only their call-level events (PY_START, PY_RETURN, yields, exceptions),
 calls into libraries. Each demotion is recorded where it happens as a GAP step with reason
 `budget`, so readers show "lines not recorded from here" instead of silence.
 
+A function whose calls alone still cost more than the budget allows (their arguments and
+results are encoded at every call: a request handler called with a large dict costs far more
+than its body) is demoted once more, to *not recorded*: its new calls are not recorded at all
+(sys.monitoring stops calling back for them), calls already running end as recorded, and a
+second GAP step says so. Without that second rung a budget could not hold: on a JSON request
+handler, call level alone cost about 15 times the program's own time.
+
 A demotion is for the rest of the recording: a function that was too hot once is likely to be
 again, and switching back and forth would make the recording harder to read than a clear gap.
 The cores own the measuring (it is per event); this module owns the decision, the same for
@@ -28,10 +35,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GAP_REASON_BUDGET", "REVIEW_NS", "OverheadBudget", "parse_max_overhead"]
+__all__ = [
+    "CALLS",
+    "GAP_REASON_BUDGET",
+    "LINES",
+    "OFF",
+    "REVIEW_NS",
+    "OverheadBudget",
+    "parse_max_overhead",
+]
 
 GAP_REASON_BUDGET = "budget"
 """The reason of the GAP step recorded where a code object is demoted."""
+
+# How much of a code object is recorded (its level), from full to nothing: each demotion moves
+# it one level down. (The C core numbers them alike: _ctracer.c, CodeEntry.demoted.)
+LINES = 0
+"""Every line, call and library call (no budget, or not demoted yet)."""
+CALLS = 1
+"""Its calls only: arguments, results, exceptions."""
+OFF = 2
+"""Its new calls not at all."""
 
 REVIEW_NS = 100_000_000
 """How much run time (ns) is looked at per decision: long enough to average over many calls,
@@ -61,9 +85,11 @@ def parse_max_overhead(text: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Demotion:
-    """One code object switched to call level, and the sentence its GAP step carries."""
+    """One code object moved down to `level` (CALLS or OFF), and the sentence its GAP step
+    carries."""
 
     code: Any
+    level: int
     detail: str
 
 
@@ -78,9 +104,10 @@ class OverheadBudget:
         self.other_ns = other_ns
         self._other_seen = other_ns() if other_ns is not None else 0
 
-    def review(self, window_ns: int, costs: Iterable[tuple[Any, str, int]]) -> list[Demotion]:
-        """`costs`: (code, its qualified name, recorder ns spent on it) over the last `window_ns`
-        of wall time. Returns the code objects to demote now (possibly none)."""
+    def review(self, window_ns: int, costs: Iterable[tuple[Any, str, int, int]]) -> list[Demotion]:
+        """`costs`: (code, its qualified name, recorder ns spent on it, its level: LINES or
+        CALLS) over the last `window_ns` of wall time. Returns the code objects to demote now,
+        each one level down (possibly none)."""
         costs = sorted(costs, key=lambda c: c[2], reverse=True)
         spent = sum(c[2] for c in costs)
         other = 0
@@ -98,18 +125,24 @@ class OverheadBudget:
             return []
         scale = total / spent  # each code object's callbacks and its share of the writer
         out: list[Demotion] = []
-        for code, name, ns in costs:
+        for code, name, ns, level in costs:
             if excess <= 0 or ns <= 0:
                 break
+            if level >= OFF:
+                continue
             cost = ns * scale
             # Its share of the wall time (the recorder's own share can exceed the program's by
             # any factor, which reads as nonsense once the program barely ran in the window).
             share = cost / max(window_ns, 1)
+            if level == LINES:
+                what = f"{name} recorded at call level from here: recording its lines took"
+            else:
+                what = f"{name} not recorded from here: recording its calls alone took"
             out.append(
                 Demotion(
                     code,
-                    f"{name} recorded at call level from here: recording its lines took "
-                    f"{share:.0%} of the run time, over the --max-overhead budget of "
+                    level + 1,
+                    f"{what} {share:.0%} of the run time, over the --max-overhead budget of "
                     f"{self.max_overhead:.0%} of the program's own time",
                 )
             )

@@ -33,7 +33,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
-from replay.recorder.budget import GAP_REASON_BUDGET, REVIEW_NS, OverheadBudget
+from replay.recorder.budget import CALLS, GAP_REASON_BUDGET, LINES, OFF, REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name, python_code
 from replay.recorder.state import (
     BATCH_EVENTS,
@@ -131,6 +131,8 @@ class SysMonitoringCore:
         self.tool: int | None = None
         self._externals: set[int] = set()
         self._budget: OverheadBudget | None = None
+        self._levels: dict[int, int] = {}
+        """With a budget: the code objects it demoted (id -> budget.CALLS or budget.OFF)."""
 
     def steps_taken(self) -> int:
         """The last step number handed out (after stop(): reading it takes the next one)."""
@@ -159,7 +161,7 @@ class SysMonitoringCore:
         clock = time.perf_counter_ns
         # Keyed by id(code): hashing a code object hashes its bytecode and constants.
         costs: dict[int, int] = {}
-        demoted: set[int] = set()
+        levels = self._levels  # code id -> CALLS or OFF (budget.py); absent: LINES
         window = [clock()]
         call_level = call_level_events()
 
@@ -169,16 +171,18 @@ class SysMonitoringCore:
             for code_id, ns in costs.items():
                 info = codes.get(code_id)
                 if info is not None:
-                    spent.append((info.code, info.code.co_qualname, ns))
+                    spent.append((info.code, info.code.co_qualname, ns, levels.get(code_id, LINES)))
             costs.clear()
             elapsed = now - window[0]
             window[0] = now
             for demotion in budget.review(elapsed, spent):
                 code = demotion.code
-                if id(code) in demoted:
+                if levels.get(id(code), LINES) >= demotion.level:
                     continue
-                demoted.add(id(code))
-                sys.monitoring.set_local_events(tool, code, call_level)
+                levels[id(code)] = demotion.level
+                if demotion.level == CALLS:
+                    sys.monitoring.set_local_events(tool, code, call_level)
+                # OFF: py_start turns its new calls away; its running calls keep their returns.
                 try:
                     ts = state.local.ts
                 except AttributeError:
@@ -195,7 +199,7 @@ class SysMonitoringCore:
                 result = callback(code, *args)
                 now = clock()
                 code_id = id(code)
-                if code_id not in demoted:
+                if levels.get(code_id, LINES) < OFF:
                     costs[code_id] = costs.get(code_id, 0) + now - start
                 if now - window[0] >= REVIEW_NS:
                     try:
@@ -250,9 +254,11 @@ class SysMonitoringCore:
         is_secret = state.is_secret
         switch = state.switch
         externals = self._externals
+        levels = self._levels
 
-        def current(frame: Any, code: CodeType) -> tuple[Any, FrameState]:
-            """The thread state and the FrameState of `frame`, resynchronising if needed."""
+        def current(frame: Any, code: CodeType) -> tuple[Any, FrameState | None]:
+            """The thread state and the FrameState of `frame`, resynchronising if needed; None
+            for an untracked frame of code the budget turned off (its events are ignored)."""
             try:
                 ts = local.ts
             except AttributeError:
@@ -268,6 +274,8 @@ class SysMonitoringCore:
                     if stack[depth].frame_id == id(frame):
                         del stack[depth + 1 :]
                         return ts, stack[depth]
+            if levels and levels.get(id(code)) == OFF:
+                return ts, None
             info = codes.get(id(code))
             st = FrameState(next(calls), id(frame), code, info, switch[1])
             parent = stack[-1].call_id if stack else 0
@@ -307,6 +315,8 @@ class SysMonitoringCore:
                         return DISABLE
                     info = state.register_code(code)
                     mon.set_local_events(tool, code, in_scope_events)
+                elif levels and levels.get(id(code)) == OFF:
+                    return DISABLE  # the budget turned its new calls off (budget.py)
                 frame = getframe(1)
                 try:
                     ts = local.ts
@@ -349,6 +359,8 @@ class SysMonitoringCore:
         def leave(code: CodeType, kind: int, payload_value: Any, is_exc: bool) -> None:
             frame = getframe(2)
             ts, st = current(frame, code)
+            if st is None:
+                return
             if st.pending is not None:
                 finish_pending(ts, st, None, None)
             changes, deleted = diff_locals(st, frame, encode_named, touched_now(st, ts, switch))
@@ -423,6 +435,8 @@ class SysMonitoringCore:
                         return None
                     frame = getframe(1)
                     ts, st = current(frame, code)
+                    if st is None:
+                        return None
                     if st.pending is not None:
                         finish_pending(ts, st, None, encode_exception(exc), True)
                     changes, deleted = diff_locals(
@@ -453,6 +467,8 @@ class SysMonitoringCore:
                     ts.stack.append(st)
                 else:
                     ts, st = current(frame, code)
+                    if st is None:
+                        return None
                 emit(ts, (THROW, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                           encode_exception(exc), None, None))  # fmt: skip
             except Exception as fault_exc:
@@ -465,6 +481,8 @@ class SysMonitoringCore:
             try:
                 frame = getframe(1)
                 ts, st = current(frame, code)
+                if st is None:
+                    return None
                 exc = encode_exception(
                     StopIteration(value) if value is not None else StopIteration()
                 )
@@ -487,6 +505,8 @@ class SysMonitoringCore:
                     st = stack[-1]
                 else:
                     ts, st = current(frame, code)
+                    if st is None:
+                        return None
                 if st.pending is not None:
                     finish_pending(ts, st, None, None)
                 changes, deleted = diff_locals(st, frame, encode_named, touched_now(st, ts, switch))
@@ -535,6 +555,8 @@ class SysMonitoringCore:
                         mon.set_local_events(tool, callee_code, ev.PY_RETURN)
                 frame = getframe(1)
                 ts, st = current(frame, code)
+                if st is None:
+                    return None
                 if st.pending is not None:
                     finish_pending(ts, st, None, None)
                 st.pending = callee_name(callable_)

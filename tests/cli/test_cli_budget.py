@@ -19,7 +19,7 @@ from conftest import assert_one_line_error, clean_env, python, replay, write
 from replay.storage import Store
 
 from replay.events import CALL, GAP, LINE, RETURN
-from replay.recorder.budget import OverheadBudget, parse_max_overhead
+from replay.recorder.budget import CALLS, LINES, OFF, OverheadBudget, parse_max_overhead
 
 needs_sysmon = pytest.mark.skipif(
     sys.version_info < (3, 12), reason="--max-overhead needs sys.monitoring (3.12+)"
@@ -110,6 +110,62 @@ def test_hot_function_goes_to_call_level_with_a_gap(tmp_path: Path, store: Path,
     assert any(g["reason"] == "budget" and g["detail"].startswith("hot ") for g in gap_docs)
 
 
+TINY = """
+    import sys
+    import time
+
+    def tiny(i):
+        return i + 1
+
+    def main(seconds):
+        # A function far cheaper than recording even its calls: at call level the recorder
+        # still costs many times the program, so the budget turns it off.
+        total = 0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for i in range(200):
+                total += tiny(i)
+        print("done", total > 0)
+
+    main(float(sys.argv[1]))
+"""
+
+
+@needs_sysmon
+@pytest.mark.parametrize("core", CORES)
+def test_what_costs_too_much_at_call_level_is_turned_off(
+    tmp_path: Path, store: Path, core: str
+) -> None:
+    program = write(tmp_path / "tiny.py", TINY)
+    env = clean_env(**({"REPLAY_CORE": core} if core != "default" else {}))
+    untraced = python(str(program), "0.8", cwd=tmp_path)
+    done = replay(
+        "record", "--store", str(store), "--max-overhead", "20%", "-q", str(program), "0.8",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
+    assert done.stdout == untraced.stdout
+
+    events = _events(store)
+    details = [e[5][1] for e in events if e[0] == GAP]
+    assert any(d.startswith("tiny recorded at call level from here") for d in details), details
+    off = [e for e in events if e[0] == GAP and e[5][1].startswith("tiny not recorded from here")]
+    assert len(off) == 1, details
+    # No call of `tiny` starts after the gap; each one recorded before it has its RETURN.
+    with Store.open(store, mode="r") as opened:
+        recording = opened.recordings()[0]["id"]
+        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
+    tiny_calls = [e for e in events if e[0] == CALL and functions.get(e[5][0]) == "tiny"]
+    assert tiny_calls
+    assert max(e[1] for e in tiny_calls) < off[0][1]
+    returned = {e[3] for e in events if e[0] == RETURN}
+    assert {e[3] for e in tiny_calls} <= returned
+
+    shown = replay("show", "--store", str(store), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert "gap (budget): tiny not recorded from here" in shown.stdout.decode()
+
+
 def test_no_budget_no_gaps(tmp_path: Path, store: Path) -> None:
     program = write(tmp_path / "hot.py", PROGRAM)
     done = replay("record", "--store", str(store), "-q", str(program), "3000", cwd=tmp_path)
@@ -152,18 +208,33 @@ def test_parse_max_overhead() -> None:
 def test_review_demotes_the_hottest_until_within_budget() -> None:
     budget = OverheadBudget(0.5)
     # 100 ms window: the recorder spent 60 ms, the program 40 ms (allowed: 20 ms).
-    costs = [("a", "a", 10_000_000), ("b", "b", 45_000_000), ("c", "c", 5_000_000)]
+    costs = [
+        ("a", "a", 10_000_000, LINES),
+        ("b", "b", 45_000_000, LINES),
+        ("c", "c", 5_000_000, LINES),
+    ]
     demoted = budget.review(100_000_000, costs)
-    assert [d.code for d in demoted] == ["b"]
+    assert [(d.code, d.level) for d in demoted] == [("b", CALLS)]
     assert "b recorded at call level" in demoted[0].detail
-    assert budget.review(100_000_000, [("a", "a", 10_000_000)]) == []
+    assert budget.review(100_000_000, [("a", "a", 10_000_000, LINES)]) == []
+
+
+def test_review_turns_off_what_costs_too_much_even_at_call_level() -> None:
+    budget = OverheadBudget(0.5)
+    # "b" is at call level already and still costs 45 ms of 100: one level further down, off.
+    costs = [("a", "a", 10_000_000, LINES), ("b", "b", 45_000_000, CALLS)]
+    (demotion,) = budget.review(100_000_000, costs)
+    assert (demotion.code, demotion.level) == ("b", OFF)
+    assert demotion.detail.startswith("b not recorded from here: recording its calls alone took")
+    # Code that is off is never a candidate again.
+    assert budget.review(100_000_000, [("b", "b", 45_000_000, OFF)]) == []
 
 
 def test_review_counts_the_writers_time_as_the_recorders() -> None:
     # 100 ms window: callbacks 30 ms, the writer 30 ms, so the program had 40 ms (allowed at
     # 50%: 20 ms). Callbacks alone would be within a budget of 100%; with the writer they are not.
     writer_ns = [0]
-    costs = [("a", "a", 20_000_000), ("b", "b", 10_000_000)]
+    costs = [("a", "a", 20_000_000, LINES), ("b", "b", 10_000_000, LINES)]
     alone = OverheadBudget(1.0)
     assert alone.review(100_000_000, costs) == []
     budget = OverheadBudget(1.0, lambda: writer_ns[0])
@@ -173,7 +244,7 @@ def test_review_counts_the_writers_time_as_the_recorders() -> None:
     assert [d.code for d in demoted] == ["a"]
     assert "40% of the run time" in demoted[0].detail
     # The writer's time is counted once: the next window sees only what it spent since.
-    assert budget.review(100_000_000, [("b", "b", 10_000_000)]) == []
+    assert budget.review(100_000_000, [("b", "b", 10_000_000, LINES)]) == []
     # A window with no callback time demotes nothing, whatever the writer did.
     writer_ns[0] += 90_000_000
     assert budget.review(100_000_000, []) == []
