@@ -639,7 +639,8 @@ enc_opaque(Enc *e, PyObject *v)
     Fingerprinter *fp = e->fp;
     PyObject *name = NULL;
     uint64_t f = 0;
-    if (fp_type_kind(fp, Py_TYPE(v), &name) != FP_OPAQUE || fp_opaque(fp, v, &f) <= 0) {
+    int kind = fp_type_kind(fp, Py_TYPE(v), &name);
+    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) || fp_opaque(fp, v, &f) <= 0) {
         return NULL;
     }
     fp->nodes_built++;
@@ -694,7 +695,7 @@ enc_value(Enc *e, PyObject *v, int depth)
     }
     if (!fp_is_part(v)) {
         /* Other C types: a leaf, as the walk reads it (walk_value). */
-        return fp_opaque_type(tp) ? enc_opaque(e, v) : NULL;
+        return enc_opaque(e, v);
     }
     return enc_part(e, v, depth);
 }
@@ -719,6 +720,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     case FP_SET:
         return enc_set(e, v, tname, depth);
     case FP_OPAQUE:
+    case FP_OPAQUE_TYPE:
         return enc_opaque(e, v);
     case FP_PLAIN:
         return enc_object(e, v, tname, depth);

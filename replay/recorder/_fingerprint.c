@@ -480,11 +480,11 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(v);
     int kind = type_kind(fp, tp);
-    if (kind != FP_OPAQUE) {
+    if (kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) {
         return kind < 0 ? -1 : 0; /* not read, or not classified yet (fp->miss_type is set) */
     }
     uint64_t h = mix(mix(mix(0x6F70617175650001ULL, T_OPAQUE), (uintptr_t)v), (uintptr_t)tp);
-    if (PyType_Check(v)) {
+    if (kind == FP_OPAQUE_TYPE || PyType_Check(v)) { /* a text that names the class alone */
         *out = h;
         return 1;
     }
@@ -573,7 +573,7 @@ fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out)
     if (r <= 0) {
         return r;
     }
-    uint64_t both = mix(content, object_serial(fp, v));
+    uint64_t both = mix(content, identity_serial(fp, v));
     *out = both ? both : 1;
     return 1;
 }
@@ -587,7 +587,7 @@ walk_opaque(Walk *w, PyObject *v)
         return 0; /* not read, or not classified yet (fp_of classifies it, then walks again) */
     }
     w->h = mix(w->h, content);
-    w->ids = mix(w->ids, object_serial(w->fp, v));
+    w->ids = mix(w->ids, identity_serial(w->fp, v)); /* an iterator takes no weak reference */
     return 1;
 }
 
@@ -604,7 +604,7 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (kind != FP_PLAIN) { /* a container of a builtin kind, or a subclass of one */
         return kind == FP_DICT     ? walk_dict(w, v, depth)
                : kind == FP_SET    ? walk_set(w, v, depth)
-               : kind == FP_OPAQUE ? walk_opaque(w, v)
+               : kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE ? walk_opaque(w, v)
                                    : walk_sequence(w, v, depth);
     }
     if (on_path(w, v)) {
@@ -713,9 +713,9 @@ walk_value(Walk *w, PyObject *v, int depth)
         return 1;
     }
     if (!fp_is_part(v)) {
-        /* Other C types: classes, functions and the like are read here; the encoder has its
-         * own rules for the rest. */
-        return fp_opaque_type(tp) ? walk_opaque(w, v) : 0;
+        /* Other C types: classes, functions, iterators and the like are read here, as their
+         * classification says; the encoder has its own rules for the rest (give up). */
+        return walk_opaque(w, v);
     }
     return walk_part(w, v, depth, NULL);
 }
@@ -799,6 +799,9 @@ classify_type(Fingerprinter *fp)
     }
     else if (i == FP_WALK_OPAQUE) {
         kind = FP_OPAQUE; /* fp_opaque gives up on a C layout it does not know */
+    }
+    else if (i == FP_WALK_OPAQUE_TYPE) {
+        kind = FP_OPAQUE_TYPE;
     }
     else if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
         /* The `__dict__` attribute the encoder reads must be the plain one that

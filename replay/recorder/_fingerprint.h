@@ -96,6 +96,8 @@ enum {
     FP_SET,            /* a set or frozenset, or a subclass of one */
     FP_OPAQUE,         /* a class, function, method, builtin, module or generator: a text and
                         * an identity; an enum member (fp_opaque) */
+    FP_OPAQUE_TYPE,    /* any other object without an instance dict or slots (an iterator,
+                        * `map`, a dict view): a text naming its class, and an identity */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -105,17 +107,7 @@ enum {
 #define FP_WALK_DICT (-4)
 #define FP_WALK_SET (-5)
 #define FP_WALK_OPAQUE (-6)
-
-/* Whether instances of the C type `tp` may be opaque values the walk reads (the class's
- * classification decides; fp_opaque reads them). Heap types go through the walk of objects. */
-static inline int
-fp_opaque_type(PyTypeObject *tp)
-{
-    return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type
-           || tp == &PyMethod_Type || tp == &PyGen_Type || tp == &PyCoro_Type
-           || tp == &PyAsyncGen_Type || PyType_IsSubtype(tp, &PyCFunction_Type)
-           || PyType_IsSubtype(tp, &PyModule_Type);
-}
+#define FP_WALK_OPAQUE_TYPE (-7)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */

@@ -266,6 +266,9 @@ WALK_TUPLE = -3
 WALK_DICT = -4
 WALK_SET = -5
 WALK_OPAQUE = -6
+WALK_OPAQUE_TYPE = -7
+"""An opaque value whose text names its class alone (`<itertools.chain object>`, iterators,
+`map`, `zip`, dict views, `array.array`...): the C core fingerprints it by its identity."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -642,7 +645,9 @@ class SnapshotEncoder:
         whose `__dict__` getset it reads. For list, tuple, dict, set and frozenset and their
         subclasses, shown as the container they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
         WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules and
-        generators (opaque: a text and an identity), and enum members: WALK_OPAQUE. Else -1. The C
+        generators (opaque: a text and an identity), and enum members: WALK_OPAQUE; for other
+        objects with neither an instance dict nor slots (their text is the class's name):
+        WALK_OPAQUE_TYPE. Else -1. The C
         core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
         and re-encode only when their content changed.
         """
@@ -657,6 +662,8 @@ class SnapshotEncoder:
             return WALK_DICT
         if kind in _WALK_OPAQUE_KINDS:
             return WALK_OPAQUE
+        if kind == K_OPAQUE:
+            return WALK_OPAQUE_TYPE
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:
@@ -667,7 +674,8 @@ class SnapshotEncoder:
         return loc[0]
 
     def encode_opaque(self, value: Any) -> Any:
-        """The venc of a value whose kind `walk_kind` says is WALK_OPAQUE, as `_enc` gives it.
+        """The venc of a value whose kind `walk_kind` says is WALK_OPAQUE or WALK_OPAQUE_TYPE,
+        as `_enc` gives it.
 
         The C encoder asks for these one node at a time (their text is built here), and keeps
         the answer while the node's fingerprint holds.

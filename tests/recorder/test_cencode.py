@@ -11,7 +11,9 @@ a few thousand times. The whole-program comparison of the two cores is test_core
 
 from __future__ import annotations
 
+import array
 import enum
+import itertools
 import random
 import sys
 from collections import Counter, OrderedDict, defaultdict, namedtuple
@@ -115,6 +117,31 @@ def _obj_cycle() -> Plain:
 
 class Tags(set):
     pass
+
+
+class Bare:
+    """No instance dict, no slots: shown as `<...Bare object>` with an identity."""
+
+    __slots__ = ()
+
+
+def _iterators() -> Plain:
+    data = {"a": 1, "b": [2]}
+    shared = iter([1, 2])
+    return Plain(
+        chain=itertools.chain([1], [2]),
+        it=shared,
+        again=[shared, shared],
+        mapped=map(str, [1]),
+        zipped=zip([1], [2], strict=True),
+        numbered=enumerate("ab"),
+        keys=data.keys(),
+        items=data.items(),
+        bare=Bare(),
+        array=array.array("i", [1, 2]),
+        in_a_set={Bare()},
+        token=iter(()),  # a secret name: redacted by the Python encoder
+    )
 
 
 class Colour(enum.Enum):
@@ -224,6 +251,7 @@ CASES = {
     "a set subclass": Tags({"x", ("token", 1)}),
     "functions, classes, methods, builtins, modules": _callables(),
     "generators and coroutines": _generators(),
+    "iterators, views and other objects named by their class": _iterators(),
     "enum members": Plain(
         colour=Colour.RED,
         others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
@@ -323,6 +351,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 b"b" * rng.choice([0, 5, 1025]),
                 rng.choice(["password", "token", "user", b"secret"]),
                 rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
+                rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
             ]
         )
     if pool and roll < 0.45:
