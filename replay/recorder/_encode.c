@@ -498,20 +498,32 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
     if (depth >= fp->max_depth || e->budget <= 0) {
         return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
     }
-    PyObject *d = e->npath < FP_MAX_PATH ? PyObject_GenericGetDict(v, NULL) : NULL;
-    if (d == NULL || !PyDict_CheckExact(d)) {
-        if (d == NULL) {
-            PyErr_Clear();
-        }
-        Py_XDECREF(d);
+    /* A slotted class (FP_SLOTTED): its slots after its instance dict, if it has one. */
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    if (te != NULL && te->kind != FP_SLOTTED) {
+        te = NULL;
+    }
+    PyObject *d = NULL;
+    if (e->npath >= FP_MAX_PATH) {
         Py_DECREF(key);
         return NULL;
     }
+    if (te == NULL || te->has_dict) {
+        d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL || !PyDict_CheckExact(d)) {
+            if (d == NULL) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(d);
+            Py_DECREF(key);
+            return NULL;
+        }
+    }
     Py_ssize_t room = fp->max_attrs < e->budget ? fp->max_attrs : e->budget;
     e->budget -= room;
-    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
-    PyObject **pairs = copy_pairs(d, n <= room ? n : room, &got);
-    Py_DECREF(d);
+    Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0, got = 0;
+    PyObject **pairs = d ? copy_pairs(d, n <= room ? n : room, &got) : PyMem_Malloc(1);
+    Py_XDECREF(d);
     PyObject *attrs = pairs != NULL ? PyDict_New() : NULL;
     if (attrs == NULL) {
         if (pairs != NULL) {
@@ -535,6 +547,32 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
                        : secret                 ? redacted(e, val)
                        : fp_inline_atom(fp, val)   ? Py_NewRef(val)
                                                 : enc_value(e, val, depth + 1);
+        ok = ev != NULL && PyDict_SetItem(attrs, name, ev) == 0;
+        Py_XDECREF(ev);
+    }
+    /* `_slot_attrs`: unset slots skipped, one unit of room each, a name the dict gave kept. */
+    for (Py_ssize_t i = 0; ok && te != NULL && i < te->nslots; i++) {
+        PyObject *slot = *(PyObject **)((char *)v + te->slots[i].offset);
+        if (slot == NULL) {
+            continue;
+        }
+        if (room <= 0) {
+            truncated = 1;
+            break;
+        }
+        room--;
+        PyObject *name = te->slots[i].name;
+        int shown = PyDict_Contains(attrs, name); /* exact str keys: no user code */
+        if (shown != 0) {
+            ok = shown > 0;
+            continue;
+        }
+        Py_INCREF(slot); /* encoding may run Python code (the identity map) */
+        int secret = key_is_secret(e, name);
+        PyObject *ev = secret < 0 ? NULL
+                       : secret   ? redacted(e, slot)
+                                  : enc_value(e, slot, depth + 1);
+        Py_DECREF(slot);
         ok = ev != NULL && PyDict_SetItem(attrs, name, ev) == 0;
         Py_XDECREF(ev);
     }
@@ -723,6 +761,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     case FP_OPAQUE_TYPE:
         return enc_opaque(e, v);
     case FP_PLAIN:
+    case FP_SLOTTED:
         return enc_object(e, v, tname, depth);
     case FP_LIST:
     case FP_TUPLE:

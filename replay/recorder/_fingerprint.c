@@ -106,6 +106,41 @@ type_entry(Fingerprinter *fp, PyTypeObject *tp, unsigned int version)
     return NULL;
 }
 
+/* Empty an entry (its name and slot layout), so that it can be filled for another class. */
+static void
+type_entry_reset(FpTypeEntry *e)
+{
+    Py_CLEAR(e->name);
+    for (Py_ssize_t i = 0; i < e->nslots; i++) {
+        Py_DECREF(e->slots[i].name);
+    }
+    PyMem_Free(e->slots);
+    e->slots = NULL;
+    e->nslots = 0;
+    e->has_dict = 0;
+}
+
+const FpTypeEntry *
+fp_type_entry(Fingerprinter *fp, PyTypeObject *tp)
+{
+    return tp->tp_version_tag ? type_entry(fp, tp, tp->tp_version_tag) : NULL;
+}
+
+int
+fp_dict_head_has(PyObject *d, Py_ssize_t take, PyObject *name)
+{
+    Py_ssize_t pos = 0, seen = 0;
+    PyObject *key, *val;
+    while (seen < take && PyDict_Next(d, &pos, &key, &val)) {
+        seen++;
+        if (key == name
+            || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Where to file an answer for `tp`: its own entry (an older version), else a free one in its
  * probe window, else one of the window's entries, chosen in turn (the cache is full there:
  * some hundreds of classes). */
@@ -601,17 +636,22 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (kind <= 0) {
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
     }
-    if (kind != FP_PLAIN) { /* a container of a builtin kind, or a subclass of one */
+    if (kind != FP_PLAIN && kind != FP_SLOTTED) { /* a builtin container kind, or a subclass */
         return kind == FP_DICT     ? walk_dict(w, v, depth)
                : kind == FP_SET    ? walk_set(w, v, depth)
                : kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE ? walk_opaque(w, v)
                                    : walk_sequence(w, v, depth);
     }
+    const FpTypeEntry *te = kind == FP_SLOTTED ? fp_type_entry(w->fp, Py_TYPE(v)) : NULL;
+    if (kind == FP_SLOTTED && te == NULL) {
+        return 0;
+    }
     if (on_path(w, v)) {
         hash_header(w, T_REF, v, 0);
         return 1;
     }
-    w->ids = mix(w->ids, object_serial(w->fp, v)); /* its venc shows its serial, cut or not */
+    /* Its venc shows its serial, cut or not (a slotted class may take no weak references). */
+    w->ids = mix(w->ids, te ? identity_serial(w->fp, v) : object_serial(w->fp, v));
     if (depth < w->fp->max_depth) {
         /* Below, the budget decides whether it is cut (at 0) and how much room it reserves. */
         Py_ssize_t needed = w->fp->max_attrs > 1 ? w->fp->max_attrs : 1;
@@ -626,18 +666,21 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (w->npath >= FP_MAX_PATH) {
         return 0;
     }
-    PyObject *d = PyObject_GenericGetDict(v, NULL);
-    if (d == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    if (!PyDict_CheckExact(d)) {
-        Py_DECREF(d);
-        return 0;
+    PyObject *d = NULL;
+    if (te == NULL || te->has_dict) {
+        d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (!PyDict_CheckExact(d)) {
+            Py_DECREF(d);
+            return 0;
+        }
     }
     Py_ssize_t room = w->fp->max_attrs < w->budget ? w->fp->max_attrs : w->budget;
     w->budget -= room;
-    Py_ssize_t n = PyDict_GET_SIZE(d);
+    Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0;
     Py_ssize_t take = n < room ? n : room;
     room -= take;
     hash_header(w, T_OBJ, v, (uint64_t)n);
@@ -645,7 +688,7 @@ walk_object(Walk *w, PyObject *v, int depth)
     Py_ssize_t pos = 0, taken = 0;
     PyObject *name, *val;
     int r = 1;
-    while (r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
+    while (d != NULL && r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
         taken++;
         if (!PyUnicode_CheckExact(name)) {
             w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
@@ -664,8 +707,38 @@ walk_object(Walk *w, PyObject *v, int depth)
             r = walk_value(w, val, depth + 1);
         }
     }
+    /* Then its slots, as `_slot_attrs` reads them: unset ones skipped, one unit of room each,
+     * a name the instance dict gave already not shown again. */
+    for (Py_ssize_t i = 0; te != NULL && r > 0 && i < te->nslots; i++) {
+        PyObject *slot = *(PyObject **)((char *)v + te->slots[i].offset);
+        if (slot == NULL) {
+            continue;
+        }
+        if (room <= 0) {
+            w->h = mix(w->h, T_CUT); /* the object is marked truncated */
+            break;
+        }
+        room--;
+        name = te->slots[i].name;
+        w->h = mix(w->h, (uint64_t)str_hash(name));
+        if (d != NULL && fp_dict_head_has(d, take, name)) {
+            w->h = mix(w->h, T_REF); /* shown from the dict */
+            continue;
+        }
+        int secret = fp_name_secret(w->fp, name);
+        if (secret < 0) {
+            r = 0;
+            break;
+        }
+        if (secret) {
+            w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(slot));
+        }
+        else {
+            r = walk_value(w, slot, depth + 1);
+        }
+    }
     w->npath--;
-    Py_DECREF(d);
+    Py_XDECREF(d);
     if (room > 0) {
         w->budget += room;
     }
@@ -766,6 +839,89 @@ walk_part(Walk *w, PyObject *v, int depth, FpPart *out)
     return r;
 }
 
+/* Whether the `__dict__` attribute the encoder reads, on the class at `i` in the MRO of `tp`,
+ * is the plain one that PyObject_GenericGetDict implements, not a C extension's own getter. */
+static int
+plain_dict_at(Fingerprinter *fp, PyTypeObject *tp, long i)
+{
+    PyObject *mro = tp->tp_mro;
+    if (i < 0 || mro == NULL || !PyTuple_Check(mro) || i >= PyTuple_GET_SIZE(mro)) {
+        return 0;
+    }
+    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+    PyObject *descr = dict ? PyDict_GetItemString(dict, "__dict__") : NULL;
+    int plain = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
+                && (void *)((PyGetSetDescrObject *)descr)->d_getset->get == fp->subtype_dict_get;
+    Py_XDECREF(dict);
+    return plain;
+}
+
+/* Py_AUDIT_READ (3.12; READ_RESTRICTED on 3.11): reading the member raises an audit event. */
+#define FP_MEMBER_AUDIT_READ 2
+
+/* The slot layout of an FP_WALK_SLOTTED class (`SnapshotEncoder.walk_slots`) into *out:
+ * nslots -1 when the walk cannot read it (a slot that is not a plain object slot of this class,
+ * a `__dict__` that is not the plain one). 0, or -1 with an exception set. */
+static int
+slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out)
+{
+    if (fp->walk_slots == NULL || !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        return 0;
+    }
+    fp->python_calls++;
+    PyObject *answer = PyObject_CallOneArg(fp->walk_slots, (PyObject *)tp);
+    if (answer == NULL) {
+        return -1;
+    }
+    PyObject *slots;
+    long dict_index;
+    if (!PyTuple_CheckExact(answer) || PyTuple_GET_SIZE(answer) != 2
+        || (dict_index = PyLong_AsLong(PyTuple_GET_ITEM(answer, 0))) == -1
+               && PyErr_Occurred()
+        || !PyTuple_CheckExact(slots = PyTuple_GET_ITEM(answer, 1))) {
+        PyErr_Clear();
+        Py_DECREF(answer);
+        return 0;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(slots);
+    int ok = dict_index == -1 || plain_dict_at(fp, tp, dict_index);
+    FpSlot *found = ok ? PyMem_Calloc(n ? (size_t)n : 1, sizeof *found) : NULL;
+    Py_ssize_t k = 0;
+    for (; found != NULL && k < n; k++) {
+        PyObject *item = PyTuple_GET_ITEM(slots, k);
+        PyObject *name, *descr;
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2
+            || !PyUnicode_CheckExact(name = PyTuple_GET_ITEM(item, 0))
+            || !Py_IS_TYPE(descr = PyTuple_GET_ITEM(item, 1), &PyMemberDescr_Type)) {
+            break;
+        }
+        PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
+        const struct PyMemberDef *m = md->d_member;
+        if (m->type != Py_T_OBJECT_EX || (m->flags & FP_MEMBER_AUDIT_READ)
+            || !PyType_IsSubtype(tp, PyDescr_TYPE(descr))) {
+            break;
+        }
+        found[k].name = Py_NewRef(name);
+        found[k].offset = m->offset;
+    }
+    Py_DECREF(answer);
+    if (found == NULL || k < n) {
+        for (Py_ssize_t j = 0; found != NULL && j < k; j++) {
+            Py_DECREF(found[j].name);
+        }
+        PyMem_Free(found);
+        if (ok && found == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        return 0;
+    }
+    out->has_dict = dict_index != -1;
+    out->nslots = n;
+    out->slots = found;
+    return 0;
+}
+
 /* Ask the encoder about the class the walk stopped at, and cache the answer. 0 or -1. */
 static int
 classify_type(Fingerprinter *fp)
@@ -782,7 +938,8 @@ classify_type(Fingerprinter *fp)
         return -1;
     }
     int kind = FP_NOT_WALKED;
-    PyObject *mro = tp->tp_mro;
+    FpTypeEntry layout = {0};
+    layout.nslots = -1;
     /* A container kind only where the class's C layout is that container's (its flags). */
     if (i == FP_WALK_LIST && PyType_HasFeature(tp, Py_TPFLAGS_LIST_SUBCLASS)) {
         kind = FP_LIST;
@@ -803,21 +960,21 @@ classify_type(Fingerprinter *fp)
     else if (i == FP_WALK_OPAQUE_TYPE) {
         kind = FP_OPAQUE_TYPE;
     }
-    else if (i >= 0 && mro != NULL && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro)) {
-        /* The `__dict__` attribute the encoder reads must be the plain one that
-         * PyObject_GenericGetDict implements, not a C extension's own getter. */
-        PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
-        PyObject *descr = dict ? PyDict_GetItemString(dict, "__dict__") : NULL;
-        int plain = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
-                    && (void *)((PyGetSetDescrObject *)descr)->d_getset->get
-                           == fp->subtype_dict_get;
-        kind = plain ? FP_PLAIN : FP_NOT_WALKED;
-        Py_XDECREF(dict);
+    else if (i == FP_WALK_SLOTTED) {
+        if (slot_layout(fp, tp, &layout) < 0) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        kind = layout.nslots >= 0 ? FP_SLOTTED : FP_NOT_WALKED;
+    }
+    else if (i >= 0) {
+        kind = plain_dict_at(fp, tp, i) ? FP_PLAIN : FP_NOT_WALKED;
     }
     PyObject *name = NULL;
     if (kind != FP_NOT_WALKED && fp->class_name != NULL) {
         name = PyObject_CallOneArg(fp->class_name, (PyObject *)tp);
         if (name == NULL) {
+            type_entry_reset(&layout);
             Py_DECREF(tp);
             return -1;
         }
@@ -825,14 +982,23 @@ classify_type(Fingerprinter *fp)
     unsigned int version = tp->tp_version_tag;
     if (version != 0) {
         FpTypeEntry *e = type_entry_to_fill(fp, tp);
+        type_entry_reset(e);
         e->type = tp;
         e->version = version;
         e->kind = kind;
-        Py_XSETREF(e->name, name);
+        e->name = name;
+        if (kind == FP_SLOTTED) { /* the entry takes the layout */
+            e->has_dict = layout.has_dict;
+            e->nslots = layout.nslots;
+            e->slots = layout.slots;
+            layout.slots = NULL;
+            layout.nslots = 0;
+        }
     }
     else {
         Py_XDECREF(name);
     }
+    type_entry_reset(&layout);
     Py_DECREF(tp);
     return 0;
 }
@@ -1278,6 +1444,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
         return -1;
     }
     fp->dict_index = Py_NewRef(dict_index);
+    fp->walk_slots = Py_XNewRef(PyDict_GetItemString(rule, "walk_slots")); /* optional */
     if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
         || !(fp->str_name = PyUnicode_InternFromString("__name__"))
         || !(fp->str_enum_name = PyUnicode_InternFromString("_name_"))
@@ -1312,7 +1479,7 @@ fp_clear(Fingerprinter *fp)
         fp->values = NULL;
     }
     for (int i = 0; i < FP_TYPE_CACHE; i++) {
-        Py_CLEAR(fp->types[i].name);
+        type_entry_reset(&fp->types[i]);
         fp->types[i].type = NULL;
     }
     for (int i = 0; i < FP_NAME_CACHE; i++) {
@@ -1347,6 +1514,7 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->names.bytes);
     fp->can_encode = 0;
     Py_CLEAR(fp->dict_index);
+    Py_CLEAR(fp->walk_slots);
     Py_CLEAR(fp->secret_cache);
     Py_CLEAR(fp->is_secret);
     Py_CLEAR(fp->miss_type);
@@ -1358,6 +1526,7 @@ int
 fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
 {
     Py_VISIT(fp->dict_index);
+    Py_VISIT(fp->walk_slots);
     Py_VISIT(fp->secret_cache);
     Py_VISIT(fp->is_secret);
     Py_VISIT(fp->ref_type);

@@ -98,6 +98,8 @@ enum {
                         * an identity; an enum member (fp_opaque) */
     FP_OPAQUE_TYPE,    /* any other object without an instance dict or slots (an iterator,
                         * `map`, a dict view): a text naming its class, and an identity */
+    FP_SLOTTED,        /* an instance of a Python class with `__slots__`: its instance dict
+                        * if it has one, then its slots (FpTypeEntry.slots) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -108,6 +110,7 @@ enum {
 #define FP_WALK_SET (-5)
 #define FP_WALK_OPAQUE (-6)
 #define FP_WALK_OPAQUE_TYPE (-7)
+#define FP_WALK_SLOTTED (-8)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -126,12 +129,22 @@ fp_is_part(PyObject *v)
            || PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS);
 }
 
+/* One slot of an FP_SLOTTED class, where `_slot_attrs` reads it (a member descriptor of type
+ * Py_T_OBJECT_EX: NULL when unset). */
+typedef struct {
+    PyObject *name;       /* an exact str, strong */
+    Py_ssize_t offset;    /* of its PyObject * in the instance */
+} FpSlot;
+
 typedef struct {
     PyTypeObject *type;   /* never dereferenced after the entry is made */
     unsigned int version; /* tp_version_tag when the answer was given */
     int kind;             /* FP_* */
     PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; walked
                            * kinds only */
+    int has_dict;         /* FP_SLOTTED: instances have the plain instance dict, read first */
+    Py_ssize_t nslots;    /* FP_SLOTTED: its slots, in the encoder's order (walk_slots) */
+    FpSlot *slots;        /* PyMem, owned */
 } FpTypeEntry;
 
 /* Direct-mapped memo of container_serial's answers by address, valid while the identity map's
@@ -213,6 +226,7 @@ typedef struct {
                               * asked about once per version of it) */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
     PyObject *dict_index;    /* SnapshotEncoder.walk_kind (strong) */
+    PyObject *walk_slots;    /* SnapshotEncoder.walk_slots (strong), or NULL: slots not read */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */
@@ -322,6 +336,13 @@ PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
 /* The FP_* kind of a class (classifying it first if needed) and, for a walked kind, its name in
  * a venc (borrowed). FP_NOT_WALKED (possibly with an exception set) when it is not mine. */
 int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);
+
+/* The cache entry of a class classified at its current version (after fp_type_kind), or NULL. */
+const FpTypeEntry *fp_type_entry(Fingerprinter *fp, PyTypeObject *tp);
+
+/* Whether the first `take` items of the dict `d` (as PyDict_Next gives them) include the exact
+ * str `name` as an exact str key: the encoder's `name in attrs` for a slot. No user code. */
+int fp_dict_head_has(PyObject *d, Py_ssize_t take, PyObject *name);
 
 /* `SnapshotEncoder._enc(v, 0, [max_nodes, []])` built in C (_encode.c): a new reference, or NULL
  * with no exception when `v` holds something only the Python encoder knows (the caller runs it),

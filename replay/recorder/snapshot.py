@@ -269,6 +269,9 @@ WALK_OPAQUE = -6
 WALK_OPAQUE_TYPE = -7
 """An opaque value whose text names its class alone (`<itertools.chain object>`, iterators,
 `map`, `zip`, dict views, `array.array`...): the C core fingerprints it by its identity."""
+WALK_SLOTTED = -8
+"""An object with `__slots__` (and maybe an instance dict): the C core reads its slots where
+`walk_slots` says they are."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -642,8 +645,9 @@ class SnapshotEncoder:
 
         For a plain object (no slots, not an exception, not a class with a kind of its own),
         whose instance dict is all the encoder reads: the index in `t.__mro__` of the class
-        whose `__dict__` getset it reads. For list, tuple, dict, set and frozenset and their
-        subclasses, shown as the container they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
+        whose `__dict__` getset it reads; for one with slots: WALK_SLOTTED (see `walk_slots`).
+        For list, tuple, dict, set and frozenset and their subclasses, shown as the container
+        they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
         WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules and
         generators (opaque: a text and an identity), and enum members: WALK_OPAQUE; for other
         objects with neither an instance dict nor slots (their text is the class's name):
@@ -669,9 +673,34 @@ class SnapshotEncoder:
         if kind != K_OBJ:
             return -1
         loc, slots, is_exc, _ = extra
-        if loc is None or loc[0] < 0 or loc[1] or slots or is_exc:
+        if is_exc or (loc is not None and (loc[0] < 0 or loc[1])):
+            return -1
+        if slots:
+            return WALK_SLOTTED
+        if loc is None:
             return -1
         return loc[0]
+
+    def walk_slots(self, t: type) -> tuple[int, tuple[tuple[str, Any], ...]]:
+        """For a class `walk_kind` calls WALK_SLOTTED: the MRO index of the `__dict__` getset
+        the encoder reads (-1: no instance dict), and its slots in the encoder's order (base
+        first, `_slot_members`) as (name, member descriptor), the descriptors `_slot_attrs`
+        finds in the class dicts now (a slot whose name is bound to something else there is
+        skipped by the encoder, so it is left out). The C core keeps each slot's offset, not
+        the descriptor, and asks again when the class changes (its version tag)."""
+        try:
+            _, _, extra, _ = self._info(t)
+            loc, slots, _, _ = extra
+            mro = _type_mro(t)
+            found = []
+            for index, name in slots:
+                descr = _class_get(mro[index], name)
+                if type(descr) is _Member:
+                    found.append((name, descr))
+            return (-1 if loc is None else loc[0], tuple(found))
+        except Exception as exc:
+            self._fault(t, exc)
+            return (-1, ())
 
     def encode_opaque(self, value: Any) -> Any:
         """The venc of a value whose kind `walk_kind` says is WALK_OPAQUE or WALK_OPAQUE_TYPE,

@@ -12,6 +12,7 @@ a few thousand times. The whole-program comparison of the two cores is test_core
 from __future__ import annotations
 
 import array
+import dataclasses
 import enum
 import itertools
 import random
@@ -67,6 +68,44 @@ class Slotted:
 
     def __init__(self) -> None:
         self.a = 1
+
+
+class SlottedPair(Slotted):
+    """Slots in two classes, one of them unset; a weak reference slot (not shown)."""
+
+    __slots__ = ("__weakref__", "b", "password")
+
+
+class WithDictToo(Slotted):
+    """A subclass without `__slots__`: an instance dict, shown first, beside the slot."""
+
+
+@dataclasses.dataclass(slots=True)
+class Point:
+    x: Any
+    y: Any = None
+
+
+class Rebound:
+    __slots__ = ("kept", "replaced")
+
+
+Rebound.replaced = "a class attribute now"  # no longer a slot: the encoder skips it
+
+
+def _slotted() -> list[Any]:
+    pair = SlottedPair()
+    pair.b = [1, {"k": Slotted()}]
+    pair.password = "hunter2"
+    both = WithDictToo()
+    both.extra = (1, 2)
+    shadow = WithDictToo()
+    shadow.__dict__["a"] = "from the dict"  # the slot `a` holds 1: the dict's value is shown
+    loop = Point(1)
+    loop.y = loop
+    rebound = Rebound()
+    rebound.kept = Slotted()
+    return [Slotted(), pair, SlottedPair(), both, shadow, loop, Point([Point(2)]), rebound]
 
 
 def _encoders(
@@ -252,6 +291,7 @@ CASES = {
     "functions, classes, methods, builtins, modules": _callables(),
     "generators and coroutines": _generators(),
     "iterators, views and other objects named by their class": _iterators(),
+    "objects with slots": _slotted(),
     "enum members": Plain(
         colour=Colour.RED,
         others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
@@ -295,9 +335,7 @@ def test_an_empty_container_after_an_overdrawn_budget_is_not_a_fault() -> None:
 def test_values_only_python_knows_are_left_to_it() -> None:
     tracer, _, _ = _encoders(CaptureLimits())
     values = (
-        Slotted(),
         10**30,
-        [1, Slotted()],
         ValueError("x"),
         OrderedDict(a=1),
         [Pair.ONE],
@@ -352,6 +390,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice(["password", "token", "user", b"secret"]),
                 rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
                 rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
+                rng.choice(_slotted()),
             ]
         )
     if pool and roll < 0.45:
@@ -475,6 +514,30 @@ def test_an_unchanged_part_is_shared_and_a_changed_part_is_encoded_again() -> No
     assert third[3]["child"] is not second[3]["child"]
     assert third[3]["child"][3]["items"][3] == 4
     assert third[3]["other"] is second[3]["other"]
+
+
+def test_a_changed_slot_is_encoded_again() -> None:
+    # The walk reads slots by their offsets: setting, changing, mutating and deleting one must
+    # each change the fingerprint, or the old venc would be reused.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    pair = SlottedPair()
+    pair.b = [1]
+    value = Plain(p=pair, again=pair)
+    changes = [
+        lambda: setattr(pair, "b", [2]),
+        lambda: pair.b.append(3),
+        lambda: delattr(pair, "b"),
+        lambda: setattr(pair, "a", Slotted()),
+        lambda: setattr(pair, "password", "changed"),
+    ]
+    before = tracer._c_encode(value)
+    assert before == _python(encoder, value)
+    for change in changes:
+        change()
+        after = tracer._c_encode(value)
+        assert after == _python(encoder, value)
+        assert after != before
+        before = after
 
 
 def test_a_part_is_not_shared_where_the_budget_or_depth_differs() -> None:
