@@ -678,7 +678,8 @@ enc_opaque(Enc *e, PyObject *v)
     PyObject *name = NULL;
     uint64_t f = 0;
     int kind = fp_type_kind(fp, Py_TYPE(v), &name);
-    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) || fp_opaque(fp, v, &f) <= 0) {
+    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME)
+        || fp_opaque(fp, v, &f) <= 0) {
         return NULL;
     }
     fp->nodes_built++;
@@ -759,6 +760,7 @@ enc_node(Enc *e, PyObject *v, int depth)
         return enc_set(e, v, tname, depth);
     case FP_OPAQUE:
     case FP_OPAQUE_TYPE:
+    case FP_DATETIME:
         return enc_opaque(e, v);
     case FP_PLAIN:
     case FP_SLOTTED:

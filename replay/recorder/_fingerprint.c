@@ -42,6 +42,7 @@
  */
 
 #include "_fingerprint.h"
+#include "datetime.h"
 
 #include <string.h>
 
@@ -504,6 +505,52 @@ container_serial(Fingerprinter *fp, PyObject *v)
     return serial;
 }
 
+/* A date, datetime, time or timedelta (FP_DATETIME): what its C repr reads, its fields, and
+ * its tzinfo (by identity: the encoder shows only the stdlib's own tz classes, whose objects do
+ * not change). 2 with *out (a value: no identity), 0 for a tzinfo of another class. */
+static int
+datetime_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    (void)fp;
+    PyTypeObject *tp = Py_TYPE(v);
+    uint64_t h = mix(mix(0x6461746574696D65ULL, T_OPAQUE), (uintptr_t)tp);
+    PyObject *tz = Py_None;
+    if (tp == PyDateTimeAPI->DeltaType) {
+        h = mix(mix(mix(h, (uint64_t)PyDateTime_DELTA_GET_DAYS(v)),
+                    (uint64_t)PyDateTime_DELTA_GET_SECONDS(v)),
+                (uint64_t)PyDateTime_DELTA_GET_MICROSECONDS(v));
+    }
+    else if (tp == PyDateTimeAPI->TimeType) {
+        h = mix(mix(mix(mix(mix(h, (uint64_t)PyDateTime_TIME_GET_HOUR(v)),
+                            (uint64_t)PyDateTime_TIME_GET_MINUTE(v)),
+                        (uint64_t)PyDateTime_TIME_GET_SECOND(v)),
+                    (uint64_t)PyDateTime_TIME_GET_MICROSECOND(v)),
+                (uint64_t)PyDateTime_TIME_GET_FOLD(v));
+        tz = PyDateTime_TIME_GET_TZINFO(v);
+    }
+    else {
+        h = mix(mix(mix(h, (uint64_t)PyDateTime_GET_YEAR(v)), (uint64_t)PyDateTime_GET_MONTH(v)),
+                (uint64_t)PyDateTime_GET_DAY(v));
+        if (tp == PyDateTimeAPI->DateTimeType) {
+            h = mix(mix(mix(mix(mix(h, (uint64_t)PyDateTime_DATE_GET_HOUR(v)),
+                                (uint64_t)PyDateTime_DATE_GET_MINUTE(v)),
+                            (uint64_t)PyDateTime_DATE_GET_SECOND(v)),
+                        (uint64_t)PyDateTime_DATE_GET_MICROSECOND(v)),
+                    (uint64_t)PyDateTime_DATE_GET_FOLD(v));
+            tz = PyDateTime_DATE_GET_TZINFO(v);
+        }
+    }
+    if (tz != Py_None) {
+        if (!Py_IS_TYPE(tz, PyDateTimeAPI->TZInfoType) && !PyTZInfo_Check(tz)) {
+            return 0;
+        }
+        /* Which tz classes the encoder shows is its check; their text reads the tz object. */
+        h = mix(mix(h, (uintptr_t)tz), (uintptr_t)Py_TYPE(tz));
+    }
+    *out = h;
+    return 2;
+}
+
 /* What the encoder's text of an opaque value reads (`_object_text`), as a hash of the objects it
  * reads them from: a function's module and qualified name, a method's function (and its name)
  * and the class of its `self`, a builtin's definition and the class of its owner, a module's
@@ -515,6 +562,9 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(v);
     int kind = type_kind(fp, tp);
+    if (kind == FP_DATETIME) {
+        return datetime_content(fp, v, out);
+    }
     if (kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) {
         return kind < 0 ? -1 : 0; /* not read, or not classified yet (fp->miss_type is set) */
     }
@@ -608,7 +658,7 @@ fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out)
     if (r <= 0) {
         return r;
     }
-    uint64_t both = mix(content, identity_serial(fp, v));
+    uint64_t both = r == 2 ? content : mix(content, identity_serial(fp, v));
     *out = both ? both : 1;
     return 1;
 }
@@ -618,11 +668,14 @@ static int
 walk_opaque(Walk *w, PyObject *v)
 {
     uint64_t content;
-    if (opaque_content(w->fp, v, &content) <= 0) {
+    int r = opaque_content(w->fp, v, &content);
+    if (r <= 0) {
         return 0; /* not read, or not classified yet (fp_of classifies it, then walks again) */
     }
     w->h = mix(w->h, content);
-    w->ids = mix(w->ids, identity_serial(w->fp, v)); /* an iterator takes no weak reference */
+    if (r == 1) { /* 2: a value, shown without an identity */
+        w->ids = mix(w->ids, identity_serial(w->fp, v)); /* an iterator takes no weak ref */
+    }
     return 1;
 }
 
@@ -959,6 +1012,19 @@ classify_type(Fingerprinter *fp)
     }
     else if (i == FP_WALK_OPAQUE_TYPE) {
         kind = FP_OPAQUE_TYPE;
+    }
+    else if (i == FP_WALK_DATETIME) {
+        /* Met in a value, so the program imported datetime: importing its C API here runs no
+         * module code. */
+        if (PyDateTimeAPI == NULL) {
+            PyDateTime_IMPORT;
+            PyErr_Clear();
+        }
+        kind = PyDateTimeAPI != NULL
+                       && (tp == PyDateTimeAPI->DateType || tp == PyDateTimeAPI->DateTimeType
+                           || tp == PyDateTimeAPI->TimeType || tp == PyDateTimeAPI->DeltaType)
+                   ? FP_DATETIME
+                   : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_SLOTTED) {
         if (slot_layout(fp, tp, &layout) < 0) {

@@ -100,6 +100,8 @@ enum {
                         * `map`, a dict view): a text naming its class, and an identity */
     FP_SLOTTED,        /* an instance of a Python class with `__slots__`: its instance dict
                         * if it has one, then its slots (FpTypeEntry.slots) */
+    FP_DATETIME,       /* an exact date, datetime, time or timedelta: a value read by its
+                        * fields (no identity), its text from the encoder (`encode_opaque`) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -111,6 +113,7 @@ enum {
 #define FP_WALK_OPAQUE (-6)
 #define FP_WALK_OPAQUE_TYPE (-7)
 #define FP_WALK_SLOTTED (-8)
+#define FP_WALK_DATETIME (-9)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */

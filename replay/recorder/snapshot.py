@@ -272,6 +272,10 @@ WALK_OPAQUE_TYPE = -7
 WALK_SLOTTED = -8
 """An object with `__slots__` (and maybe an instance dict): the C core reads its slots where
 `walk_slots` says they are."""
+WALK_DATETIME = -9
+"""An exact `datetime.date`, `datetime`, `time` or `timedelta` (a value: no identity): the C
+core fingerprints it by its fields through the datetime C API (and its tzinfo by identity)."""
+_DATETIME_NAMES = ("date", "datetime", "time", "timedelta")
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -668,6 +672,8 @@ class SnapshotEncoder:
             return WALK_OPAQUE
         if kind == K_OPAQUE:
             return WALK_OPAQUE_TYPE
+        if kind == K_CREPR and t.__module__ == "datetime" and t.__name__ in _DATETIME_NAMES:
+            return WALK_DATETIME  # (the C core checks the exact C type)
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import datetime
 import enum
 import itertools
 import random
@@ -91,6 +92,21 @@ class Rebound:
 
 
 Rebound.replaced = "a class attribute now"  # no longer a slot: the encoder skips it
+
+
+def _datetimes() -> Plain:
+    utc = datetime.UTC
+    return Plain(
+        day=datetime.date(2026, 11, 27),
+        at=datetime.datetime(2026, 11, 27, 6, 30, 1, 250),
+        aware=datetime.datetime(2026, 11, 27, 6, 30, tzinfo=utc),
+        offset=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+        folded=datetime.datetime(2026, 11, 1, 1, 30, fold=1),
+        clock=datetime.time(23, 59, 59, 999999),
+        clock_utc=datetime.time(12, tzinfo=utc),
+        took=datetime.timedelta(days=-1, seconds=5, microseconds=7),
+        by_day={datetime.date(2026, 1, 1): 3, datetime.date(2026, 1, 2): 4},
+    )
 
 
 def _slotted() -> list[Any]:
@@ -292,6 +308,7 @@ CASES = {
     "generators and coroutines": _generators(),
     "iterators, views and other objects named by their class": _iterators(),
     "objects with slots": _slotted(),
+    "dates, times and durations": _datetimes(),
     "enum members": Plain(
         colour=Colour.RED,
         others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
@@ -391,6 +408,9 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
                 rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
                 rng.choice(_slotted()),
+                rng.choice(
+                    [datetime.date(2026, 1, rng.randint(1, 28)), datetime.timedelta(rng.random())]
+                ),
             ]
         )
     if pool and roll < 0.45:
@@ -538,6 +558,21 @@ def test_a_changed_slot_is_encoded_again() -> None:
         assert after == _python(encoder, value)
         assert after != before
         before = after
+
+
+def test_a_new_date_or_duration_is_encoded_again() -> None:
+    # Dates are values: the walk reads their fields, so an equal one reuses the text, another
+    # one (even at the same address, once the first is gone) does not.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    holder = Plain(when=datetime.datetime(2026, 1, 1), took=datetime.timedelta(seconds=1))
+    seen = [tracer._c_encode(holder)]
+    assert seen[-1] == _python(encoder, holder)
+    for i in range(1, 20):
+        holder.when = datetime.datetime(2026, 1, 1 + i % 28, i % 24)
+        holder.took = datetime.timedelta(seconds=i)
+        seen.append(tracer._c_encode(holder))
+        assert seen[-1] == _python(encoder, holder)
+        assert seen[-1] != seen[-2]
 
 
 def test_a_part_is_not_shared_where_the_budget_or_depth_differs() -> None:
