@@ -589,6 +589,61 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
     return venc_node(fp->tags.obj, key, tname, attrs, Py_NewRef(truncated ? Py_True : Py_False));
 }
 
+/* `_namedtuple`: an object whose attributes are its first fields (walk_namedtuple). */
+static PyObject *
+enc_namedtuple(Enc *e, PyObject *v, PyObject *tname, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    if (te == NULL || te->fields == NULL) {
+        return NULL;
+    }
+    /* Held: encoding may run Python code (the identity map), which may reclassify the class. */
+    PyObject *fields = Py_NewRef(te->fields);
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    if (on_path(e, v)) {
+        Py_DECREF(fields);
+        return venc_node(fp->tags.ref, key, tname, NULL, NULL);
+    }
+    if (depth >= fp->max_depth || e->budget <= 0) {
+        Py_DECREF(fields);
+        return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
+    }
+    PyObject *attrs = e->npath < FP_MAX_PATH ? PyDict_New() : NULL;
+    if (attrs == NULL) {
+        Py_DECREF(fields);
+        Py_DECREF(key);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(v), k = PyTuple_GET_SIZE(fields);
+    k = n < k ? n : k;
+    k = k < fp->max_attrs ? k : fp->max_attrs;
+    k = k < e->budget ? k : e->budget;
+    e->budget -= k;
+    e->path[e->npath++] = v;
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < k; i++) {
+        PyObject *name = PyTuple_GET_ITEM(fields, i);
+        PyObject *x = PyTuple_GET_ITEM(v, i); /* a tuple's items do not change */
+        int secret = key_is_secret(e, name);
+        PyObject *ev = secret < 0 ? NULL : secret ? redacted(e, x) : enc_value(e, x, depth + 1);
+        ok = ev != NULL && PyDict_SetItem(attrs, name, ev) == 0;
+        Py_XDECREF(ev);
+    }
+    e->npath--;
+    Py_DECREF(fields);
+    if (!ok) {
+        Py_DECREF(attrs);
+        Py_DECREF(key);
+        return NULL;
+    }
+    return venc_node(fp->tags.obj, key, tname, attrs, Py_NewRef(k < n ? Py_True : Py_False));
+}
+
 /* A list, tuple, dict or object inside the value: built by enc_node, or, when the same part was
  * encoded before in the same place (depth, budget left, identity map generation) and has not
  * changed since (fp_subtree), its earlier venc, shared. A shared venc is written once per chunk
@@ -765,6 +820,8 @@ enc_node(Enc *e, PyObject *v, int depth)
     case FP_PLAIN:
     case FP_SLOTTED:
         return enc_object(e, v, tname, depth);
+    case FP_NAMEDTUPLE:
+        return enc_namedtuple(e, v, tname, depth);
     case FP_LIST:
     case FP_TUPLE:
         return enc_sequence(e, v, tname, depth);

@@ -112,6 +112,7 @@ static void
 type_entry_reset(FpTypeEntry *e)
 {
     Py_CLEAR(e->name);
+    Py_CLEAR(e->fields);
     for (Py_ssize_t i = 0; i < e->nslots; i++) {
         Py_DECREF(e->slots[i].name);
     }
@@ -679,6 +680,63 @@ walk_opaque(Walk *w, PyObject *v)
     return 1;
 }
 
+/* `_namedtuple`: an object whose attributes are its first fields, as many as the fields, the
+ * attribute limit and the budget allow (cut: truncated), names checked for secrets. */
+static int
+walk_namedtuple(Walk *w, PyObject *v, int depth)
+{
+    const FpTypeEntry *te = fp_type_entry(w->fp, Py_TYPE(v));
+    if (te == NULL || te->fields == NULL) {
+        return 0;
+    }
+    if (on_path(w, v)) {
+        hash_header(w, T_REF, v, 0);
+        return 1;
+    }
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
+    Py_ssize_t n = PyTuple_GET_SIZE(v), nf = PyTuple_GET_SIZE(te->fields);
+    Py_ssize_t k = n < nf ? n : nf;
+    k = k < w->fp->max_attrs ? k : w->fp->max_attrs;
+    if (depth < w->fp->max_depth) {
+        /* The budget cuts it at 0 and takes k items, fewer if it has less. */
+        Py_ssize_t needed = k > 1 ? k : 1;
+        if (w->budget - needed < w->min_margin) {
+            w->min_margin = w->budget - needed;
+        }
+    }
+    if (depth >= w->fp->max_depth || w->budget <= 0) {
+        hash_header(w, T_CUT, v, 0);
+        return 1;
+    }
+    if (w->npath >= FP_MAX_PATH) {
+        return 0;
+    }
+    k = k < w->budget ? k : w->budget;
+    w->budget -= k;
+    hash_header(w, T_OBJ, v, (uint64_t)n);
+    w->h = mix(w->h, (uint64_t)k);
+    w->path[w->npath++] = v;
+    int r = 1;
+    for (Py_ssize_t i = 0; r > 0 && i < k; i++) {
+        PyObject *name = PyTuple_GET_ITEM(te->fields, i);
+        PyObject *x = PyTuple_GET_ITEM(v, i);
+        int secret = fp_name_secret(w->fp, name);
+        if (secret < 0) {
+            r = 0;
+            break;
+        }
+        w->h = mix(w->h, (uint64_t)str_hash(name));
+        if (secret) {
+            w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(x));
+        }
+        else {
+            r = walk_value(w, x, depth + 1);
+        }
+    }
+    w->npath--;
+    return r;
+}
+
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
  * reserved slots of the budget (what is left is given back). Also the entry for every other
  * class the encoder classified (a subclass of list, tuple or dict goes to their walk). */
@@ -688,6 +746,9 @@ walk_object(Walk *w, PyObject *v, int depth)
     int kind = type_kind(w->fp, Py_TYPE(v));
     if (kind <= 0) {
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
+    }
+    if (kind == FP_NAMEDTUPLE) {
+        return walk_namedtuple(w, v, depth);
     }
     if (kind != FP_PLAIN && kind != FP_SLOTTED) { /* a builtin container kind, or a subclass */
         return kind == FP_DICT     ? walk_dict(w, v, depth)
@@ -1026,6 +1087,26 @@ classify_type(Fingerprinter *fp)
                    ? FP_DATETIME
                    : FP_NOT_WALKED;
     }
+    else if (i == FP_WALK_NAMEDTUPLE && fp->walk_fields != NULL
+             && PyType_HasFeature(tp, Py_TPFLAGS_TUPLE_SUBCLASS)) {
+        fp->python_calls++;
+        PyObject *fields = PyObject_CallOneArg(fp->walk_fields, (PyObject *)tp);
+        if (fields == NULL) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        int ok = PyTuple_CheckExact(fields);
+        for (Py_ssize_t k = 0; ok && k < PyTuple_GET_SIZE(fields); k++) {
+            ok = PyUnicode_CheckExact(PyTuple_GET_ITEM(fields, k));
+        }
+        if (ok) {
+            layout.fields = fields;
+            kind = FP_NAMEDTUPLE;
+        }
+        else {
+            Py_DECREF(fields);
+        }
+    }
     else if (i == FP_WALK_SLOTTED) {
         if (slot_layout(fp, tp, &layout) < 0) {
             Py_DECREF(tp);
@@ -1060,6 +1141,8 @@ classify_type(Fingerprinter *fp)
             layout.slots = NULL;
             layout.nslots = 0;
         }
+        e->fields = layout.fields; /* FP_NAMEDTUPLE's, or NULL */
+        layout.fields = NULL;
     }
     else {
         Py_XDECREF(name);
@@ -1511,6 +1594,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->dict_index = Py_NewRef(dict_index);
     fp->walk_slots = Py_XNewRef(PyDict_GetItemString(rule, "walk_slots")); /* optional */
+    fp->walk_fields = Py_XNewRef(PyDict_GetItemString(rule, "walk_fields")); /* optional */
     if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
         || !(fp->str_name = PyUnicode_InternFromString("__name__"))
         || !(fp->str_enum_name = PyUnicode_InternFromString("_name_"))
@@ -1581,6 +1665,7 @@ fp_clear(Fingerprinter *fp)
     fp->can_encode = 0;
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->walk_slots);
+    Py_CLEAR(fp->walk_fields);
     Py_CLEAR(fp->secret_cache);
     Py_CLEAR(fp->is_secret);
     Py_CLEAR(fp->miss_type);
@@ -1593,6 +1678,7 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
 {
     Py_VISIT(fp->dict_index);
     Py_VISIT(fp->walk_slots);
+    Py_VISIT(fp->walk_fields);
     Py_VISIT(fp->secret_cache);
     Py_VISIT(fp->is_secret);
     Py_VISIT(fp->ref_type);

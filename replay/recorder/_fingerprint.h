@@ -102,6 +102,8 @@ enum {
                         * if it has one, then its slots (FpTypeEntry.slots) */
     FP_DATETIME,       /* an exact date, datetime, time or timedelta: a value read by its
                         * fields (no identity), its text from the encoder (`encode_opaque`) */
+    FP_NAMEDTUPLE,     /* a namedtuple: an object whose attributes are its fields
+                        * (FpTypeEntry.fields) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -114,6 +116,7 @@ enum {
 #define FP_WALK_OPAQUE_TYPE (-7)
 #define FP_WALK_SLOTTED (-8)
 #define FP_WALK_DATETIME (-9)
+#define FP_WALK_NAMEDTUPLE (-10)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -148,6 +151,7 @@ typedef struct {
     int has_dict;         /* FP_SLOTTED: instances have the plain instance dict, read first */
     Py_ssize_t nslots;    /* FP_SLOTTED: its slots, in the encoder's order (walk_slots) */
     FpSlot *slots;        /* PyMem, owned */
+    PyObject *fields;     /* FP_NAMEDTUPLE: its field names, a tuple of exact str (strong) */
 } FpTypeEntry;
 
 /* Direct-mapped memo of container_serial's answers by address, valid while the identity map's
@@ -230,6 +234,8 @@ typedef struct {
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
     PyObject *dict_index;    /* SnapshotEncoder.walk_kind (strong) */
     PyObject *walk_slots;    /* SnapshotEncoder.walk_slots (strong), or NULL: slots not read */
+    PyObject *walk_fields;   /* SnapshotEncoder.walk_fields (strong), or NULL: namedtuples
+                              * not read */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */

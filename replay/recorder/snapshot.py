@@ -276,6 +276,8 @@ WALK_DATETIME = -9
 """An exact `datetime.date`, `datetime`, `time` or `timedelta` (a value: no identity): the C
 core fingerprints it by its fields through the datetime C API (and its tzinfo by identity)."""
 _DATETIME_NAMES = ("date", "datetime", "time", "timedelta")
+WALK_NAMEDTUPLE = -10
+"""A namedtuple (`_namedtuple`: an object whose attributes are its fields, `walk_fields`)."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -674,6 +676,8 @@ class SnapshotEncoder:
             return WALK_OPAQUE_TYPE
         if kind == K_CREPR and t.__module__ == "datetime" and t.__name__ in _DATETIME_NAMES:
             return WALK_DATETIME  # (the C core checks the exact C type)
+        if kind == K_NAMEDTUPLE:
+            return WALK_NAMEDTUPLE
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:
@@ -686,6 +690,16 @@ class SnapshotEncoder:
         if loc is None:
             return -1
         return loc[0]
+
+    def walk_fields(self, t: type) -> tuple[str, ...]:
+        """For a class `walk_kind` calls WALK_NAMEDTUPLE: its fields, as `_namedtuple` names
+        its items (the C core keeps them until the class changes)."""
+        try:
+            kind, _, extra, _ = self._info(t)
+            return extra if kind == K_NAMEDTUPLE else ()
+        except Exception as exc:
+            self._fault(t, exc)
+            return ()
 
     def walk_slots(self, t: type) -> tuple[int, tuple[tuple[str, Any], ...]]:
         """For a class `walk_kind` calls WALK_SLOTTED: the MRO index of the `__dict__` getset

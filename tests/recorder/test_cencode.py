@@ -94,6 +94,26 @@ class Rebound:
 Rebound.replaced = "a class attribute now"  # no longer a slot: the encoder skips it
 
 
+Point3 = namedtuple("Point3", "x y z")
+Login = namedtuple("Login", "user password")
+
+
+class Named(Point3):
+    """A subclass of a namedtuple: still shown by its fields."""
+
+
+def _namedtuples() -> list[Any]:
+    inner = Point3([1], {"k": 2}, Plain(a=1))
+    return [
+        Point3(1, 2.5, "z"),
+        inner,
+        (inner, inner),  # the same namedtuple twice
+        Login("ann", "hunter2"),  # a secret field
+        Named(0, 0, 0),
+        Point3(Point3(1, 2, 3), None, [Point3(4, 5, 6)]),
+    ]
+
+
 def _datetimes() -> Plain:
     utc = datetime.UTC
     return Plain(
@@ -309,6 +329,7 @@ CASES = {
     "iterators, views and other objects named by their class": _iterators(),
     "objects with slots": _slotted(),
     "dates, times and durations": _datetimes(),
+    "namedtuples": _namedtuples(),
     "enum members": Plain(
         colour=Colour.RED,
         others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
@@ -356,7 +377,6 @@ def test_values_only_python_knows_are_left_to_it() -> None:
         ValueError("x"),
         OrderedDict(a=1),
         [Pair.ONE],
-        namedtuple("P", "x")(1),
     )
     for value in values:
         assert tracer._c_encode(value) is NotImplemented
@@ -408,6 +428,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
                 rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
                 rng.choice(_slotted()),
+                rng.choice(_namedtuples()),
                 rng.choice(
                     [datetime.date(2026, 1, rng.randint(1, 28)), datetime.timedelta(rng.random())]
                 ),
