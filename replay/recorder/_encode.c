@@ -733,7 +733,7 @@ enc_opaque(Enc *e, PyObject *v)
     PyObject *name = NULL;
     uint64_t f = 0;
     int kind = fp_type_kind(fp, Py_TYPE(v), &name);
-    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME)
+    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME && kind != FP_CREPR)
         || fp_opaque(fp, v, &f) <= 0) {
         return NULL;
     }
@@ -816,6 +816,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     case FP_OPAQUE:
     case FP_OPAQUE_TYPE:
     case FP_DATETIME:
+    case FP_CREPR:
         return enc_opaque(e, v);
     case FP_PLAIN:
     case FP_SLOTTED:

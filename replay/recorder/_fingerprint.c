@@ -566,6 +566,19 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     if (kind == FP_DATETIME) {
         return datetime_content(fp, v, out);
     }
+    if (kind == FP_CREPR) {
+        /* The text the encoder shows, made by the type's C repr (no Python code): its hash. */
+        PyObject *text = tp->tp_repr(v);
+        Py_hash_t th = text != NULL && PyUnicode_CheckExact(text) ? PyObject_Hash(text) : -1;
+        uint64_t len = th != -1 ? (uint64_t)PyUnicode_GET_LENGTH(text) : 0;
+        Py_XDECREF(text);
+        if (th == -1) {
+            PyErr_Clear();
+            return 0;
+        }
+        *out = mix(mix(mix(0x6372657072000001ULL, (uintptr_t)tp), (uint64_t)th), len);
+        return 2;
+    }
     if (kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) {
         return kind < 0 ? -1 : 0; /* not read, or not classified yet (fp->miss_type is set) */
     }
@@ -750,11 +763,24 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (kind == FP_NAMEDTUPLE) {
         return walk_namedtuple(w, v, depth);
     }
-    if (kind != FP_PLAIN && kind != FP_SLOTTED) { /* a builtin container kind, or a subclass */
-        return kind == FP_DICT     ? walk_dict(w, v, depth)
-               : kind == FP_SET    ? walk_set(w, v, depth)
-               : kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE ? walk_opaque(w, v)
-                                   : walk_sequence(w, v, depth);
+    switch (kind) {
+    case FP_PLAIN:
+    case FP_SLOTTED:
+        break; /* below */
+    case FP_LIST:
+    case FP_TUPLE:
+        return walk_sequence(w, v, depth);
+    case FP_DICT:
+        return walk_dict(w, v, depth);
+    case FP_SET:
+        return walk_set(w, v, depth);
+    case FP_OPAQUE:
+    case FP_OPAQUE_TYPE:
+    case FP_DATETIME:
+    case FP_CREPR: /* a leaf (a heap type: a C extension's, such as 3.13's Decimal) */
+        return walk_opaque(w, v);
+    default:
+        return 0;
     }
     const FpTypeEntry *te = kind == FP_SLOTTED ? fp_type_entry(w->fp, Py_TYPE(v)) : NULL;
     if (kind == FP_SLOTTED && te == NULL) {
@@ -1086,6 +1112,11 @@ classify_type(Fingerprinter *fp)
                            || tp == PyDateTimeAPI->TimeType || tp == PyDateTimeAPI->DeltaType)
                    ? FP_DATETIME
                    : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_CREPR) {
+        /* The class itself shows its own C repr (walk_kind says so only for the classes the
+         * encoder knows, never a subclass, whose repr may be Python code). */
+        kind = tp->tp_repr != NULL ? FP_CREPR : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_NAMEDTUPLE && fp->walk_fields != NULL
              && PyType_HasFeature(tp, Py_TPFLAGS_TUPLE_SUBCLASS)) {

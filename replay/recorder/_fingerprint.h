@@ -104,6 +104,8 @@ enum {
                         * fields (no identity), its text from the encoder (`encode_opaque`) */
     FP_NAMEDTUPLE,     /* a namedtuple: an object whose attributes are its fields
                         * (FpTypeEntry.fields) */
+    FP_CREPR,          /* a value of a C type shown by its C repr (a Decimal): read by that
+                        * repr (no identity), its venc from the encoder (`encode_opaque`) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -117,6 +119,7 @@ enum {
 #define FP_WALK_SLOTTED (-8)
 #define FP_WALK_DATETIME (-9)
 #define FP_WALK_NAMEDTUPLE (-10)
+#define FP_WALK_CREPR (-11)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */

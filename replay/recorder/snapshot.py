@@ -278,6 +278,9 @@ core fingerprints it by its fields through the datetime C API (and its tzinfo by
 _DATETIME_NAMES = ("date", "datetime", "time", "timedelta")
 WALK_NAMEDTUPLE = -10
 """A namedtuple (`_namedtuple`: an object whose attributes are its fields, `walk_fields`)."""
+WALK_CREPR = -11
+"""A value of a C type shown by its own C repr, unconditionally (a `Decimal`, a `complex`, a
+`range`, a `timezone`): the C core fingerprints it by that repr."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -488,6 +491,11 @@ def _add_resource_kinds(out: dict[int, tuple[int, Any]]) -> None:
             out[id(sock)] = (K_SOCKET, (fileno, tuple(m.__get__ for m in members)))
 
 
+def _registered(t: type) -> bool:
+    """Whether `t` itself (not a subclass of it) has a kind of its own above."""
+    return id(t) in _BASE_KINDS or id(t) in _stdlib_kinds()
+
+
 def _kind_of(t: type) -> tuple[int, Any]:
     """Decide how instances of `t` are encoded. Runs once per type; reads only C-level data."""
     mro = _type_mro(t)
@@ -678,6 +686,8 @@ class SnapshotEncoder:
             return WALK_DATETIME  # (the C core checks the exact C type)
         if kind == K_NAMEDTUPLE:
             return WALK_NAMEDTUPLE
+        if kind == K_CREPR and extra[1] is None and _registered(t):
+            return WALK_CREPR  # its own C repr (a subclass's may be Python code)
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:

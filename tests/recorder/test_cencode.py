@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import datetime
+import decimal
 import enum
 import itertools
 import random
@@ -330,6 +331,17 @@ CASES = {
     "objects with slots": _slotted(),
     "dates, times and durations": _datetimes(),
     "namedtuples": _namedtuples(),
+    "values shown by their C repr": [
+        decimal.Decimal("1.50"),
+        decimal.Decimal("-0"),
+        {"price": decimal.Decimal("1E+3"), "n": complex(1, -2)},
+        range(0, 10, 3),
+        ...,
+        NotImplemented,
+        datetime.timezone(datetime.timedelta(hours=-5)),
+        "x" * 2000,
+        decimal.Decimal("1" * 2000),  # a text past max_string: cut as the encoder cuts it
+    ],
     "enum members": Plain(
         colour=Colour.RED,
         others=[Colour.GREEN, Colour.LONG, Level.LOW, Perm.R, Perm.R | Perm.W, Colour],
@@ -429,6 +441,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
                 rng.choice(_slotted()),
                 rng.choice(_namedtuples()),
+                decimal.Decimal(rng.randint(0, 9)) / 4,
                 rng.choice(
                     [datetime.date(2026, 1, rng.randint(1, 28)), datetime.timedelta(rng.random())]
                 ),
