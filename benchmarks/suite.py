@@ -174,6 +174,14 @@ WORKLOADS: tuple[Workload, ...] = (
         requests=True,
     ),
     Workload(
+        name="orders",
+        description="business objects: slotted dataclasses, Decimal, datetime, namedtuple, Enum",
+        script="orders.py",
+        full=("4000",),
+        quick=("400",),
+        tiny=("5",),
+    ),
+    Workload(
         name="library_hot_loop",
         description="out of scope: the hot loop runs in a library (target <= 1.1x)",
         script="library_hot_loop.py",
