@@ -483,32 +483,19 @@ enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
     return venc_container(e->fp->tags.map, key, tname, n, out);
 }
 
-/* `_obj` for an instance of a plain class: its instance dict's attributes. */
+/* enc_object below the checks: the instance dict's attributes (if it has one), then the slots
+ * (`slots`, copied out of the class's cache entry), into the OBJ node. Consumes `key`. */
 static PyObject *
-enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
+enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int has_dict,
+          const FpSlot *slots, Py_ssize_t nslots)
 {
     Fingerprinter *fp = e->fp;
-    PyObject *key = serial_of(e, v);
-    if (key == NULL) {
-        return NULL;
-    }
-    if (on_path(e, v)) {
-        return venc_node(fp->tags.ref, key, tname, NULL, NULL);
-    }
-    if (depth >= fp->max_depth || e->budget <= 0) {
-        return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
-    }
-    /* A slotted class (FP_SLOTTED): its slots after its instance dict, if it has one. */
-    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
-    if (te != NULL && te->kind != FP_SLOTTED) {
-        te = NULL;
-    }
     PyObject *d = NULL;
     if (e->npath >= FP_MAX_PATH) {
         Py_DECREF(key);
         return NULL;
     }
-    if (te == NULL || te->has_dict) {
+    if (has_dict) {
         d = PyObject_GenericGetDict(v, NULL);
         if (d == NULL || !PyDict_CheckExact(d)) {
             if (d == NULL) {
@@ -551,8 +538,8 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
         Py_XDECREF(ev);
     }
     /* `_slot_attrs`: unset slots skipped, one unit of room each, a name the dict gave kept. */
-    for (Py_ssize_t i = 0; ok && te != NULL && i < te->nslots; i++) {
-        PyObject *slot = *(PyObject **)((char *)v + te->slots[i].offset);
+    for (Py_ssize_t i = 0; ok && i < nslots; i++) {
+        PyObject *slot = *(PyObject **)((char *)v + slots[i].offset);
         if (slot == NULL) {
             continue;
         }
@@ -561,7 +548,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
             break;
         }
         room--;
-        PyObject *name = te->slots[i].name;
+        PyObject *name = slots[i].name;
         int shown = PyDict_Contains(attrs, name); /* exact str keys: no user code */
         if (shown != 0) {
             ok = shown > 0;
@@ -587,6 +574,47 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
         e->budget += room;
     }
     return venc_node(fp->tags.obj, key, tname, attrs, Py_NewRef(truncated ? Py_True : Py_False));
+}
+
+
+/* `_obj` for an instance of a plain class (its instance dict's attributes) or of a slotted one
+ * (FP_SLOTTED: its instance dict, if it has one, then its slots). */
+static PyObject *
+enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
+{
+    Fingerprinter *fp = e->fp;
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (on_path(e, v)) {
+        return venc_node(fp->tags.ref, key, tname, NULL, NULL);
+    }
+    if (depth >= fp->max_depth || e->budget <= 0) {
+        return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
+    }
+    /* A slotted class (FP_SLOTTED): its slots after its instance dict, if it has one. The
+     * layout is copied: encoding the attributes may run Python code (the identity map, the
+     * redactor) that classifies other classes, which may reuse this class's cache entry. */
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    int slotted = te != NULL && te->kind == FP_SLOTTED;
+    int has_dict = !slotted || te->has_dict;
+    Py_ssize_t nslots = slotted ? te->nslots : 0;
+    FpSlot *slots = nslots ? PyMem_Malloc((size_t)nslots * sizeof *slots) : NULL;
+    if (nslots && slots == NULL) {
+        Py_DECREF(key);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < nslots; i++) {
+        slots[i].name = Py_NewRef(te->slots[i].name);
+        slots[i].offset = te->slots[i].offset;
+    }
+    PyObject *node = enc_attrs(e, v, tname, key, depth, has_dict, slots, nslots);
+    for (Py_ssize_t i = 0; i < nslots; i++) {
+        Py_DECREF(slots[i].name);
+    }
+    PyMem_Free(slots);
+    return node;
 }
 
 /* `_namedtuple`: an object whose attributes are its first fields (walk_namedtuple). */
