@@ -1,0 +1,66 @@
+"""The kinds of values the C core reads itself: slotted dataclasses, namedtuples, dates, Decimal,
+iterators and views, each changed in place or replaced while a frame holds it."""
+
+import collections
+import dataclasses
+import datetime
+import decimal
+import itertools
+
+Line = collections.namedtuple("Line", "sku qty tags")
+
+
+@dataclasses.dataclass(slots=True)
+class Item:
+    sku: str
+    price: decimal.Decimal
+    tags: list
+
+
+class Both:
+    __slots__ = ("__dict__", "slot")
+
+    def __init__(self):
+        self.slot = [1]
+        self.extra = {"k": 1}
+
+
+def restock(item, amount):
+    item.price += amount
+    item.tags.append("restocked")
+    return item.price
+
+
+def main():
+    item = Item("a", decimal.Decimal("1.50"), [])
+    same = item
+    restock(same, decimal.Decimal("0.25"))
+    item.sku = "b"
+    del item.tags[:]
+    line = Line("a", 2, [])
+    line.tags.append("x")
+    line = line._replace(qty=3)
+    when = datetime.datetime(2026, 11, 27, 9, 0)
+    later = when + datetime.timedelta(minutes=5)
+    when = later.replace(second=1)
+    day = when.date()
+    total = decimal.Decimal("0")
+    for step in range(3):
+        total += item.price * step
+    numbers = iter([1, 2, 3])
+    first = next(numbers)
+    counter = itertools.count(5)
+    second = next(counter)
+    data = {"a": 1}
+    keys = data.keys()
+    data["b"] = 2
+    both = Both()
+    both.slot.append(2)
+    both.extra["j"] = 2
+    both.slot = (3,)
+    holder = [item, line, day, total, numbers, keys, both]
+    holder[0].tags.append("held")
+    return first + second + len(keys) + len(holder)
+
+
+main()
