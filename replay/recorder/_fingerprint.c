@@ -693,6 +693,41 @@ walk_opaque(Walk *w, PyObject *v)
     return 1;
 }
 
+/* One attribute of an object (an instance dict item, a slot, a namedtuple field) under the exact
+ * str `name`: the name, and the value unless the name looks secret (then its class alone, which
+ * is all the encoder's REDACTED shows). As walk_value: 1 walk on, 0 give up (also for a name
+ * the redactor was not asked about yet: fp_of asks, then walks again). */
+static int
+walk_attribute(Walk *w, PyObject *name, PyObject *value, int depth)
+{
+    int secret = fp_name_secret(w->fp, name);
+    if (secret < 0) {
+        return 0;
+    }
+    w->h = mix(w->h, (uint64_t)str_hash(name));
+    if (secret) {
+        w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(value));
+        return 1;
+    }
+    return walk_value(w, value, depth);
+}
+
+/* The checks before an object's attributes (`_obj`, `_namedtuple`): the budget it needs not to
+ * be cut or shortened (`needed`) is noted, then it is cut (hashed as such) at the depth limit or
+ * with no budget left. 1: cut, 0: expand it, -1: give up (a path too deep to mirror). */
+static int
+object_cut(Walk *w, PyObject *v, int depth, Py_ssize_t needed)
+{
+    if (depth < w->fp->max_depth && w->budget - needed < w->min_margin) {
+        w->min_margin = w->budget - needed;
+    }
+    if (depth >= w->fp->max_depth || w->budget <= 0) {
+        hash_header(w, T_CUT, v, 0);
+        return 1;
+    }
+    return w->npath >= FP_MAX_PATH ? -1 : 0;
+}
+
 /* `_namedtuple`: an object whose attributes are its first fields, as many as the fields, the
  * attribute limit and the budget allow (cut: truncated), names checked for secrets. */
 static int
@@ -710,19 +745,9 @@ walk_namedtuple(Walk *w, PyObject *v, int depth)
     Py_ssize_t n = PyTuple_GET_SIZE(v), nf = PyTuple_GET_SIZE(te->fields);
     Py_ssize_t k = n < nf ? n : nf;
     k = k < w->fp->max_attrs ? k : w->fp->max_attrs;
-    if (depth < w->fp->max_depth) {
-        /* The budget cuts it at 0 and takes k items, fewer if it has less. */
-        Py_ssize_t needed = k > 1 ? k : 1;
-        if (w->budget - needed < w->min_margin) {
-            w->min_margin = w->budget - needed;
-        }
-    }
-    if (depth >= w->fp->max_depth || w->budget <= 0) {
-        hash_header(w, T_CUT, v, 0);
-        return 1;
-    }
-    if (w->npath >= FP_MAX_PATH) {
-        return 0;
+    int cut = object_cut(w, v, depth, k > 1 ? k : 1); /* it takes k items, fewer if short */
+    if (cut) {
+        return cut > 0;
     }
     k = k < w->budget ? k : w->budget;
     w->budget -= k;
@@ -731,20 +756,7 @@ walk_namedtuple(Walk *w, PyObject *v, int depth)
     w->path[w->npath++] = v;
     int r = 1;
     for (Py_ssize_t i = 0; r > 0 && i < k; i++) {
-        PyObject *name = PyTuple_GET_ITEM(te->fields, i);
-        PyObject *x = PyTuple_GET_ITEM(v, i);
-        int secret = fp_name_secret(w->fp, name);
-        if (secret < 0) {
-            r = 0;
-            break;
-        }
-        w->h = mix(w->h, (uint64_t)str_hash(name));
-        if (secret) {
-            w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(x));
-        }
-        else {
-            r = walk_value(w, x, depth + 1);
-        }
+        r = walk_attribute(w, PyTuple_GET_ITEM(te->fields, i), PyTuple_GET_ITEM(v, i), depth + 1);
     }
     w->npath--;
     return r;
@@ -792,19 +804,10 @@ walk_object(Walk *w, PyObject *v, int depth)
     }
     /* Its venc shows its serial, cut or not (a slotted class may take no weak references). */
     w->ids = mix(w->ids, te ? identity_serial(w->fp, v) : object_serial(w->fp, v));
-    if (depth < w->fp->max_depth) {
-        /* Below, the budget decides whether it is cut (at 0) and how much room it reserves. */
-        Py_ssize_t needed = w->fp->max_attrs > 1 ? w->fp->max_attrs : 1;
-        if (w->budget - needed < w->min_margin) {
-            w->min_margin = w->budget - needed;
-        }
-    }
-    if (depth >= w->fp->max_depth || w->budget <= 0) {
-        hash_header(w, T_CUT, v, 0);
-        return 1;
-    }
-    if (w->npath >= FP_MAX_PATH) {
-        return 0;
+    /* The budget decides whether it is cut (at 0) and how much room it reserves. */
+    int cut = object_cut(w, v, depth, w->fp->max_attrs > 1 ? w->fp->max_attrs : 1);
+    if (cut) {
+        return cut > 0;
     }
     PyObject *d = NULL;
     if (te == NULL || te->has_dict) {
@@ -834,18 +837,7 @@ walk_object(Walk *w, PyObject *v, int depth)
             w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
             continue;
         }
-        int secret = fp_name_secret(w->fp, name);
-        if (secret < 0) {
-            r = 0;
-            break;
-        }
-        w->h = mix(w->h, (uint64_t)str_hash(name));
-        if (secret) {
-            w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(val));
-        }
-        else {
-            r = walk_value(w, val, depth + 1);
-        }
+        r = walk_attribute(w, name, val, depth + 1);
     }
     /* Then its slots, as `_slot_attrs` reads them: unset ones skipped, one unit of room each,
      * a name the instance dict gave already not shown again. */
@@ -860,22 +852,11 @@ walk_object(Walk *w, PyObject *v, int depth)
         }
         room--;
         name = te->slots[i].name;
-        w->h = mix(w->h, (uint64_t)str_hash(name));
         if (d != NULL && fp_dict_head_has(d, take, name)) {
-            w->h = mix(w->h, T_REF); /* shown from the dict */
+            w->h = mix(mix(w->h, (uint64_t)str_hash(name)), T_REF); /* shown from the dict */
             continue;
         }
-        int secret = fp_name_secret(w->fp, name);
-        if (secret < 0) {
-            r = 0;
-            break;
-        }
-        if (secret) {
-            w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(slot));
-        }
-        else {
-            r = walk_value(w, slot, depth + 1);
-        }
+        r = walk_attribute(w, name, slot, depth + 1);
     }
     w->npath--;
     Py_XDECREF(d);
