@@ -761,7 +761,8 @@ enc_opaque(Enc *e, PyObject *v)
     PyObject *name = NULL;
     uint64_t f = 0;
     int kind = fp_type_kind(fp, Py_TYPE(v), &name);
-    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME && kind != FP_CREPR)
+    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME && kind != FP_CREPR
+         && kind != FP_UUID)
         || fp_opaque(fp, v, &f) <= 0) {
         return NULL;
     }
@@ -845,6 +846,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     case FP_OPAQUE_TYPE:
     case FP_DATETIME:
     case FP_CREPR:
+    case FP_UUID:
         return enc_opaque(e, v);
     case FP_PLAIN:
     case FP_SLOTTED:

@@ -552,6 +552,40 @@ datetime_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     return 2;
 }
 
+/* A uuid.UUID (FP_UUID): its `int` slot, the 128 bits its text shows, exactly. 2 with *out (a
+ * value: no identity), 0 for anything the encoder would not show as a UUID. */
+static int
+uuid_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    if (te == NULL || te->nslots != 1 || fp->int_64 == NULL) {
+        return 0;
+    }
+    PyObject *i = *(PyObject **)((char *)v + te->slots[0].offset);
+    if (i == NULL || !PyLong_CheckExact(i)) {
+        return 0;
+    }
+    /* Exact ints: comparing and shifting them runs no Python code. */
+    if (PyObject_RichCompareBool(i, fp->int_2_128, Py_LT) != 1 || _PyLong_Sign(i) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *high = PyNumber_Rshift(i, fp->int_64);
+    if (high == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t lo = (uint64_t)PyLong_AsUnsignedLongLongMask(i);
+    uint64_t hi = (uint64_t)PyLong_AsUnsignedLongLongMask(high);
+    Py_DECREF(high);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = mix(mix(mix(0x7575696400000001ULL, (uintptr_t)Py_TYPE(v)), lo), hi);
+    return 2;
+}
+
 /* What the encoder's text of an opaque value reads (`_object_text`), as a hash of the objects it
  * reads them from: a function's module and qualified name, a method's function (and its name)
  * and the class of its `self`, a builtin's definition and the class of its owner, a module's
@@ -565,6 +599,9 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     int kind = type_kind(fp, tp);
     if (kind == FP_DATETIME) {
         return datetime_content(fp, v, out);
+    }
+    if (kind == FP_UUID) {
+        return uuid_content(fp, v, out);
     }
     if (kind == FP_CREPR) {
         /* The text the encoder shows, made by the type's C repr (no Python code): its hash. */
@@ -790,6 +827,7 @@ walk_object(Walk *w, PyObject *v, int depth)
     case FP_OPAQUE_TYPE:
     case FP_DATETIME:
     case FP_CREPR: /* a leaf (a heap type: a C extension's, such as 3.13's Decimal) */
+    case FP_UUID:
         return walk_opaque(w, v);
     default:
         return 0;
@@ -1119,6 +1157,13 @@ classify_type(Fingerprinter *fp)
             Py_DECREF(fields);
         }
     }
+    else if (i == FP_WALK_UUID) {
+        if (slot_layout(fp, tp, &layout) < 0) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        kind = layout.nslots == 1 && !layout.has_dict ? FP_UUID : FP_NOT_WALKED;
+    }
     else if (i == FP_WALK_SLOTTED) {
         if (slot_layout(fp, tp, &layout) < 0) {
             Py_DECREF(tp);
@@ -1146,7 +1191,7 @@ classify_type(Fingerprinter *fp)
         e->version = version;
         e->kind = kind;
         e->name = name;
-        if (kind == FP_SLOTTED) { /* the entry takes the layout */
+        if (kind == FP_SLOTTED || kind == FP_UUID) { /* the entry takes the layout */
             e->has_dict = layout.has_dict;
             e->nslots = layout.nslots;
             e->slots = layout.slots;
@@ -1607,6 +1652,15 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     fp->dict_index = Py_NewRef(dict_index);
     fp->walk_slots = Py_XNewRef(PyDict_GetItemString(rule, "walk_slots")); /* optional */
     fp->walk_fields = Py_XNewRef(PyDict_GetItemString(rule, "walk_fields")); /* optional */
+    PyObject *one = PyLong_FromLong(1);
+    fp->int_64 = PyLong_FromLong(64);
+    PyObject *shift = PyLong_FromLong(128);
+    fp->int_2_128 = one && shift ? PyNumber_Lshift(one, shift) : NULL;
+    Py_XDECREF(one);
+    Py_XDECREF(shift);
+    if (fp->int_64 == NULL || fp->int_2_128 == NULL) {
+        return -1;
+    }
     if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
         || !(fp->str_name = PyUnicode_InternFromString("__name__"))
         || !(fp->str_enum_name = PyUnicode_InternFromString("_name_"))
@@ -1678,6 +1732,8 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->walk_slots);
     Py_CLEAR(fp->walk_fields);
+    Py_CLEAR(fp->int_64);
+    Py_CLEAR(fp->int_2_128);
     Py_CLEAR(fp->secret_cache);
     Py_CLEAR(fp->is_secret);
     Py_CLEAR(fp->miss_type);

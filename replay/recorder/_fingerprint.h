@@ -107,6 +107,7 @@ enum {
                         * (FpTypeEntry.fields) */
     FP_CREPR,          /* a value of a C type shown by its C repr (a Decimal): read by that
                         * repr (no identity), its venc from the encoder (`encode_opaque`) */
+    FP_UUID,           /* a uuid.UUID: a value read by its `int` slot (FpTypeEntry.slots[0]) */
 };
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -121,6 +122,7 @@ enum {
 #define FP_WALK_DATETIME (-9)
 #define FP_WALK_NAMEDTUPLE (-10)
 #define FP_WALK_CREPR (-11)
+#define FP_WALK_UUID (-12)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -240,6 +242,7 @@ typedef struct {
     PyObject *walk_slots;    /* SnapshotEncoder.walk_slots (strong), or NULL: slots not read */
     PyObject *walk_fields;   /* SnapshotEncoder.walk_fields (strong), or NULL: namedtuples
                               * not read */
+    PyObject *int_64, *int_2_128; /* 64 and 2**128 (UUIDs), strong */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */

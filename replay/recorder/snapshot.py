@@ -278,6 +278,8 @@ core fingerprints it by its fields through the datetime C API (and its tzinfo by
 _DATETIME_NAMES = ("date", "datetime", "time", "timedelta")
 WALK_NAMEDTUPLE = -10
 """A namedtuple (`_namedtuple`: an object whose attributes are its fields, `walk_fields`)."""
+WALK_UUID = -12
+"""A `uuid.UUID` (a value): the C core reads its `int` slot (`walk_slots`)."""
 WALK_CREPR = -11
 """A value of a C type shown by its own C repr, unconditionally (a `Decimal`, a `complex`, a
 `range`, a `timezone`): the C core fingerprints it by that repr."""
@@ -688,6 +690,8 @@ class SnapshotEncoder:
             return WALK_NAMEDTUPLE
         if kind == K_CREPR and extra[1] is None and _registered(t):
             return WALK_CREPR  # its own C repr (a subclass's may be Python code)
+        if kind == K_UUID and _registered(t):
+            return WALK_UUID
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:
@@ -719,7 +723,9 @@ class SnapshotEncoder:
         skipped by the encoder, so it is left out). The C core keeps each slot's offset, not
         the descriptor, and asks again when the class changes (its version tag)."""
         try:
-            _, _, extra, _ = self._info(t)
+            kind, _, extra, _ = self._info(t)
+            if kind == K_UUID:  # the slot its text reads
+                return (-1, (("int", _class_get(t, "int")),))
             loc, slots, _, _ = extra
             mro = _type_mro(t)
             found = []

@@ -16,6 +16,8 @@ import sys
 import threading
 import types
 
+# Standard library value types replay shows as one text, whatever their slots hold.
+VALUE_TYPES = {"uuid.UUID", "fractions.Fraction"}
 MAX_DEPTH = 4
 MAX_ITEMS = 64
 MAX_STRING = 1024
@@ -51,7 +53,7 @@ def plain(value, depth=0, path=()):
         return ["atom", type_name(t), repr(value)]
     if id(value) in path:
         return ["ref", type_name(t)]
-    if isinstance(value, OPAQUE):
+    if isinstance(value, OPAQUE) or type_name(t) in VALUE_TYPES:
         return ["opaque", type_name(t)]
     fields = getattr(t, "_fields", None) if issubclass(t, tuple) else None
     if isinstance(fields, tuple):  # a namedtuple: an object whose attributes are its fields

@@ -19,6 +19,7 @@ import enum
 import itertools
 import random
 import sys
+import uuid
 from collections import Counter, OrderedDict, defaultdict, namedtuple
 from typing import Any
 
@@ -113,6 +114,13 @@ def _namedtuples() -> list[Any]:
         Named(0, 0, 0),
         Point3(Point3(1, 2, 3), None, [Point3(4, 5, 6)]),
     ]
+
+
+def _odd_uuid() -> uuid.UUID:
+    """A UUID whose int is past 128 bits: the encoder shows `<uuid.UUID object>`."""
+    odd = uuid.UUID(int=1)
+    object.__setattr__(odd, "int", 1 << 130)
+    return odd
 
 
 def _datetimes() -> Plain:
@@ -331,6 +339,12 @@ CASES = {
     "objects with slots": _slotted(),
     "dates, times and durations": _datetimes(),
     "namedtuples": _namedtuples(),
+    "uuids": {
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "zero": uuid.UUID(int=0),
+        "max": uuid.UUID(int=(1 << 128) - 1),
+        "by_id": {uuid.UUID(int=7): [uuid.UUID(int=7)]},
+    },
     "values shown by their C repr": [
         decimal.Decimal("1.50"),
         decimal.Decimal("-0"),
@@ -386,6 +400,7 @@ def test_values_only_python_knows_are_left_to_it() -> None:
     tracer, _, _ = _encoders(CaptureLimits())
     values = (
         10**30,
+        _odd_uuid(),
         ValueError("x"),
         OrderedDict(a=1),
         [Pair.ONE],
@@ -442,6 +457,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice(_slotted()),
                 rng.choice(_namedtuples()),
                 decimal.Decimal(rng.randint(0, 9)) / 4,
+                uuid.UUID(int=rng.getrandbits(128)),
                 rng.choice(
                     [datetime.date(2026, 1, rng.randint(1, 28)), datetime.timedelta(rng.random())]
                 ),
@@ -604,6 +620,19 @@ def test_a_new_date_or_duration_is_encoded_again() -> None:
     for i in range(1, 20):
         holder.when = datetime.datetime(2026, 1, 1 + i % 28, i % 24)
         holder.took = datetime.timedelta(seconds=i)
+        seen.append(tracer._c_encode(holder))
+        assert seen[-1] == _python(encoder, holder)
+        assert seen[-1] != seen[-2]
+
+
+def test_a_new_uuid_is_encoded_again() -> None:
+    # UUIDs are values read by their 128 bits: each new one (high or low half) is shown anew.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    holder = Plain(id=uuid.UUID(int=1))
+    seen = [tracer._c_encode(holder)]
+    assert seen[-1] == _python(encoder, holder)
+    for i in (2, 1 << 64, (1 << 64) + 2, (1 << 127) | 2):
+        holder.id = uuid.UUID(int=i)
         seen.append(tracer._c_encode(holder))
         assert seen[-1] == _python(encoder, holder)
         assert seen[-1] != seen[-2]

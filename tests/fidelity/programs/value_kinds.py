@@ -1,11 +1,12 @@
 """The kinds of values the C core reads itself: slotted dataclasses, namedtuples, dates, Decimal,
-iterators and views, each changed in place or replaced while a frame holds it."""
+UUIDs, iterators and views, each changed in place or replaced while a frame holds it."""
 
 import collections
 import dataclasses
 import datetime
 import decimal
 import itertools
+import uuid
 
 Line = collections.namedtuple("Line", "sku qty tags")
 
@@ -58,7 +59,9 @@ def main():
     both.slot.append(2)
     both.extra["j"] = 2
     both.slot = (3,)
-    holder = [item, line, day, total, numbers, keys, both]
+    ident = uuid.UUID(int=12345)
+    ident = uuid.UUID(int=ident.int + 1)
+    holder = [item, line, day, total, numbers, keys, both, ident]
     holder[0].tags.append("held")
     return first + second + len(keys) + len(holder)
 
