@@ -761,9 +761,7 @@ enc_opaque(Enc *e, PyObject *v)
     PyObject *name = NULL;
     uint64_t f = 0;
     int kind = fp_type_kind(fp, Py_TYPE(v), &name);
-    if ((kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE && kind != FP_DATETIME && kind != FP_CREPR
-         && kind != FP_UUID)
-        || fp_opaque(fp, v, &f) <= 0) {
+    if (!fp_leaf_kind(kind) || fp_opaque(fp, v, &f) <= 0) {
         return NULL;
     }
     fp->nodes_built++;
@@ -839,15 +837,13 @@ enc_node(Enc *e, PyObject *v, int depth)
         return NULL;
     }
     PyObject *tname = NULL;
-    switch (fp_type_kind(fp, tp, &tname)) {
+    int kind = fp_type_kind(fp, tp, &tname);
+    if (fp_leaf_kind(kind)) {
+        return enc_opaque(e, v);
+    }
+    switch (kind) {
     case FP_SET:
         return enc_set(e, v, tname, depth);
-    case FP_OPAQUE:
-    case FP_OPAQUE_TYPE:
-    case FP_DATETIME:
-    case FP_CREPR:
-    case FP_UUID:
-        return enc_opaque(e, v);
     case FP_PLAIN:
     case FP_SLOTTED:
         return enc_object(e, v, tname, depth);

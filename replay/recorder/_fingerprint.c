@@ -809,13 +809,15 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (kind <= 0) {
         return 0; /* not walked, or not classified yet (fp_of classifies it, then walks again) */
     }
-    if (kind == FP_NAMEDTUPLE) {
-        return walk_namedtuple(w, v, depth);
+    if (fp_leaf_kind(kind)) { /* a heap type: a Python class, or a C extension's (3.13's Decimal) */
+        return walk_opaque(w, v);
     }
     switch (kind) {
     case FP_PLAIN:
     case FP_SLOTTED:
         break; /* below */
+    case FP_NAMEDTUPLE:
+        return walk_namedtuple(w, v, depth);
     case FP_LIST:
     case FP_TUPLE:
         return walk_sequence(w, v, depth);
@@ -823,12 +825,6 @@ walk_object(Walk *w, PyObject *v, int depth)
         return walk_dict(w, v, depth);
     case FP_SET:
         return walk_set(w, v, depth);
-    case FP_OPAQUE:
-    case FP_OPAQUE_TYPE:
-    case FP_DATETIME:
-    case FP_CREPR: /* a leaf (a heap type: a C extension's, such as 3.13's Decimal) */
-    case FP_UUID:
-        return walk_opaque(w, v);
     default:
         return 0;
     }

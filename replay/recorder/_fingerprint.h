@@ -110,6 +110,16 @@ enum {
     FP_UUID,           /* a uuid.UUID: a value read by its `int` slot (FpTypeEntry.slots[0]) */
 };
 
+/* Whether instances of a class of this kind are leaves that fp_opaque reads (a text the encoder
+ * makes, `encode_opaque`, and an identity or a value): the walk and the C encoder treat every
+ * such kind alike (walk_opaque, enc_opaque), whatever reads its content (opaque_content). */
+static inline int
+fp_leaf_kind(int kind)
+{
+    return kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE || kind == FP_DATETIME || kind == FP_CREPR
+           || kind == FP_UUID;
+}
+
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
  * a plain object it answers an index into the class's MRO). */
 #define FP_WALK_LIST (-2)
