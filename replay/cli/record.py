@@ -194,7 +194,7 @@ def record(
             help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
             "time): past it the hottest functions are recorded at call level only (arguments, "
             "results, exceptions), then, if that still costs too much, not at all; each change "
-            "is marked by a gap. Needs sys.monitoring (3.12+). "
+            "is marked by a gap. "
             "Default: no budget.",
             show_default=False,
         ),
@@ -212,7 +212,7 @@ def record(
     if policy not in BACKLOG_POLICIES:
         where = "--on-backlog" if on_backlog is not None else "REPLAY_ON_BACKLOG"
         raise UsageError(f"{where} must be one of {', '.join(BACKLOG_POLICIES)}, not {policy!r}")
-    budget = _max_overhead(max_overhead, backend)
+    budget = _max_overhead(max_overhead)
     if module and not args:
         raise UsageError("-m needs a module name: replay record -m module [ARGS]...")
     if not args:
@@ -241,23 +241,16 @@ def record(
     return Launch(config, args, as_module=module, command_mode=command_mode, quiet=quiet)
 
 
-def _max_overhead(text: str | None, backend: str) -> float | None:
-    """`--max-overhead` as a fraction of the program's time, checked against the backend."""
+def _max_overhead(text: str | None) -> float | None:
+    """`--max-overhead` as a fraction of the program's time."""
     if text is None:
         return None
     from replay.recorder.budget import parse_max_overhead  # noqa: PLC0415 - see the imports
-    from replay.recorder.core import SETTRACE_CORES, choose_backend  # noqa: PLC0415 - see the imports
 
     try:
-        budget = parse_max_overhead(text)
+        return parse_max_overhead(text)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if choose_backend(backend)[0] in SETTRACE_CORES:
-        raise UsageError(
-            "--max-overhead needs the sys.monitoring backend (Python 3.12+); "
-            "this recording would use sys.settrace"
-        )
-    return budget
 
 
 def _command_for(args: list[str], *, as_module: bool, command_mode: bool) -> tuple[str, ...]:

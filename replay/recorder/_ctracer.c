@@ -3681,7 +3681,9 @@ budget_demote(Tracer *t, PyObject *code, int level, PyObject *detail)
         return 0;
     }
     ce->demoted = level;
-    if (level == BUDGET_CALLS && set_local_events(t, code, t->call_mask) < 0) {
+    /* sys.monitoring: its frames stop raising line and library-call events now. settrace
+     * (t->st_on) has no per-code events: st_call and st_line read `demoted` instead. */
+    if (level == BUDGET_CALLS && !t->st_on && set_local_events(t, code, t->call_mask) < 0) {
         return -1;
     }
     CThread *th = get_thread(t, 1);
@@ -3794,7 +3796,9 @@ budget_charge(Tracer *t, PyObject *code, long long start)
     if (ce != NULL) {
         ce->busy_ns += now - start;
     }
-    if (now - t->window_start < t->review_ns || t->reviewing) {
+    /* Reviewed from recorded code only: its GAP step then belongs to a recorded call of a
+     * thread the program runs (not to a thread that only runs library code or replay's own). */
+    if (now - t->window_start < t->review_ns || t->reviewing || ce == NULL || !ce->registered) {
         return 0;
     }
     t->reviewing = 1;

@@ -163,8 +163,8 @@ st_not_traced(Tracer *t, PyFrameObject *frame, _PyInterpreterFrame *f, CodeEntry
         return 0;
     }
     CodeEntry *cce = code_get(t, FRAME_CODE(caller));
-    if (cce == NULL || !cce->registered) {
-        return 0;
+    if (cce == NULL || !cce->registered || cce->demoted >= BUDGET_CALLS) {
+        return 0; /* not called by recorded code, or by code the budget demoted (no EXTERNAL) */
     }
     if (t->collecting.buf != NULL && *(const char *)t->collecting.buf) {
         return 0; /* called by the garbage collector, not by the frame (state.collecting) */
@@ -226,6 +226,9 @@ st_call(Tracer *t, PyFrameObject *frame, _PyInterpreterFrame *f)
             return -1;
         }
     }
+    if (ce->demoted >= BUDGET_CALLS) {
+        ((struct _frame *)frame)->f_trace_lines = 0; /* the budget demoted it: no lines */
+    }
     CThread *th = get_thread(t, 1);
     if (th == NULL) {
         return -1;
@@ -253,6 +256,10 @@ st_call(Tracer *t, PyFrameObject *frame, _PyInterpreterFrame *f)
             rc = emit(t, th, K_RESUME, st->call_id, line, NULL, changes, deleted, 1);
             changes = deleted = NULL;
         }
+        goto done;
+    }
+    if (ce->demoted == BUDGET_OFF) {
+        rc = 0; /* the budget turned its new calls off; resumed generators still end recorded */
         goto done;
     }
     PyObject *parent = Py_NewRef(th->depth ? th->stack[th->depth - 1]->call_id : t->zero);
@@ -409,7 +416,7 @@ error:
 
 /* external_trace: an out-of-scope callee of in-scope code raised or returned. */
 static int
-st_external(Tracer *t, _PyInterpreterFrame *f, int what, PyObject *arg)
+st_external(Tracer *t, _PyInterpreterFrame *f, int what, PyObject *arg, PyObject **charged)
 {
     ExtFrame *x = pm_get(&t->st_externals, f);
     if (x == NULL) {
@@ -447,6 +454,7 @@ st_external(Tracer *t, _PyInterpreterFrame *f, int what, PyObject *arg)
         return 0;
     }
     FrameState *st = (FrameState *)Py_NewRef(th->stack[th->depth - 1]);
+    *charged = st->ce->code; /* the caller's EXTERNAL step: its cost, as on sys.monitoring */
     Py_INCREF(th);
     int rc = -1;
     PyObject *payload = NULL;
@@ -480,7 +488,10 @@ done:
 }
 
 /* The C trace function (Py_tracefunc). Errors: an Exception of the recorder is counted and
- * dropped (0); a KeyboardInterrupt or SystemExit raised meanwhile goes to the program (-1). */
+ * dropped (0); a KeyboardInterrupt or SystemExit raised meanwhile goes to the program (-1).
+ * With a budget, the event's time is charged to the frame's code object (an EXTERNAL step's to
+ * its caller's), as the sys.monitoring callbacks charge theirs; a line of code the budget
+ * demoted turns the frame's line events off (f_trace_lines) and records nothing. */
 static int
 st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
@@ -491,6 +502,8 @@ st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     }
     _PyInterpreterFrame *f = ((struct _frame *)frame)->f_frame;
     Py_INCREF(t);
+    long long start = t->budget_on ? now_ns() : 0;
+    PyObject *charged = FRAME_CODE(f); /* borrowed: the frame holds it */
     int rc = 0;
     if (what == PyTrace_CALL) {
         rc = st_call(t, frame, f);
@@ -500,7 +513,11 @@ st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
         FrameState *st = NULL;
         rc = st_current(t, f, &th, &st);
         if (rc == 0 && st == NULL) {
-            rc = what == PyTrace_LINE ? 0 : st_external(t, f, what, arg);
+            rc = what == PyTrace_LINE ? 0 : st_external(t, f, what, arg, &charged);
+        }
+        else if (rc == 0 && what == PyTrace_LINE && st->ce->demoted >= BUDGET_CALLS) {
+            ((struct _frame *)frame)->f_trace_lines = 0; /* demoted while this frame ran */
+            Py_DECREF(st);
         }
         else if (rc == 0) {
             Py_INCREF(th);
@@ -513,6 +530,9 @@ st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     }
     if (rc < 0) {
         rc = absorb_error(t);
+    }
+    if (rc == 0 && t->budget_on && budget_charge(t, charged, start) < 0) {
+        rc = -1;
     }
     Py_DECREF(t);
     return rc;

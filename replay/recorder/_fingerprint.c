@@ -1031,8 +1031,8 @@ slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out)
     PyObject *slots;
     long dict_index;
     if (!PyTuple_CheckExact(answer) || PyTuple_GET_SIZE(answer) != 2
-        || (dict_index = PyLong_AsLong(PyTuple_GET_ITEM(answer, 0))) == -1
-               && PyErr_Occurred()
+        || ((dict_index = PyLong_AsLong(PyTuple_GET_ITEM(answer, 0))) == -1
+            && PyErr_Occurred())
         || !PyTuple_CheckExact(slots = PyTuple_GET_ITEM(answer, 1))) {
         PyErr_Clear();
         Py_DECREF(answer);

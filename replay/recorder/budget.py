@@ -14,9 +14,10 @@ calls into libraries. Each demotion is recorded where it happens as a GAP step w
 A function whose calls alone still cost more than the budget allows (their arguments and
 results are encoded at every call: a request handler called with a large dict costs far more
 than its body) is demoted once more, to *not recorded*: its new calls are not recorded at all
-(sys.monitoring stops calling back for them), calls already running end as recorded, and a
-second GAP step says so. Without that second rung a budget could not hold: on a JSON request
-handler, call level alone cost about 15 times the program's own time.
+(sys.monitoring stops calling back for them; settrace still calls, and the core ignores them),
+calls already running end as recorded, and a second GAP step says so. Without that second rung
+a budget could not hold: on a JSON request handler, call level alone cost about 15 times the
+program's own time.
 
 A demotion is for the rest of the recording: a function that was too hot once is likely to be
 again, and switching back and forth would make the recording harder to read than a clear gap.
@@ -31,9 +32,17 @@ demoting a function is expected to save its share of the writer as well.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+from replay.events import GAP
+from replay.recorder.state import TS_MASK
+
+if TYPE_CHECKING:
+    from replay.recorder.state import RecordingState
 
 __all__ = [
     "CALLS",
@@ -41,6 +50,7 @@ __all__ = [
     "LINES",
     "OFF",
     "REVIEW_NS",
+    "CostMeter",
     "OverheadBudget",
     "parse_max_overhead",
 ]
@@ -152,3 +162,70 @@ class OverheadBudget:
             excess -= cost
         self.demoted += len(out)
         return out
+
+
+class CostMeter:
+    """The Python cores' side of a budget (the C core's is in _ctracer.c, "The overhead
+    budget"): the recorder time charged to each code object, a review once per REVIEW_NS of run
+    time, the level of each code object it demoted, and the GAP step that says so, recorded on
+    the thread that reviewed. The cores read `levels` (code id -> CALLS or OFF; absent: LINES) to
+    record less of a demoted code object; `demote(code, level)` lets a core act at once (the
+    sys.monitoring core changes the code object's local events)."""
+
+    def __init__(
+        self,
+        budget: OverheadBudget,
+        state: RecordingState,
+        demote: Callable[[CodeType, int], None] | None = None,
+    ) -> None:
+        self.budget = budget
+        self.state = state
+        self.demote = demote
+        self.levels: dict[int, int] = {}
+        # Keyed by id(code): hashing a code object hashes its bytecode and constants.
+        self._costs: dict[int, int] = {}
+        self._window_start = time.perf_counter_ns()
+
+    def charge(self, code: CodeType, start: int) -> None:
+        """After a callback that began at `start` (perf_counter_ns): its time goes to `code`,
+        and the window is reviewed when it is over (at the next callback of recorded code). A
+        failing review is a recorder fault."""
+        now = time.perf_counter_ns()
+        code_id = id(code)
+        if self.levels.get(code_id, LINES) < OFF:
+            costs = self._costs
+            costs[code_id] = costs.get(code_id, 0) + now - start
+        # Reviewed from recorded code only: its GAP step then belongs to a recorded call.
+        if now - self._window_start >= REVIEW_NS and code_id in self.state.codes:
+            try:
+                self._review(now)
+            except Exception as exc:
+                self.state.fault(exc)
+
+    def _review(self, now: int) -> None:
+        state, levels = self.state, self.levels
+        codes = state.codes  # in-scope code only (not the out-of-scope callees the cores watch)
+        spent = []
+        for code_id, ns in self._costs.items():
+            info = codes.get(code_id)
+            if info is not None:
+                spent.append((info.code, info.code.co_qualname, ns, levels.get(code_id, LINES)))
+        self._costs.clear()
+        elapsed = now - self._window_start
+        self._window_start = now
+        for demotion in self.budget.review(elapsed, spent):
+            code = demotion.code
+            if levels.get(id(code), LINES) >= demotion.level:
+                continue
+            levels[id(code)] = demotion.level
+            if self.demote is not None:
+                self.demote(code, demotion.level)
+            try:
+                ts = state.local.ts
+            except AttributeError:
+                ts = state.thread_state()
+            st = ts.stack[-1] if ts.stack else None
+            ts.events.append(
+                (GAP, next(state.steps), (now - state.t0) & TS_MASK, st.call_id if st else 0,
+                 st.line if st else None, (GAP_REASON_BUDGET, demotion.detail), None, None)
+            )  # fmt: skip

@@ -25,8 +25,6 @@ from replay.recorder.state import RecordingState
 
 C_CORES = {"sysmon": csysmon.CSysMonitoringCore.name, "settrace": csettrace.CSettraceCore.name}
 """Backend -> the name of its C core."""
-SETTRACE_CORES = frozenset({"settrace", C_CORES["settrace"]})
-"""The cores of the sys.settrace backend (no `--max-overhead` there)."""
 
 
 class Core(Protocol):
@@ -44,7 +42,8 @@ class Core(Protocol):
         ...
 
     def set_budget(self, budget: OverheadBudget) -> None:
-        """Record hot code at call level past the budget (sys.monitoring cores only)."""
+        """Record hot code at call level past the budget (budget.py), then not at all (before
+        start)."""
         ...
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from replay.exceptions import UsageError
+from replay.recorder.budget import REVIEW_NS, OverheadBudget
 from replay.recorder.csysmon import IMPORT_ERROR, _ctracer, new_tracer
 from replay.recorder.scope import is_replay_code
 from replay.recorder.state import RecordingState
@@ -49,9 +49,11 @@ class CSettraceCore:
         """The last step number handed out (after stop())."""
         return int(self._tracer.counters()["steps"])
 
-    def set_budget(self, budget: object) -> None:
-        """Not supported here: `replay record` refuses --max-overhead on this backend."""
-        raise UsageError("--max-overhead needs the sys.monitoring backend (Python 3.12+)")
+    def set_budget(self, budget: OverheadBudget) -> None:
+        """Record hot code at call level only past `budget` (budget.py): the tracer times each
+        trace call, charges it to the frame's code object and asks `budget.review` once per
+        REVIEW_NS; a demoted code object's frames get no line events (f_trace_lines)."""
+        self._tracer.set_budget(budget.review, 0, REVIEW_NS)
 
     def start(self) -> None:
         # New threads call the tracer as a Python trace function first; it then installs the C

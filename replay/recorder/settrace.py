@@ -35,7 +35,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
-from replay.exceptions import UsageError
+from replay.recorder.budget import CALLS, LINES, OFF, CostMeter, OverheadBudget
 from replay.recorder.scope import is_replay_code
 from replay.recorder.state import (
     BATCH_EVENTS,
@@ -90,14 +90,16 @@ class SettraceCore:
         self.encode_exception = encode_exception
         self._previous: Any = None
         self._global: Callable[..., Any] | None = None
+        self._meter: CostMeter | None = None
 
     def steps_taken(self) -> int:
         """The last step number handed out (after stop(): reading it takes the next one)."""
         return next(self.state.steps) - 1
 
-    def set_budget(self, budget: object) -> None:
-        """Not supported here: `replay record` refuses --max-overhead on this backend."""
-        raise UsageError("--max-overhead needs the sys.monitoring backend (Python 3.12+)")
+    def set_budget(self, budget: OverheadBudget) -> None:
+        """Record hot code at call level only past `budget` (before start): each trace call is
+        timed and charged to its frame's code (budget.CostMeter)."""
+        self._meter = CostMeter(budget, self.state)
 
     def start(self) -> None:
         self._global = self._build()
@@ -133,6 +135,9 @@ class SettraceCore:
         switch = state.switch
         collecting = state.collecting
         out_of_scope: set[int] = set()
+        meter = self._meter
+        # With a budget (budget.py): code id -> CALLS or OFF for the code objects it demoted.
+        levels: dict[int, int] = meter.levels if meter is not None else {}
 
         def thread() -> Any:
             try:
@@ -169,10 +174,14 @@ class SettraceCore:
                         caller is not None
                         and id(caller.f_code) in codes
                         and not collecting[0]
+                        and not (levels and levels.get(id(caller.f_code), LINES) >= CALLS)
                         and not is_replay_code(code.co_filename)
                     ):
                         return external(frame, caller)
                     return None
+                level = levels.get(id(code), LINES) if levels else LINES
+                if level >= CALLS:
+                    frame.f_trace_lines = False  # the budget demoted it: no lines
                 ts = thread()
                 st = suspended.pop(id(frame), None)
                 if st is not None and _is_start(frame):
@@ -183,6 +192,8 @@ class SettraceCore:
                     emit(ts, (RESUME, next(steps), (now() - t0) & TS_MASK, st.call_id,
                               frame.f_lineno, None, changes, deleted))  # fmt: skip
                     return local_trace
+                if level == OFF:
+                    return None  # the budget turned its new calls off (budget.py)
                 stack = ts.stack
                 parent = stack[-1].call_id if stack else 0
                 st = FrameState(next(calls), id(frame), code, codes[id(code)], switch[1])
@@ -218,6 +229,9 @@ class SettraceCore:
                     if st is None:
                         return local_trace
                 if event == "line":
+                    if levels and levels.get(id(st.code), LINES) >= CALLS:
+                        frame.f_trace_lines = False  # demoted while this frame ran
+                        return local_trace
                     changes, deleted = diff_locals(
                         st, frame, encode_named, touched_now(st, ts, switch)
                     )
@@ -303,6 +317,37 @@ class SettraceCore:
                     fault(exc)
                 return external_trace
 
-            return external_trace
+            if meter is None:
+                return external_trace
+            caller_code = caller.f_code  # the caller's EXTERNAL step: its cost
 
-        return global_trace
+            def external_timed(frame: FrameType, event: str, arg: Any) -> Any:
+                start = clock()
+                result = external_trace(frame, event, arg)
+                charge(caller_code, start)
+                return external_timed if result is not None else None
+
+            return external_timed
+
+        if meter is None:
+            return global_trace
+        # With a budget, each trace call runs inside a timing wrapper that charges its time to
+        # the frame's code; the trace functions return `local_trace`, rebound here to the wrapper.
+        clock = time.perf_counter_ns
+        charge = meter.charge
+        untimed_global, untimed_local = global_trace, local_trace
+
+        def global_timed(frame: FrameType, event: str, arg: Any) -> Any:
+            start = clock()
+            result = untimed_global(frame, event, arg)
+            charge(frame.f_code, start)
+            return result
+
+        def local_timed(frame: FrameType, event: str, arg: Any) -> Any:
+            start = clock()
+            result = untimed_local(frame, event, arg)
+            charge(frame.f_code, start)
+            return result
+
+        local_trace = local_timed
+        return global_timed

@@ -22,7 +22,6 @@ from typing import Any
 from replay.events import (
     CALL,
     EXTERNAL,
-    GAP,
     HANDLED,
     LINE,
     RAISE,
@@ -33,7 +32,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
-from replay.recorder.budget import CALLS, GAP_REASON_BUDGET, LINES, OFF, REVIEW_NS, OverheadBudget
+from replay.recorder.budget import CALLS, OFF, CostMeter, OverheadBudget
 from replay.recorder.callees import callee_name, python_code
 from replay.recorder.state import (
     BATCH_EVENTS,
@@ -147,65 +146,31 @@ class SysMonitoringCore:
         if self._budget is None:
             callbacks = self._callbacks()
         else:
+            meter = CostMeter(self._budget, self.state, self._demote)
+            self._levels = meter.levels  # before the callbacks read it
             # Each callback then runs inside a timing wrapper: one more frame above the program's.
-            callbacks = self._budgeted(self._callbacks(wrapped=True), self._budget)
+            callbacks = self._budgeted(self._callbacks(wrapped=True), meter.charge)
         install(self.tool, callbacks)
 
+    def _demote(self, code: CodeType, level: int) -> None:
+        """The budget demoted `code` (CostMeter): at CALLS it keeps only its call-level events;
+        at OFF, py_start turns its new calls away and its running calls keep their returns."""
+        if level == CALLS and self.tool is not None:
+            sys.monitoring.set_local_events(self.tool, code, call_level_events())
+
+    @staticmethod
     def _budgeted(
-        self, callbacks: dict[int, Callable[..., Any]], budget: OverheadBudget
+        callbacks: dict[int, Callable[..., Any]], charge: Callable[[Any, int], None]
     ) -> dict[int, Callable[..., Any]]:
         """The callbacks, each timed and its time charged to its code object (every event's
-        first argument), with a review of the budget once per REVIEW_NS (see budget.py)."""
-        state = self.state
-        tool = self.tool
+        first argument; CostMeter.charge reviews the budget once per REVIEW_NS)."""
         clock = time.perf_counter_ns
-        # Keyed by id(code): hashing a code object hashes its bytecode and constants.
-        costs: dict[int, int] = {}
-        levels = self._levels  # code id -> CALLS or OFF (budget.py); absent: LINES
-        window = [clock()]
-        call_level = call_level_events()
-
-        def review(now: int) -> None:
-            codes = state.codes  # in-scope code only (not the out-of-scope callees we watch)
-            spent = []
-            for code_id, ns in costs.items():
-                info = codes.get(code_id)
-                if info is not None:
-                    spent.append((info.code, info.code.co_qualname, ns, levels.get(code_id, LINES)))
-            costs.clear()
-            elapsed = now - window[0]
-            window[0] = now
-            for demotion in budget.review(elapsed, spent):
-                code = demotion.code
-                if levels.get(id(code), LINES) >= demotion.level:
-                    continue
-                levels[id(code)] = demotion.level
-                if demotion.level == CALLS:
-                    sys.monitoring.set_local_events(tool, code, call_level)
-                # OFF: py_start turns its new calls away; its running calls keep their returns.
-                try:
-                    ts = state.local.ts
-                except AttributeError:
-                    ts = state.thread_state()
-                st = ts.stack[-1] if ts.stack else None
-                ts.events.append(
-                    (GAP, next(state.steps), (now - state.t0) & TS_MASK, st.call_id if st else 0,
-                     st.line if st else None, (GAP_REASON_BUDGET, demotion.detail), None, None)
-                )  # fmt: skip
 
         def timed(callback: Callable[..., Any]) -> Callable[..., Any]:
             def charged(code: Any, *args: Any) -> Any:
                 start = clock()
                 result = callback(code, *args)
-                now = clock()
-                code_id = id(code)
-                if levels.get(code_id, LINES) < OFF:
-                    costs[code_id] = costs.get(code_id, 0) + now - start
-                if now - window[0] >= REVIEW_NS:
-                    try:
-                        review(now)
-                    except Exception as exc:
-                        state.fault(exc)
+                charge(code, start)
                 return result
 
             return charged

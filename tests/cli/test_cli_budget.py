@@ -10,6 +10,7 @@ the assertions are about what a demotion looks like, never about when it happene
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -18,12 +19,13 @@ import pytest
 from conftest import assert_one_line_error, clean_env, python, replay, write
 from replay.storage import Store
 
-from replay.events import CALL, GAP, LINE, RETURN
+from replay.events import CALL, GAP, LINE, RESUME, RETURN, YIELD
 from replay.recorder.budget import CALLS, LINES, OFF, OverheadBudget, parse_max_overhead
 
-needs_sysmon = pytest.mark.skipif(
-    sys.version_info < (3, 12), reason="--max-overhead needs sys.monitoring (3.12+)"
-)
+# Both backends, each with both cores (the C one and the pure-Python fallback): settrace alone
+# on 3.11, which has no sys.monitoring.
+BACKENDS = ["sysmon", "settrace"] if sys.version_info >= (3, 12) else ["settrace"]
+CORES = ["c", "python"]
 
 PROGRAM = """
     import sys
@@ -49,7 +51,6 @@ PROGRAM = """
 
     main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
 """
-CORES = ["default", "python"]
 
 
 def _events(store: Path) -> list[tuple]:
@@ -61,15 +62,16 @@ def _events(store: Path) -> list[tuple]:
     return sorted(events, key=lambda e: e[1])
 
 
-@needs_sysmon
 @pytest.mark.parametrize("core", CORES)
-def test_hot_function_goes_to_call_level_with_a_gap(tmp_path: Path, store: Path, core: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hot_function_goes_to_call_level_with_a_gap(
+    tmp_path: Path, store: Path, backend: str, core: str
+) -> None:
     program = write(tmp_path / "hot.py", PROGRAM)
-    env = clean_env(**({"REPLAY_CORE": core} if core != "default" else {}))
     untraced = python(str(program), "2000", "0.4", cwd=tmp_path)
     done = replay(
-        "record", "--store", str(store), "--max-overhead", "10%", "-q", str(program), "2000",
-        "0.4", cwd=tmp_path, env=env,
+        "record", "--store", str(store), "--backend", backend, "--max-overhead", "10%", "-q",
+        str(program), "2000", "0.4", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
     )  # fmt: skip
     assert done.returncode == untraced.returncode == 0, done.stderr.decode()
     assert done.stdout == untraced.stdout
@@ -79,6 +81,8 @@ def test_hot_function_goes_to_call_level_with_a_gap(tmp_path: Path, store: Path,
     assert gaps, "a 10% budget must demote the hot function"
     reasons = {e[5][0] for e in gaps}
     assert reasons == {"budget"}
+    # Each gap belongs to the recorded call that was running where the budget decided.
+    assert all(e[3] for e in gaps), gaps
     assert any(e[5][1].startswith("hot recorded at call level") for e in gaps), gaps
 
     # After the gap naming `hot`, its calls keep CALL and RETURN (with the argument and the
@@ -131,23 +135,23 @@ TINY = """
 """
 
 
-@needs_sysmon
 @pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_what_costs_too_much_at_call_level_is_turned_off(
-    tmp_path: Path, store: Path, core: str
+    tmp_path: Path, store: Path, backend: str, core: str
 ) -> None:
     program = write(tmp_path / "tiny.py", TINY)
-    env = clean_env(**({"REPLAY_CORE": core} if core != "default" else {}))
     untraced = python(str(program), "0.8", cwd=tmp_path)
     done = replay(
-        "record", "--store", str(store), "--max-overhead", "20%", "-q", str(program), "0.8",
-        cwd=tmp_path, env=env,
+        "record", "--store", str(store), "--backend", backend, "--max-overhead", "20%", "-q",
+        str(program), "0.8", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
     )  # fmt: skip
     assert done.returncode == untraced.returncode == 0, done.stderr.decode()
     assert done.stdout == untraced.stdout
 
     events = _events(store)
     details = [e[5][1] for e in events if e[0] == GAP]
+    assert all(e[3] for e in events if e[0] == GAP), details
     assert any(d.startswith("tiny recorded at call level from here") for d in details), details
     off = [e for e in events if e[0] == GAP and e[5][1].startswith("tiny not recorded from here")]
     assert len(off) == 1, details
@@ -179,23 +183,13 @@ def test_no_budget_no_gaps(tmp_path: Path, store: Path) -> None:
         (["--max-overhead", "lots"], "takes a percentage such as 50% or a factor such as 2x"),
         (["--max-overhead", "0%"], "must be above 0%"),
         (["--max-overhead", "1x"], "must be above 0%"),
-        (["--backend", "settrace", "--max-overhead", "50%"], "needs the sys.monitoring backend"),
     ],
 )
-@needs_sysmon
 def test_bad_budget_is_one_line(tmp_path: Path, store: Path, args: list[str], message: str) -> None:
     program = write(tmp_path / "hot.py", PROGRAM)
     done = replay("record", "--store", str(store), *args, str(program), "10", cwd=tmp_path)
     assert message in assert_one_line_error(done)
     assert not store.exists()
-
-
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 only: no sys.monitoring")
-def test_budget_refused_on_311(tmp_path: Path, store: Path) -> None:
-    program = write(tmp_path / "hot.py", PROGRAM)
-    done = replay("record", "--store", str(store), "--max-overhead", "50%", str(program), "1",
-                  cwd=tmp_path)  # fmt: skip
-    assert "needs the sys.monitoring backend" in assert_one_line_error(done)
 
 
 def test_parse_max_overhead() -> None:
@@ -248,3 +242,64 @@ def test_review_counts_the_writers_time_as_the_recorders() -> None:
     # A window with no callback time demotes nothing, whatever the writer did.
     writer_ns[0] += 90_000_000
     assert budget.review(100_000_000, []) == []
+
+
+GENERATORS = """
+    import sys
+    import time
+
+    def numbers(n):
+        for i in range(n):
+            yield i * 2
+
+    def consume(seconds):
+        # Short generators started all along, and one started first that runs to the end:
+        # whatever the budget turns off, the one already running must end as recorded.
+        total = 0
+        end = time.perf_counter() + seconds
+        long_lived = numbers(10**9)
+        while time.perf_counter() < end:
+            for x in numbers(50):
+                total += x
+            total += next(long_lived)
+        print("done", total > 0)
+
+    consume(float(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_demoted_generators_keep_every_recorded_call_whole(
+    tmp_path: Path, store: Path, backend: str, core: str
+) -> None:
+    program = write(tmp_path / "gen.py", GENERATORS)
+    untraced = python(str(program), "0.6", cwd=tmp_path)
+    done = replay(
+        "record", "--store", str(store), "--backend", backend, "--max-overhead", "20%", "-q",
+        str(program), "0.6", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
+    )  # fmt: skip
+    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
+    assert done.stdout == untraced.stdout
+
+    events = _events(store)
+    with Store.open(store, mode="r") as opened:
+        recording = opened.recordings()[0]["id"]
+        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
+    started = {e[3]: e for e in events if e[0] == CALL}
+    # Every step belongs to a call whose start was recorded: a generator resumed after its
+    # code was demoted is one that started before.
+    assert {e[3] for e in events} <= set(started)
+    off = [e[1] for e in events if e[0] == GAP and e[5][1].startswith("numbers not recorded")]
+    if off:  # how far the budget goes depends on the machine's speed
+        later = [c for c in started.values() if c[1] > off[0]]
+        assert not [c for c in later if functions.get(c[5][0]) == "numbers"]
+    # The long-lived generator's call is whole: each YIELD is followed by its RESUME or is last.
+    (long_lived,) = [c[3] for c in started.values() if dict(c[6] or ()).get("n") == 10**9]
+    kinds = [e[0] for e in events if e[3] == long_lived and e[0] in (YIELD, RESUME)]
+    assert kinds and kinds[0] == YIELD
+    assert all(a != b for a, b in itertools.pairwise(kinds))
+
+    exported = replay("export", "--store", str(store), "--format", "json", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr.decode()
+    assert json.loads(exported.stdout)["steps"]
