@@ -62,21 +62,33 @@ def _events(store: Path) -> list[tuple]:
     return sorted(events, key=lambda e: e[1])
 
 
+def _record_under_budget(
+    tmp_path: Path, store: Path, source: str, budget: str, args: list[str], backend: str, core: str
+) -> tuple[list[tuple], dict[int, str]]:
+    """Run `source` untraced, then recorded under `budget`: the program must behave the same.
+    The recording's events in step order, and function id -> qualified name."""
+    program = write(tmp_path / "program.py", source)
+    untraced = python(str(program), *args, cwd=tmp_path)
+    done = replay(
+        "record", "--store", str(store), "--backend", backend, "--max-overhead", budget, "-q",
+        str(program), *args, cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
+    )  # fmt: skip
+    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
+    assert done.stdout == untraced.stdout
+    with Store.open(store, mode="r") as opened:
+        recording = opened.recordings()[0]["id"]
+        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
+    return _events(store), functions
+
+
 @pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hot_function_goes_to_call_level_with_a_gap(
     tmp_path: Path, store: Path, backend: str, core: str
 ) -> None:
-    program = write(tmp_path / "hot.py", PROGRAM)
-    untraced = python(str(program), "2000", "0.4", cwd=tmp_path)
-    done = replay(
-        "record", "--store", str(store), "--backend", backend, "--max-overhead", "10%", "-q",
-        str(program), "2000", "0.4", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
-    )  # fmt: skip
-    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
-    assert done.stdout == untraced.stdout
-
-    events = _events(store)
+    events, functions = _record_under_budget(
+        tmp_path, store, PROGRAM, "10%", ["2000", "0.4"], backend, core
+    )
     gaps = [e for e in events if e[0] == GAP]
     assert gaps, "a 10% budget must demote the hot function"
     reasons = {e[5][0] for e in gaps}
@@ -88,9 +100,6 @@ def test_hot_function_goes_to_call_level_with_a_gap(
     # After the gap naming `hot`, its calls keep CALL and RETURN (with the argument and the
     # result) and have no LINE steps.
     gap_step = next(e[1] for e in gaps if e[5][1].startswith("hot "))
-    with Store.open(store, mode="r") as opened:
-        recording = opened.recordings()[0]["id"]
-        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
     hot_calls = {
         e[3] for e in events if e[0] == CALL and e[1] > gap_step and functions.get(e[5][0]) == "hot"
     }
@@ -140,25 +149,13 @@ TINY = """
 def test_what_costs_too_much_at_call_level_is_turned_off(
     tmp_path: Path, store: Path, backend: str, core: str
 ) -> None:
-    program = write(tmp_path / "tiny.py", TINY)
-    untraced = python(str(program), "0.8", cwd=tmp_path)
-    done = replay(
-        "record", "--store", str(store), "--backend", backend, "--max-overhead", "20%", "-q",
-        str(program), "0.8", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
-    )  # fmt: skip
-    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
-    assert done.stdout == untraced.stdout
-
-    events = _events(store)
+    events, functions = _record_under_budget(tmp_path, store, TINY, "20%", ["0.8"], backend, core)
     details = [e[5][1] for e in events if e[0] == GAP]
     assert all(e[3] for e in events if e[0] == GAP), details
     assert any(d.startswith("tiny recorded at call level from here") for d in details), details
     off = [e for e in events if e[0] == GAP and e[5][1].startswith("tiny not recorded from here")]
     assert len(off) == 1, details
     # No call of `tiny` starts after the gap; each one recorded before it has its RETURN.
-    with Store.open(store, mode="r") as opened:
-        recording = opened.recordings()[0]["id"]
-        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
     tiny_calls = [e for e in events if e[0] == CALL and functions.get(e[5][0]) == "tiny"]
     assert tiny_calls
     assert max(e[1] for e in tiny_calls) < off[0][1]
@@ -273,19 +270,9 @@ GENERATORS = """
 def test_demoted_generators_keep_every_recorded_call_whole(
     tmp_path: Path, store: Path, backend: str, core: str
 ) -> None:
-    program = write(tmp_path / "gen.py", GENERATORS)
-    untraced = python(str(program), "0.6", cwd=tmp_path)
-    done = replay(
-        "record", "--store", str(store), "--backend", backend, "--max-overhead", "20%", "-q",
-        str(program), "0.6", cwd=tmp_path, env=clean_env(REPLAY_CORE=core),
-    )  # fmt: skip
-    assert done.returncode == untraced.returncode == 0, done.stderr.decode()
-    assert done.stdout == untraced.stdout
-
-    events = _events(store)
-    with Store.open(store, mode="r") as opened:
-        recording = opened.recordings()[0]["id"]
-        functions = {i: f["qualname"] for i, f in opened.functions(recording).items()}
+    events, functions = _record_under_budget(
+        tmp_path, store, GENERATORS, "20%", ["0.6"], backend, core
+    )
     started = {e[3]: e for e in events if e[0] == CALL}
     # Every step belongs to a call whose start was recorded: a generator resumed after its
     # code was demoted is one that started before.
