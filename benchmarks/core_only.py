@@ -1,9 +1,11 @@
 """The per-event cost of one recording core alone: no store, no writer thread, events dropped.
 
     python benchmarks/core_only.py CORE [--stub] SCRIPT [ARGS...]
+    python benchmarks/core_only.py CORE [--stub] -m MODULE [ARGS...]
 
 CORE is `none` (untraced), `sysmon` (pure-Python core) or `c-sysmon` (C core); the script's
-directory is the recording scope. With
+directory is the recording scope (with -m, the current directory: `-m pytest` from a project's
+root records its tests). With
 `--stub`, values that are not atoms are "encoded" as a constant, which leaves only the core's
 own work (callbacks, locals diff, event tuples): the difference with a run without it is the
 value encoder's share. Prints CPU seconds (the machine may be busy) and the event count.
@@ -45,9 +47,13 @@ def main() -> None:
     stub = bool(args) and args[0] == "--stub"
     if stub:
         args.pop(0)
+    module = bool(args) and args[0] == "-m"
+    if module:
+        args.pop(0)
     script, *script_args = args
     encoder = (StubEncoder if stub else SnapshotEncoder)(CaptureLimits(), Redactor(), IdentityMap())
-    state = RecordingState(Scope(os.path.dirname(os.path.abspath(script))), encoder.encode_named)
+    root = os.getcwd() if module else os.path.dirname(os.path.abspath(script))
+    state = RecordingState(Scope(root), encoder.encode_named)
     state.is_secret = encoder.redactor.is_secret
     state.max_pending = 0
     dropped = [0]
@@ -59,14 +65,18 @@ def main() -> None:
     state.on_backlog = drop
     sys.argv = [script, *script_args]
     started = time.process_time()
-    if core_name == "none":
-        runpy.run_path(script, run_name="__main__")
-    else:
-        core = make_core(core_name, state, encoder.encode_exception)
+    core = None if core_name == "none" else make_core(core_name, state, encoder.encode_exception)
+    if core is not None:
         core.start()
-        try:
+    try:
+        if module:
+            runpy.run_module(script, run_name="__main__", alter_sys=True)
+        else:
             runpy.run_path(script, run_name="__main__")
-        finally:
+    except SystemExit:  # pytest and other tools end so: the measurement goes on
+        pass
+    finally:
+        if core is not None:
             core.stop()
     cpu = time.process_time() - started
     drop()

@@ -457,6 +457,37 @@ enc_set(Enc *e, PyObject *v, PyObject *tname, int depth)
     return enc_copied_items(e, v, key, tname, n, items, got, depth);
 }
 
+/* `_seq` for a deque (and its subclasses, named `tname`): its first items as deque's own
+ * __iter__ gives them (see walk_deque), copied with references before any is encoded. */
+static PyObject *
+enc_deque(Enc *e, PyObject *v, PyObject *tname, int depth)
+{
+    PyObject *key, *done;
+    PyTypeObject *dt = e->fp->deque_type;
+    Py_ssize_t n = fp_deque_len(dt, v), k;
+    if (n < 0) {
+        return NULL;
+    }
+    if (!container_head(e, v, depth, n, e->fp->tags.seq, tname, &key, &k, &done)) {
+        return done;
+    }
+    PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
+    if (items == NULL) {
+        Py_DECREF(key);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t got = 0;
+    for (; got < k; got++) {
+        items[got] = fp_deque_item(dt, v, got);
+        if (items[got] == NULL) {
+            release(items, got);
+            Py_DECREF(key);
+            return NULL;
+        }
+    }
+    return enc_copied_items(e, v, key, tname, n, items, got, depth);
+}
+
 /* `_dict`, and `_map` for its subclasses (named `tname`). */
 static PyObject *
 enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
@@ -814,7 +845,7 @@ enc_value(Enc *e, PyObject *v, int depth)
     if (tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None) {
         return Py_NewRef(v);
     }
-    if (!fp_is_part(v)) {
+    if (!fp_is_part(v, e->fp->deque_type)) {
         /* Other C types: a leaf, as the walk reads it (walk_value). */
         return enc_opaque(e, v);
     }
@@ -833,7 +864,7 @@ enc_node(Enc *e, PyObject *v, int depth)
     if (tp == &PyDict_Type) {
         return enc_dict(e, v, fp->names.dict, depth);
     }
-    if (!fp_is_part(v)) {
+    if (!fp_is_part(v, e->fp->deque_type)) {
         return NULL;
     }
     PyObject *tname = NULL;
@@ -844,6 +875,8 @@ enc_node(Enc *e, PyObject *v, int depth)
     switch (kind) {
     case FP_SET:
         return enc_set(e, v, tname, depth);
+    case FP_DEQUE:
+        return enc_deque(e, v, tname, depth);
     case FP_PLAIN:
     case FP_SLOTTED:
         return enc_object(e, v, tname, depth);

@@ -57,7 +57,7 @@ mix(uint64_t h, uint64_t x)
 }
 
 enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TUPLE, T_DICT,
-       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE };
+       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE, T_DEQUE };
 
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
@@ -388,6 +388,43 @@ walk_set(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+/* `_seq` for a deque (and its subclasses): its length and first items as deque's own __len__
+ * and __iter__ give them (`_take_deque`), read in place (fp_deque_item). */
+static int
+walk_deque(Walk *w, PyObject *v, int depth)
+{
+    if (on_path(w, v)) {
+        hash_header(w, T_REF, v, 0);
+        return 1;
+    }
+    PyTypeObject *dt = w->fp->deque_type;
+    Py_ssize_t n = fp_deque_len(dt, v), k = 0;
+    if (n < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    hash_header(w, T_DEQUE, v, (uint64_t)n);
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
+    int expand = container_room(w, v, n, depth, &k);
+    if (expand <= 0) {
+        return expand == 0 ? 1 : 0;
+    }
+    w->path[w->npath++] = v;
+    int r = 1;
+    for (Py_ssize_t i = 0; i < k && r > 0; i++) {
+        PyObject *x = fp_deque_item(dt, v, i);
+        if (x == NULL) {
+            PyErr_Clear();
+            r = 0;
+            break;
+        }
+        r = fp_inline_atom(w->fp, x) ? walk_value(w, x, depth + 1) : walk_item(w, x, depth + 1);
+        Py_DECREF(x); /* the deque still holds it: nothing ran meanwhile */
+    }
+    w->npath--;
+    return r;
+}
+
 /* _dict (and _map for its subclasses) and _pairs: keys inline if atoms else encoded; a str key
  * that looks secret hides its value (only the value's class shows). */
 static int
@@ -586,6 +623,116 @@ uuid_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     return 2;
 }
 
+/* A path (FP_PATH): the slots `_posix_path_str` makes its text from (`_str`, `_raw_paths`,
+ * `_drv`, `_root`, `_parts`... whichever this Python's pathlib has), each unset, a str or a list
+ * of str, by content. 2 with *out (a value: no identity), 0 for anything else in them (the
+ * encoder then decides). Two paths with the same text may differ here (one has cached its
+ * `_str`): they are encoded twice, never confused. */
+static int
+path_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    if (te == NULL || te->nslots < 1) {
+        return 0;
+    }
+    uint64_t h = mix(0x7061746800000001ULL, (uintptr_t)Py_TYPE(v));
+    for (Py_ssize_t k = 0; k < te->nslots; k++) {
+        PyObject *o = *(PyObject **)((char *)v + te->slots[k].offset);
+        h = mix(h, (uint64_t)k);
+        if (o == NULL) {
+            h = mix(h, 0x756e736574ULL); /* unset */
+            continue;
+        }
+        Py_ssize_t n = 1;
+        PyObject **items = &o;
+        if (PyList_CheckExact(o)) {
+            n = PyList_GET_SIZE(o);
+            items = ((PyListObject *)o)->ob_item;
+            h = mix(h, 0x6c697374ULL ^ (uint64_t)n);
+        }
+        for (Py_ssize_t j = 0; j < n; j++) {
+            if (!PyUnicode_CheckExact(items[j])) {
+                return 0;
+            }
+            Py_hash_t sh = PyObject_Hash(items[j]); /* an exact str: no Python code */
+            if (sh == -1) {
+                PyErr_Clear();
+                return 0;
+            }
+            h = mix(mix(h, (uint64_t)sh), (uint64_t)PyUnicode_GET_LENGTH(items[j]));
+        }
+    }
+    *out = h;
+    return 2;
+}
+
+/* _socket.socket and the descriptors the encoder's text of a socket reads (K_SOCKET): looked up
+ * in the class's own dict once a socket was met (so `_socket` is imported: nothing is imported
+ * here). 1 when known, 0 when this Python's socket class is not the one expected. */
+static int
+socket_class(Fingerprinter *fp)
+{
+    if (fp->socket_type != NULL) {
+        return 1;
+    }
+    PyObject *name = PyUnicode_FromString("_socket");
+    PyObject *module = name != NULL ? PyImport_GetModule(name) : NULL; /* imported, or NULL */
+    Py_XDECREF(name);
+    PyObject *cls = module ? PyDict_GetItemString(PyModule_GetDict(module), "socket") : NULL;
+    if (cls == NULL || !PyType_Check(cls)) {
+        Py_XDECREF(module);
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *dict = PyType_GetDict((PyTypeObject *)cls);
+    PyObject *fileno = dict ? PyDict_GetItemString(dict, "fileno") : NULL;
+    static const char *const names[] = {"family", "type", "proto"};
+    PyObject *members[3] = {NULL, NULL, NULL};
+    int ok = fileno != NULL && Py_IS_TYPE(fileno, &PyMethodDescr_Type);
+    for (int k = 0; ok && k < 3; k++) {
+        members[k] = PyDict_GetItemString(dict, names[k]);
+        ok = members[k] != NULL && Py_IS_TYPE(members[k], &PyMemberDescr_Type)
+             && ((PyMemberDescrObject *)members[k])->d_member->type == FP_MEMBER_INT;
+    }
+    if (ok) {
+        fp->socket_type = (PyTypeObject *)Py_NewRef(cls);
+        fp->socket_fileno = Py_NewRef(fileno);
+        for (int k = 0; k < 3; k++) {
+            fp->socket_members[k] = Py_NewRef(members[k]);
+        }
+    }
+    Py_XDECREF(dict);
+    Py_XDECREF(module);
+    return ok;
+}
+
+/* A socket (FP_SOCKET): what its text shows, `fileno()` (C: the descriptor of _socket.socket,
+ * never a subclass's method) and the family, type and proto members. 1 with *out (shown with
+ * its identity), 0 if any of them cannot be read (the encoder then decides). */
+static int
+socket_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
+{
+    if (fp->socket_type == NULL) {
+        return 0;
+    }
+    PyObject *fd = PyObject_CallOneArg(fp->socket_fileno, v);
+    uint64_t h = mix(0x736f636b00000001ULL, (uintptr_t)Py_TYPE(v));
+    long long n = fd != NULL && PyLong_CheckExact(fd) ? PyLong_AsLongLong(fd) : -1;
+    int bad = fd == NULL || !PyLong_CheckExact(fd) || (n == -1 && PyErr_Occurred());
+    Py_XDECREF(fd);
+    if (bad) {
+        PyErr_Clear();
+        return 0;
+    }
+    h = mix(h, (uint64_t)n);
+    for (int k = 0; k < 3; k++) { /* C ints in the socket object (checked: socket_class) */
+        const struct PyMemberDef *m = ((PyMemberDescrObject *)fp->socket_members[k])->d_member;
+        h = mix(h, (uint64_t)(long long)*(const int *)((const char *)v + m->offset));
+    }
+    *out = h;
+    return 1;
+}
+
 /* What the encoder's text of an opaque value reads (`_object_text`), as a hash of the objects it
  * reads them from: a function's module and qualified name, a method's function (and its name)
  * and the class of its `self`, a builtin's definition and the class of its owner, a module's
@@ -602,6 +749,12 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     }
     if (kind == FP_UUID) {
         return uuid_content(fp, v, out);
+    }
+    if (kind == FP_PATH) {
+        return path_content(fp, v, out);
+    }
+    if (kind == FP_SOCKET) {
+        return socket_content(fp, v, out);
     }
     if (kind == FP_CREPR) {
         /* The text the encoder shows, made by the type's C repr (no Python code): its hash. */
@@ -825,6 +978,8 @@ walk_object(Walk *w, PyObject *v, int depth)
         return walk_dict(w, v, depth);
     case FP_SET:
         return walk_set(w, v, depth);
+    case FP_DEQUE:
+        return walk_deque(w, v, depth);
     default:
         return 0;
     }
@@ -836,8 +991,9 @@ walk_object(Walk *w, PyObject *v, int depth)
         hash_header(w, T_REF, v, 0);
         return 1;
     }
-    /* Its venc shows its serial, cut or not (a slotted class may take no weak references). */
-    w->ids = mix(w->ids, te ? identity_serial(w->fp, v) : object_serial(w->fp, v));
+    /* Its venc shows its serial, cut or not (a slotted class, or a C class with an instance
+     * dict, may take no weak references). */
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
     /* The budget decides whether it is cut (at 0) and how much room it reserves. */
     int cut = object_cut(w, v, depth, w->fp->max_attrs > 1 ? w->fp->max_attrs : 1);
     if (cut) {
@@ -940,7 +1096,7 @@ walk_value(Walk *w, PyObject *v, int depth)
         w->h = mix(w->h, v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE);
         return 1;
     }
-    if (!fp_is_part(v)) {
+    if (!fp_is_part(v, w->fp->deque_type)) {
         /* Other C types: classes, functions, iterators and the like are read here, as their
          * classification says; the encoder has its own rules for the rest (give up). */
         return walk_opaque(w, v);
@@ -1160,6 +1316,25 @@ classify_type(Fingerprinter *fp)
         }
         kind = layout.nslots == 1 && !layout.has_dict ? FP_UUID : FP_NOT_WALKED;
     }
+    else if (i == FP_WALK_SOCKET) {
+        kind = socket_class(fp) && PyType_IsSubtype(tp, fp->socket_type) ? FP_SOCKET
+                                                                           : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_GENERIC_DICT) {
+        /* A C class whose dict PyObject_GenericGetDict reads, as FP_PLAIN reads every dict. */
+        kind = tp->tp_dictoffset != 0 ? FP_PLAIN : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_DEQUE) {
+        kind = fp->deque_type != NULL && PyType_IsSubtype(tp, fp->deque_type) ? FP_DEQUE
+                                                                               : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_PATH) {
+        if (slot_layout(fp, tp, &layout) < 0) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        kind = layout.nslots >= 1 && !layout.has_dict ? FP_PATH : FP_NOT_WALKED;
+    }
     else if (i == FP_WALK_SLOTTED) {
         if (slot_layout(fp, tp, &layout) < 0) {
             Py_DECREF(tp);
@@ -1187,7 +1362,7 @@ classify_type(Fingerprinter *fp)
         e->version = version;
         e->kind = kind;
         e->name = name;
-        if (kind == FP_SLOTTED || kind == FP_UUID) { /* the entry takes the layout */
+        if (kind == FP_SLOTTED || kind == FP_UUID || kind == FP_PATH) { /* takes the layout */
             e->has_dict = layout.has_dict;
             e->nslots = layout.nslots;
             e->slots = layout.slots;
@@ -1648,6 +1823,13 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     fp->dict_index = Py_NewRef(dict_index);
     fp->walk_slots = Py_XNewRef(PyDict_GetItemString(rule, "walk_slots")); /* optional */
     fp->walk_fields = Py_XNewRef(PyDict_GetItemString(rule, "walk_fields")); /* optional */
+    PyObject *deque_type = PyDict_GetItemString(rule, "deque"); /* optional */
+    if (deque_type != NULL && PyType_Check(deque_type)
+        && ((PyTypeObject *)deque_type)->tp_as_sequence != NULL
+        && ((PyTypeObject *)deque_type)->tp_as_sequence->sq_length != NULL
+        && ((PyTypeObject *)deque_type)->tp_as_sequence->sq_item != NULL) {
+        fp->deque_type = (PyTypeObject *)Py_NewRef(deque_type);
+    }
     PyObject *one = PyLong_FromLong(1);
     fp->int_64 = PyLong_FromLong(64);
     PyObject *shift = PyLong_FromLong(128);
@@ -1728,6 +1910,12 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->walk_slots);
     Py_CLEAR(fp->walk_fields);
+    Py_CLEAR(fp->deque_type);
+    Py_CLEAR(fp->socket_type);
+    Py_CLEAR(fp->socket_fileno);
+    for (int k = 0; k < 3; k++) {
+        Py_CLEAR(fp->socket_members[k]);
+    }
     Py_CLEAR(fp->int_64);
     Py_CLEAR(fp->int_2_128);
     Py_CLEAR(fp->secret_cache);
@@ -1743,6 +1931,12 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
     Py_VISIT(fp->dict_index);
     Py_VISIT(fp->walk_slots);
     Py_VISIT(fp->walk_fields);
+    Py_VISIT(fp->deque_type);
+    Py_VISIT(fp->socket_type);
+    Py_VISIT(fp->socket_fileno);
+    for (int k = 0; k < 3; k++) {
+        Py_VISIT(fp->socket_members[k]);
+    }
     Py_VISIT(fp->secret_cache);
     Py_VISIT(fp->is_secret);
     Py_VISIT(fp->ref_type);

@@ -62,6 +62,7 @@ struct PyMemberDef {
 };
 #define Py_T_OBJECT_EX 16
 #endif
+#define FP_MEMBER_INT 1 /* Py_T_INT (T_INT on 3.11): a member that is a C int */
 
 /* Cache of "how are instances of this class read" answers, keyed by the class's address and
  * checked against its version tag (which changes whenever the class does, and is never given to
@@ -108,6 +109,12 @@ enum {
     FP_CREPR,          /* a value of a C type shown by its C repr (a Decimal): read by that
                         * repr (no identity), its venc from the encoder (`encode_opaque`) */
     FP_UUID,           /* a uuid.UUID: a value read by its `int` slot (FpTypeEntry.slots[0]) */
+    FP_PATH,           /* a pathlib.PurePosixPath or a subclass: a value read by the slots its
+                        * text is made of (FpTypeEntry.slots), its text from the encoder */
+    FP_DEQUE,          /* a collections.deque or a subclass: its items through deque's own
+                        * iterator (`_take_deque`) */
+    FP_SOCKET,         /* a _socket.socket or a subclass: a text (fd, family, type, proto)
+                        * and an identity */
 };
 
 /* Whether instances of a class of this kind are leaves that fp_opaque reads (a text the encoder
@@ -117,7 +124,7 @@ static inline int
 fp_leaf_kind(int kind)
 {
     return kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE || kind == FP_DATETIME || kind == FP_CREPR
-           || kind == FP_UUID;
+           || kind == FP_UUID || kind == FP_PATH || kind == FP_SOCKET;
 }
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -133,21 +140,43 @@ fp_leaf_kind(int kind)
 #define FP_WALK_NAMEDTUPLE (-10)
 #define FP_WALK_CREPR (-11)
 #define FP_WALK_UUID (-12)
+#define FP_WALK_PATH (-13)
+#define FP_WALK_DEQUE (-14)
+#define FP_WALK_GENERIC_DICT (-15)
+#define FP_WALK_SOCKET (-16)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
 #define FP_CONTAINER_FLAGS \
     (Py_TPFLAGS_LIST_SUBCLASS | Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_DICT_SUBCLASS)
 
-/* Whether the walk reads `v` as a part (walk_part: a list, tuple, dict or set, a subclass of
- * one, an instance of a Python class) rather than as a leaf. The walk and the C encoder decide
- * with this one test, so that they meet the same parts. */
+/* `deque.__len__(v)`, and its item `i` (a new reference) as `deque.__iter__(v)` gives it, for
+ * `v` a deque or an instance of a subclass: through the deque class's own C slots (a subclass's
+ * Python __len__ or __getitem__ is never called), in place: no iterator is allocated, and no
+ * Python code runs. Items near the ends are found at once (the walk reads at most max_items
+ * from the left). */
+static inline Py_ssize_t
+fp_deque_len(PyTypeObject *deque_type, PyObject *v)
+{
+    return deque_type->tp_as_sequence->sq_length(v);
+}
+
+static inline PyObject *
+fp_deque_item(PyTypeObject *deque_type, PyObject *v, Py_ssize_t i)
+{
+    return deque_type->tp_as_sequence->sq_item(v, i);
+}
+
+/* Whether the walk reads `v` as a part (walk_part: a list, tuple, dict, set or deque, a
+ * subclass of one, an instance of a Python class) rather than as a leaf. The walk and the C
+ * encoder decide with this one test, so that they meet the same parts. `deque_type`: the
+ * Fingerprinter's (a static type on 3.11, a heap type since). */
 static inline int
-fp_is_part(PyObject *v)
+fp_is_part(PyObject *v, PyTypeObject *deque_type)
 {
     PyTypeObject *tp = Py_TYPE(v);
     return tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
-           || PyAnySet_CheckExact(v)
+           || PyAnySet_CheckExact(v) || tp == deque_type
            || PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS);
 }
 
@@ -253,6 +282,10 @@ typedef struct {
     PyObject *walk_fields;   /* SnapshotEncoder.walk_fields (strong), or NULL: namedtuples
                               * not read */
     PyObject *int_64, *int_2_128; /* 64 and 2**128 (UUIDs), strong */
+    PyTypeObject *deque_type; /* collections.deque (strong), or NULL: deques not read */
+    PyTypeObject *socket_type; /* _socket.socket (strong) once a socket was met, or NULL */
+    PyObject *socket_fileno;   /* its `fileno` method descriptor (strong) */
+    PyObject *socket_members[3]; /* its `family`, `type` and `proto` member descriptors */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,7 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
             "walk_kind": encoder.walk_kind,
             "walk_slots": encoder.walk_slots,
             "walk_fields": encoder.walk_fields,
+            "deque": deque,  # the class whose __len__ and __iter__ _take_deque calls
             "secret_cache": encoder.redactor._cache,
             "is_secret": encoder.redactor.is_secret,
             "identity_rotations": encoder.identity.rotations,

@@ -283,6 +283,20 @@ WALK_UUID = -12
 WALK_CREPR = -11
 """A value of a C type shown by its own C repr, unconditionally (a `Decimal`, a `complex`, a
 `range`, a `timezone`): the C core fingerprints it by that repr."""
+WALK_DEQUE = -14
+"""A `collections.deque` or a subclass, shown as the sequence it is: the C core reads its items
+through `deque.__iter__`, as `_take_deque` does."""
+WALK_GENERIC_DICT = -15
+"""An instance of a C class with an instance dict but no `__dict__` descriptor (an asyncio
+`Future` or `Task`): the encoder reads the dict with `PyObject_GenericGetDict`, and so does the
+C core."""
+WALK_SOCKET = -16
+"""A socket (`_socket.socket` or a subclass, `socket.socket` among them): the C core reads what
+its text shows (its `fileno()`, family, type and proto, through `_socket.socket`'s own
+descriptors) and its identity."""
+WALK_PATH = -13
+"""A `pathlib.PurePosixPath` or a subclass (`PosixPath`, a `Path`; a value): the C core reads the
+slots its text is made of (`walk_slots`), and asks `encode_opaque` for the text."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -291,6 +305,7 @@ _WALK_SEQ = {
     _take_tuple: WALK_TUPLE,
     _take_set: WALK_SET,
     _take_frozenset: WALK_SET,
+    _take_deque: WALK_DEQUE,
 }
 
 # Exact types whose instances hash and compare in C: safe as keys of a C-level dict lookup.
@@ -692,11 +707,17 @@ class SnapshotEncoder:
             return WALK_CREPR  # its own C repr (a subclass's may be Python code)
         if kind == K_UUID and _registered(t):
             return WALK_UUID
+        if kind == K_SOCKET:
+            return WALK_SOCKET  # (the C core checks the class derives from _socket.socket)
+        if kind == K_PATH and extra:
+            return WALK_PATH  # its text reads the slots of pathlib's own classes alone
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:
             return WALK_OPAQUE  # a member whose instance dict the walk reads (its value: an atom)
         if kind != K_OBJ:
             return -1
         loc, slots, is_exc, _ = extra
+        if loc == (-1, False) and not slots and not is_exc:
+            return WALK_GENERIC_DICT
         if is_exc or (loc is not None and (loc[0] < 0 or loc[1])):
             return -1
         if slots:
@@ -726,6 +747,8 @@ class SnapshotEncoder:
             kind, _, extra, _ = self._info(t)
             if kind == K_UUID:  # the slot its text reads
                 return (-1, (("int", _class_get(t, "int")),))
+            if kind == K_PATH:  # the slots its text reads (_posix_path_str), by their getters
+                return (-1, tuple((name, get.__self__) for name, get in extra.items()))
             loc, slots, _, _ = extra
             mro = _type_mro(t)
             found = []

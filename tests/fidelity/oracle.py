@@ -17,7 +17,12 @@ import threading
 import types
 
 # Standard library value types replay shows as one text, whatever their slots hold.
-VALUE_TYPES = {"uuid.UUID", "fractions.Fraction"}
+VALUE_TYPES = {
+    "uuid.UUID",
+    "fractions.Fraction",
+    "pathlib.PosixPath",  # pathlib._local on 3.13
+    "pathlib._local.PosixPath",
+}
 MAX_DEPTH = 4
 MAX_ITEMS = 64
 MAX_STRING = 1024

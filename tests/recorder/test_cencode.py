@@ -12,15 +12,18 @@ a few thousand times. The whole-program comparison of the two cores is test_core
 from __future__ import annotations
 
 import array
+import asyncio
 import dataclasses
 import datetime
 import decimal
 import enum
 import itertools
+import pathlib
 import random
+import socket
 import sys
 import uuid
-from collections import Counter, OrderedDict, defaultdict, namedtuple
+from collections import Counter, OrderedDict, defaultdict, deque, namedtuple
 from typing import Any
 
 import pytest
@@ -121,6 +124,52 @@ def _odd_uuid() -> uuid.UUID:
     odd = uuid.UUID(int=1)
     object.__setattr__(odd, "int", 1 << 130)
     return odd
+
+
+class History(deque):
+    """A subclass of deque whose own methods are Python: the deque is read as deque reads it."""
+
+    def __iter__(self) -> Any:  # never called by either encoder
+        raise AssertionError("the encoder ran the subclass's __iter__")
+
+    def __len__(self) -> int:
+        raise AssertionError("the encoder ran the subclass's __len__")
+
+
+def _deques() -> list[Any]:
+    shared = [1, 2]
+    queue = deque([shared, "b", Plain(q=shared)], maxlen=5)
+    queue.rotate(1)
+    long = deque(range(200))
+    long.appendleft("first")
+    return [
+        deque(),
+        queue,
+        long,  # past max_items: the first items, as deque iterates
+        History(["h", 1, deque([2])]),
+        {"waiters": deque([Plain(done=False)]), "token": deque(["secret"])},
+    ]
+
+
+class ProjectPath(type(pathlib.Path())):  # PosixPath: a subclass shows its own name
+    """A subclass of the concrete path class, as projects make them."""
+
+
+def _paths() -> list[Any]:
+    cached = pathlib.Path("/srv/app/config.toml")
+    str(cached)  # pathlib caches the text in a slot: the same text as before
+    return [
+        pathlib.Path("/srv/app"),
+        pathlib.PurePosixPath("relative/x.py"),
+        pathlib.Path("."),
+        pathlib.Path("//net/share"),
+        pathlib.Path("/a//b/./c/"),
+        pathlib.Path("/srv") / "app" / "logs",
+        cached,
+        ProjectPath("/srv/project"),
+        {pathlib.Path("/k"): [pathlib.Path("/k")]},
+        pathlib.Path("/" + "d" * 2000),  # a text past max_string: cut as the encoder cuts it
+    ]
 
 
 def _datetimes() -> Plain:
@@ -339,6 +388,8 @@ CASES = {
     "objects with slots": _slotted(),
     "dates, times and durations": _datetimes(),
     "namedtuples": _namedtuples(),
+    "paths": _paths(),
+    "deques": _deques(),
     "uuids": {
         "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         "zero": uuid.UUID(int=0),
@@ -458,6 +509,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice(_namedtuples()),
                 decimal.Decimal(rng.randint(0, 9)) / 4,
                 uuid.UUID(int=rng.getrandbits(128)),
+                pathlib.PurePosixPath("/srv", str(rng.randint(0, 9))),
                 rng.choice(
                     [datetime.date(2026, 1, rng.randint(1, 28)), datetime.timedelta(rng.random())]
                 ),
@@ -468,7 +520,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
     n = rng.choice([0, 1, 2, 2, 3, 5, 8, 70 if depth == 0 else 4])
     kind = rng.choice(["list", "tuple", "dict", "object", "pair", "subclass"])
     if kind == "subclass":
-        maker = rng.choice(["bag", "row", "registry", "counter", "set"])
+        maker = rng.choice(["bag", "row", "registry", "counter", "set", "deque"])
         if maker == "row":
             return Row(_random_value(rng, depth + 1, pool) for _ in range(n))
         if maker == "set":
@@ -478,6 +530,11 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
             return members
         if maker == "counter":
             return Counter({f"c{i}": i for i in range(n)})
+        if maker == "deque":
+            queue: deque[Any] = deque(maxlen=rng.choice([None, 3]))
+            pool.append(queue)  # so that its items can hold it: a cycle through a deque
+            queue.extend(_random_value(rng, depth + 1, pool) for _ in range(n))
+            return queue
         sub: Any = Bag() if maker == "bag" else Registry()
         pool.append(sub)  # so that its items can hold it: a cycle through a subclass
         for i in range(n):
@@ -638,6 +695,67 @@ def test_a_new_uuid_is_encoded_again() -> None:
         assert seen[-1] != seen[-2]
 
 
+def test_a_new_path_is_encoded_again() -> None:
+    # Paths are values read by the slots their text is made of: each new one is shown anew, and
+    # one whose text pathlib cached meanwhile is shown as it was.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    holder = Plain(path=pathlib.Path("/srv/0"))
+    seen = [tracer._c_encode(holder)]
+    assert seen[-1] == _python(encoder, holder)
+    for i in range(1, 10):
+        holder.path = pathlib.Path("/srv", str(i)) if i % 2 else pathlib.Path(f"/srv/{i}")
+        seen.append(tracer._c_encode(holder))
+        assert seen[-1] == _python(encoder, holder)
+        assert seen[-1] != seen[-2]
+        str(holder.path)
+        assert tracer._c_encode(holder) == seen[-1]
+
+
+def test_sockets_are_read_with_their_identity() -> None:
+    # A socket's text shows its fd, family, type and proto: a closed one (fd -1) is shown anew,
+    # and two sockets with the same text stay two objects.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    left, right = socket.socketpair()
+    holder = Plain(conn=left, peer=right, both=[left, right])
+    try:
+        first = tracer._c_encode(holder)
+        assert first is not NotImplemented
+        assert first == _python(encoder, holder)
+        left.close()
+        closed = tracer._c_encode(holder)
+        assert closed == _python(encoder, holder)
+        assert closed != first
+    finally:
+        left.close()
+        right.close()
+
+
+def test_asyncio_objects_are_read_where_their_classes_allow() -> None:
+    # A queue with a waiting getter holds a deque of futures and the event loop, which holds
+    # sockets: all read by the C core on 3.12+ (futures are C objects with an instance dict);
+    # on 3.11 the future's class is a static C type, left to the Python encoder.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    seen = []
+
+    async def main() -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        waiter = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0)
+        future = asyncio.get_running_loop().create_future()
+        future.note = [1]  # type: ignore[attr-defined]
+        for value in (queue, future, Plain(queue=queue, future=future)):
+            seen.append((tracer._c_encode(value), _python(encoder, value)))
+        await queue.put(1)
+        await waiter
+
+    asyncio.run(main())
+    for c_venc, py_venc in seen:
+        if sys.version_info >= (3, 12):
+            assert c_venc is not NotImplemented
+        if c_venc is not NotImplemented:
+            assert c_venc == py_venc
+
+
 def test_a_part_is_not_shared_where_the_budget_or_depth_differs() -> None:
     # The same list, met with less budget left, is cut elsewhere: never the earlier venc.
     tracer, _, encoder = _encoders(CaptureLimits(max_nodes=12))
@@ -664,6 +782,11 @@ def _mutate(rng: random.Random, pool: list[Any]) -> None:
             target.pop(rng.randrange(len(target)))
         else:
             target.append(rng.choice([1, "x", None, rng.choice(pool)]))
+    elif isinstance(target, deque):
+        if target and rng.random() < 0.4:
+            target.popleft()
+        else:
+            target.appendleft(rng.choice([4, "v", rng.choice(pool)]))
     elif isinstance(target, set):
         if target and rng.random() < 0.4:
             target.discard(next(iter(target)))
@@ -693,7 +816,7 @@ def test_values_changed_between_encodings_encode_alike(seed: int) -> None:
     )
     pool: list[Any] = []
     roots = [_random_value(rng, 0, pool) for _ in range(6)]
-    pool = [x for x in pool if isinstance(x, (list, dict, Plain, Other))] or [[]]
+    pool = [x for x in pool if isinstance(x, (list, dict, deque, Plain, Other))] or [[]]
     for _ in range(150):
         _mutate(rng, pool)
         value = rng.choice(roots)

@@ -1,11 +1,13 @@
 """The kinds of values the C core reads itself: slotted dataclasses, namedtuples, dates, Decimal,
-UUIDs, iterators and views, each changed in place or replaced while a frame holds it."""
+UUIDs, paths, deques, iterators and views, each changed in place or replaced while a frame
+holds it."""
 
 import collections
 import dataclasses
 import datetime
 import decimal
 import itertools
+import pathlib
 import uuid
 
 Line = collections.namedtuple("Line", "sku qty tags")
@@ -61,7 +63,16 @@ def main():
     both.slot = (3,)
     ident = uuid.UUID(int=12345)
     ident = uuid.UUID(int=ident.int + 1)
-    holder = [item, line, day, total, numbers, keys, both, ident]
+    where = pathlib.Path("/srv/app")
+    where = where / "logs"
+    shown = str(where)  # pathlib caches the text: the path is the same value
+    where = where.with_suffix(".d")
+    recent = collections.deque([1, 2], maxlen=3)
+    recent.append(item)
+    recent.appendleft("x")  # full: the right end drops out
+    recent.rotate(1)
+    recent[0].tags.append("queued")
+    holder = [item, line, day, total, numbers, keys, both, ident, where, shown, recent]
     holder[0].tags.append("held")
     return first + second + len(keys) + len(holder)
 
