@@ -431,40 +431,16 @@ enc_pairs(Enc *e, PyObject **pairs, Py_ssize_t n, int depth)
     return out;
 }
 
-/* `_seq` for a set or frozenset (and their subclasses, named `tname`): the items of its hash
- * table in order (see walk_set), copied with references before any is encoded. */
+/* `_seq` for a set or frozenset, or a deque (and their subclasses, named `tname`): the items
+ * of a set's hash table in order (see walk_set), the first items of a deque as deque's own
+ * __iter__ gives them (see walk_deque); copied with references before any is encoded. */
 static PyObject *
-enc_set(Enc *e, PyObject *v, PyObject *tname, int depth)
+enc_set_or_deque(Enc *e, PyObject *v, PyObject *tname, int depth, int is_set)
 {
     PyObject *key, *done;
     PySetObject *so = (PySetObject *)v;
-    Py_ssize_t n = so->used, k;
-    if (!container_head(e, v, depth, n, e->fp->tags.seq, tname, &key, &k, &done)) {
-        return done;
-    }
-    PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
-    if (items == NULL) {
-        Py_DECREF(key);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t got = 0;
-    for (Py_ssize_t i = 0; i <= so->mask && got < k; i++) {
-        setentry *entry = &so->table[i];
-        if (entry->key != NULL && entry->hash != -1) {
-            items[got++] = Py_NewRef(entry->key);
-        }
-    }
-    return enc_copied_items(e, v, key, tname, n, items, got, depth);
-}
-
-/* `_seq` for a deque (and its subclasses, named `tname`): its first items as deque's own
- * __iter__ gives them (see walk_deque), copied with references before any is encoded. */
-static PyObject *
-enc_deque(Enc *e, PyObject *v, PyObject *tname, int depth)
-{
-    PyObject *key, *done;
     PyTypeObject *dt = e->fp->deque_type;
-    Py_ssize_t n = fp_deque_len(dt, v), k;
+    Py_ssize_t n = is_set ? so->used : fp_deque_len(dt, v), k;
     if (n < 0) {
         return NULL;
     }
@@ -477,7 +453,13 @@ enc_deque(Enc *e, PyObject *v, PyObject *tname, int depth)
         return PyErr_NoMemory();
     }
     Py_ssize_t got = 0;
-    for (; got < k; got++) {
+    for (Py_ssize_t i = 0; is_set && i <= so->mask && got < k; i++) {
+        setentry *entry = &so->table[i];
+        if (entry->key != NULL && entry->hash != -1) {
+            items[got++] = Py_NewRef(entry->key);
+        }
+    }
+    for (; !is_set && got < k; got++) {
         items[got] = fp_deque_item(dt, v, got);
         if (items[got] == NULL) {
             release(items, got);
@@ -874,9 +856,8 @@ enc_node(Enc *e, PyObject *v, int depth)
     }
     switch (kind) {
     case FP_SET:
-        return enc_set(e, v, tname, depth);
     case FP_DEQUE:
-        return enc_deque(e, v, tname, depth);
+        return enc_set_or_deque(e, v, tname, depth, kind == FP_SET);
     case FP_PLAIN:
     case FP_SLOTTED:
         return enc_object(e, v, tname, depth);

@@ -354,23 +354,32 @@ walk_sequence(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+/* The start of `_seq` for a set or a deque of `n` items: a back reference, or its header (`tag`)
+ * and identity, then the room for its items (container_room). 1: walk its first *k items; 0:
+ * nothing more to read; -1: give up. */
+static int
+items_head(Walk *w, PyObject *v, int tag, Py_ssize_t n, int depth, Py_ssize_t *k)
+{
+    if (on_path(w, v)) {
+        hash_header(w, T_REF, v, 0);
+        return 0;
+    }
+    hash_header(w, tag, v, (uint64_t)n);
+    w->ids = mix(w->ids, identity_serial(w->fp, v));
+    return container_room(w, v, n, depth, k);
+}
+
 /* `_seq` for a set or frozenset (and their subclasses): its items in iteration order, that is
  * the order of its hash table, read in place (set.__iter__ skips the same empty and deleted
  * slots: a deleted one holds a dummy key with hash -1, which no real hash is). */
 static int
 walk_set(Walk *w, PyObject *v, int depth)
 {
-    if (on_path(w, v)) {
-        hash_header(w, T_REF, v, 0);
-        return 1;
-    }
     PySetObject *so = (PySetObject *)v;
     Py_ssize_t n = so->used, k = 0;
-    hash_header(w, T_SET, v, (uint64_t)n);
-    w->ids = mix(w->ids, identity_serial(w->fp, v));
-    int expand = container_room(w, v, n, depth, &k);
-    if (expand <= 0) {
-        return expand == 0 ? 1 : 0;
+    int head = items_head(w, v, T_SET, n, depth, &k);
+    if (head <= 0) {
+        return head == 0;
     }
     w->path[w->npath++] = v;
     int r = 1;
@@ -393,21 +402,15 @@ walk_set(Walk *w, PyObject *v, int depth)
 static int
 walk_deque(Walk *w, PyObject *v, int depth)
 {
-    if (on_path(w, v)) {
-        hash_header(w, T_REF, v, 0);
-        return 1;
-    }
     PyTypeObject *dt = w->fp->deque_type;
     Py_ssize_t n = fp_deque_len(dt, v), k = 0;
     if (n < 0) {
         PyErr_Clear();
         return 0;
     }
-    hash_header(w, T_DEQUE, v, (uint64_t)n);
-    w->ids = mix(w->ids, identity_serial(w->fp, v));
-    int expand = container_room(w, v, n, depth, &k);
-    if (expand <= 0) {
-        return expand == 0 ? 1 : 0;
+    int head = items_head(w, v, T_DEQUE, n, depth, &k);
+    if (head <= 0) {
+        return head == 0;
     }
     w->path[w->npath++] = v;
     int r = 1;
@@ -755,6 +758,18 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     }
     if (kind == FP_SOCKET) {
         return socket_content(fp, v, out);
+    }
+    if (kind == FP_CREPR_CHECKED) {
+        /* The check the encoder makes first (`_add_value_kinds`): the member the text repeats
+         * (a pattern's source, a match's string) is an exact str or bytes; else it decides. */
+        const FpTypeEntry *te = fp_type_entry(fp, tp);
+        PyObject *m = te != NULL && te->nslots == 1
+                          ? *(PyObject **)((char *)v + te->slots[0].offset)
+                          : NULL;
+        if (m == NULL || !(PyUnicode_CheckExact(m) || PyBytes_CheckExact(m))) {
+            return 0;
+        }
+        kind = FP_CREPR;
     }
     if (kind == FP_CREPR) {
         /* The text the encoder shows, made by the type's C repr (no Python code): its hash. */
@@ -1174,7 +1189,7 @@ plain_dict_at(Fingerprinter *fp, PyTypeObject *tp, long i)
  * nslots -1 when the walk cannot read it (a slot that is not a plain object slot of this class,
  * a `__dict__` that is not the plain one). 0, or -1 with an exception set. */
 static int
-slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out)
+slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out, int any_object)
 {
     if (fp->walk_slots == NULL || !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         return 0;
@@ -1208,7 +1223,8 @@ slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out)
         }
         PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
         const struct PyMemberDef *m = md->d_member;
-        if (m->type != Py_T_OBJECT_EX || (m->flags & FP_MEMBER_AUDIT_READ)
+        if ((m->type != Py_T_OBJECT_EX && !(any_object && m->type == FP_MEMBER_OBJECT))
+            || (m->flags & FP_MEMBER_AUDIT_READ)
             || !PyType_IsSubtype(tp, PyDescr_TYPE(descr))) {
             break;
         }
@@ -1310,11 +1326,19 @@ classify_type(Fingerprinter *fp)
         }
     }
     else if (i == FP_WALK_UUID) {
-        if (slot_layout(fp, tp, &layout) < 0) {
+        if (slot_layout(fp, tp, &layout, 0) < 0) {
             Py_DECREF(tp);
             return -1;
         }
         kind = layout.nslots == 1 && !layout.has_dict ? FP_UUID : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_CREPR_CHECKED) {
+        if (slot_layout(fp, tp, &layout, 1) < 0) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        kind = layout.nslots == 1 && !layout.has_dict && tp->tp_repr != NULL ? FP_CREPR_CHECKED
+                                                                               : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_SOCKET) {
         kind = socket_class(fp) && PyType_IsSubtype(tp, fp->socket_type) ? FP_SOCKET
@@ -1329,14 +1353,14 @@ classify_type(Fingerprinter *fp)
                                                                                : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_PATH) {
-        if (slot_layout(fp, tp, &layout) < 0) {
+        if (slot_layout(fp, tp, &layout, 0) < 0) {
             Py_DECREF(tp);
             return -1;
         }
         kind = layout.nslots >= 1 && !layout.has_dict ? FP_PATH : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_SLOTTED) {
-        if (slot_layout(fp, tp, &layout) < 0) {
+        if (slot_layout(fp, tp, &layout, 0) < 0) {
             Py_DECREF(tp);
             return -1;
         }
@@ -1362,7 +1386,8 @@ classify_type(Fingerprinter *fp)
         e->version = version;
         e->kind = kind;
         e->name = name;
-        if (kind == FP_SLOTTED || kind == FP_UUID || kind == FP_PATH) { /* takes the layout */
+        if (kind == FP_SLOTTED || kind == FP_UUID || kind == FP_PATH
+            || kind == FP_CREPR_CHECKED) { /* the entry takes the layout */
             e->has_dict = layout.has_dict;
             e->nslots = layout.nslots;
             e->slots = layout.slots;

@@ -62,7 +62,8 @@ struct PyMemberDef {
 };
 #define Py_T_OBJECT_EX 16
 #endif
-#define FP_MEMBER_INT 1 /* Py_T_INT (T_INT on 3.11): a member that is a C int */
+#define FP_MEMBER_INT 1     /* Py_T_INT (T_INT on 3.11): a member that is a C int */
+#define FP_MEMBER_OBJECT 6  /* Py_T_OBJECT (T_OBJECT): an object member, None when unset */
 
 /* Cache of "how are instances of this class read" answers, keyed by the class's address and
  * checked against its version tag (which changes whenever the class does, and is never given to
@@ -115,6 +116,8 @@ enum {
                         * iterator (`_take_deque`) */
     FP_SOCKET,         /* a _socket.socket or a subclass: a text (fd, family, type, proto)
                         * and an identity */
+    FP_CREPR_CHECKED,  /* a re.Pattern or re.Match: FP_CREPR once its one checked member
+                        * (FpTypeEntry.slots[0]) is an exact str or bytes */
 };
 
 /* Whether instances of a class of this kind are leaves that fp_opaque reads (a text the encoder
@@ -124,7 +127,7 @@ static inline int
 fp_leaf_kind(int kind)
 {
     return kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE || kind == FP_DATETIME || kind == FP_CREPR
-           || kind == FP_UUID || kind == FP_PATH || kind == FP_SOCKET;
+           || kind == FP_UUID || kind == FP_PATH || kind == FP_SOCKET || kind == FP_CREPR_CHECKED;
 }
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -144,6 +147,7 @@ fp_leaf_kind(int kind)
 #define FP_WALK_DEQUE (-14)
 #define FP_WALK_GENERIC_DICT (-15)
 #define FP_WALK_SOCKET (-16)
+#define FP_WALK_CREPR_CHECKED (-17)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */

@@ -294,6 +294,10 @@ WALK_SOCKET = -16
 """A socket (`_socket.socket` or a subclass, `socket.socket` among them): the C core reads what
 its text shows (its `fileno()`, family, type and proto, through `_socket.socket`'s own
 descriptors) and its identity."""
+WALK_CREPR_CHECKED = -17
+"""A `re.Pattern` or `re.Match`: shown by its own C repr when the one member its check reads
+(`_CHECKED_MEMBERS`) is an exact str or bytes; the C core reads that member, then the repr."""
+_CHECKED_MEMBERS = {"Pattern": "pattern", "Match": "string"}
 WALK_PATH = -13
 """A `pathlib.PurePosixPath` or a subclass (`PosixPath`, a `Path`; a value): the C core reads the
 slots its text is made of (`walk_slots`), and asks `encode_opaque` for the text."""
@@ -705,6 +709,13 @@ class SnapshotEncoder:
             return WALK_NAMEDTUPLE
         if kind == K_CREPR and extra[1] is None and _registered(t):
             return WALK_CREPR  # its own C repr (a subclass's may be Python code)
+        if (
+            kind == K_CREPR
+            and t.__module__ == "re"
+            and t.__name__ in _CHECKED_MEMBERS
+            and _registered(t)
+        ):
+            return WALK_CREPR_CHECKED
         if kind == K_UUID and _registered(t):
             return WALK_UUID
         if kind == K_SOCKET:
@@ -747,6 +758,9 @@ class SnapshotEncoder:
             kind, _, extra, _ = self._info(t)
             if kind == K_UUID:  # the slot its text reads
                 return (-1, (("int", _class_get(t, "int")),))
+            if kind == K_CREPR:  # WALK_CREPR_CHECKED: the member its check reads
+                name = _CHECKED_MEMBERS.get(t.__name__, "")
+                return (-1, ((name, _class_get(t, name)),))
             if kind == K_PATH:  # the slots its text reads (_posix_path_str), by their getters
                 return (-1, tuple((name, get.__self__) for name, get in extra.items()))
             loc, slots, _, _ = extra

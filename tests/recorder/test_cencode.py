@@ -20,6 +20,7 @@ import enum
 import itertools
 import pathlib
 import random
+import re
 import socket
 import sys
 import uuid
@@ -390,6 +391,14 @@ CASES = {
     "namedtuples": _namedtuples(),
     "paths": _paths(),
     "deques": _deques(),
+    "patterns and matches": [
+        re.compile(r"a+(b)"),
+        re.compile(rb"\d+", re.IGNORECASE),
+        re.compile("x" * 300),  # a long text: cut as the encoder cuts it
+        re.match(r"a+(b)", "aab"),
+        re.search(rb"\d+", b"x123"),
+        {"found": re.fullmatch("(?P<k>v)", "v"), "none": re.match("z", "a")},
+    ],
     "uuids": {
         "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         "zero": uuid.UUID(int=0),
@@ -447,8 +456,12 @@ def test_an_empty_container_after_an_overdrawn_budget_is_not_a_fault() -> None:
     _same([("password", 1)] * 21 + [{}], CaptureLimits(max_nodes=40))
 
 
+class Text(str):
+    """A str subclass: what it shows could be Python code."""
+
+
 def test_values_only_python_knows_are_left_to_it() -> None:
-    tracer, _, _ = _encoders(CaptureLimits())
+    tracer, _, encoder = _encoders(CaptureLimits())
     values = (
         10**30,
         _odd_uuid(),
@@ -458,6 +471,11 @@ def test_values_only_python_knows_are_left_to_it() -> None:
     )
     for value in values:
         assert tracer._c_encode(value) is NotImplemented
+    # A pattern compiled from a str subclass: its text would call the subclass's __repr__, so
+    # the encoder shows `<re.Pattern object>`, decided in Python.
+    odd = re.compile(Text("a+"))
+    assert tracer._c_encode(odd) is NotImplemented
+    assert _python(encoder, odd)[3] == "<re.Pattern object>"
 
 
 def test_a_renamed_function_is_encoded_again() -> None:
