@@ -3796,9 +3796,15 @@ budget_charge(Tracer *t, PyObject *code, long long start)
     if (ce != NULL) {
         ce->busy_ns += now - start;
     }
-    /* Reviewed from recorded code only: its GAP step then belongs to a recorded call of a
-     * thread the program runs (not to a thread that only runs library code or replay's own). */
+    /* Reviewed from recorded code only, inside a recorded call: its GAP step then belongs to
+     * that call (not to a thread that only runs library code or replay's own, nor to no call
+     * after the last frame's return). */
     if (now - t->window_start < t->review_ns || t->reviewing || ce == NULL || !ce->registered) {
+        return 0;
+    }
+    CThread *th = get_thread(t, 0);
+    if (th == NULL || th->depth == 0) {
+        PyErr_Clear();
         return 0;
     }
     t->reviewing = 1;

@@ -195,14 +195,21 @@ class CostMeter:
         if self.levels.get(code_id, LINES) < OFF:
             costs = self._costs
             costs[code_id] = costs.get(code_id, 0) + now - start
-        # Reviewed from recorded code only: its GAP step then belongs to a recorded call.
+        # Reviewed from recorded code only, inside a recorded call: its GAP step then belongs to
+        # that call (not to no call, after the last frame's return).
         if now - self._window_start >= REVIEW_NS and code_id in self.state.codes:
             try:
-                self._review(now)
+                ts = self.state.local.ts
+            except AttributeError:
+                return
+            if not ts.stack:
+                return
+            try:
+                self._review(now, ts)
             except Exception as exc:
                 self.state.fault(exc)
 
-    def _review(self, now: int) -> None:
+    def _review(self, now: int, ts: Any) -> None:
         state, levels = self.state, self.levels
         codes = state.codes  # in-scope code only (not the out-of-scope callees the cores watch)
         spent = []
@@ -220,12 +227,8 @@ class CostMeter:
             levels[id(code)] = demotion.level
             if self.demote is not None:
                 self.demote(code, demotion.level)
-            try:
-                ts = state.local.ts
-            except AttributeError:
-                ts = state.thread_state()
-            st = ts.stack[-1] if ts.stack else None
+            st = ts.stack[-1]
             ts.events.append(
-                (GAP, next(state.steps), (now - state.t0) & TS_MASK, st.call_id if st else 0,
-                 st.line if st else None, (GAP_REASON_BUDGET, demotion.detail), None, None)
+                (GAP, next(state.steps), (now - state.t0) & TS_MASK, st.call_id, st.line,
+                 (GAP_REASON_BUDGET, demotion.detail), None, None)
             )  # fmt: skip

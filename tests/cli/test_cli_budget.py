@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,17 @@ from conftest import assert_one_line_error, clean_env, python, replay, write
 from replay.storage import Store
 
 from replay.events import CALL, GAP, LINE, RESUME, RETURN, YIELD
-from replay.recorder.budget import CALLS, LINES, OFF, OverheadBudget, parse_max_overhead
+from replay.recorder.budget import (
+    CALLS,
+    LINES,
+    OFF,
+    REVIEW_NS,
+    CostMeter,
+    OverheadBudget,
+    parse_max_overhead,
+)
+from replay.recorder.scope import Scope
+from replay.recorder.state import FrameState, RecordingState
 
 # Both backends, each with both cores (the C one and the pure-Python fallback): settrace alone
 # on 3.11, which has no sys.monitoring.
@@ -290,3 +301,27 @@ def test_demoted_generators_keep_every_recorded_call_whole(
     exported = replay("export", "--store", str(store), "--format", "json", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr.decode()
     assert json.loads(exported.stdout)["steps"]
+
+
+def test_the_meter_reviews_only_inside_a_recorded_call() -> None:
+    # The Python cores' meter: a window that ends as the last recorded frame returns (the
+    # thread's stack empty) is reviewed at the next callback inside a recorded call, so that
+    # each budget gap belongs to a call.
+    def hot() -> None:
+        pass
+
+    state = RecordingState(Scope("/nonexistent-scope"), lambda name, value: value)
+    state.register_code(hot.__code__)
+    meter = CostMeter(OverheadBudget(0.01), state)
+    ts = state.thread_state()
+    time.sleep(1.5 * REVIEW_NS / 1e9)  # a window is over
+    late = time.perf_counter_ns() - REVIEW_NS  # a callback that took a whole window
+    meter.charge(hot.__code__, late)
+    assert meter.levels == {}
+    assert not [e for e in ts.events if e[0] == GAP]
+    ts.stack.append(FrameState(7, 0, hot.__code__))
+    ts.stack[-1].line = 3
+    meter.charge(hot.__code__, late)
+    assert meter.levels == {id(hot.__code__): CALLS}
+    (gap,) = [e for e in ts.events if e[0] == GAP]
+    assert (gap[3], gap[4], gap[5][0]) == (7, 3, "budget")
