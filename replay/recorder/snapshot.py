@@ -278,14 +278,17 @@ core fingerprints it by its fields through the datetime C API (and its tzinfo by
 _DATETIME_NAMES = ("date", "datetime", "time", "timedelta")
 WALK_NAMEDTUPLE = -10
 """A namedtuple (`_namedtuple`: an object whose attributes are its fields, `walk_fields`)."""
-WALK_UUID = -12
-"""A `uuid.UUID` (a value): the C core reads its `int` slot (`walk_slots`)."""
 WALK_CREPR = -11
 """A value of a C type shown by its own C repr, unconditionally (a `Decimal`, a `complex`, a
 `range`, a `timezone`): the C core fingerprints it by that repr."""
+WALK_UUID = -12
+"""A `uuid.UUID` (a value): the C core reads its `int` slot (`walk_slots`)."""
+WALK_PATH = -13
+"""A `pathlib.PurePosixPath` or a subclass (`PosixPath`, a `Path`; a value): the C core reads the
+slots its text is made of (`walk_slots`), and asks `encode_opaque` for the text."""
 WALK_DEQUE = -14
-"""A `collections.deque` or a subclass, shown as the sequence it is: the C core reads its items
-through `deque.__iter__`, as `_take_deque` does."""
+"""A `collections.deque` or a subclass, shown as the sequence it is: the C core reads its length
+and first items through deque's own C slots, the items `_take_deque` takes from `deque.__iter__`."""
 WALK_GENERIC_DICT = -15
 """An instance of a C class with an instance dict but no `__dict__` descriptor (an asyncio
 `Future` or `Task`): the encoder reads the dict with `PyObject_GenericGetDict`, and so does the
@@ -298,9 +301,6 @@ WALK_CREPR_CHECKED = -17
 """A `re.Pattern` or `re.Match`: shown by its own C repr when the one member its check reads
 (`_CHECKED_MEMBERS`) is an exact str or bytes; the C core reads that member, then the repr."""
 _CHECKED_MEMBERS = {"Pattern": "pattern", "Match": "string"}
-WALK_PATH = -13
-"""A `pathlib.PurePosixPath` or a subclass (`PosixPath`, a `Path`; a value): the C core reads the
-slots its text is made of (`walk_slots`), and asks `encode_opaque` for the text."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
@@ -473,7 +473,7 @@ def _add_value_kinds(out: dict[int, tuple[int, Any]]) -> None:
     r = _c_repr(decimal)
     if r is not None:
         out[id(decimal)] = (K_CREPR, (r, None))
-    for name, member in (("Pattern", "pattern"), ("Match", "string")):
+    for name, member in _CHECKED_MEMBERS.items():
         cls = _module_attr("re", name)
         r = _c_repr(cls)
         m = _class_get(cls, member) if r is not None else None
