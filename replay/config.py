@@ -45,6 +45,10 @@ class RecordConfig:
     name: str | None = None
     scope_root: str = field(default_factory=os.getcwd)
     """Files under this directory are the user's code (the default scope)."""
+    program_dir: str | None = None
+    """The directory of the program's script (None: no script, as with -m or -c). When it lies
+    outside `scope_root`, its files are the user's code too, as `python script.py` puts it
+    first on sys.path: `replay record /opt/app/main.py` run from anywhere records the app."""
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     backend: str = "auto"
@@ -78,6 +82,14 @@ class RecordConfig:
             if name in kwargs:
                 kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
+
+
+def program_dir_of(script: str) -> str:
+    """The directory `python script` puts first on sys.path: the script's own, or the
+    directory itself when `script` is one (a directory holding a __main__.py). A zip
+    application gives the zip's directory, which holds the paths of the code inside it."""
+    path = os.path.abspath(script)
+    return path if os.path.isdir(path) else os.path.dirname(path)
 
 
 def default_store_path() -> str:

@@ -25,7 +25,13 @@ import typer
 import typer.core
 
 from replay.cli.common import StoreOption, display_path, stderr_is_terminal, store_path
-from replay.config import BACKENDS, BACKLOG_POLICIES, RecordConfig, default_on_backlog
+from replay.config import (
+    BACKENDS,
+    BACKLOG_POLICIES,
+    RecordConfig,
+    default_on_backlog,
+    program_dir_of,
+)
 from replay.exceptions import StoreError, UsageError
 
 if TYPE_CHECKING:
@@ -235,6 +241,7 @@ def record(
         redact_defaults=not no_default_redaction,
         on_backlog=policy,
         max_overhead=budget,
+        program_dir=None if module or command_mode else program_dir_of(args[0]),
     )
     if command_mode:
         _check_command(args[0])
@@ -291,7 +298,7 @@ def _run_in_process(launch: Launch) -> int:
         assert current is not None
         current.on_finish = lambda done: _print_summary(
             done.recorder.stats.get("steps", 0),
-            launch.config.store,
+            launch.config,
             [done.recorder.recording_id],
             dropped=done.recorder.stats.get("dropped", 0),
         )
@@ -313,7 +320,7 @@ def _run_command(launch: Launch) -> int:
     result = run_command(launch.target, env)
     made = _settle_children(launch.config.store, before, result)
     if summary_enabled(launch.quiet):
-        _summarise_children(launch.config.store, made)
+        _summarise_children(launch.config, made)
     return result.exit_status
 
 
@@ -344,7 +351,7 @@ def _settle(store: Store, row: dict[str, Any], code: int) -> None:
         row.update(exit_code=code, status=status)
 
 
-def _summarise_children(store_file: str, made: list[dict[str, Any]]) -> None:
+def _summarise_children(config: RecordConfig, made: list[dict[str, Any]]) -> None:
     if not made:
         print(
             "replay: no Python process was recorded (is the command a Python program, and is "
@@ -354,14 +361,17 @@ def _summarise_children(store_file: str, made: list[dict[str, Any]]) -> None:
         return
     steps = sum(int(row.get("steps") or 0) for row in made)
     dropped = sum(int(row.get("events_dropped") or 0) for row in made)
-    _print_summary(steps, store_file, [row["id"] for row in made], dropped=dropped)
+    _print_summary(steps, config, [row["id"] for row in made], dropped=dropped)
 
 
 def _print_summary(
-    steps: int, store: str, recording_ids: list[int | None], *, dropped: int = 0
+    steps: int, config: RecordConfig, recording_ids: list[int | None], *, dropped: int = 0
 ) -> None:
     ids = [i for i in recording_ids if i is not None]
-    print(summary_line(steps, store, ids, dropped=dropped), file=sys.stderr, flush=True)
+    line = summary_line(steps, config.store, ids, dropped=dropped)
+    if not steps:
+        line += nothing_in_scope(config)
+    print(line, file=sys.stderr, flush=True)
 
 
 def summary_enabled(quiet: bool) -> bool:
@@ -384,6 +394,16 @@ def summary_line(steps: int, store: str, recording_ids: list[int], *, dropped: i
         f"replay: recorded {len(recording_ids)} processes, {steps:,} steps to {where} "
         f"(recordings {ids}){lost}"
     )
+
+
+def nothing_in_scope(config: RecordConfig) -> str:
+    """Why a recording can hold no step: none of the program's code was in the scope."""
+    directories = [config.scope_root]
+    program = config.program_dir
+    if program and not (program + os.sep).startswith(config.scope_root.rstrip(os.sep) + os.sep):
+        directories.append(program)
+    where = " or ".join(directories)
+    return f": no code under {where} ran (the scope; --include GLOB records other files)"
 
 
 def register(app: typer.Typer) -> None:

@@ -161,7 +161,7 @@ class Recorder:
         config = self.config
         self._encoder = SnapshotEncoder(self.limits, self.redactor, IdentityMap())
         state = RecordingState(
-            Scope(config.scope_root, config.include, config.exclude),
+            Scope(config.scope_root, config.include, config.exclude, config.program_dir),
             self._encoder.encode_named,
         )
         state.is_secret = self.redactor.is_secret

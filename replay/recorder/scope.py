@@ -1,7 +1,8 @@
 """Which code is the user's: the scope decision, made once per file and cached.
 
 By default the user's code is every file under the scope root (the current directory when
-recording started), except virtual environments, site-packages, the standard library and replay
+recording started) and under the program's own directory (the script's, when it lies
+elsewhere), except virtual environments, site-packages, the standard library and replay
 itself. `--include GLOB` adds files, `--exclude GLOB` removes them; a glob matches the absolute
 path or the path relative to the scope root, and an exclude wins over an include.
 
@@ -56,6 +57,16 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(root + os.sep for root in roots)
 
 
+def _outside(directory: str | None, root: str) -> str | None:
+    """`directory`, resolved, unless it is `root` or below it (then the root covers it)."""
+    if directory is None:
+        return None
+    resolved = os.path.realpath(directory)
+    if (resolved.rstrip(os.sep) + os.sep).startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return resolved
+
+
 class Scope:
     """Decides whether a file's code is recorded. Pure function of the path; cached."""
 
@@ -64,9 +75,16 @@ class Scope:
         root: str,
         include: tuple[str, ...] = (),
         exclude: tuple[str, ...] = (),
+        program_dir: str | None = None,
     ) -> None:
         self.root = os.path.realpath(root)
-        self._root_prefix = self.root.rstrip(os.sep) + os.sep
+        self.program_dir = _outside(program_dir, self.root)
+        """The program's directory when it is not under `root` (else None): also in scope."""
+        self._prefixes = tuple(
+            directory.rstrip(os.sep) + os.sep
+            for directory in (self.root, self.program_dir)
+            if directory is not None
+        )
         self.include = include
         self.exclude = exclude
         self._library = _library_roots()
@@ -92,12 +110,11 @@ class Scope:
             return False
         if self._matches(path, self.include):
             return True
-        if not path.startswith(self._root_prefix):
+        prefix = next((p for p in self._prefixes if path.startswith(p)), None)
+        if prefix is None or path.startswith(self._library):
             return False
-        if path.startswith(self._library):
-            return False
-        relative = path[len(self._root_prefix) :]
-        return not _VENV_MARKERS.search(os.sep + relative)
+        # Below the root only: a project that itself lives in a folder named `venvs` stays in.
+        return not _VENV_MARKERS.search(os.sep + path[len(prefix) :])
 
     def _matches(self, path: str, globs: tuple[str, ...]) -> bool:
         if not globs:

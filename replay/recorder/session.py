@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from replay.config import ENV_CONFIG, RecordConfig
+from replay.config import ENV_CONFIG, RecordConfig, program_dir_of
 from replay.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -451,10 +451,14 @@ def bootstrap() -> None:
     try:
         config = RecordConfig.from_env(text)
         parent = os.environ.get(ENV_PARENT)
+        argv = getattr(sys, "orig_argv", sys.argv)
+        _, script = _main_target(argv)
         config = dataclasses.replace(
             config,
-            command=tuple(getattr(sys, "orig_argv", sys.argv)),
+            command=tuple(argv),
             parent_id=int(parent) if parent else None,
+            # This process's own script (the parent's is not this program's).
+            program_dir=program_dir_of(script) if script else None,
         )
         start_session(config, bootstrap=True)
     except Exception as error:

@@ -186,16 +186,12 @@ def test_default_store_and_replay_store_variable(tmp_path: Path) -> None:
     assert len(rows(tmp_path / "replay.db")) == 1
 
 
-def test_end_line_only_on_a_terminal(tmp_path: Path, store: Path) -> None:
+def _stderr_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run `replay ARGS` with its stderr on a pseudo-terminal: (exit status, what it said)."""
     pty = pytest.importorskip("pty")
-    write(tmp_path / "app.py", "total = sum(range(10))\n")
     leader, follower = pty.openpty()
     try:
-        done = run(
-            [sys.executable, "-m", "replay", "record", "--store", str(store), "app.py"],
-            tmp_path,
-            stderr_fd=follower,
-        )
+        done = run([sys.executable, "-m", "replay", *args], cwd, stderr_fd=follower)
         os.close(follower)
         follower = -1
         said = os.read(leader, 4096).decode()
@@ -203,10 +199,92 @@ def test_end_line_only_on_a_terminal(tmp_path: Path, store: Path) -> None:
         os.close(leader)
         if follower >= 0:
             os.close(follower)
-    assert done.returncode == 0
+    return done.returncode, said
+
+
+def test_end_line_only_on_a_terminal(tmp_path: Path, store: Path) -> None:
+    write(tmp_path / "app.py", "total = sum(range(10))\n")
+    status, said = _stderr_on_a_terminal(["record", "--store", str(store), "app.py"], tmp_path)
+    assert status == 0
     assert said.startswith("replay: recorded ")
     assert "steps to test.db (recording 1)" in said
+    assert "scope" not in said
     assert len(said.strip().splitlines()) == 1
+
+
+def test_an_empty_recording_says_what_the_scope_was(tmp_path: Path, store: Path) -> None:
+    # GIVEN a program whose only file is excluded from the scope
+    write(tmp_path / "app.py", "total = sum(range(10))\n")
+    args = ["record", "--store", str(store), "--exclude", "app.py", "app.py"]
+    # WHEN it is recorded with stderr on a terminal
+    status, said = _stderr_on_a_terminal(args, tmp_path)
+    # THEN the end line says that nothing in scope ran, and where the scope was
+    assert status == 0
+    assert said.startswith("replay: recorded 0 steps to test.db (recording 1)")
+    assert f"no code under {os.path.realpath(tmp_path)} ran" in said
+    assert "--include" in said
+    assert len(said.strip().splitlines()) == 1
+
+
+HELPER_APP = {
+    "main.py": """
+        import sys
+        from helper import double
+        sys.path.insert(0, sys.argv[1])
+        from vendored import triple
+
+        def main():
+            return triple(double(2))
+
+        print(main())
+    """,
+    "helper.py": """
+        def double(x):
+            return 2 * x
+    """,
+}
+VENDORED = """
+    def triple(x):
+        return 3 * x
+"""
+
+
+def _recorded_functions(store: Path) -> list[set[str]]:
+    """The qualnames of the functions each recording of `store` has calls of."""
+    from replay.storage import Store  # noqa: PLC0415 - the test process needs it only here
+
+    with Store.open(store) as opened:
+        return [
+            {
+                opened.functions(row["id"])[call["function_id"]]["qualname"]
+                for call in opened.calls(row["id"])
+            }
+            for row in opened.recordings()
+        ]
+
+
+@pytest.mark.parametrize("form", ["script", "command"])
+def test_a_script_outside_the_current_directory_is_recorded(tmp_path: Path, form: str) -> None:
+    # GIVEN an app in its own directory, with a module beside the script and a library in a
+    # virtual environment below it, run from an unrelated directory
+    app, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
+    for name, source in HELPER_APP.items():
+        write(app / name, source)
+    libs = app / ".venv" / "lib" / "site-packages"
+    write(libs / "vendored.py", VENDORED)
+    elsewhere.mkdir()
+    store = tmp_path / "out.db"
+    target = [str(app / "main.py"), str(libs)]
+    if form == "command":
+        target = ["--", sys.executable, *target]
+    # WHEN it is recorded
+    done = replay("record", "--store", str(store), *target, cwd=elsewhere)
+    # THEN it ran as it does untraced, and its own code is recorded (the script's directory is in
+    # the scope, as it is first on sys.path), the library's is not
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"12\n"
+    assert _recorded_functions(store) == [{"<module>", "main", "double"}]
+    assert rows(store)[0]["steps"] > 0
 
 
 @pytest.mark.parametrize("core", ["", "python"])
