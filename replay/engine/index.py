@@ -176,8 +176,17 @@ class ThreadIndex:
     # -- building ------------------------------------------------------------------------
 
     def ensure(self, k: int) -> None:
-        """Make checkpoints up to k (and summaries below k) available."""
-        k = min(k, len(self.stream))
+        """Make checkpoints up to k (and summaries below k) available.
+
+        When what would be left to build is at most a quarter of what is asked, the rest is
+        built too: only a complete index is saved in the store (`Engine._maybe_persist`), and
+        the first look at a recording is mostly near its end (where it failed), so finishing
+        there costs at most a quarter more and spares every later opening the rebuild.
+        """
+        n = len(self.stream)
+        k = min(k, n)
+        if n - k <= k // 4:
+            k = n
         while self.ready < k:
             self._build_next()
 

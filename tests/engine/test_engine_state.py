@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from conftest import VARIANTS, record
 from engine_reference import Reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,3 +64,32 @@ def test_index_persisted_and_reused(recordings, references):
             engine.goto(event.step)
             thread, i = ref.where[event.step]
             assert engine_stack(engine) == ref.state(thread, i)
+
+
+def test_a_look_near_the_end_completes_and_saves_the_index(tmp_path):
+    """The first look at a recording is mostly near its end (where it failed): the index is
+    finished there and saved, so the next opening does not replay the recording again; a look
+    near the start builds only what it needs."""
+    near_end, near_start = tmp_path / "end.db", tmp_path / "start.db"
+    record("recursion", near_end, VARIANTS["small"])
+    shutil.copyfile(near_end, near_start)  # finished and closed: no WAL left beside it
+    ref = Reference(str(near_end))
+    with Engine.open(near_end) as engine:
+        (thread,) = engine.thread_ids
+        index = engine.index(thread)
+        chunks = len(index.stream)
+        assert chunks >= 20  # 50-event chunks
+        engine.goto(ref.steps[-len(ref.steps) // 10].step)  # in the last tenth
+        engine.stack()
+        assert index.complete
+    with Engine.open(near_start) as engine:
+        engine.goto(ref.steps[len(ref.steps) // 10].step)
+        engine.stack()
+        assert 0 < engine.index(thread).ready <= chunks // 4
+    with Engine.open(near_end) as engine:
+        assert engine.index(thread).from_store
+        event = ref.steps[len(ref.steps) // 2]
+        engine.goto(event.step)
+        assert engine_stack(engine) == ref.state(*ref.where[event.step])
+    with Engine.open(near_start) as engine:
+        assert not engine.index(thread).from_store
