@@ -804,9 +804,10 @@ enc_value(Enc *e, PyObject *v, int depth)
     if (tp == &PyLong_Type) {
         int overflow = 0;
         (void)PyLong_AsLongLongAndOverflow(v, &overflow);
-        /* |v| < 2**63 < 10**19 <= 10**max_int_digits (fp_init checks): an atom. Bigger ints
-         * are shown by their leading digits: not mine. */
-        return overflow ? NULL : Py_NewRef(v);
+        /* |v| < 2**63 < 10**19 <= 10**max_int_digits (fp_init checks): an atom, as is a
+         * bigger int with fewer digits than that. Longer ones are shown by their leading
+         * digits: not mine. */
+        return overflow && fp_whole_int_bits(fp, v) == 0 ? NULL : Py_NewRef(v);
     }
     if (tp == &PyUnicode_Type) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(v);

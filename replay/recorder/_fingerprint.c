@@ -57,7 +57,7 @@ mix(uint64_t h, uint64_t x)
 }
 
 enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TUPLE, T_DICT,
-       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE, T_DEQUE };
+       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE, T_DEQUE, T_BIGINT };
 
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
@@ -835,6 +835,32 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         Py_DECREF(qualname); /* the generator keeps it */
         return 1;
     }
+    if (tp == &PyCode_Type) {
+        /* `<code object QUALNAME, file "FILE", line N>`: fixed when the code object is made. */
+        *out = h;
+        return 1;
+    }
+    if (tp == &PyMethodDescr_Type || tp == &PyClassMethodDescr_Type || tp == &PyWrapperDescr_Type
+        || tp == &PyGetSetDescr_Type || tp == &PyMemberDescr_Type) {
+        /* `<member 'NAME' of 'CLASS' objects>`: the name and the class (d_name, d_type) are
+         * fixed when the descriptor is made; the class is named as a class's own text names it
+         * (by identity: a renamed class is not followed, as for the class itself). */
+        *out = h;
+        return 1;
+    }
+    if (tp == fp->method_wrapper_type) {
+        /* `<method-wrapper 'NAME' of OWNER object>`: NAME is its slot's, fixed; OWNER the class
+         * of the object it is bound to, read through the type's own `__self__` getset (a final
+         * C type: no user code). */
+        PyObject *self = PyObject_GetAttr(v, fp->str_self);
+        if (self == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        *out = mix(h, (uintptr_t)Py_TYPE(self));
+        Py_DECREF(self);
+        return 1;
+    }
     if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         /* An enum member (`_enum`): its `_name_` and its `_value_`, read from its instance
          * dict; only an atom value (str, bytes, int, float, bool, None), whose venc does not
@@ -1071,6 +1097,13 @@ walk_object(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+size_t
+fp_whole_int_bits(const Fingerprinter *fp, PyObject *v)
+{
+    size_t bits = _PyLong_NumBits(v); /* an exact int: cannot fail */
+    return bits <= fp->max_int_bits ? bits : 0;
+}
+
 static int
 walk_value(Walk *w, PyObject *v, int depth)
 {
@@ -1084,7 +1117,15 @@ walk_value(Walk *w, PyObject *v, int depth)
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow) {
-            return 0; /* a big int: the encoder shows its leading digits; not mirrored */
+            /* Past 64 bits: an atom while it has fewer digits than the encoder keeps (read by
+             * its hash and size), else shown by its leading digits (not mirrored). */
+            size_t bits = fp_whole_int_bits(w->fp, v);
+            if (bits == 0) {
+                return 0;
+            }
+            Py_hash_t hv = PyLong_Type.tp_hash(v); /* an exact int's own hash: C */
+            w->h = mix(mix(mix(w->h, T_BIGINT), (uint64_t)hv), (uint64_t)bits);
+            return 1;
         }
         w->h = mix(mix(w->h, T_INT), (uint64_t)x);
         return 1;
@@ -1748,6 +1789,9 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
     if (max_digits == -1 && PyErr_Occurred()) {
         return -1;
     }
+    /* An int of at most this many bits is below 10**(max_digits - 1): the encoder keeps it
+     * whole (log2(10) > 3.3219; a bound on the safe side). */
+    fp->max_int_bits = max_digits > 19 ? (size_t)((double)(max_digits - 1) * 3.3219) : 0;
     static const char *tag_names[] = {"V_CUT", "V_REDACTED", "V_SEQ", "V_MAP", "V_OBJ", "V_REF"};
     int *tag_slots[] = {&fp->tags.cut, &fp->tags.redacted, &fp->tags.seq,
                         &fp->tags.map, &fp->tags.obj, &fp->tags.ref};
@@ -1867,9 +1911,17 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     if (!(fp->str_qualname = PyUnicode_InternFromString("__qualname__"))
         || !(fp->str_name = PyUnicode_InternFromString("__name__"))
         || !(fp->str_enum_name = PyUnicode_InternFromString("_name_"))
-        || !(fp->str_enum_value = PyUnicode_InternFromString("_value_"))) {
+        || !(fp->str_enum_value = PyUnicode_InternFromString("_value_"))
+        || !(fp->str_self = PyUnicode_InternFromString("__self__"))) {
         return -1;
     }
+    /* The class of bound slot wrappers (`None.__repr__`): not exported on every Python. */
+    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__repr__");
+    if (wrapper == NULL) {
+        return -1;
+    }
+    fp->method_wrapper_type = Py_TYPE(wrapper); /* a static type: it outlives the module */
+    Py_DECREF(wrapper);
     fp->secret_cache = Py_NewRef(secret_cache);
     fp->is_secret = Py_NewRef(is_secret);
     fp->max_depth = (int)depth;
@@ -1925,6 +1977,7 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->str_qualname);
     Py_CLEAR(fp->str_name);
     Py_CLEAR(fp->str_enum_name);
+    Py_CLEAR(fp->str_self);
     Py_CLEAR(fp->str_enum_value);
     Py_CLEAR(fp->names.list);
     Py_CLEAR(fp->names.tuple);

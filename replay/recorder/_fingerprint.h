@@ -97,8 +97,9 @@ enum {
     FP_TUPLE,          /* (`_seq`, `_map`) */
     FP_DICT,
     FP_SET,            /* a set or frozenset, or a subclass of one */
-    FP_OPAQUE,         /* a class, function, method, builtin, module or generator: a text and
-                        * an identity; an enum member (fp_opaque) */
+    FP_OPAQUE,         /* a class, function, method, builtin, module or generator, a code
+                        * object, a descriptor or a bound slot wrapper: a text and an
+                        * identity; an enum member (fp_opaque) */
     FP_OPAQUE_TYPE,    /* any other object without an instance dict or slots (an iterator,
                         * `map`, a dict view): a text naming its class, and an identity */
     FP_SLOTTED,        /* an instance of a Python class with `__slots__`: its instance dict
@@ -306,6 +307,9 @@ typedef struct {
     PyObject *encode_opaque; /* SnapshotEncoder.encode_opaque */
     PyObject *str_qualname, *str_name; /* "__qualname__", "__name__" */
     PyObject *str_enum_name, *str_enum_value; /* "_name_", "_value_" */
+    PyObject *str_self;      /* "__self__" */
+    PyTypeObject *method_wrapper_type; /* types.MethodWrapperType (a static type) */
+    size_t max_int_bits;     /* ints past 64 bits up to this size are atoms (0: none) */
     struct {
         int cut, redacted, seq, map, obj, ref;
     } tags;
@@ -364,6 +368,11 @@ int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
 /* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with
  * *out, 0 when it is not one the walk reads, -1 (no exception) when its class is not classified
  * yet (fp->miss_type is set). */
+
+/* The bit length of an exact int past 64 bits that the encoder keeps whole (an atom: fewer
+ * digits than max_int_digits), or 0 when it shows it by its leading digits. */
+size_t fp_whole_int_bits(const Fingerprinter *fp, PyObject *v);
+
 int fp_opaque(Fingerprinter *fp, PyObject *v, uint64_t *out);
 
 /* The fingerprint of `v` as a part of a value being encoded: at `depth`, with `budget` nodes

@@ -303,7 +303,9 @@ WALK_CREPR_CHECKED = -17
 _CHECKED_MEMBERS = {"Pattern": "pattern", "Match": "string"}
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
-_WALK_OPAQUE_KINDS = frozenset({K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN})
+_WALK_OPAQUE_KINDS = frozenset(
+    {K_CLASS, K_FUNC, K_METHOD, K_BUILTIN, K_MODULE, K_GEN, K_CODE, K_DESCR, K_METHODWRAPPER}
+)
 _WALK_SEQ = {
     _take_list: WALK_LIST,
     _take_tuple: WALK_TUPLE,

@@ -340,6 +340,28 @@ def _generators() -> list[Any]:
     return [_gen(), coro, _agen(), Plain(g=_gen())]
 
 
+def _big_ints() -> list[Any]:
+    # Past 64 bits the encoder keeps an int whole while it has fewer digits than
+    # max_int_digits (1000 by default), else shows its leading digits (left to Python).
+    return [2**63, -(2**63) - 1, 2**64, -(2**100), 10**30, 10**998, -(10**998), Plain(n=2**70)]
+
+
+def _descriptors_and_code() -> Plain:
+    obj = Plain()
+    return Plain(
+        code=_callables.__code__,
+        lambda_code=(lambda: 0).__code__,
+        member=Slotted.__dict__["a"],  # member_descriptor
+        getset=type.__dict__["__name__"],  # getset_descriptor
+        method=str.__dict__["join"],  # method_descriptor
+        class_method=dict.__dict__["fromkeys"],  # classmethod_descriptor
+        slot=object.__dict__["__init__"],  # wrapper_descriptor
+        bound_slot=obj.__setattr__,  # method-wrapper, bound to a Python object
+        bound_int_slot=(7).__add__,  # bound to an int
+        again=[obj.__setattr__, Slotted.__dict__["a"]],
+    )
+
+
 def _holey_set() -> set[int]:
     # Deleted slots of the hash table hold a dummy key, skipped as set.__iter__ skips them.
     s = set(range(40))
@@ -384,6 +406,8 @@ CASES = {
     "a wide set": set(range(300)),
     "a set subclass": Tags({"x", ("token", 1)}),
     "functions, classes, methods, builtins, modules": _callables(),
+    "code objects, descriptors and bound slot wrappers": _descriptors_and_code(),
+    "ints past 64 bits": _big_ints(),
     "generators and coroutines": _generators(),
     "iterators, views and other objects named by their class": _iterators(),
     "objects with slots": _slotted(),
@@ -463,7 +487,8 @@ class Text(str):
 def test_values_only_python_knows_are_left_to_it() -> None:
     tracer, _, encoder = _encoders(CaptureLimits())
     values = (
-        10**30,
+        10**1000,  # more digits than max_int_digits: shown by its leading digits
+        [-(10**999)],
         _odd_uuid(),
         ValueError("x"),
         OrderedDict(a=1),
@@ -494,6 +519,31 @@ def test_a_renamed_function_is_encoded_again() -> None:
     assert "renamed" in again[3]["f"][3]
 
 
+def test_a_bound_slot_wrapper_follows_the_class_of_its_object() -> None:
+    # `<method-wrapper '__setattr__' of X object>` names the class of the object it is bound
+    # to, which `obj.__class__ = ...` changes.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    obj = Plain()
+    value = [obj.__setattr__]
+    assert tracer._c_encode(value) == _python(encoder, value)
+    obj.__class__ = Other
+    again = tracer._c_encode(value)
+    assert again == _python(encoder, value)
+    assert again[4][0][3].endswith("test_cencode.Other object>")
+
+
+def test_a_big_int_that_changes_is_encoded_again() -> None:
+    tracer, _, encoder = _encoders(CaptureLimits())
+    value = [2**64]
+    first = tracer._c_encode(value)
+    assert first == _python(encoder, value)
+    assert first[4] == [2**64]
+    value[0] += 1
+    again = tracer._c_encode(value)
+    assert again == _python(encoder, value)
+    assert again[4] == [2**64 + 1]
+
+
 def test_small_int_digit_limits_turn_the_c_encoder_off() -> None:
     # With max_int_digits below 19 an int the walk takes may be a big int to the encoder.
     tracer, _, _ = _encoders(CaptureLimits(max_int_digits=5))
@@ -515,6 +565,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
         return rng.choice(
             [
                 rng.randint(-(2**63), 2**63 - 1),
+                rng.choice([1, -1]) * rng.getrandbits(rng.choice([64, 65, 200, 3318])),
                 rng.randint(-5, 300),
                 rng.random(),
                 rng.choice([True, False, None]),
