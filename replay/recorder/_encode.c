@@ -499,7 +499,7 @@ enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
 /* enc_object below the checks: the instance dict's attributes (if it has one), then the slots
  * (`slots`, copied out of the class's cache entry), into the OBJ node. Consumes `key`. */
 static PyObject *
-enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int has_dict,
+enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int has_dict, int exc,
           const FpSlot *slots, Py_ssize_t nslots)
 {
     Fingerprinter *fp = e->fp;
@@ -521,6 +521,7 @@ enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int ha
     }
     Py_ssize_t room = fp->max_attrs < e->budget ? fp->max_attrs : e->budget;
     e->budget -= room;
+    room -= exc; /* an exception's `args` takes one unit of it, first */
     Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0, got = 0;
     PyObject **pairs = d ? copy_pairs(d, n <= room ? n : room, &got) : PyMem_Malloc(1);
     Py_XDECREF(d);
@@ -536,6 +537,15 @@ enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int ha
     room -= got;
     e->path[e->npath++] = v;
     int ok = 1;
+    if (exc) {
+        /* `BaseException.args` (its C getset: the field, None when unset), never redacted. */
+        PyObject *args = ((PyBaseExceptionObject *)v)->args;
+        args = Py_NewRef(args != NULL ? args : Py_None); /* encoding may run Python code */
+        PyObject *ev = enc_value(e, args, depth + 1);
+        Py_DECREF(args);
+        ok = ev != NULL && PyDict_SetItem(attrs, fp->names.args, ev) == 0;
+        Py_XDECREF(ev);
+    }
     for (Py_ssize_t i = 0; ok && i < got; i++) {
         PyObject *name = pairs[2 * i], *val = pairs[2 * i + 1];
         if (!PyUnicode_CheckExact(name)) {
@@ -611,6 +621,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
      * redactor) that classifies other classes, which may reuse this class's cache entry. */
     const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
     int slotted = te != NULL && te->kind == FP_SLOTTED;
+    int exc = te != NULL && te->kind == FP_EXCEPTION;
     int has_dict = !slotted || te->has_dict;
     Py_ssize_t nslots = slotted ? te->nslots : 0;
     FpSlot *slots = nslots ? PyMem_Malloc((size_t)nslots * sizeof *slots) : NULL;
@@ -622,7 +633,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
         slots[i].name = Py_NewRef(te->slots[i].name);
         slots[i].offset = te->slots[i].offset;
     }
-    PyObject *node = enc_attrs(e, v, tname, key, depth, has_dict, slots, nslots);
+    PyObject *node = enc_attrs(e, v, tname, key, depth, has_dict, exc, slots, nslots);
     for (Py_ssize_t i = 0; i < nslots; i++) {
         Py_DECREF(slots[i].name);
     }
@@ -861,6 +872,7 @@ enc_node(Enc *e, PyObject *v, int depth)
         return enc_set_or_deque(e, v, tname, depth, kind == FP_SET);
     case FP_PLAIN:
     case FP_SLOTTED:
+    case FP_EXCEPTION:
         return enc_object(e, v, tname, depth);
     case FP_NAMEDTUPLE:
         return enc_namedtuple(e, v, tname, depth);

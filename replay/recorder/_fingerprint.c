@@ -57,7 +57,8 @@ mix(uint64_t h, uint64_t x)
 }
 
 enum { T_INT = 1, T_FLOAT, T_STR, T_BYTES, T_TRUE, T_FALSE, T_NONE, T_LIST, T_TUPLE, T_DICT,
-       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE, T_DEQUE, T_BIGINT };
+       T_OBJ, T_REF, T_CUT, T_SECRET, T_SECRET_PAIR, T_SET, T_OPAQUE, T_DEQUE, T_BIGINT,
+       T_EXC_ARGS };
 
 /* One walk: the encoder's per-value state (`[budget, path]` in snapshot.py) and the hash. */
 typedef struct {
@@ -1009,6 +1010,7 @@ walk_object(Walk *w, PyObject *v, int depth)
     switch (kind) {
     case FP_PLAIN:
     case FP_SLOTTED:
+    case FP_EXCEPTION:
         break; /* below */
     case FP_NAMEDTUPLE:
         return walk_namedtuple(w, v, depth);
@@ -1054,6 +1056,8 @@ walk_object(Walk *w, PyObject *v, int depth)
     }
     Py_ssize_t room = w->fp->max_attrs < w->budget ? w->fp->max_attrs : w->budget;
     w->budget -= room;
+    int exc = kind == FP_EXCEPTION;
+    room -= exc; /* an exception's `args` takes one unit of it, first */
     Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0;
     Py_ssize_t take = n < room ? n : room;
     room -= take;
@@ -1062,6 +1066,12 @@ walk_object(Walk *w, PyObject *v, int depth)
     Py_ssize_t pos = 0, taken = 0;
     PyObject *name, *val;
     int r = 1;
+    if (exc) {
+        /* `BaseException.args` (its C getset: the field, None when unset), never redacted. */
+        PyObject *args = ((PyBaseExceptionObject *)v)->args;
+        w->h = mix(w->h, T_EXC_ARGS);
+        r = walk_value(w, args != NULL ? args : Py_None, depth + 1);
+    }
     while (d != NULL && r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
         taken++;
         if (!PyUnicode_CheckExact(name)) {
@@ -1384,6 +1394,12 @@ classify_type(Fingerprinter *fp)
     else if (i == FP_WALK_SOCKET) {
         kind = socket_class(fp) && PyType_IsSubtype(tp, fp->socket_type) ? FP_SOCKET
                                                                            : FP_NOT_WALKED;
+    }
+    else if (i == FP_WALK_EXCEPTION) {
+        /* Its instance dict through BaseException's `__dict__` (PyObject_GenericGetDict). */
+        kind = tp->tp_dictoffset != 0 && PyType_FastSubclass(tp, Py_TPFLAGS_BASE_EXC_SUBCLASS)
+                   ? FP_EXCEPTION
+                   : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_GENERIC_DICT) {
         /* A C class whose dict PyObject_GenericGetDict reads, as FP_PLAIN reads every dict. */
@@ -1810,7 +1826,8 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
         || !(fp->names.tuple = PyUnicode_InternFromString("tuple"))
         || !(fp->names.dict = PyUnicode_InternFromString("dict"))
         || !(fp->names.str = PyUnicode_InternFromString("str"))
-        || !(fp->names.bytes = PyUnicode_InternFromString("bytes"))) {
+        || !(fp->names.bytes = PyUnicode_InternFromString("bytes"))
+        || !(fp->names.args = PyUnicode_InternFromString("args"))) {
         return -1;
     }
     fp->key = Py_NewRef(key);
@@ -1984,6 +2001,7 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->names.dict);
     Py_CLEAR(fp->names.str);
     Py_CLEAR(fp->names.bytes);
+    Py_CLEAR(fp->names.args);
     fp->can_encode = 0;
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->walk_slots);

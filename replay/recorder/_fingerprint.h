@@ -119,6 +119,8 @@ enum {
                         * and an identity */
     FP_CREPR_CHECKED,  /* a re.Pattern or re.Match: FP_CREPR once its one checked member
                         * (FpTypeEntry.slots[0]) is an exact str or bytes */
+    FP_EXCEPTION,      /* an exception without slots: its `args` (BaseException's C field),
+                        * then its instance dict, as a plain object's */
 };
 
 /* Whether instances of a class of this kind are leaves that fp_opaque reads (a text the encoder
@@ -149,6 +151,7 @@ fp_leaf_kind(int kind)
 #define FP_WALK_GENERIC_DICT (-15)
 #define FP_WALK_SOCKET (-16)
 #define FP_WALK_CREPR_CHECKED (-17)
+#define FP_WALK_EXCEPTION (-18)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -173,16 +176,17 @@ fp_deque_item(PyTypeObject *deque_type, PyObject *v, Py_ssize_t i)
 }
 
 /* Whether the walk reads `v` as a part (walk_part: a list, tuple, dict, set or deque, a
- * subclass of one, an instance of a Python class) rather than as a leaf. The walk and the C
- * encoder decide with this one test, so that they meet the same parts. `deque_type`: the
- * Fingerprinter's (a static type on 3.11, a heap type since). */
+ * subclass of one, an instance of a Python class, an exception) rather than as a leaf. The
+ * walk and the C encoder decide with this one test, so that they meet the same parts.
+ * `deque_type`: the Fingerprinter's (a static type on 3.11, a heap type since). */
 static inline int
 fp_is_part(PyObject *v, PyTypeObject *deque_type)
 {
     PyTypeObject *tp = Py_TYPE(v);
     return tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
            || PyAnySet_CheckExact(v) || tp == deque_type
-           || PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS);
+           || PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE | FP_CONTAINER_FLAGS)
+           || PyExceptionInstance_Check(v); /* builtin exceptions are static types */
 }
 
 /* One slot of an FP_SLOTTED class, where `_slot_attrs` reads it (a member descriptor of type
@@ -314,7 +318,7 @@ typedef struct {
         int cut, redacted, seq, map, obj, ref;
     } tags;
     struct {
-        PyObject *list, *tuple, *dict, *str, *bytes;
+        PyObject *list, *tuple, *dict, *str, *bytes, *args; /* `args`: an exception's */
     } names;
     FpTypeEntry types[FP_TYPE_CACHE];
     FpNameEntry secret_names[FP_NAME_CACHE];

@@ -301,6 +301,11 @@ WALK_CREPR_CHECKED = -17
 """A `re.Pattern` or `re.Match`: shown by its own C repr when the one member its check reads
 (`_CHECKED_MEMBERS`) is an exact str or bytes; the C core reads that member, then the repr."""
 _CHECKED_MEMBERS = {"Pattern": "pattern", "Match": "string"}
+WALK_EXCEPTION = -18
+"""An exception whose class adds no slots and reads its instance dict through BaseException's
+own `__dict__`: the C core reads `args` (BaseException's field) first, then the dict, as `_obj`
+does. (Exceptions with C fields shown as slots, `OSError`'s `errno`..., are left to Python.)"""
+_BASE_EXCEPTION_DICT = BaseException.__dict__["__dict__"]
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset(
@@ -731,6 +736,9 @@ class SnapshotEncoder:
         loc, slots, is_exc, _ = extra
         if loc == (-1, False) and not slots and not is_exc:
             return WALK_GENERIC_DICT
+        if is_exc and not slots and loc is not None and loc[0] >= 0 and not loc[1]:
+            dict_descr = _type_dict(_type_mro(t)[loc[0]]).get("__dict__")
+            return WALK_EXCEPTION if dict_descr is _BASE_EXCEPTION_DICT else -1
         if is_exc or (loc is not None and (loc[0] < 0 or loc[1])):
             return -1
         if slots:

@@ -362,6 +362,40 @@ def _descriptors_and_code() -> Plain:
     )
 
 
+class AppError(Exception):
+    """An exception of the program's own, with attributes of its own."""
+
+    def __init__(self, message: str, code: int, token: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.token = token  # a secret name: redacted as any attribute
+
+
+def _app_error(rng: random.Random) -> AppError:
+    error = AppError("e", rng.randint(0, 3), "t")
+    if rng.random() < 0.5:
+        error.extra = [rng.randint(0, 3)]
+    return error
+
+
+def _exceptions() -> list[Any]:
+    looped = ValueError("looped")
+    looped.args = (looped, 1)  # args holding the exception itself: a back reference
+    caused = AppError("failed", 3, "t0k")
+    caused.detail = {"inner": KeyError("k"), "items": [1, 2]}
+    no_args = RuntimeError()
+    no_args.args = ()
+    return [
+        ValueError("bad", 3),
+        KeyError("missing"),
+        caused,
+        looped,
+        no_args,
+        [TypeError("a"), TypeError("a")],
+        {"error": ZeroDivisionError("division by zero")},
+    ]
+
+
 def _holey_set() -> set[int]:
     # Deleted slots of the hash table hold a dummy key, skipped as set.__iter__ skips them.
     s = set(range(40))
@@ -408,6 +442,7 @@ CASES = {
     "functions, classes, methods, builtins, modules": _callables(),
     "code objects, descriptors and bound slot wrappers": _descriptors_and_code(),
     "ints past 64 bits": _big_ints(),
+    "exceptions": _exceptions(),
     "generators and coroutines": _generators(),
     "iterators, views and other objects named by their class": _iterators(),
     "objects with slots": _slotted(),
@@ -490,7 +525,7 @@ def test_values_only_python_knows_are_left_to_it() -> None:
         10**1000,  # more digits than max_int_digits: shown by its leading digits
         [-(10**999)],
         _odd_uuid(),
-        ValueError("x"),
+        OSError(2, "x"),  # C fields shown as slots (errno, strerror...)
         OrderedDict(a=1),
         [Pair.ONE],
     )
@@ -544,6 +579,20 @@ def test_a_big_int_that_changes_is_encoded_again() -> None:
     assert again[4] == [2**64 + 1]
 
 
+def test_an_exception_whose_attribute_changes_is_encoded_again() -> None:
+    tracer, _, encoder = _encoders(CaptureLimits())
+    error = AppError("failed", 1, "t")
+    value = {"error": error}
+    assert tracer._c_encode(value) == _python(encoder, value)
+    error.code = 2
+    error.args = ("failed again",)
+    again = tracer._c_encode(value)
+    assert again == _python(encoder, value)
+    shown = again[4][0][1][3]
+    assert shown["code"] == 2
+    assert shown["args"][4] == ["failed again"]
+
+
 def test_small_int_digit_limits_turn_the_c_encoder_off() -> None:
     # With max_int_digits below 19 an int the walk takes may be a big int to the encoder.
     tracer, _, _ = _encoders(CaptureLimits(max_int_digits=5))
@@ -575,6 +624,7 @@ def _random_value(rng: random.Random, depth: int, pool: list[Any]) -> Any:
                 rng.choice([len, Plain, sys, _callables, [].append, WithMeta, Colour.RED, Perm.W]),
                 rng.choice([iter([1]), itertools.count(), {}.keys(), Bare()]),
                 rng.choice(_slotted()),
+                rng.choice([ValueError("v", rng.randint(0, 9)), KeyError("k"), _app_error(rng)]),
                 rng.choice(_namedtuples()),
                 decimal.Decimal(rng.randint(0, 9)) / 4,
                 uuid.UUID(int=rng.getrandbits(128)),
