@@ -3917,9 +3917,23 @@ tracer_c_encode(Tracer *t, PyObject *v)
     return venc != NULL || PyErr_Occurred() ? venc : Py_NewRef(Py_NotImplemented);
 }
 
+/* The walk's fingerprint of a value, 0 when it gives up: whether the core can tell that the value
+ * has not changed without the Python encoder (tests). */
+static PyObject *
+tracer_c_fingerprint(Tracer *t, PyObject *v)
+{
+    uint64_t f = 0;
+    if (t->fp.enabled && fp_of(&t->fp, v, &f) < 0) {
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(f);
+}
+
 static PyMethodDef tracer_methods[] = {
     {"_c_encode", (PyCFunction)tracer_c_encode, METH_O,
      "What the C encoder makes of a value, or NotImplemented (tests)."},
+    {"_c_fingerprint", (PyCFunction)tracer_c_fingerprint, METH_O,
+     "The walk's fingerprint of a value, 0 when it gives up (tests)."},
     {"bind", (PyCFunction)tracer_bind, METH_VARARGS,
      "bind(tool, DISABLE, set_local_events, local_events, return_events)"},
     {"codes", (PyCFunction)tracer_codes, METH_NOARGS, "Code objects given local events."},

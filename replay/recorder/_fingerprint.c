@@ -46,7 +46,11 @@
 
 #include <string.h>
 
-#define FP_MAX_RETRIES 8
+/* Walks of one value, each classifying the first class or name it stops at. A value full of
+ * new classes and names (class-building code, a test that makes classes) needs one retry per new
+ * one; a retry costs a partial walk, far less than the Python encoder the value goes to when
+ * the walks run out (8 was too few: attrs' tests gave up on values holding ten new things). */
+#define FP_MAX_RETRIES 32
 
 static inline uint64_t
 mix(uint64_t h, uint64_t x)
@@ -271,15 +275,26 @@ hash_tuple_check(Walk *w, PyObject *v)
     }
 }
 
-/* The encoder's `_is_secret_key`: 1/0, -1 not cached yet (fp->miss_name is set), -2 give up (a
- * bytes name, which the encoder decodes first). */
+/* The encoder's `_is_secret_key`: 1/0, -1 not cached yet (fp->miss_name is set), -2 give up. A
+ * bytes name is decoded as latin-1 first, as the encoder does (ASGI headers are (bytes, bytes)
+ * pairs): the decoded name is a new str each time, found in the redactor's cache by value. */
 static int
 key_secret(Fingerprinter *fp, PyObject *k)
 {
     if (PyUnicode_CheckExact(k)) {
         return fp_name_secret(fp, k);
     }
-    return PyBytes_CheckExact(k) ? -2 : 0;
+    if (!PyBytes_CheckExact(k)) {
+        return 0;
+    }
+    PyObject *name = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k), NULL);
+    if (name == NULL) {
+        PyErr_Clear();
+        return -2;
+    }
+    int secret = fp_name_secret(fp, name);
+    Py_DECREF(name);
+    return secret;
 }
 
 /* A non-atom item of a list or tuple (_item): a 2-item list or tuple whose first item is a

@@ -554,6 +554,38 @@ def test_a_renamed_function_is_encoded_again() -> None:
     assert "renamed" in again[3]["f"][3]
 
 
+ASGI_SCOPE = {
+    "type": "http",
+    "path": "/orders",
+    "headers": [(b"host", b"shop.test"), (b"authorization", b"Bearer x"), (b"accept", b"*/*")],
+}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ASGI_SCOPE,  # (bytes, bytes) pairs, one of them secret: names decoded as latin-1
+        {b"token": "t", b"plain": 1},
+        _exceptions(),
+        _big_ints(),
+        _descriptors_and_code(),
+    ],
+    ids=["ASGI headers", "bytes keys", "exceptions", "big ints", "descriptors and code"],
+)
+def test_the_walk_reads_it_so_an_unchanged_value_costs_no_encoding(value: Any) -> None:
+    # A value the walk gives up on is encoded again at every check, changed or not.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    assert tracer._c_fingerprint(value) != 0
+    assert tracer._c_fingerprint(value) == tracer._c_fingerprint(value)
+    assert tracer._c_encode(value) == _python(encoder, value)
+
+
+def test_the_walk_gives_up_where_only_python_knows() -> None:
+    tracer, _, _ = _encoders(CaptureLimits())
+    for value in ([10**1000], [OSError(2, "x")], [OrderedDict(a=1)], [Pair.ONE]):
+        assert tracer._c_fingerprint(value) == 0
+
+
 def test_a_bound_slot_wrapper_follows_the_class_of_its_object() -> None:
     # `<method-wrapper '__setattr__' of X object>` names the class of the object it is bound
     # to, which `obj.__class__ = ...` changes.
