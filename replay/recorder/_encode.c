@@ -562,11 +562,14 @@ enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int ha
     }
     /* `_slot_attrs`: unset slots skipped, one unit of room each, a name the dict gave kept. */
     for (Py_ssize_t i = 0; ok && i < nslots; i++) {
-        PyObject *slot = *(PyObject **)((char *)v + slots[i].offset);
+        /* Held: encoding may run Python code (the identity map). */
+        PyObject *slot = fp_slot_get(v, &slots[i]);
         if (slot == NULL) {
+            ok = !PyErr_Occurred(); /* else an unset slot: not shown */
             continue;
         }
         if (room <= 0) {
+            Py_DECREF(slot);
             truncated = 1;
             break;
         }
@@ -574,10 +577,10 @@ enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int ha
         PyObject *name = slots[i].name;
         int shown = PyDict_Contains(attrs, name); /* exact str keys: no user code */
         if (shown != 0) {
+            Py_DECREF(slot);
             ok = shown > 0;
             continue;
         }
-        Py_INCREF(slot); /* encoding may run Python code (the identity map) */
         int secret = key_is_secret(e, name);
         PyObject *ev = secret < 0 ? NULL
                        : secret   ? redacted(e, slot)
@@ -632,6 +635,7 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
     for (Py_ssize_t i = 0; i < nslots; i++) {
         slots[i].name = Py_NewRef(te->slots[i].name);
         slots[i].offset = te->slots[i].offset;
+        slots[i].type = te->slots[i].type;
     }
     PyObject *node = enc_attrs(e, v, tname, key, depth, has_dict, exc, slots, nslots);
     for (Py_ssize_t i = 0; i < nslots; i++) {

@@ -725,6 +725,35 @@ socket_class(Fingerprinter *fp)
     return ok;
 }
 
+/* _thread.LockType and its `locked` method descriptor, looked up once a lock is met (nothing is
+ * imported: the program made the lock). 1 if known. */
+static int
+lock_class(Fingerprinter *fp)
+{
+    if (fp->lock_type != NULL) {
+        return 1;
+    }
+    PyObject *name = PyUnicode_FromString("_thread");
+    PyObject *module = name != NULL ? PyImport_GetModule(name) : NULL; /* imported, or NULL */
+    Py_XDECREF(name);
+    PyObject *cls = module ? PyDict_GetItemString(PyModule_GetDict(module), "LockType") : NULL;
+    if (cls == NULL || !PyType_Check(cls)) {
+        Py_XDECREF(module);
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *dict = PyType_GetDict((PyTypeObject *)cls);
+    PyObject *locked = dict ? PyDict_GetItemString(dict, "locked") : NULL;
+    int ok = locked != NULL && Py_IS_TYPE(locked, &PyMethodDescr_Type);
+    if (ok) {
+        fp->lock_type = (PyTypeObject *)Py_NewRef(cls);
+        fp->lock_locked = Py_NewRef(locked);
+    }
+    Py_XDECREF(dict);
+    Py_XDECREF(module);
+    return ok;
+}
+
 /* A socket (FP_SOCKET): what its text shows, `fileno()` (C: the descriptor of _socket.socket,
  * never a subclass's method) and the family, type and proto members. 1 with *out (shown with
  * its identity), 0 if any of them cannot be read (the encoder then decides). */
@@ -774,6 +803,20 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     }
     if (kind == FP_SOCKET) {
         return socket_content(fp, v, out);
+    }
+    if (kind == FP_LOCK) {
+        /* `<locked _thread.lock object>` or `<unlocked ...>`: `locked()` through LockType's own
+         * method descriptor (a C method of a class that cannot be subclassed), and an identity. */
+        PyObject *locked = fp->lock_type == tp ? PyObject_CallOneArg(fp->lock_locked, v) : NULL;
+        if (locked == NULL || !PyBool_Check(locked)) {
+            Py_XDECREF(locked);
+            PyErr_Clear();
+            return 0;
+        }
+        *out = mix(mix(mix(0x6C6F636B00000001ULL, (uintptr_t)v), (uintptr_t)tp),
+                   locked == Py_True);
+        Py_DECREF(locked);
+        return 1;
     }
     if (kind == FP_CREPR_CHECKED) {
         /* The check the encoder makes first (`_add_value_kinds`): the member the text repeats
@@ -959,6 +1002,35 @@ walk_attribute(Walk *w, PyObject *name, PyObject *value, int depth)
     return walk_value(w, value, depth);
 }
 
+/* A slot as walk_attribute reads an attribute: an object slot is one (None when an unset
+ * Py_T_OBJECT member), a C bool or int member is hashed as the bool or int the encoder gets from
+ * it, without making one. */
+static int
+walk_slot(Walk *w, PyObject *v, const FpSlot *slot, int depth)
+{
+    const char *p = (const char *)v + slot->offset;
+    if (slot->type == Py_T_OBJECT_EX || slot->type == FP_MEMBER_OBJECT) {
+        PyObject *x = *(PyObject *const *)p;
+        return walk_attribute(w, slot->name, x != NULL ? x : Py_None, depth);
+    }
+    int secret = fp_name_secret(w->fp, slot->name);
+    if (secret < 0) {
+        return 0;
+    }
+    w->h = mix(w->h, (uint64_t)str_hash(slot->name));
+    int is_bool = slot->type == FP_MEMBER_BOOL;
+    if (secret) {
+        w->h = mix(mix(w->h, T_SECRET), (uintptr_t)(is_bool ? &PyBool_Type : &PyLong_Type));
+    }
+    else if (is_bool) {
+        w->h = mix(w->h, *p ? T_TRUE : T_FALSE);
+    }
+    else {
+        w->h = mix(mix(w->h, T_INT), fp_slot_int(v, slot)); /* as walk_value hashes an int */
+    }
+    return 1;
+}
+
 /* The checks before an object's attributes (`_obj`, `_namedtuple`): the budget it needs not to
  * be cut or shortened (`needed`) is noted, then it is cut (hashed as such) at the depth limit or
  * with no budget left. 1: cut, 0: expand it, -1: give up (a path too deep to mirror). */
@@ -1098,8 +1170,8 @@ walk_object(Walk *w, PyObject *v, int depth)
     /* Then its slots, as `_slot_attrs` reads them: unset ones skipped, one unit of room each,
      * a name the instance dict gave already not shown again. */
     for (Py_ssize_t i = 0; te != NULL && r > 0 && i < te->nslots; i++) {
-        PyObject *slot = *(PyObject **)((char *)v + te->slots[i].offset);
-        if (slot == NULL) {
+        const FpSlot *slot = &te->slots[i];
+        if (slot->type == Py_T_OBJECT_EX && *(PyObject **)((char *)v + slot->offset) == NULL) {
             continue;
         }
         if (room <= 0) {
@@ -1107,12 +1179,12 @@ walk_object(Walk *w, PyObject *v, int depth)
             break;
         }
         room--;
-        name = te->slots[i].name;
+        name = slot->name;
         if (d != NULL && fp_dict_head_has(d, take, name)) {
             w->h = mix(mix(w->h, (uint64_t)str_hash(name)), T_REF); /* shown from the dict */
             continue;
         }
-        r = walk_attribute(w, name, slot, depth + 1);
+        r = walk_slot(w, v, slot, depth + 1);
     }
     w->npath--;
     Py_XDECREF(d);
@@ -1242,8 +1314,13 @@ plain_dict_at(Fingerprinter *fp, PyTypeObject *tp, long i)
     }
     PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
     PyObject *descr = dict ? PyDict_GetItemString(dict, "__dict__") : NULL;
-    int plain = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
-                && (void *)((PyGetSetDescrObject *)descr)->d_getset->get == fp->subtype_dict_get;
+    /* A Python class's getter, or a C class's that is PyObject_GenericGetDict itself (io
+     * objects, through _io._IOBase): both give what PyObject_GenericGetDict reads. */
+    getter get = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
+                     ? ((PyGetSetDescrObject *)descr)->d_getset->get
+                     : NULL;
+    int plain = get != NULL
+                && ((void *)get == fp->subtype_dict_get || get == PyObject_GenericGetDict);
     Py_XDECREF(dict);
     return plain;
 }
@@ -1251,11 +1328,13 @@ plain_dict_at(Fingerprinter *fp, PyTypeObject *tp, long i)
 /* Py_AUDIT_READ (3.12; READ_RESTRICTED on 3.11): reading the member raises an audit event. */
 #define FP_MEMBER_AUDIT_READ 2
 
-/* The slot layout of an FP_WALK_SLOTTED class (`SnapshotEncoder.walk_slots`) into *out:
+/* `members`: which member types are read: 0 Py_T_OBJECT_EX slots only (a Python class's), 1
+ * also Py_T_OBJECT, 2 also a C class's bool, int and Py_ssize_t members (FpSlot).
+ * The slot layout of an FP_WALK_SLOTTED class (`SnapshotEncoder.walk_slots`) into *out:
  * nslots -1 when the walk cannot read it (a slot that is not a plain object slot of this class,
  * a `__dict__` that is not the plain one). 0, or -1 with an exception set. */
 static int
-slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out, int any_object)
+slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out, int members)
 {
     if (fp->walk_slots == NULL || !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         return 0;
@@ -1289,13 +1368,16 @@ slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out, int any_objec
         }
         PyMemberDescrObject *md = (PyMemberDescrObject *)descr;
         const struct PyMemberDef *m = md->d_member;
-        if ((m->type != Py_T_OBJECT_EX && !(any_object && m->type == FP_MEMBER_OBJECT))
+        int typed = m->type == FP_MEMBER_BOOL || fp_int_member(m->type);
+        if ((m->type != Py_T_OBJECT_EX && !(members >= 1 && m->type == FP_MEMBER_OBJECT)
+             && !(members >= 2 && typed))
             || (m->flags & FP_MEMBER_AUDIT_READ)
             || !PyType_IsSubtype(tp, PyDescr_TYPE(descr))) {
             break;
         }
         found[k].name = Py_NewRef(name);
         found[k].offset = m->offset;
+        found[k].type = m->type;
     }
     Py_DECREF(answer);
     if (found == NULL || k < n) {
@@ -1410,6 +1492,9 @@ classify_type(Fingerprinter *fp)
         kind = socket_class(fp) && PyType_IsSubtype(tp, fp->socket_type) ? FP_SOCKET
                                                                            : FP_NOT_WALKED;
     }
+    else if (i == FP_WALK_LOCK) {
+        kind = lock_class(fp) && tp == fp->lock_type ? FP_LOCK : FP_NOT_WALKED;
+    }
     else if (i == FP_WALK_EXCEPTION) {
         /* Its instance dict through BaseException's `__dict__` (PyObject_GenericGetDict). */
         kind = tp->tp_dictoffset != 0 && PyType_FastSubclass(tp, Py_TPFLAGS_BASE_EXC_SUBCLASS)
@@ -1432,7 +1517,7 @@ classify_type(Fingerprinter *fp)
         kind = layout.nslots >= 1 && !layout.has_dict ? FP_PATH : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_SLOTTED) {
-        if (slot_layout(fp, tp, &layout, 0) < 0) {
+        if (slot_layout(fp, tp, &layout, 2) < 0) {
             Py_DECREF(tp);
             return -1;
         }
@@ -2024,6 +2109,8 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->deque_type);
     Py_CLEAR(fp->socket_type);
     Py_CLEAR(fp->socket_fileno);
+    Py_CLEAR(fp->lock_type);
+    Py_CLEAR(fp->lock_locked);
     for (int k = 0; k < 3; k++) {
         Py_CLEAR(fp->socket_members[k]);
     }
@@ -2045,6 +2132,8 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
     Py_VISIT(fp->deque_type);
     Py_VISIT(fp->socket_type);
     Py_VISIT(fp->socket_fileno);
+    Py_VISIT(fp->lock_type);
+    Py_VISIT(fp->lock_locked);
     for (int k = 0; k < 3; k++) {
         Py_VISIT(fp->socket_members[k]);
     }

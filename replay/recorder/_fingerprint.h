@@ -64,6 +64,24 @@ struct PyMemberDef {
 #endif
 #define FP_MEMBER_INT 1     /* Py_T_INT (T_INT on 3.11): a member that is a C int */
 #define FP_MEMBER_OBJECT 6  /* Py_T_OBJECT (T_OBJECT): an object member, None when unset */
+#define FP_MEMBER_BOOL 14   /* Py_T_BOOL: a C char, shown as a bool */
+/* C integer members, shown as ints: Py_T_LONG, Py_T_UINT, Py_T_ULONG, Py_T_LONGLONG,
+ * Py_T_ULONGLONG, Py_T_PYSSIZET (and FP_MEMBER_INT above). */
+#define FP_MEMBER_LONG 2
+#define FP_MEMBER_UINT 11
+#define FP_MEMBER_ULONG 12
+#define FP_MEMBER_LONGLONG 17
+#define FP_MEMBER_ULONGLONG 18
+#define FP_MEMBER_PYSSIZET 19
+
+/* Whether a member of this type is a C integer read by fp_slot_int. */
+static inline int
+fp_int_member(int type)
+{
+    return type == FP_MEMBER_INT || type == FP_MEMBER_LONG || type == FP_MEMBER_UINT
+           || type == FP_MEMBER_ULONG || type == FP_MEMBER_LONGLONG
+           || type == FP_MEMBER_ULONGLONG || type == FP_MEMBER_PYSSIZET;
+}
 
 /* Cache of "how are instances of this class read" answers, keyed by the class's address and
  * checked against its version tag (which changes whenever the class does, and is never given to
@@ -121,6 +139,7 @@ enum {
                         * (FpTypeEntry.slots[0]) is an exact str or bytes */
     FP_EXCEPTION,      /* an exception without slots: its `args` (BaseException's C field),
                         * then its instance dict, as a plain object's */
+    FP_LOCK,           /* a _thread.lock: a text saying whether it is locked, and an identity */
 };
 
 /* Whether instances of a class of this kind are leaves that fp_opaque reads (a text the encoder
@@ -130,7 +149,8 @@ static inline int
 fp_leaf_kind(int kind)
 {
     return kind == FP_OPAQUE || kind == FP_OPAQUE_TYPE || kind == FP_DATETIME || kind == FP_CREPR
-           || kind == FP_UUID || kind == FP_PATH || kind == FP_SOCKET || kind == FP_CREPR_CHECKED;
+           || kind == FP_UUID || kind == FP_PATH || kind == FP_SOCKET || kind == FP_CREPR_CHECKED
+           || kind == FP_LOCK;
 }
 
 /* SnapshotEncoder.walk_kind's answers for the kinds above but FP_PLAIN (snapshot.WALK_*; for
@@ -152,6 +172,7 @@ fp_leaf_kind(int kind)
 #define FP_WALK_SOCKET (-16)
 #define FP_WALK_CREPR_CHECKED (-17)
 #define FP_WALK_EXCEPTION (-18)
+#define FP_WALK_LOCK (-19)
 
 /* Classes whose instances may be such a container even when the class is not a heap type (a
  * defaultdict; sets have no flag: PyAnySet_Check). */
@@ -189,12 +210,70 @@ fp_is_part(PyObject *v, PyTypeObject *deque_type)
            || PyExceptionInstance_Check(v); /* builtin exceptions are static types */
 }
 
-/* One slot of an FP_SLOTTED class, where `_slot_attrs` reads it (a member descriptor of type
- * Py_T_OBJECT_EX: NULL when unset). */
+/* One slot of an FP_SLOTTED class, where `_slot_attrs` reads it: a member descriptor of type
+ * Py_T_OBJECT_EX (NULL when unset: not shown), or, for a C class's own members (an io object's
+ * `raw`, `_finalizing`...), FP_MEMBER_OBJECT, FP_MEMBER_BOOL, FP_MEMBER_INT or
+ * FP_MEMBER_PYSSIZET. */
 typedef struct {
     PyObject *name;       /* an exact str, strong */
-    Py_ssize_t offset;    /* of its PyObject * in the instance */
+    Py_ssize_t offset;    /* of its value in the instance */
+    int type;             /* the member's type (Py_T_OBJECT_EX or an FP_MEMBER_*) */
 } FpSlot;
+
+/* A slot's value as `_member_get` gives it: a new reference, or NULL (no exception set) for an
+ * unset Py_T_OBJECT_EX slot, which is not shown. NULL with an exception: out of memory. */
+static inline PyObject *
+fp_slot_get(PyObject *v, const FpSlot *slot)
+{
+    char *p = (char *)v + slot->offset;
+    switch (slot->type) {
+    case FP_MEMBER_BOOL:
+        return Py_NewRef(*p ? Py_True : Py_False);
+    case FP_MEMBER_INT:
+        return PyLong_FromLong(*(int *)p);
+    case FP_MEMBER_LONG:
+        return PyLong_FromLong(*(long *)p);
+    case FP_MEMBER_UINT:
+        return PyLong_FromUnsignedLong(*(unsigned int *)p);
+    case FP_MEMBER_ULONG:
+        return PyLong_FromUnsignedLong(*(unsigned long *)p);
+    case FP_MEMBER_LONGLONG:
+        return PyLong_FromLongLong(*(long long *)p);
+    case FP_MEMBER_ULONGLONG:
+        return PyLong_FromUnsignedLongLong(*(unsigned long long *)p);
+    case FP_MEMBER_PYSSIZET:
+        return PyLong_FromSsize_t(*(Py_ssize_t *)p);
+    case FP_MEMBER_OBJECT: {
+        PyObject *x = *(PyObject **)p;
+        return Py_NewRef(x != NULL ? x : Py_None);
+    }
+    default:
+        return Py_XNewRef(*(PyObject **)p);
+    }
+}
+
+/* An integer member's 64 bits, for the walk (which hashes them without making the int). */
+static inline uint64_t
+fp_slot_int(PyObject *v, const FpSlot *slot)
+{
+    const char *p = (const char *)v + slot->offset;
+    switch (slot->type) {
+    case FP_MEMBER_INT:
+        return (uint64_t)(long long)*(const int *)p;
+    case FP_MEMBER_LONG:
+        return (uint64_t)(long long)*(const long *)p;
+    case FP_MEMBER_UINT:
+        return (uint64_t)*(const unsigned int *)p;
+    case FP_MEMBER_ULONG:
+        return (uint64_t)*(const unsigned long *)p;
+    case FP_MEMBER_LONGLONG:
+        return (uint64_t)*(const long long *)p;
+    case FP_MEMBER_ULONGLONG:
+        return (uint64_t)*(const unsigned long long *)p;
+    default:
+        return (uint64_t)(long long)*(const Py_ssize_t *)p;
+    }
+}
 
 typedef struct {
     PyTypeObject *type;   /* never dereferenced after the entry is made */
@@ -295,6 +374,8 @@ typedef struct {
     PyTypeObject *socket_type; /* _socket.socket (strong) once a socket was met, or NULL */
     PyObject *socket_fileno;   /* its `fileno` method descriptor (strong) */
     PyObject *socket_members[3]; /* its `family`, `type` and `proto` member descriptors */
+    PyTypeObject *lock_type; /* _thread.LockType (strong) once a lock was met, or NULL */
+    PyObject *lock_locked;   /* its `locked` method descriptor (strong) */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */
     void *subtype_dict_get;  /* the C getter of a plain class's `__dict__` attribute */

@@ -306,6 +306,9 @@ WALK_EXCEPTION = -18
 own `__dict__`: the C core reads `args` (BaseException's field) first, then the dict, as `_obj`
 does. (Exceptions with C fields shown as slots, `OSError`'s `errno`..., are left to Python.)"""
 _BASE_EXCEPTION_DICT = BaseException.__dict__["__dict__"]
+WALK_LOCK = -19
+"""A `_thread.lock` (`threading.Lock()`): the C core reads `locked()` through the class's own
+method, as the text does, and the identity."""
 # The opaque kinds the C core recognises by their C type and fingerprints by what their text
 # reads (_fingerprint.c, opaque_content); it asks `encode_opaque` for their venc.
 _WALK_OPAQUE_KINDS = frozenset(
@@ -727,6 +730,8 @@ class SnapshotEncoder:
             return WALK_UUID
         if kind == K_SOCKET:
             return WALK_SOCKET  # (the C core checks the class derives from _socket.socket)
+        if kind == K_LOCK:
+            return WALK_LOCK  # (the C core checks the class is _thread.LockType)
         if kind == K_PATH and extra:
             return WALK_PATH  # its text reads the slots of pathlib's own classes alone
         if kind == K_ENUM and extra is not None and extra[0] >= 0 and not extra[1]:

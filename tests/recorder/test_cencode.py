@@ -17,12 +17,15 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import io
 import itertools
+import os
 import pathlib
 import random
 import re
 import socket
 import sys
+import threading
 import uuid
 from collections import Counter, OrderedDict, defaultdict, deque, namedtuple
 from typing import Any
@@ -362,6 +365,28 @@ def _descriptors_and_code() -> Plain:
     )
 
 
+IO_PARTS = sys.version_info >= (3, 12)
+"""io's classes are heap types from 3.12 on (on 3.11, static types: the walk leaves them to
+Python, as every static C type that is not a container)."""
+
+
+def _files() -> list[Any]:
+    # A WSGI server's environ holds its input and error streams. io objects show their C
+    # members (`raw`, `_blksize`, `_finalizing`...) beside their instance dict.
+    return [
+        {"wsgi.input": open(os.devnull, "rb"), "wsgi.errors": io.TextIOWrapper(io.BytesIO())},
+        open(os.devnull, "rb", buffering=0),
+        io.BytesIO(b"body"),
+        io.StringIO("text"),
+    ]
+
+
+def _locks() -> list[Any]:
+    held = threading.Lock()
+    held.acquire()
+    return [threading.Lock(), held, threading.RLock(), threading.Event(), threading.Condition()]
+
+
 class AppError(Exception):
     """An exception of the program's own, with attributes of its own."""
 
@@ -443,6 +468,8 @@ CASES = {
     "code objects, descriptors and bound slot wrappers": _descriptors_and_code(),
     "ints past 64 bits": _big_ints(),
     "exceptions": _exceptions(),
+    "locks, events and conditions": _locks(),
+    **({"files and in-memory streams": _files()} if IO_PARTS else {}),
     "generators and coroutines": _generators(),
     "iterators, views and other objects named by their class": _iterators(),
     "objects with slots": _slotted(),
@@ -569,8 +596,18 @@ ASGI_SCOPE = {
         _exceptions(),
         _big_ints(),
         _descriptors_and_code(),
+        _locks(),
+        pytest.param(_files(), marks=pytest.mark.skipif(not IO_PARTS, reason="3.12+")),
     ],
-    ids=["ASGI headers", "bytes keys", "exceptions", "big ints", "descriptors and code"],
+    ids=[
+        "ASGI headers",
+        "bytes keys",
+        "exceptions",
+        "big ints",
+        "descriptors and code",
+        "locks",
+        "WSGI streams",
+    ],
 )
 def test_the_walk_reads_it_so_an_unchanged_value_costs_no_encoding(value: Any) -> None:
     # A value the walk gives up on is encoded again at every check, changed or not.
@@ -597,6 +634,17 @@ def test_a_bound_slot_wrapper_follows_the_class_of_its_object() -> None:
     again = tracer._c_encode(value)
     assert again == _python(encoder, value)
     assert again[4][0][3].endswith("test_cencode.Other object>")
+
+
+def test_a_lock_that_is_taken_is_encoded_again() -> None:
+    tracer, _, encoder = _encoders(CaptureLimits())
+    lock = threading.Lock()
+    value = [lock]
+    assert tracer._c_encode(value)[4][0][3] == "<unlocked _thread.lock object>"
+    with lock:
+        again = tracer._c_encode(value)
+        assert again == _python(encoder, value)
+        assert again[4][0][3] == "<locked _thread.lock object>"
 
 
 def test_a_big_int_that_changes_is_encoded_again() -> None:
