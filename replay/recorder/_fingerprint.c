@@ -685,26 +685,41 @@ path_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
     return 2;
 }
 
-/* _socket.socket and the descriptors the encoder's text of a socket reads (K_SOCKET): looked up
- * in the class's own dict once a socket was met (so `_socket` is imported: nothing is imported
- * here). 1 when known, 0 when this Python's socket class is not the one expected. */
+/* The class `module_name.class_name` of a module the program imported (nothing is imported
+ * here), and its own dict: new references in *cls and *dict, or 0 (no exception set) when the
+ * module is not imported or the name is not a class. */
 static int
-socket_class(Fingerprinter *fp)
+imported_class(const char *module_name, const char *class_name, PyObject **cls, PyObject **dict)
 {
-    if (fp->socket_type != NULL) {
-        return 1;
-    }
-    PyObject *name = PyUnicode_FromString("_socket");
+    PyObject *name = PyUnicode_FromString(module_name);
     PyObject *module = name != NULL ? PyImport_GetModule(name) : NULL; /* imported, or NULL */
     Py_XDECREF(name);
-    PyObject *cls = module ? PyDict_GetItemString(PyModule_GetDict(module), "socket") : NULL;
-    if (cls == NULL || !PyType_Check(cls)) {
-        Py_XDECREF(module);
+    PyObject *found = module ? PyDict_GetItemString(PyModule_GetDict(module), class_name) : NULL;
+    *cls = found != NULL && PyType_Check(found) ? Py_NewRef(found) : NULL;
+    *dict = *cls != NULL ? PyType_GetDict((PyTypeObject *)*cls) : NULL;
+    Py_XDECREF(module);
+    if (*dict == NULL) {
+        Py_CLEAR(*cls);
         PyErr_Clear();
         return 0;
     }
-    PyObject *dict = PyType_GetDict((PyTypeObject *)cls);
-    PyObject *fileno = dict ? PyDict_GetItemString(dict, "fileno") : NULL;
+    return 1;
+}
+
+/* _socket.socket and the descriptors the encoder's text of a socket reads (K_SOCKET): looked up
+ * in the class's own dict once a socket was met. 1 when known, 0 when this Python's socket class
+ * is not the one expected. */
+static int
+socket_class(Fingerprinter *fp)
+{
+    PyObject *cls, *dict;
+    if (fp->socket_type != NULL) {
+        return 1;
+    }
+    if (!imported_class("_socket", "socket", &cls, &dict)) {
+        return 0;
+    }
+    PyObject *fileno = PyDict_GetItemString(dict, "fileno");
     static const char *const names[] = {"family", "type", "proto"};
     PyObject *members[3] = {NULL, NULL, NULL};
     int ok = fileno != NULL && Py_IS_TYPE(fileno, &PyMethodDescr_Type);
@@ -720,37 +735,31 @@ socket_class(Fingerprinter *fp)
             fp->socket_members[k] = Py_NewRef(members[k]);
         }
     }
-    Py_XDECREF(dict);
-    Py_XDECREF(module);
+    Py_DECREF(dict);
+    Py_DECREF(cls);
     return ok;
 }
 
-/* _thread.LockType and its `locked` method descriptor, looked up once a lock is met (nothing is
- * imported: the program made the lock). 1 if known. */
+/* _thread.LockType and its `locked` method descriptor, looked up once a lock is met. 1 if
+ * known. */
 static int
 lock_class(Fingerprinter *fp)
 {
+    PyObject *cls, *dict;
     if (fp->lock_type != NULL) {
         return 1;
     }
-    PyObject *name = PyUnicode_FromString("_thread");
-    PyObject *module = name != NULL ? PyImport_GetModule(name) : NULL; /* imported, or NULL */
-    Py_XDECREF(name);
-    PyObject *cls = module ? PyDict_GetItemString(PyModule_GetDict(module), "LockType") : NULL;
-    if (cls == NULL || !PyType_Check(cls)) {
-        Py_XDECREF(module);
-        PyErr_Clear();
+    if (!imported_class("_thread", "LockType", &cls, &dict)) {
         return 0;
     }
-    PyObject *dict = PyType_GetDict((PyTypeObject *)cls);
-    PyObject *locked = dict ? PyDict_GetItemString(dict, "locked") : NULL;
+    PyObject *locked = PyDict_GetItemString(dict, "locked");
     int ok = locked != NULL && Py_IS_TYPE(locked, &PyMethodDescr_Type);
     if (ok) {
         fp->lock_type = (PyTypeObject *)Py_NewRef(cls);
         fp->lock_locked = Py_NewRef(locked);
     }
-    Py_XDECREF(dict);
-    Py_XDECREF(module);
+    Py_DECREF(dict);
+    Py_DECREF(cls);
     return ok;
 }
 

@@ -693,10 +693,11 @@ class SnapshotEncoder:
         whose `__dict__` getset it reads; for one with slots: WALK_SLOTTED (see `walk_slots`).
         For list, tuple, dict, set and frozenset and their subclasses, shown as the container
         they are (`_seq`, `_map`): WALK_LIST, WALK_TUPLE,
-        WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules and
-        generators (opaque: a text and an identity), and enum members: WALK_OPAQUE; for other
-        objects with neither an instance dict nor slots (their text is the class's name):
-        WALK_OPAQUE_TYPE. Else -1. The C
+        WALK_DICT or WALK_SET. For classes, functions, methods, builtins, modules, generators,
+        code objects, descriptors and bound slot wrappers (opaque: a text and an identity), and
+        enum members: WALK_OPAQUE; for other objects with neither an instance dict nor slots
+        (their text is the class's name): WALK_OPAQUE_TYPE. The WALK_* constants above name the
+        other kinds it reads (exceptions, locks, paths...). Else -1. The C
         core's fingerprint walk (_fingerprint.c) and encoder (_encode.c) read these themselves,
         and re-encode only when their content changed.
         """
