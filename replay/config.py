@@ -92,6 +92,18 @@ def program_dir_of(script: str) -> str:
     return path if os.path.isdir(path) else os.path.dirname(path)
 
 
+def scope_directories(root: str, program_dir: str | None) -> tuple[str, ...]:
+    """The directories whose files are the user's code by default, resolved: the scope root,
+    then the program's directory unless it is the root or below it (the root covers it)."""
+    resolved_root = os.path.realpath(root)
+    if program_dir is None:
+        return (resolved_root,)
+    resolved = os.path.realpath(program_dir)
+    if (resolved.rstrip(os.sep) + os.sep).startswith(resolved_root.rstrip(os.sep) + os.sep):
+        return (resolved_root,)
+    return (resolved_root, resolved)
+
+
 def default_store_path() -> str:
     """REPLAY_STORE if set, else replay.db in the current directory (absolute)."""
     return os.path.abspath(os.environ.get(ENV_STORE) or DEFAULT_STORE_NAME)

@@ -31,6 +31,7 @@ from replay.config import (
     RecordConfig,
     default_on_backlog,
     program_dir_of,
+    scope_directories,
 )
 from replay.exceptions import StoreError, UsageError
 
@@ -398,11 +399,7 @@ def summary_line(steps: int, store: str, recording_ids: list[int], *, dropped: i
 
 def nothing_in_scope(config: RecordConfig) -> str:
     """Why a recording can hold no step: none of the program's code was in the scope."""
-    directories = [config.scope_root]
-    program = config.program_dir
-    if program and not (program + os.sep).startswith(config.scope_root.rstrip(os.sep) + os.sep):
-        directories.append(program)
-    where = " or ".join(directories)
+    where = " or ".join(scope_directories(config.scope_root, config.program_dir))
     return f": no code under {where} ran (the scope; --include GLOB records other files)"
 
 

@@ -190,19 +190,25 @@ type_kind(Fingerprinter *fp, PyTypeObject *tp)
     return -1;
 }
 
-int
-fp_name_secret_slow(Fingerprinter *fp, PyObject *name)
+/* The redactor's answer for the exact str `name`, found by value in its cache: 1/0, -1 not
+ * asked yet (fp->miss_name is set, if it was free). `remember`: keep the answer in the cache by
+ * name object too (a name met again is the same object: an attribute name); not for a name
+ * made for the lookup (a decoded bytes name), which would push a lasting one out. */
+static int
+name_secret_by_value(Fingerprinter *fp, PyObject *name, int remember)
 {
-    FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE) & ~(size_t)1];
     PyObject *hit = PyDict_GetItemWithError(fp->secret_cache, name); /* exact str: no user code */
     if (hit != NULL) {
-        /* The newest answer goes first, the older one second; the one pushed out may free its
-         * name: a str's deallocation runs no Python code. */
-        Py_XDECREF(e[1].name);
-        e[1] = e[0];
-        e[0].name = Py_NewRef(name);
-        e[0].secret = hit == Py_True;
-        return e[0].secret;
+        if (remember) {
+            /* The newest answer goes first, the older one second; the one pushed out may free
+             * its name: a str's deallocation runs no Python code. */
+            FpNameEntry *e = &fp->secret_names[fp_slot_of(name, FP_NAME_CACHE) & ~(size_t)1];
+            Py_XDECREF(e[1].name);
+            e[1] = e[0];
+            e[0].name = Py_NewRef(name);
+            e[0].secret = hit == Py_True;
+        }
+        return hit == Py_True;
     }
     if (PyErr_Occurred()) {
         PyErr_Clear();
@@ -212,6 +218,12 @@ fp_name_secret_slow(Fingerprinter *fp, PyObject *name)
         fp->miss_name = Py_NewRef(name);
     }
     return -1;
+}
+
+int
+fp_name_secret_slow(Fingerprinter *fp, PyObject *name)
+{
+    return name_secret_by_value(fp, name, 1);
 }
 
 
@@ -277,7 +289,8 @@ hash_tuple_check(Walk *w, PyObject *v)
 
 /* The encoder's `_is_secret_key`: 1/0, -1 not cached yet (fp->miss_name is set), -2 give up. A
  * bytes name is decoded as latin-1 first, as the encoder does (ASGI headers are (bytes, bytes)
- * pairs): the decoded name is a new str each time, found in the redactor's cache by value. */
+ * pairs): the decoded name is a new str each time, looked up in the redactor's cache by value
+ * and not kept in the cache by name object. */
 static int
 key_secret(Fingerprinter *fp, PyObject *k)
 {
@@ -292,7 +305,7 @@ key_secret(Fingerprinter *fp, PyObject *k)
         PyErr_Clear();
         return -2;
     }
-    int secret = fp_name_secret(fp, name);
+    int secret = name_secret_by_value(fp, name, 0);
     Py_DECREF(name);
     return secret;
 }

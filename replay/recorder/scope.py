@@ -19,6 +19,7 @@ import sys
 import sysconfig
 
 import replay
+from replay.config import scope_directories
 
 _REPLAY_DIR = os.path.dirname(os.path.abspath(replay.__file__))
 # storage/ and tui/ live beside replay/ in a source checkout; installed, they are inside it.
@@ -57,16 +58,6 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(root + os.sep for root in roots)
 
 
-def _outside(directory: str | None, root: str) -> str | None:
-    """`directory`, resolved, unless it is `root` or below it (then the root covers it)."""
-    if directory is None:
-        return None
-    resolved = os.path.realpath(directory)
-    if (resolved.rstrip(os.sep) + os.sep).startswith(root.rstrip(os.sep) + os.sep):
-        return None
-    return resolved
-
-
 class Scope:
     """Decides whether a file's code is recorded. Pure function of the path; cached."""
 
@@ -77,14 +68,11 @@ class Scope:
         exclude: tuple[str, ...] = (),
         program_dir: str | None = None,
     ) -> None:
-        self.root = os.path.realpath(root)
-        self.program_dir = _outside(program_dir, self.root)
+        directories = scope_directories(root, program_dir)
+        self.root = directories[0]
+        self.program_dir = directories[1] if len(directories) > 1 else None
         """The program's directory when it is not under `root` (else None): also in scope."""
-        self._prefixes = tuple(
-            directory.rstrip(os.sep) + os.sep
-            for directory in (self.root, self.program_dir)
-            if directory is not None
-        )
+        self._prefixes = tuple(directory.rstrip(os.sep) + os.sep for directory in directories)
         self.include = include
         self.exclude = exclude
         self._library = _library_roots()
