@@ -24,7 +24,9 @@ from replay.engine import Engine
 from replay.events import GAP
 
 PROGRAM = """
+    import os
     import sys
+    import time
 
     def leaf(i):
         x = i * 3
@@ -47,6 +49,7 @@ PROGRAM = """
             acc += middle(40)
             acc += sum(numbers(4))
         print("checksum", acc)
+        time.sleep(float(os.environ.get("SETTLE", "0")))
         if fail:
             acc = acc / (acc - acc)
         return acc
@@ -55,6 +58,12 @@ PROGRAM = """
 """
 ROUNDS = "500"  # about 155,000 steps: 38 chunks
 DELAY = "0.1"  # seconds per chunk: 4 s of writing under block; far behind the program under drop
+# Seconds the failing run waits before it fails, so that the failure lands in the thread's last
+# (partial) list, which is never dropped: without it, the list holding the exception could be
+# the last one handed off, and dropped while the writer is busy (what `drop` does to any list).
+# The writer catches up within about 2 s (its queue holds at most about twice the bound of 8
+# lists, written at DELAY each).
+SETTLE = "4"
 
 # The C core where it exists (3.12+), and the pure-Python core; on 3.11 both are settrace's.
 CORES = ["default"] + (["python"] if sys.version_info >= (3, 12) else [])
@@ -86,6 +95,7 @@ def dropped(
     write(cwd / "prog.py", PROGRAM)
     store = cwd / "drop.db"
     env = {"REPLAY_CORE": "python"} if request.param == "python" else {}
+    env["SETTLE"] = SETTLE
     done = record(cwd, store, "--on-backlog", "drop", "prog.py", ROUNDS, "fail", **env)
     untraced = python("prog.py", ROUNDS, "fail", cwd=cwd)
     return cwd, store, done, untraced
