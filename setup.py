@@ -41,8 +41,13 @@ if sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (
                 "replay/recorder/_ctracer.c",
                 "replay/recorder/_fingerprint.c",
                 "replay/recorder/_encode.c",
+                "replay/recorder/_eventbuffer.c",
             ],
-            depends=["replay/recorder/_fingerprint.h", "replay/recorder/_ctracer_settrace.c.h"],
+            depends=[
+                "replay/recorder/_fingerprint.h",
+                "replay/recorder/_ctracer_settrace.c.h",
+                "replay/recorder/_eventbuffer.h",
+            ],
             optional=True,
             # Hidden visibility: the calls between the extension's own files (the fingerprint
             # walk's name and serial lookups, once per attribute) are direct, not through the

@@ -74,6 +74,31 @@ exact_int64(PyObject *v, int64_t *out)
     return 1;
 }
 
+/* (width, first, data): `count` items of `rest` as little-endian `width`-byte items, planar
+ * (every item's byte 0, then every byte 1, ...) or not. */
+static PyObject *
+packed(const int64_t *rest, Py_ssize_t count, int width, int planar, PyObject *first)
+{
+    PyObject *data = PyBytes_FromStringAndSize(NULL, count * width);
+    if (data == NULL) {
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint64_t u = (uint64_t)rest[i];
+        for (int b = 0; b < width; b++) {
+            unsigned char byte = (unsigned char)(u >> (8 * b));
+            if (planar) {
+                out[b * count + i] = byte;
+            }
+            else {
+                out[i * width + b] = byte;
+            }
+        }
+    }
+    return Py_BuildValue("(iON)", width, first, data);
+}
+
 /* pack_ints(values, delta, planar) -> (width, first, data) as codec._pack_ints makes it, or
  * None when an item is not an exact int or an item (or a difference) does not fit 64 bits. */
 static PyObject *
@@ -112,31 +137,58 @@ pack_ints(PyObject *module, PyObject *args)
             width = 8;
         }
     }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, count * width);
-    if (data == NULL) {
-        PyMem_Free(rest);
-        return NULL;
-    }
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(data);
-    /* Little-endian items; planar: every item's byte 0, then every byte 1, ... */
-    for (Py_ssize_t i = 0; i < count; i++) {
-        uint64_t u = (uint64_t)rest[i];
-        for (int b = 0; b < width; b++) {
-            unsigned char byte = (unsigned char)(u >> (8 * b));
-            if (planar) {
-                out[b * count + i] = byte;
-            }
-            else {
-                out[i * width + b] = byte;
-            }
-        }
-    }
+    PyObject *result = packed(rest, count, width, planar, PyList_GET_ITEM(values, 0));
     PyMem_Free(rest);
-    return Py_BuildValue("(iON)", width, PyList_GET_ITEM(values, 0), data);
+    return result;
 
 plain:
     PyMem_Free(rest);
     Py_RETURN_NONE;
+}
+
+/* pack_int64(data, delta, planar) -> pack_ints of the native int64s in `data` (bytes, as an
+ * event buffer's columns() gives them), or None when a difference does not fit 64 bits. */
+static PyObject *
+pack_int64(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    int delta, planar;
+    if (!PyArg_ParseTuple(args, "y*pp:pack_int64", &view, &delta, &planar)) {
+        return NULL;
+    }
+    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(int64_t);
+    if (n == 0 || view.len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    const int64_t *items = (const int64_t *)view.buf;
+    Py_ssize_t count = n - 1;
+    int64_t *rest = PyMem_Malloc((count ? count : 1) * sizeof(int64_t));
+    if (rest == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    int width = 4;
+    int64_t previous = items[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        int64_t x = items[i], item = x;
+        if (delta && __builtin_sub_overflow(x, previous, &item)) {
+            PyMem_Free(rest);
+            PyBuffer_Release(&view);
+            Py_RETURN_NONE;
+        }
+        previous = x;
+        rest[i - 1] = item;
+        if (item < INT32_MIN || item > INT32_MAX) {
+            width = 8;
+        }
+    }
+    PyObject *first = PyLong_FromLongLong(items[0]);
+    PyObject *result = first == NULL ? NULL : packed(rest, count, width, planar, first);
+    Py_XDECREF(first);
+    PyMem_Free(rest);
+    PyBuffer_Release(&view);
+    return result;
 }
 
 /* kind_bytes(kinds) -> bytes(kinds) when every item is an exact int in 0..255, else None. */
@@ -168,6 +220,8 @@ static PyMethodDef columns_methods[] = {
      "transpose(rows, width): the columns of a list of exact tuples, or None."},
     {"pack_ints", pack_ints, METH_VARARGS,
      "pack_ints(values, delta, planar): codec._pack_ints of exact 64-bit ints, or None."},
+    {"pack_int64", pack_int64, METH_VARARGS,
+     "pack_int64(data, delta, planar): pack_ints of the native int64s in bytes, or None."},
     {"kind_bytes", kind_bytes, METH_O, "kind_bytes(kinds): bytes of exact ints 0..255, or None."},
     {NULL, NULL, 0, NULL},
 };

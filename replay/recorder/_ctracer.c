@@ -48,6 +48,7 @@
 #include "internal/pycore_code.h" /* _PyLocals_GetKind, CO_FAST_* (pycore_frame.h has them on 3.12+) */
 #endif
 #undef Py_BUILD_CORE
+#include "_eventbuffer.h"
 #include "_fingerprint.h"
 #else
 #define RT_SUPPORTED 0
@@ -430,7 +431,7 @@ typedef struct {
     Tracer *tracer;       /* strong */
     uint64_t gen;
     PyObject *pyts;       /* the Python ThreadState (strong) */
-    PyObject *events;     /* pyts.events (strong; refetched after each hand-off) */
+    EventBuffer *events;  /* pyts.events (strong; refetched after each hand-off) */
     FrameState **stack;   /* strong refs */
     int depth;
     int cap;
@@ -1000,15 +1001,12 @@ get_thread_of(Tracer *t, PyThreadState *tstate, int create)
     if (pyts == NULL) {
         return NULL;
     }
-    PyObject *events = PyObject_GetAttr(pyts, str_events);
-    if (events == NULL) {
+    /* The thread's events are records (_eventbuffer.c), not the list of tuples the Python
+     * cores keep: the buffer replaces that list. */
+    EventBuffer *events = eb_new(t->batch);
+    if (events == NULL || PyObject_SetAttr(pyts, str_events, (PyObject *)events) < 0) {
+        Py_XDECREF(events);
         Py_DECREF(pyts);
-        return NULL;
-    }
-    if (!PyList_CheckExact(events)) {
-        Py_DECREF(events);
-        Py_DECREF(pyts);
-        PyErr_SetString(PyExc_TypeError, "ThreadState.events is not a list");
         return NULL;
     }
     CThread *th = PyObject_New(CThread, &CThread_Type);
@@ -1068,13 +1066,20 @@ hand_off(Tracer *t, CThread *th)
         Py_XDECREF(unnamed);
     }
     PyObject *events = PyObject_GetAttr(th->pyts, str_events);
-    if (events != NULL) {
-        if (PyList_CheckExact(events)) {
-            Py_SETREF(th->events, events);
+    if (events != NULL && !EventBuffer_CheckExact(events)) {
+        /* Someone gave the thread a list (not the recorder's own code): take its events. */
+        EventBuffer *records = eb_new(t->batch);
+        if (records == NULL || eb_extend(records, events) < 0
+            || PyObject_SetAttr(th->pyts, str_events, (PyObject *)records) < 0) {
+            Py_XDECREF(records);
+            Py_CLEAR(events);
         }
         else {
-            Py_DECREF(events);
+            Py_SETREF(events, (PyObject *)records);
         }
+    }
+    if (events != NULL) {
+        Py_SETREF(th->events, (EventBuffer *)events);
     }
     if (r == NULL || events == NULL) {
         Py_XDECREF(r);
@@ -1084,49 +1089,36 @@ hand_off(Tracer *t, CThread *th)
     return 0;
 }
 
-/* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's list. Steals
+/* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's buffer. Steals
  * payload, changes and deleted (NULL means None); `line` is borrowed. With check, hands the list
  * off when full (sysmon's emit); without, appends only (sysmon's current()). */
 static int
 emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject *call_id,
           PyObject *line, PyObject *payload, PyObject *changes, PyObject *deleted, int check)
 {
-    PyObject *ev = PyTuple_New(8);
-    PyObject *k = PyLong_FromLong(kind);
-    PyObject *step = PyLong_FromUnsignedLongLong(stepno);
-    /* In steps of 256 ns, as state.TS_MASK says (the clock's low byte is noise). */
-    PyObject *ts = PyLong_FromLongLong((now_ns() - t->t0) & ~255LL);
-    if (ev == NULL || k == NULL || step == NULL || ts == NULL) {
-        Py_XDECREF(ev);
-        Py_XDECREF(k);
-        Py_XDECREF(step);
-        Py_XDECREF(ts);
+    /* A record in the thread's buffer, not a tuple: no allocation per event (_eventbuffer.c).
+     * Call ids and lines are small exact ints (the core makes them); a line may be None. */
+    long long call = PyLong_AsLongLong(call_id);
+    long long lineno = line == Py_None ? EB_NO_LINE : PyLong_AsLongLong(line);
+    if ((call == -1 || lineno == -1) && PyErr_Occurred()) {
         Py_XDECREF(payload);
         Py_XDECREF(changes);
         Py_XDECREF(deleted);
         return -1;
     }
-    PyTuple_SET_ITEM(ev, 0, k);
-    PyTuple_SET_ITEM(ev, 1, step);
-    PyTuple_SET_ITEM(ev, 2, ts);
-    PyTuple_SET_ITEM(ev, 3, Py_NewRef(call_id));
-    PyTuple_SET_ITEM(ev, 4, Py_NewRef(line));
-    PyTuple_SET_ITEM(ev, 5, payload ? payload : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(ev, 6, changes ? changes : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(ev, 7, deleted ? deleted : Py_NewRef(Py_None));
-    untrack(ev);
     untrack(payload);
     untrack(changes);
-    int rc = PyList_Append(th->events, ev);
-    Py_DECREF(ev);
-    if (rc < 0) {
+    /* In steps of 256 ns, as state.TS_MASK says (the clock's low byte is noise). */
+    if (eb_append(th->events, kind, (int64_t)stepno, (now_ns() - t->t0) & ~255LL, call, lineno,
+                  payload, changes, deleted)
+        < 0) {
         return -1;
     }
     /* A list is handed off when it holds `batch` events, or sooner when its values are big:
      * the writer's backlog is bounded in lists (state.max_pending), so a list of events that
      * each carry a large changed value would otherwise hold that much more memory. */
     if (check
-        && (PyList_GET_SIZE(th->events) >= t->batch
+        && (th->events->n >= t->batch
             || t->nodes_encoded - th->nodes_mark >= (uint64_t)t->batch * BATCH_NODES_PER_EVENT)) {
         return hand_off(t, th);
     }
@@ -1249,26 +1241,18 @@ note_unnamed(CThread *th, unsigned long long step, PyObject *venc)
 static int
 redact_step(CThread *th, unsigned long long step)
 {
-    PyObject *events = th->events;
-    for (Py_ssize_t index = PyList_GET_SIZE(events) - 1; index >= 0; index--) {
-        PyObject *event = PyList_GET_ITEM(events, index);
-        if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 8) {
+    EventBuffer *events = th->events;
+    for (Py_ssize_t index = events->n - 1; index >= 0; index--) {
+        EbEvent *event = &events->ev[index];
+        if ((unsigned long long)event->step < step) {
             return 0;
         }
-        unsigned long long at = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(event, 1));
-        if (at == (unsigned long long)-1 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (at < step) {
-            return 0;
-        }
-        if (at != step) {
+        if ((unsigned long long)event->step != step) {
             continue;
         }
-        PyObject *payload = PyTuple_GET_ITEM(event, 5);
+        PyObject *payload = event->payload != NULL ? event->payload : Py_None;
         PyObject *new_payload;
-        if (PyLong_AsLong(PyTuple_GET_ITEM(event, 0)) == K_EXTERNAL && PyTuple_Check(payload)
-            && PyTuple_GET_SIZE(payload) == 4) {
+        if (event->kind == K_EXTERNAL && PyTuple_Check(payload) && PyTuple_GET_SIZE(payload) == 4) {
             PyObject *hidden = redacted(PyTuple_GET_ITEM(payload, 2));
             new_payload = hidden == NULL ? NULL
                                          : untrack(PyTuple_Pack(4, PyTuple_GET_ITEM(payload, 0),
@@ -1283,17 +1267,8 @@ redact_step(CThread *th, unsigned long long step)
         if (new_payload == NULL) {
             return -1;
         }
-        PyObject *copy = PyTuple_New(8);
-        if (copy == NULL) {
-            Py_DECREF(new_payload);
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < 8; i++) {
-            PyTuple_SET_ITEM(copy, i, i == 5 ? new_payload
-                                             : Py_NewRef(PyTuple_GET_ITEM(event, i)));
-        }
-        untrack(copy);
-        return PyList_SetItem(events, index, copy); /* steals copy */
+        Py_XSETREF(event->payload, new_payload);
+        return 0;
     }
     return 0;
 }
@@ -2340,18 +2315,20 @@ nothing_ran_during(Tracer *t, FrameState *st, PyObject *names)
     if (names == NULL || PyFrozenSet_CheckExact(names)) {
         return 0;
     }
-    PyObject *events = t->last_th->events;
-    Py_ssize_t n = PyList_GET_SIZE(events);
-    if (n == 0) {
+    EventBuffer *events = t->last_th->events;
+    if (events->n == 0) {
         return 0;
     }
-    PyObject *last = PyList_GET_ITEM(events, n - 1);
-    if (!PyTuple_CheckExact(last) || PyTuple_GET_SIZE(last) < 4
-        || PyTuple_GET_ITEM(last, 3) != st->call_id) {
+    const EbEvent *last = &events->ev[events->n - 1];
+    if (last->kind != K_LINE) {
         return 0;
     }
-    PyObject *kind = PyTuple_GET_ITEM(last, 0);
-    return PyLong_CheckExact(kind) && PyLong_AsLong(kind) == K_LINE;
+    long long call = PyLong_AsLongLong(st->call_id);
+    if (call == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return last->call == call;
 }
 
 /* state.touched_now(st): the names the frame's last line could have changed in place, as a
@@ -4007,7 +3984,7 @@ PyInit__ctracer(void)
     return NULL;
 #else
     if (PyType_Ready(&FrameState_Type) < 0 || PyType_Ready(&CThread_Type) < 0
-        || PyType_Ready(&Tracer_Type) < 0) {
+        || PyType_Ready(&Tracer_Type) < 0 || PyType_Ready(&EventBuffer_Type) < 0) {
         return NULL;
     }
     if (!(str_qualname = PyUnicode_InternFromString("__qualname__"))
@@ -4029,6 +4006,7 @@ PyInit__ctracer(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "Tracer", (PyObject *)&Tracer_Type) < 0
+        || PyModule_AddObjectRef(m, "EventBuffer", (PyObject *)&EventBuffer_Type) < 0
         || PyModule_AddIntConstant(m, "PY312_DICT_ORDER", RT_DICT_LOCALS) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -105,6 +105,8 @@ class ThreadState:
         self.ident = ident
         self.name = name
         self.events: list[tuple] = []
+        """The thread's events not yet handed off. The C cores replace the list by their
+        EventBuffer (replay/recorder/_eventbuffer.c), which behaves as a list of event tuples."""
         self.stack: list[FrameState] = []
         self.unnamed: list[tuple[int, int]] | None = None
         """(step, id(value)) of recent RETURN/EXTERNAL steps whose value is a bare str/bytes:
@@ -252,21 +254,26 @@ class RecordingState:
         (`drop`, which also wakes the writer earlier); see replay/recorder/writer.py.
         """
         events = ts.events
-        keep: list[tuple] = []
+        # Slices, so that the C cores' event buffers (replay/recorder/_eventbuffer.c) stay
+        # buffers: `keep` has the type of `events`.
+        cut = len(events)
         if ts.unnamed:
             first = ts.unnamed[0][0]
-            while events and events[-1][1] >= first:
-                keep.append(events.pop())
-            keep.reverse()
+            while cut and events[cut - 1][1] >= first:
+                cut -= 1
+        keep = events[cut:]
+        if cut < len(events):
+            del events[cut:]
             if len(keep) > BATCH_EVENTS // 2:
                 # No LINE on this thread for half a batch (code recorded at call level by
                 # --max-overhead, say): holding the tail back again and again would make every
                 # event a hand-off. Settle on the safe side: the values are hidden.
+                assert ts.unnamed is not None
                 for step, _ in ts.unnamed:
                     _redact_step(keep, step)
                 ts.unnamed = None
                 events.extend(keep)
-                keep = []
+                keep = events[len(events) :]
         if events:
             self.handoff.append((ts.thread_id, events))
         ts.events = keep

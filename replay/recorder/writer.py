@@ -88,6 +88,8 @@ _SWITCH_KINDS = bytes(kind in (YIELD, RESUME) for kind in range(256))
 """1 for YIELD and RESUME: all a call's row needs of them is the last one (generator code has
 one in three events of this kind)."""
 _kind_of = itemgetter(0)
+_SCANNED_KINDS = bytes(kind for kind in range(256) if kind not in (LINE, EXTERNAL, GAP))
+"""The kinds `IndexBuilder.scan` reads: a C core's event buffer gives it only these events."""
 
 try:  # the scan loop in C (replay/recorder/_scan.c): same rows, built by pip install if it can
     from replay.recorder import _scan
@@ -148,13 +150,15 @@ class IndexBuilder:
         """
         touched: dict[int, CallRow] = {}
         ended: list[CallRow] = []
+        # A C core's event buffer (no tuples) makes tuples of the events that rows need only.
+        scanned = events if type(events) is list else events.select(_SCANNED_KINDS)
         found = (
             None
             if _scan is None
-            else _scan.scan_calls(events, thread_id, self.open_calls, self.fresh, touched, ended)
+            else _scan.scan_calls(scanned, thread_id, self.open_calls, self.fresh, touched, ended)
         )
         if found is None:
-            found = self._scan_events(events, thread_id, touched, ended)
+            found = self._scan_events(scanned, thread_id, touched, ended)
         switches, raised = found
         exceptions = [self._exception(thread_id, event) for event in raised]
         self._switched(switches, touched, ended)
@@ -626,6 +630,8 @@ class _Run:
         """Take one more list (the next of this thread): O(its length), on the traced thread."""
         if not events:  # emptied by the writer taking it as a partial list meanwhile
             return
+        if type(events) is not list:  # a C core's event buffer: the tuples are kept by identity
+            events = list(events)
         opened = self.opened
         self.dropped += len(events)
         self.last = events[-1][1]

@@ -1,0 +1,47 @@
+/* The C cores' event list: fixed-size records instead of a tuple per event (_eventbuffer.c). */
+
+#ifndef REPLAY_EVENTBUFFER_H
+#define REPLAY_EVENTBUFFER_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* A `line` of None (a GAP in no known line). */
+#define EB_NO_LINE INT64_MIN
+
+/* One event: replay.events' (kind, step, ts, call, line, payload, changes, deleted). The three
+ * objects are strong references; NULL stands for None. */
+typedef struct {
+    int64_t step;
+    int64_t ts;
+    int64_t call;
+    int64_t line;
+    PyObject *payload;
+    PyObject *changes;
+    PyObject *deleted;
+    uint8_t kind;
+} EbEvent;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    Py_ssize_t cap;
+    EbEvent *ev;
+} EventBuffer;
+
+extern PyTypeObject EventBuffer_Type;
+
+#define EventBuffer_CheckExact(op) Py_IS_TYPE((op), &EventBuffer_Type)
+
+/* A new, empty buffer with room for `cap` events. */
+EventBuffer *eb_new(Py_ssize_t cap);
+
+/* Append one event; steals payload, changes and deleted (NULL: None) even on failure. */
+int eb_append(EventBuffer *b, int kind, int64_t step, int64_t ts, int64_t call, int64_t line,
+              PyObject *payload, PyObject *changes, PyObject *deleted);
+
+/* Append the events of any iterable of event tuples (another buffer included). */
+int eb_extend(EventBuffer *b, PyObject *iterable);
+
+#endif

@@ -1,0 +1,162 @@
+"""The C cores' EventBuffer: a list of event tuples to the Python code that handles a thread's
+events, the same chunk to the codec, and only the row-making events to the writer's scan.
+
+The buffer replaces the list of tuples the Python cores keep (replay/recorder/_eventbuffer.c);
+state.hand_off, the writer's partial takes, the drop policy and the budget's GAP steps use it
+through the list operations checked here, against a real list given the same operations.
+"""
+
+from __future__ import annotations
+
+import marshal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from replay.storage import codec
+from replay.storage.codec import decode_events, encode_events
+
+from replay.events import CALL, EXTERNAL, GAP, LINE, RETURN
+from replay.recorder import writer
+from replay.recorder.csysmon import _ctracer
+
+pytestmark = pytest.mark.skipif(_ctracer is None, reason="the C core is not built here")
+
+int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+atoms = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8)
+values = st.recursive(atoms, lambda inner: st.lists(inner, max_size=4).map(tuple), max_leaves=12)
+changes = st.none() | st.lists(st.tuples(st.text(max_size=4), values), max_size=3).map(tuple)
+events = st.tuples(
+    st.integers(0, 255),
+    int64,
+    int64,
+    int64,
+    st.integers(0, 2**31) | st.none(),
+    values,
+    changes,
+    st.none() | st.tuples(st.text(max_size=4)),
+)
+recorded_like = st.lists(
+    st.tuples(
+        st.sampled_from([CALL, LINE, LINE, LINE, RETURN, EXTERNAL]),
+        st.integers(1, 2**40),
+        st.integers(0, 2**40),
+        st.integers(0, 10**6),
+        st.integers(0, 5000),
+        values,
+        changes,
+        st.none(),
+    ),
+    min_size=1,
+    max_size=60,
+).map(
+    lambda evs: sorted(
+        # A CALL's payload is (code id, parent call id), as the writer's scan reads it.
+        [(*e[:5], (e[3] % 7, e[3] // 2), *e[6:]) if e[0] == CALL else e for e in evs],
+        key=lambda e: e[1],
+    )
+)
+
+
+def buffer(items: list[tuple]) -> object:
+    return _ctracer.EventBuffer(items)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(events, max_size=30), data=st.data())
+def test_it_behaves_as_the_list_of_its_event_tuples(
+    items: list[tuple], data: st.DataObject
+) -> None:
+    # GIVEN events of every shape the recorder makes (a line may be None), in a buffer and a list
+    b, model = buffer(items), list(items)
+    # THEN it reads as the list: length, truth, items from either end, iteration
+    assert len(b) == len(model) and bool(b) == bool(model)
+    assert list(b) == model
+    if model:
+        assert b[-1] == model[-1] and b[0] == model[0]
+    # AND slices are buffers of those events
+    i, j = sorted(data.draw(st.tuples(st.integers(0, len(model)), st.integers(0, len(model)))))
+    part = b[i:j]
+    assert type(part) is type(b) and list(part) == model[i:j]
+    # AND the list operations hand_off, the writer and the budget use do what they do on a list
+    extra = data.draw(st.lists(events, max_size=5))
+    b.extend(extra)
+    model.extend(extra)
+    b.extend(part)  # another buffer
+    model.extend(model[i:j])
+    if model:
+        k = data.draw(st.integers(-len(model), len(model) - 1))
+        replacement = data.draw(events)
+        b[k] = replacement
+        model[k] = replacement
+        assert b.pop() == model.pop()
+    del b[i:j]
+    del model[i:j]
+    b.append((GAP, 7, 8, 9, None, ("budget", "why"), None, None))
+    model.append((GAP, 7, 8, 9, None, ("budget", "why"), None, None))
+    assert list(b) == model
+
+
+def test_what_is_not_an_event_is_refused_and_changes_nothing() -> None:
+    b = buffer([(LINE, 1, 2, 3, 4, None, None, None)])
+    for bad in [
+        (LINE, 1, 2, 3, 4, None, None),  # seven fields
+        (256, 1, 2, 3, 4, None, None, None),  # a kind past a byte
+        (LINE, 2**63, 2, 3, 4, None, None, None),  # a step past 64 bits
+        (True, 1, 2, 3, 4, None, None, None),  # a bool is not a kind
+        [LINE, 1, 2, 3, 4, None, None, None],  # not a tuple
+    ]:
+        with pytest.raises(TypeError, match="an event is a"):
+            b.append(bad)
+    with pytest.raises(IndexError):
+        b[5]
+    with pytest.raises(ValueError):
+        del b[::2]
+    assert list(b) == [(LINE, 1, 2, 3, 4, None, None, None)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(events, min_size=1, max_size=40))
+def test_the_codec_stores_the_same_events_from_a_buffer_as_from_a_list(items: list[tuple]) -> None:
+    # GIVEN events in a buffer (the codec reads its columns) and the same in a list
+    from_buffer = encode_events(buffer(items))
+    from_list = encode_events(items)
+    # THEN both chunks decode to the events
+    assert decode_events(from_buffer) == decode_events(from_list) == items
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=recorded_like)
+def test_a_recorders_events_are_packed_from_the_buffers_columns(items: list[tuple]) -> None:
+    # GIVEN events as a core makes them (int lines, steps that increase)
+    b = buffer(items)
+    # THEN the codec packs the buffer's columns (no tuple is made), into the list's layout: the
+    # same column and value parts, up to marshal's reference flags (they follow reference
+    # counts, which differ between the buffer's fresh objects and the list's tuples)
+    packed = codec._event_parts_packed(b.columns())
+    assert packed is not None
+    columns, values, noise = packed
+    assert (marshal.loads(columns), marshal.loads(values), noise) == tuple(
+        (marshal.loads(part) if k < 2 else part) for k, part in enumerate(codec._event_parts(items))
+    )
+    assert decode_events(encode_events(b)) == items
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=recorded_like)
+def test_without_the_c_column_loops_a_buffer_is_read_as_tuples(items: list[tuple]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codec, "_accel", None)
+        assert decode_events(encode_events(buffer(items))) == items
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=recorded_like)
+def test_the_scan_gets_the_events_that_make_rows_in_order(items: list[tuple]) -> None:
+    # GIVEN a recorder-like buffer WHEN the writer's scan asks for the kinds it reads
+    selected = buffer(items).select(writer._SCANNED_KINDS)
+    # THEN it gets every event of those kinds, in order, and no other
+    assert selected == [e for e in items if e[0] not in (LINE, EXTERNAL, GAP)]
+    # AND the index the writer builds from the buffer is the one it builds from the list
+    rows = [writer.IndexBuilder().scan(1, source) for source in (buffer(items), list(items))]
+    assert rows[0] == rows[1]
