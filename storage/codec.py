@@ -246,7 +246,8 @@ def encode_events(events: Sequence[tuple], level: int = EVENTS_LEVEL) -> bytes:
     """Encode a list of event tuples into one chunk blob (codec version 2).
 
     `events` may also be a sequence of event tuples that gives its columns (`columns()`: see
-    `_event_parts_packed`), which saves reading the tuples; the blob is the same.
+    `_event_parts_packed`), which saves reading the tuples; the blob decodes to the same events
+    in the same layout (marshal's reference flags may differ: they follow reference counts).
 
     Raises ValueError if an event holds something marshal cannot write (a recorder bug).
     """
