@@ -209,8 +209,15 @@ def test_drop_recording_is_readable_end_to_end_by_the_engine(
             assert engine.cursor.gap == gap
             assert engine.stack()  # the frame the gap fell in, and its callers
             engine.goto(gap.step - 1)
-            stop = engine.step()  # stepping onto the gap
-            assert (stop.step, engine.cursor.kind) == (gap.step, "gap")
+            if engine.cursor.step == gap.step - 1:
+                stop = engine.step()  # stepping onto the gap
+                assert (stop.step, engine.cursor.kind) == (gap.step, "gap")
+            else:
+                # The step before fell in the previous gap, which ends where this one starts
+                # (the writer took that run before the next list was dropped): goto stands
+                # on the first recorded step after it, this gap.
+                assert gaps.index(gap) > 0
+                assert (engine.cursor.step, engine.cursor.kind) == (gap.step, "gap")
             after = engine.step()  # and across it
             assert after.step > gap.step
             frames = engine.stack()
