@@ -281,7 +281,7 @@ LEAK_PROGRAM = textwrap.dedent(
     core = core_class(state, encoder.encode_exception)
     core.start()
     blocks = []
-    for _ in range(16):
+    for _ in range(32):
         work.run(3000)
         state.handoff.clear()
         for ts in state.threads:
@@ -350,7 +350,10 @@ def test_the_c_core_does_not_leak_with_steps(tmp_path: Path, backend: str) -> No
     blocks = [int(b) for b in done.stdout.split()]
     # The first rounds fill the core's bounded caches (the value cache of _fingerprint.c holds
     # up to 4,096 objects' last encodings, in slots chosen by address, so the last free ones
-    # take many rounds to meet): only the last rounds are compared.
+    # take many rounds to meet): only the last rounds are compared. How many rounds that takes
+    # depends on where the allocator puts objects: with the event buffer (no tuple per event
+    # between the values) the last 3 of 16 rounds still grew by 130 to 580 blocks on 3.11, the
+    # last 3 of 32 by 20 to 92 (a leak per event would be thousands per round).
     growth = blocks[-1] - blocks[-4]
     assert growth < 500, blocks  # ~60,000 events per round
 
