@@ -3,8 +3,9 @@
 - replay.recorder._ctracer, the C recording cores (replay/recorder/_ctracer.c). It reads CPython
   3.11 to 3.13 frame internals, so it is built there only; elsewhere replay records with its
   pure-Python cores (see replay/recorder/core.py).
-- replay.storage._columns, the codec's column loops (storage/_columns.c), on every CPython:
-  public C API only. Without it storage/codec.py runs the same loops in Python (same bytes).
+- replay.storage._columns, the codec's column loops (storage/_columns.c) and its writer of
+  values without the GIL (storage/_dumps.c), on every CPython: public C API only. Without it
+  storage/codec.py runs the same loops in Python and `marshal.dumps` (chunks that decode the same).
 - replay.recorder._scan, the writer's index scan loop (replay/recorder/_scan.c), on every
   CPython: public C API only. Without it writer.py runs the same loop in Python (same rows).
 
@@ -20,7 +21,8 @@ if sys.implementation.name == "cpython":
     ext_modules.append(
         Extension(
             "replay.storage._columns",
-            ["storage/_columns.c"],
+            ["storage/_columns.c", "storage/_dumps.c"],
+            depends=["storage/_dumps.h"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

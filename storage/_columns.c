@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_dumps.h"
+
 /* transpose(rows, width) -> list of `width` lists, or None unless every row is an exact tuple
  * of `width` items (`list(zip(*rows))` as lists, without an iterator per row). */
 static PyObject *
@@ -223,6 +225,9 @@ static PyMethodDef columns_methods[] = {
     {"pack_int64", pack_int64, METH_VARARGS,
      "pack_int64(data, delta, planar): pack_ints of the native int64s in bytes, or None."},
     {"kind_bytes", kind_bytes, METH_O, "kind_bytes(kinds): bytes of exact ints 0..255, or None."},
+    {"dumps", dumps_plain, METH_O,
+     "dumps(values): marshal.dumps(v, 4) of each value, written without the GIL; None for a "
+     "value it does not write."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -57,10 +57,12 @@ noise per event, 1.4-1.6 bytes, that no lossless layout removes. replay's record
 times in steps of 256 ns, which makes the noise plane zeros (richards: 0.96 bytes a step to
 0.00); the layout still stores any times exactly.
 
-- `marshal` encodes plain nested tuples at C speed, which matters because encoding runs on the
-  recorder's writer thread, next to the traced program; the Python-level work here is a few C
-  calls per column (zip, map, array), about 0.3 us per event. zstd releases the GIL while it
-  compresses, so level 6 (against v1's 3: a quarter smaller) costs the traced program little.
+- `marshal`'s format encodes plain nested tuples at C speed, which matters because encoding
+  runs on the recorder's writer thread, next to the traced program; the Python-level work here
+  is a few C calls per column (zip, map, array), about 0.3 us per event. The values part, the
+  biggest, is written by `storage/_dumps.c` (marshal's format, without the GIL, the values of
+  all the chunks of a write in one go: `encode_event_chunks`), and zstd releases the GIL while
+  it compresses, so the traced program runs meanwhile.
 - marshal trusts its input, so a zstd frame with a content checksum wraps it: a damaged blob is
   caught by zstd before marshal ever sees the bytes. Version 4 is read by every Python replay
   supports (3.11+), so a recording made with one Python opens with another.
@@ -82,6 +84,7 @@ zstd compressors and decompressors are not thread-safe, so each thread keeps its
 
 from __future__ import annotations
 
+import itertools
 import marshal
 import struct
 import sys
@@ -123,9 +126,17 @@ stores them waits for it (the backlog bound), so its cost is the program's."""
 BLOCK_LEVEL: Final = 9
 """zstd level of call and exception blocks (small, written once)."""
 SOURCE_LEVEL: Final = 3
+CHUNKS_PER_RELEASE: Final = 16
+"""Chunks whose values `encode_event_chunks` writes in one release of the GIL: a write of the
+recorder takes a few (at most the backlog bound, 8, plus a partial list per thread), and the
+written values of this many chunks are what it holds at once (a few MB on nbody)."""
 
 _PREFIX: Final = struct.Struct("<II")
 """A v2 chunk's payload starts with the sizes of its first two parts."""
+_Values = tuple[list[Any], list[Any], list[Any]]
+"""A v2 chunk's values before they are written: its payloads, changes and deleted names."""
+_Parts = tuple[bytes, _Values, bytes]
+"""A v2 chunk's columns (written), values (not yet) and noise."""
 # Layout tags: the first item of a v2 chunk's (or a block's) marshal tuple.
 _AS_LIST: Final = 0
 _AS_COLUMNS: Final = 1
@@ -251,12 +262,54 @@ def encode_events(events: Sequence[tuple], level: int = EVENTS_LEVEL) -> bytes:
 
     Raises ValueError if an event holds something marshal cannot write (a recorder bug).
     """
-    parts = _event_parts(events)
-    if parts is None:
-        parts = (marshal.dumps((_AS_LIST, list(events)), _MARSHAL_VERSION), b"", b"")
-    columns, values, noise = parts
+    return encode_event_chunks([events], level)[0]
+
+
+def encode_event_chunks(
+    batches: Sequence[Sequence[tuple]], level: int = EVENTS_LEVEL
+) -> list[bytes]:
+    """`encode_events` of each batch: the chunk blobs, in order.
+
+    One call for all the chunks of a write, because of the GIL: the values of every chunk are
+    written by one call of the C writer (`_columns.dumps`, storage/_dumps.c), which lets go of
+    the GIL once for all of them, so that the traced program runs meanwhile. Letting go costs
+    the writer the wait to get the GIL back (up to the interpreter's switch interval, 5 ms),
+    which once per chunk kept the writer behind the program it was meant to overlap with.
+    The events must not change while they are encoded (the recorder's writer owns the events
+    it hands here; the values in them are immutable).
+    """
+    blobs: list[bytes] = []
+    for start in range(0, len(batches), CHUNKS_PER_RELEASE):
+        parts: list[_Parts | tuple[bytes, bytes, bytes]] = []
+        for events in batches[start : start + CHUNKS_PER_RELEASE]:
+            found = _event_parts(events)
+            if found is None:
+                found = (marshal.dumps((_AS_LIST, list(events)), _MARSHAL_VERSION), b"", b"")
+            parts.append(found)
+        values = _dump_values([part[1] for part in parts])
+        blobs.extend(
+            _compress_chunk(columns, data, noise, level)
+            for (columns, _, noise), data in zip(parts, values, strict=True)
+        )
+    return blobs
+
+
+def _dump_values(values: list[_Values | bytes]) -> list[bytes]:
+    """`marshal.dumps(v, 4)` of each chunk's values (bytes stay as they are), by the C writer
+    where it can (it declines values it does not write, which marshal then writes)."""
+    todo = [i for i, value in enumerate(values) if type(value) is not bytes]
+    written = _accel.dumps([values[i] for i in todo]) if _accel is not None and todo else []
+    dumped = list(values)
+    for i, data in itertools.zip_longest(todo, written):
+        dumped[i] = marshal.dumps(values[i], _MARSHAL_VERSION) if data is None else data
+    return dumped
+
+
+def _compress_chunk(columns: bytes, values: bytes, noise: bytes, level: int) -> bytes:
+    """A chunk blob of its three parts: magic, codec version, one zstd frame."""
     # Each part ends a zstd block, so that each gets its own entropy tables (see above).
-    compressor = _compressor(level).compressobj(size=_PREFIX.size + sum(map(len, parts)))
+    size = _PREFIX.size + len(columns) + len(values) + len(noise)
+    compressor = _compressor(level).compressobj(size=size)
     frame = [compressor.compress(_PREFIX.pack(len(columns), len(values)) + columns)]
     for part in (values, noise):
         frame.append(compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
@@ -265,8 +318,9 @@ def encode_events(events: Sequence[tuple], level: int = EVENTS_LEVEL) -> bytes:
     return b"".join([MAGIC, bytes([CODEC_VERSION]), *frame])
 
 
-def _event_parts(events: Sequence[tuple]) -> tuple[bytes, bytes, bytes] | None:
-    """The three parts of a column layout, or None when `events` do not have its shape."""
+def _event_parts(events: Sequence[tuple]) -> _Parts | None:
+    """The three parts of a column layout, the values not yet written (`_dump_values` writes
+    those of a whole write at once), or None when `events` do not have its shape."""
     if not events:
         return None
     if type(events) is not list:
@@ -300,7 +354,7 @@ def _event_parts(events: Sequence[tuple]) -> tuple[bytes, bytes, bytes] | None:
     return _join_parts(kind_bytes, ints, (payloads, changes, deleted))
 
 
-def _event_parts_plain(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None:
+def _event_parts_plain(events: list[tuple]) -> _Parts | None:
     """`_event_parts` by the C loops alone, for the usual events (exact 8-tuples of 64-bit
     ints); None for anything else, which `_event_parts` then decides in Python."""
     assert _accel is not None
@@ -320,7 +374,7 @@ def _event_parts_plain(events: list[tuple]) -> tuple[bytes, bytes, bytes] | None
     return _join_parts(kind_bytes, ints, (payloads, changes, deleted))
 
 
-def _event_parts_packed(columns: tuple | None) -> tuple[bytes, bytes, bytes] | None:
+def _event_parts_packed(columns: tuple | None) -> _Parts | None:
     """`_event_parts` of an event sequence that gives its columns (`columns()`, as the C
     recorder's event buffer does: kinds as bytes, steps, times, calls and lines as bytes of
     native int64s, the rest as lists); None to take the events one by one instead."""
@@ -341,20 +395,16 @@ def _event_parts_packed(columns: tuple | None) -> tuple[bytes, bytes, bytes] | N
 def _join_parts(
     kinds: bytes,
     ints: Sequence[IntColumn],
-    values: tuple[list[Any], list[Any], list[Any]],
-) -> tuple[bytes, bytes, bytes]:
-    """The columns, values and noise parts from the kinds and the packed steps, times, calls
-    and lines."""
+    values: _Values,
+) -> _Parts:
+    """The columns, values (not yet written) and noise parts from the kinds and the packed
+    steps, times, calls and lines."""
     steps, ts, calls, lines = ints
     width, first, data = ts
     n = len(kinds)
     low = data[: n - 1] if width else b""
     columns = (_AS_COLUMNS, n, kinds, steps, (width, first, data[len(low) :]), calls, lines)
-    return (
-        marshal.dumps(columns, _MARSHAL_VERSION),
-        marshal.dumps(values, _MARSHAL_VERSION),
-        low,
-    )
+    return marshal.dumps(columns, _MARSHAL_VERSION), values, low
 
 
 def _transpose(events: Sequence[tuple], width: int = _EVENT_FIELDS) -> list[list[Any]]:

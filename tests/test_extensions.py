@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
     ("used", "source"),
     [
         (lambda: codec._accel, "storage/_columns.c"),
+        (lambda: codec._accel, "storage/_dumps.c"),
         (lambda: writer._scan, "replay/recorder/_scan.c"),
     ],
-    ids=["store codec column loops", "writer index scan"],
+    ids=["store codec column loops", "store codec value writer", "writer index scan"],
 )
 def test_the_optional_c_part_is_built_and_current(used, source: str) -> None:
     # GIVEN an install from the source tree on CPython

@@ -62,7 +62,7 @@ from replay.storage.codec import (
     EVENTS_LEVEL,
     FAST_EVENTS_LEVEL,
     compress_blob,
-    encode_events,
+    encode_event_chunks,
 )
 
 FLUSH_INTERVAL = 0.5
@@ -493,7 +493,9 @@ class Writer:
                     calls.pop(call[0], None)
             ended_calls.extend(ended)
             exceptions.extend(raised)
-            data = encode_events(events, level)
+        # All chunks at once: their values are written without the GIL in one go (codec).
+        blobs = encode_event_chunks([events for _, events in batches], level)
+        for (thread_id, events), data in zip(batches, blobs, strict=True):
             self.bytes_written += len(data)
             self.events_written += len(events)
             chunks.append(

@@ -1,0 +1,459 @@
+/* replay.storage._columns.dumps: marshal.dumps(value, 4) of plain data, with the GIL released.
+ *
+ * dumps([value, ...]) -> [bytes or None, ...]: each value written on its own, as
+ * marshal.dumps(value, 4) writes it, or None for a value holding something it does not write.
+ *
+ * Why: the recorder's writer thread shares the GIL with the traced program, and writing a
+ * chunk's values with `marshal.dumps` was the largest thing it did holding it (on richards.py,
+ * Python 3.12, leaving the values out of the chunks made the whole recording 18% faster; on
+ * nbody 30%). The values are plain data made by the recorder (the venc tuples of
+ * docs/internals.md, "Values"), so they can be written by reading their memory alone, without
+ * creating, changing or freeing any object: this module does that with the GIL released, and
+ * the program runs on another core meanwhile (measured A/B, whole recordings: richards 10%,
+ * nbody 16-18% faster; docs/internals.md, "Where the time goes").
+ *
+ * What it writes is marshal's own format, version 4 (Python/marshal.c), read back by
+ * `marshal.loads` on every Python replay supports: the same type codes, the same rule for
+ * back-references (an object with more than one reference is flagged and, when met again,
+ * written as a reference to the first), so the bytes are those of `marshal.dumps` up to which
+ * objects carry the reference flag (marshal's rule reads reference counts, which another thread
+ * may change meanwhile: a count read at another moment flags another set of objects, and
+ * `marshal.loads` gives equal values either way).
+ *
+ * What it reads: None, True, False, exact ints that fit 64 bits, exact floats, exact str and
+ * bytes, exact tuples, and exact lists and dicts. Anything else (a subclass, a set, a bigger
+ * int, nesting past MAX_DEPTH) makes it give up and return None, having changed nothing; the
+ * caller then runs `marshal.dumps`, which decides.
+ *
+ * The caller's promise, which is what makes reading without the GIL safe: every object reached
+ * is kept alive by the caller for the whole call, and no thread changes a list or dict reached
+ * (the writer's events are its own once handed off, and every other object in them is
+ * immutable). Other threads may change reference counts and, for a str, its interned state and
+ * cached hash or UTF-8 form; none of which this module reads, apart from the reference count
+ * and the interned state, which only choose between equivalent encodings. Under a free-threaded
+ * build (no GIL to release) the function declines.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "_dumps.h"
+
+#define MAX_DEPTH 64           /* vencs nest a dozen levels; deeper data goes to marshal */
+#define SMALL_PART 4096        /* below this many top-level items the GIL is kept: a release
+                                  costs a switch to the program and waiting to get it back */
+#define FLAG_REF 0x80
+
+typedef struct {
+    const void *key;
+    uint32_t index;
+} RefSlot;
+
+typedef struct {
+    unsigned char *data;
+    size_t size, capacity;
+    RefSlot *refs; /* open addressing by address; key NULL = empty */
+    size_t n_refs, refs_capacity;
+    int failed; /* 1: out of memory, 2: something this module does not write */
+} Writer;
+
+static int
+reserve(Writer *w, size_t extra)
+{
+    if (w->size + extra <= w->capacity) {
+        return 1;
+    }
+    size_t capacity = w->capacity ? w->capacity : 1 << 16;
+    while (capacity < w->size + extra) {
+        capacity *= 2;
+    }
+    unsigned char *data = realloc(w->data, capacity);
+    if (data == NULL) {
+        w->failed = 1;
+        return 0;
+    }
+    w->data = data;
+    w->capacity = capacity;
+    return 1;
+}
+
+static inline void
+put_byte(Writer *w, unsigned char byte)
+{
+    if (reserve(w, 1)) {
+        w->data[w->size++] = byte;
+    }
+}
+
+static inline void
+put_int32(Writer *w, int32_t value)
+{
+    if (reserve(w, 4)) {
+        uint32_t u = (uint32_t)value;
+        for (int b = 0; b < 4; b++) {
+            w->data[w->size++] = (unsigned char)(u >> (8 * b));
+        }
+    }
+}
+
+static inline void
+put_bytes(Writer *w, const void *bytes, size_t n)
+{
+    if (reserve(w, n)) {
+        memcpy(w->data + w->size, bytes, n);
+        w->size += n;
+    }
+}
+
+static inline size_t
+slot_of(const void *key, size_t capacity)
+{
+    uintptr_t h = (uintptr_t)key >> 4;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (capacity - 1);
+}
+
+static int
+grow_refs(Writer *w)
+{
+    size_t capacity = w->refs_capacity ? w->refs_capacity * 2 : 1 << 12;
+    RefSlot *refs = calloc(capacity, sizeof(RefSlot));
+    if (refs == NULL) {
+        w->failed = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < w->refs_capacity; i++) {
+        if (w->refs[i].key != NULL) {
+            size_t s = slot_of(w->refs[i].key, capacity);
+            while (refs[s].key != NULL) {
+                s = (s + 1) & (capacity - 1);
+            }
+            refs[s] = w->refs[i];
+        }
+    }
+    free(w->refs);
+    w->refs = refs;
+    w->refs_capacity = capacity;
+    return 1;
+}
+
+/* marshal's w_ref: 1 if `v` was written before (a TYPE_REF is out), else 0, with `*flag` set
+ * when `v` is shared and so may be referred to later. */
+static int
+put_ref(Writer *w, PyObject *v, unsigned char *flag)
+{
+    if (Py_REFCNT(v) == 1 && !(PyUnicode_CheckExact(v) && PyUnicode_CHECK_INTERNED(v))) {
+        return 0;
+    }
+    if ((w->n_refs + 1) * 2 > w->refs_capacity && !grow_refs(w)) {
+        return 1; /* failed: stop */
+    }
+    size_t s = slot_of(v, w->refs_capacity);
+    while (w->refs[s].key != NULL) {
+        if (w->refs[s].key == v) {
+            put_byte(w, 'r');
+            put_int32(w, (int32_t)w->refs[s].index);
+            return 1;
+        }
+        s = (s + 1) & (w->refs_capacity - 1);
+    }
+    if (w->n_refs >= INT32_MAX) {
+        w->failed = 2;
+        return 1;
+    }
+    w->refs[s].key = v;
+    w->refs[s].index = (uint32_t)w->n_refs++;
+    *flag = FLAG_REF;
+    return 0;
+}
+
+/* marshal's w_PyLong: the magnitude in 15-bit digits, their count signed like the value. */
+static void
+put_long(Writer *w, unsigned char flag, long long x)
+{
+    uint64_t magnitude = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    uint16_t digits[5];
+    int n = 0;
+    while (magnitude) {
+        digits[n++] = (uint16_t)(magnitude & 0x7FFF);
+        magnitude >>= 15;
+    }
+    put_byte(w, 'l' | flag);
+    put_int32(w, x < 0 ? -n : n);
+    for (int i = 0; i < n; i++) {
+        put_byte(w, (unsigned char)(digits[i] & 0xFF));
+        put_byte(w, (unsigned char)(digits[i] >> 8));
+    }
+}
+
+/* A str as marshal writes it: ASCII as such, anything else as UTF-8 with lone surrogates
+ * encoded like any other code point ("surrogatepass"). */
+static void
+put_str(Writer *w, PyObject *v, unsigned char flag)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    int interned = PyUnicode_CHECK_INTERNED(v) != 0;
+    if (PyUnicode_IS_ASCII(v)) {
+        if (n < 256) {
+            put_byte(w, (interned ? 'Z' : 'z') | flag);
+            put_byte(w, (unsigned char)n);
+        }
+        else {
+            if (n > INT32_MAX) {
+                w->failed = 2;
+                return;
+            }
+            put_byte(w, (interned ? 'A' : 'a') | flag);
+            put_int32(w, (int32_t)n);
+        }
+        put_bytes(w, PyUnicode_DATA(v), (size_t)n);
+        return;
+    }
+    int kind = PyUnicode_KIND(v);
+    const void *data = PyUnicode_DATA(v);
+    size_t length = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        length += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    }
+    if (length > INT32_MAX) {
+        w->failed = 2;
+        return;
+    }
+    put_byte(w, (interned ? 't' : 'u') | flag);
+    put_int32(w, (int32_t)length);
+    if (!reserve(w, length)) {
+        return;
+    }
+    unsigned char *out = w->data + w->size;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            *out++ = (unsigned char)c;
+        }
+        else if (c < 0x800) {
+            *out++ = (unsigned char)(0xC0 | (c >> 6));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+        else if (c < 0x10000) {
+            *out++ = (unsigned char)(0xE0 | (c >> 12));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+        else {
+            *out++ = (unsigned char)(0xF0 | (c >> 18));
+            *out++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+    }
+    w->size += length;
+}
+
+static void put_object(Writer *w, PyObject *v, int depth);
+
+static void
+put_size(Writer *w, Py_ssize_t n)
+{
+    if (n > INT32_MAX) {
+        w->failed = 2;
+        return;
+    }
+    put_int32(w, (int32_t)n);
+}
+
+/* marshal's w_complex_object for the types above; `failed` = 2 for any other. */
+static void
+put_shared(Writer *w, PyObject *v, unsigned char flag, int depth)
+{
+    PyTypeObject *type = Py_TYPE(v);
+    if (type == &PyLong_Type) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow) {
+            w->failed = 2; /* not an error: the function sets none when it reports overflow */
+        }
+        else if (x >= INT32_MIN && x <= INT32_MAX) {
+            put_byte(w, 'i' | flag);
+            put_int32(w, (int32_t)x);
+        }
+        else {
+            put_long(w, flag, x);
+        }
+    }
+    else if (type == &PyFloat_Type) {
+        double x = PyFloat_AS_DOUBLE(v);
+        uint64_t bits;
+        memcpy(&bits, &x, sizeof bits); /* IEEE 754, as every platform CPython runs on */
+        put_byte(w, 'g' | flag);
+        if (reserve(w, 8)) {
+            for (int b = 0; b < 8; b++) {
+                w->data[w->size++] = (unsigned char)(bits >> (8 * b));
+            }
+        }
+    }
+    else if (type == &PyUnicode_Type) {
+        put_str(w, v, flag);
+    }
+    else if (type == &PyBytes_Type) {
+        put_byte(w, 's' | flag);
+        put_size(w, PyBytes_GET_SIZE(v));
+        put_bytes(w, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
+    }
+    else if (type == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(v);
+        if (n < 256) {
+            put_byte(w, ')' | flag);
+            put_byte(w, (unsigned char)n);
+        }
+        else {
+            put_byte(w, '(' | flag);
+            put_size(w, n);
+        }
+        for (Py_ssize_t i = 0; i < n && !w->failed; i++) {
+            put_object(w, PyTuple_GET_ITEM(v, i), depth + 1);
+        }
+    }
+    else if (type == &PyList_Type) {
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        put_byte(w, '[' | flag);
+        put_size(w, n);
+        for (Py_ssize_t i = 0; i < n && !w->failed; i++) {
+            put_object(w, PyList_GET_ITEM(v, i), depth + 1);
+        }
+    }
+    else if (type == &PyDict_Type) {
+        /* PyDict_Next reads the table in place: no object is made or changed. */
+        Py_ssize_t position = 0;
+        PyObject *key, *value;
+        put_byte(w, '{' | flag);
+        while (!w->failed && PyDict_Next(v, &position, &key, &value)) {
+            put_object(w, key, depth + 1);
+            put_object(w, value, depth + 1);
+        }
+        put_byte(w, '0');
+    }
+    else {
+        w->failed = 2;
+    }
+}
+
+static void
+put_object(Writer *w, PyObject *v, int depth)
+{
+    if (w->failed) {
+        return;
+    }
+    if (depth > MAX_DEPTH) {
+        w->failed = 2;
+        return;
+    }
+    if (v == Py_None) {
+        put_byte(w, 'N');
+    }
+    else if (v == Py_False) {
+        put_byte(w, 'F');
+    }
+    else if (v == Py_True) {
+        put_byte(w, 'T');
+    }
+    else {
+        unsigned char flag = 0;
+        if (!put_ref(w, v, &flag)) {
+            put_shared(w, v, flag, depth);
+        }
+    }
+}
+
+/* The number of top-level items, which decides whether releasing the GIL pays. */
+static Py_ssize_t
+items_in(PyObject *v)
+{
+    if (PyTuple_CheckExact(v) || PyList_CheckExact(v)) {
+        Py_ssize_t n = Py_SIZE(v), total = n;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyTuple_CheckExact(v) ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
+            if (PyTuple_CheckExact(item) || PyList_CheckExact(item)) {
+                total += Py_SIZE(item);
+            }
+        }
+        return total;
+    }
+    return 1;
+}
+
+/* The bytes of a finished writer, None if it met something it does not write; frees it. */
+static PyObject *
+finish(Writer *w)
+{
+    PyObject *result;
+    if (w->failed == 1) {
+        result = PyErr_NoMemory();
+    }
+    else if (w->failed) {
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        result = PyBytes_FromStringAndSize((const char *)w->data, (Py_ssize_t)w->size);
+    }
+    free(w->data);
+    free(w->refs);
+    return result;
+}
+
+/* dumps(values) -> a list: for each value, its bytes or None. All in one release of the GIL
+ * (a release costs the writer a switch to the program and the wait to get the GIL back, up to
+ * the switch interval: once per write, not once per chunk), unless they are small. */
+PyObject *
+dumps_plain(PyObject *module, PyObject *values)
+{
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "dumps takes a list of values");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    Writer *writers = calloc(n ? (size_t)n : 1, sizeof(Writer));
+    if (writers == NULL) {
+        return PyErr_NoMemory();
+    }
+    /* The list is the caller's and nobody changes it meanwhile (the module comment). */
+    PyObject **items = ((PyListObject *)values)->ob_item;
+#ifdef Py_GIL_DISABLED
+    for (Py_ssize_t i = 0; i < n; i++) {
+        writers[i].failed = 2;
+    }
+#else
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        total += items_in(items[i]);
+    }
+    if (total < SMALL_PART) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            put_object(&writers[i], items[i], 0);
+        }
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            put_object(&writers[i], items[i], 0);
+        }
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    PyObject *result = PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *data = finish(&writers[i]);
+        if (result != NULL && data != NULL) {
+            PyList_SET_ITEM(result, i, data);
+        }
+        else {
+            Py_XDECREF(data);
+            Py_CLEAR(result);
+        }
+    }
+    free(writers);
+    return result;
+}

@@ -1,0 +1,10 @@
+/* replay.storage._columns.dumps (storage/_dumps.c): marshal.dumps(v, 4) of each value of a
+ * list of plain data, written with the GIL released; None for a value it does not write. */
+#ifndef REPLAY_STORAGE_DUMPS_H
+#define REPLAY_STORAGE_DUMPS_H
+
+#include <Python.h>
+
+PyObject *dumps_plain(PyObject *module, PyObject *values);
+
+#endif
