@@ -27,8 +27,9 @@
  *
  * The caller's promise, which is what makes reading without the GIL safe: every object reached
  * is kept alive by the caller for the whole call, and no thread changes a list or dict reached
- * (the writer's events are its own once handed off, and every other object in them is
- * immutable). Other threads may change reference counts and, for a str, its interned state and
+ * (the writer's events are its own once handed off, and the values in them are immutable: a
+ * venc's dict of an object's attributes is built whole before the venc is made, and never
+ * changed after, which the recorder relies on anyway: its values are shared between events). Other threads may change reference counts and, for a str, its interned state and
  * cached hash or UTF-8 form; none of which this module reads, apart from the reference count
  * and the interned state, which only choose between equivalent encodings. Under a free-threaded
  * build (no GIL to release) the function declines.
