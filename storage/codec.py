@@ -324,7 +324,8 @@ def _event_parts(events: Sequence[tuple]) -> _Parts | None:
     if not events:
         return None
     if type(events) is not list:
-        columns = getattr(events, "columns", None)
+        # The packed columns need the C loops: without them, the tuples are read instead.
+        columns = getattr(events, "columns", None) if _accel is not None else None
         parts = _event_parts_packed(columns()) if columns is not None else None
         if parts is not None:
             return parts

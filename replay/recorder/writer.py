@@ -609,6 +609,8 @@ MAX_KEPT_CALLS = 4096
 """Per dropped run, CALL events kept for frames that started in it and still run at its end.
 Past it, such CALLs are dropped as well (readers then see those frames as unknown)."""
 _SHAPE_KINDS = frozenset({CALL, RETURN, UNWIND})
+_SHAPE_KIND_BYTES = bytes(sorted(_SHAPE_KINDS))
+"""The same kinds, as an event buffer's `select` takes them."""
 
 
 class _Run:
@@ -629,15 +631,23 @@ class _Run:
         """call_id -> CALL event of frames that started in the run and have not ended."""
 
     def absorb(self, events: list[tuple]) -> None:
-        """Take one more list (the next of this thread): O(its length), on the traced thread."""
+        """Take one more list (the next of this thread): O(its length), on the traced thread.
+
+        A C core's event buffer is read without a tuple per event: `select` makes those of
+        the kinds that shape the stack, and the head is read up to its first event that is
+        not a kept CALL. So a kept CALL is told by its step (each event has its own), not by
+        identity: a buffer makes a new tuple each time an event is read.
+        """
         if not events:  # emptied by the writer taking it as a partial list meanwhile
             return
-        if type(events) is not list:  # a C core's event buffer: the tuples are kept by identity
-            events = list(events)
         opened = self.opened
         self.dropped += len(events)
         self.last = events[-1][1]
-        for event in [e for e in events if e[0] in _SHAPE_KINDS]:
+        if type(events) is list:
+            shaping = [e for e in events if e[0] in _SHAPE_KINDS]
+        else:
+            shaping = events.select(_SHAPE_KIND_BYTES)
+        for event in shaping:
             if event[0] == CALL:
                 if len(opened) < MAX_KEPT_CALLS:
                     opened[event[3]] = event
@@ -646,10 +656,11 @@ class _Run:
                 self.dropped += 1  # the frame ended within the run: its CALL is dropped too
         if self.first is None:
             for event in events:
-                if event[0] != CALL or opened.get(event[3]) is not event:
+                kept = opened.get(event[3]) if event[0] == CALL else None
+                if kept is None or kept[1] != event[1]:
                     self.first = event
                     break
-                self.head.append(event)
+                self.head.append(kept)  # the kept tuple itself: stand_in checks identity
 
     def stand_in(self) -> tuple[list[tuple], int]:
         """The events written in the run's place (kept CALLs and one GAP), and the count dropped.

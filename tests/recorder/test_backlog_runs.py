@@ -10,10 +10,14 @@ run never spans a list that stayed queued.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from replay.events import CALL, GAP, LINE, RETURN
+from replay.recorder.csysmon import _ctracer
 from replay.recorder.scope import Scope
 from replay.recorder.state import RecordingState
 from replay.recorder.writer import GAP_REASON_BACKLOG, DropBacklog
@@ -43,15 +47,33 @@ def make(tmp_path: Path) -> tuple[RecordingState, DropBacklog, Writer]:
     return state, backlog, writer
 
 
-def hand(state: RecordingState, thread_id: int, events: list[tuple]) -> None:
-    """What state.hand_off does with a full list: queue it, then the policy past the bound."""
-    state.handoff.append((thread_id, events))
-    if len(state.handoff) > state.max_pending and state.on_backlog is not None:
-        state.on_backlog()
+Hand = Callable[[RecordingState, int, list[tuple]], None]
+
+
+@pytest.fixture(params=["list", "event buffer"])
+def hand(request: pytest.FixtureRequest) -> Hand:
+    """What state.hand_off does with a full list: queue it, then the policy past the bound.
+
+    Each test runs twice: with lists of tuples (the Python cores) and with the C cores' event
+    buffers, which the policy reads without a tuple per event.
+    """
+    if request.param == "list":
+        container: Callable[[list[tuple]], Any] = list
+    elif _ctracer is None:
+        pytest.skip("the C core is not built here")
+    else:
+        container = _ctracer.EventBuffer
+
+    def hand(state: RecordingState, thread_id: int, events: list[tuple]) -> None:
+        state.handoff.append((thread_id, container(events)))
+        if len(state.handoff) > state.max_pending and state.on_backlog is not None:
+            state.on_backlog()
+
+    return hand
 
 
 def test_a_dropped_run_becomes_one_gap_and_the_calls_of_frames_still_running(
-    tmp_path: Path,
+    tmp_path: Path, hand: Hand
 ) -> None:
     state, backlog, _writer = make(tmp_path)
     # GIVEN a queued list, then two more of the same thread while the writer is busy
@@ -74,7 +96,7 @@ def test_a_dropped_run_becomes_one_gap_and_the_calls_of_frames_still_running(
 
 
 def test_a_gap_that_starts_with_a_dropped_call_is_in_the_caller_at_an_unknown_line(
-    tmp_path: Path,
+    tmp_path: Path, hand: Hand
 ) -> None:
     state, backlog, _writer = make(tmp_path)
     hand(state, 1, [call(1, 5, 0), ev(LINE, 2, 5)])
@@ -85,7 +107,7 @@ def test_a_gap_that_starts_with_a_dropped_call_is_in_the_caller_at_an_unknown_li
     assert dropped == 4
 
 
-def test_a_run_never_spans_a_list_that_stayed_queued(tmp_path: Path) -> None:
+def test_a_run_never_spans_a_list_that_stayed_queued(tmp_path: Path, hand: Hand) -> None:
     state, backlog, writer = make(tmp_path)
     hand(state, 1, [ev(LINE, 1, 1)])
     hand(state, 1, [ev(LINE, 2, 1), ev(LINE, 3, 1)])  # dropped: a run begins
