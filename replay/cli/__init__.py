@@ -64,12 +64,16 @@ def _build_parts() -> list[tuple[str, str]]:
         core, why = choose_backend("auto")
     except ReplayError as exc:  # REPLAY_CORE set to something it cannot be
         core, why = "none", str(exc)
-    loops = "C" if codec.C_LOOPS else "Python (storage/_columns.c was not built)"
+    loops = (
+        "C column loops and value writer"
+        if codec.C_LOOPS
+        else "Python column loops and marshal (storage/_columns.c was not built)"
+    )
     scan = "C" if writer.C_SCAN else "Python (replay/recorder/_scan.c was not built)"
     return [
         ("recorder core", f"{core} ({why})"),
         ("recorder writer", f"{scan} index scan"),
-        ("store codec", f"{loops} column loops"),
+        ("store codec", loops),
     ]
 
 
