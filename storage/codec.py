@@ -84,7 +84,6 @@ zstd compressors and decompressors are not thread-safe, so each thread keeps its
 
 from __future__ import annotations
 
-import itertools
 import marshal
 import struct
 import sys
@@ -298,9 +297,12 @@ def _dump_values(values: list[_Values | bytes]) -> list[bytes]:
     """`marshal.dumps(v, 4)` of each chunk's values (bytes stay as they are), by the C writer
     where it can (it declines values it does not write, which marshal then writes)."""
     todo = [i for i, value in enumerate(values) if type(value) is not bytes]
-    written = _accel.dumps([values[i] for i in todo]) if _accel is not None and todo else []
+    if _accel is not None and todo:
+        written = _accel.dumps([values[i] for i in todo])
+    else:
+        written = [None] * len(todo)
     dumped = list(values)
-    for i, data in itertools.zip_longest(todo, written):
+    for i, data in zip(todo, written, strict=True):
         dumped[i] = marshal.dumps(values[i], _MARSHAL_VERSION) if data is None else data
     return dumped
 
