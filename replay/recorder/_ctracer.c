@@ -1090,7 +1090,8 @@ hand_off(Tracer *t, CThread *th)
 }
 
 /* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's buffer. Steals
- * payload, changes and deleted (NULL means None); `line` is borrowed. With check, hands the list
+ * payload, changes (flat: diff_locals' names and values one after the other, EbEvent.flat) and
+ * deleted (NULL means None); `line` is borrowed. With check, hands the list
  * off when full (sysmon's emit); without, appends only (sysmon's current()). */
 static int
 emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject *call_id,
@@ -1110,7 +1111,7 @@ emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject 
     untrack(changes);
     /* In steps of 256 ns, as state.TS_MASK says (the clock's low byte is noise). */
     if (eb_append(th->events, kind, (int64_t)stepno, (now_ns() - t->t0) & ~255LL, call, lineno,
-                  payload, changes, deleted)
+                  payload, changes, deleted, 1)
         < 0) {
         return -1;
     }
@@ -1597,11 +1598,13 @@ code_slow_flags(Tracer *t, CodeEntry *ce)
 /* ------------------------------------------------------------------------------------------- */
 /* The locals diff (state.diff_locals)                                                         */
 
-/* A growable array of (name, venc) pairs, on the stack for the common few. */
+/* A growable array of an event's changes, names and vencs one after the other (name, venc,
+ * name, venc, ...), on the stack for the common few: the event buffer keeps them flat, which
+ * saves a tuple per changed name (EbEvent.flat). */
 typedef struct {
     PyObject **items;
     Py_ssize_t n, cap;
-    PyObject *inline_items[16];
+    PyObject *inline_items[32];
 } PairBuf;
 
 static inline void
@@ -1609,7 +1612,7 @@ pb_init(PairBuf *b)
 {
     b->items = b->inline_items;
     b->n = 0;
-    b->cap = 16;
+    b->cap = 32;
 }
 
 static void
@@ -1627,7 +1630,7 @@ pb_clear(PairBuf *b)
 static int
 pb_add(PairBuf *b, PyObject *name, PyObject *venc)
 {
-    if (b->n == b->cap) {
+    if (b->n + 2 > b->cap) {
         Py_ssize_t cap = b->cap * 2;
         PyObject **items = PyMem_Malloc(sizeof(PyObject *) * (size_t)cap);
         if (items == NULL) {
@@ -1641,15 +1644,12 @@ pb_add(PairBuf *b, PyObject *name, PyObject *venc)
         b->items = items;
         b->cap = cap;
     }
-    PyObject *pair = untrack(PyTuple_Pack(2, name, venc));
-    if (pair == NULL) {
-        return -1;
-    }
-    b->items[b->n++] = pair;
+    b->items[b->n++] = Py_NewRef(name);
+    b->items[b->n++] = Py_NewRef(venc);
     return 0;
 }
 
-/* The pairs as a tuple (None when empty); empties the buffer. */
+/* The names and vencs as one flat tuple (NULL, no error, when empty); empties the buffer. */
 static PyObject *
 pb_take_tuple(PairBuf *b)
 {
@@ -1858,8 +1858,8 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
 static int
 pb_has_name(PairBuf *b, PyObject *name)
 {
-    for (Py_ssize_t k = 0; k < b->n; k++) {
-        if (PyTuple_GET_ITEM(b->items[k], 0) == name) {
+    for (Py_ssize_t k = 0; k < b->n; k += 2) {
+        if (b->items[k] == name) {
             return 1;
         }
     }
@@ -2211,9 +2211,8 @@ merge_rechecked_mapping(FrameState *st, Diff *d)
         PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 0);
         PyObject *venc = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 1);
         int known = 0;
-        for (Py_ssize_t j = 0; j < d->changes.n && !known; j++) {
-            known = PyObject_RichCompareBool(PyTuple_GET_ITEM(d->changes.items[j], 0), name,
-                                             Py_EQ);
+        for (Py_ssize_t j = 0; j < d->changes.n && !known; j += 2) {
+            known = PyObject_RichCompareBool(d->changes.items[j], name, Py_EQ);
             if (known < 0) {
                 return -1;
             }
@@ -2475,9 +2474,8 @@ settle_unnamed(CThread *th, FrameState *st, PyObject *changes, int final)
     if (changes != NULL) {
         void *secret_ids[64];
         int n_ids = 0;
-        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k++) {
-            PyObject *pair = PyTuple_GET_ITEM(changes, k);
-            PyObject *venc = PyTuple_GET_ITEM(pair, 1);
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k += 2) {
+            PyObject *venc = PyTuple_GET_ITEM(changes, k + 1);
             if (!PyTuple_CheckExact(venc) || PyTuple_GET_SIZE(venc) == 0) {
                 continue;
             }
@@ -2485,7 +2483,7 @@ settle_unnamed(CThread *th, FrameState *st, PyObject *changes, int final)
             if (!PyLong_CheckExact(tag) || PyLong_AsLong(tag) != 4 /* V_REDACTED */) {
                 continue;
             }
-            void *id = snap_id_of(st, PyTuple_GET_ITEM(pair, 0));
+            void *id = snap_id_of(st, PyTuple_GET_ITEM(changes, k));
             if (id == NULL) {
                 if (PyErr_Occurred()) {
                     return -1;

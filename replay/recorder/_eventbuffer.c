@@ -5,8 +5,11 @@
  * the writer, the drop policy, the budget's GAP steps): `len`, indexing and iteration give the
  * event tuples, slicing gives a buffer, `del b[i:j]`, `b[i] = event`, append, extend and pop
  * work as on a list. The writer's hot paths read it without tuples: `columns()` gives the
- * integer fields as int64 arrays for the codec, and `select(kinds)` gives the few events the
- * call index needs.
+ * integer fields as int64 arrays for the codec, and `select(kinds, False)` gives the few events
+ * the call index needs, without their changes.
+ *
+ * An event's changes are kept flat, names and values one after the other (EbEvent.flat), and
+ * paired again only for a reader of event tuples; the codec stores them flat.
  *
  * Why: a tuple and two ints per event (the step and the time) were three allocations on the
  * traced thread, and the writer read them back scattered over the heap: transposing the tuples
@@ -71,7 +74,7 @@ eb_reserve(EventBuffer *b, Py_ssize_t need)
 
 int
 eb_append(EventBuffer *b, int kind, int64_t step, int64_t ts, int64_t call, int64_t line,
-          PyObject *payload, PyObject *changes, PyObject *deleted)
+          PyObject *payload, PyObject *changes, PyObject *deleted, int flat)
 {
     if (b->n == b->cap && eb_reserve(b, b->n + 1) < 0) {
         Py_XDECREF(payload);
@@ -88,6 +91,7 @@ eb_append(EventBuffer *b, int kind, int64_t step, int64_t ts, int64_t call, int6
     e->payload = payload;
     e->changes = changes;
     e->deleted = deleted;
+    e->flat = (uint8_t)(flat && changes != NULL);
     return 0;
 }
 
@@ -121,7 +125,60 @@ int64_of(PyObject *o, int64_t *out)
     return 1;
 }
 
-/* An event tuple as a record (new references), or -1 with TypeError. */
+/* `changes` as a flat tuple (see EbEvent) if it is a tuple of 2-tuples: 1 and a new reference
+ * in *out; 0 if it is not (then it is kept as it is); -1 on error. */
+static int
+flatten(PyObject *changes, PyObject **out)
+{
+    if (!PyTuple_CheckExact(changes)) {
+        return 0;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(changes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(changes, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            return 0;
+        }
+    }
+    PyObject *flat = PyTuple_New(2 * n);
+    if (flat == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(changes, i);
+        PyTuple_SET_ITEM(flat, 2 * i, Py_NewRef(PyTuple_GET_ITEM(pair, 0)));
+        PyTuple_SET_ITEM(flat, 2 * i + 1, Py_NewRef(PyTuple_GET_ITEM(pair, 1)));
+    }
+    PyObject_GC_UnTrack(flat); /* as the cores' own: only the buffer refers to it */
+    *out = flat;
+    return 1;
+}
+
+/* A flat tuple of changes paired again: ((name, value), ...). New reference. */
+static PyObject *
+paired(PyObject *flat)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(flat) / 2;
+    PyObject *pairs = PyTuple_New(n);
+    if (pairs == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(flat, 2 * i),
+                                      PyTuple_GET_ITEM(flat, 2 * i + 1));
+        if (pair == NULL) {
+            Py_DECREF(pairs);
+            return NULL;
+        }
+        PyObject_GC_UnTrack(pair);
+        PyTuple_SET_ITEM(pairs, i, pair);
+    }
+    PyObject_GC_UnTrack(pairs);
+    return pairs;
+}
+
+/* An event tuple as a record (new references), or -1 with TypeError. Changes given as
+ * (name, value) pairs are kept flat, anything else as it is. */
 static int
 parse_event(PyObject *t, EbEvent *e)
 {
@@ -141,9 +198,15 @@ parse_event(PyObject *t, EbEvent *e)
         PyErr_SetString(PyExc_TypeError, EVENT_SHAPE);
         return -1;
     }
+    PyObject *flat = NULL;
+    int flattened = flatten(PyTuple_GET_ITEM(t, 6), &flat);
+    if (flattened < 0) {
+        return -1;
+    }
     e->kind = (uint8_t)kind;
+    e->flat = (uint8_t)flattened;
     e->payload = stored(PyTuple_GET_ITEM(t, 5));
-    e->changes = stored(PyTuple_GET_ITEM(t, 6));
+    e->changes = flattened ? flat : stored(PyTuple_GET_ITEM(t, 6));
     e->deleted = stored(PyTuple_GET_ITEM(t, 7));
     return 0;
 }
@@ -184,7 +247,7 @@ eb_extend(EventBuffer *b, PyObject *iterable)
         int rc = parse_event(item, &e);
         Py_DECREF(item);
         if (rc < 0 || eb_append(b, e.kind, e.step, e.ts, e.call, e.line, e.payload, e.changes,
-                                e.deleted)
+                                e.deleted, e.flat)
                           < 0) {
             Py_DECREF(it);
             return -1;
@@ -194,9 +257,10 @@ eb_extend(EventBuffer *b, PyObject *iterable)
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* The event tuple of a record. New reference. */
+/* The event tuple of a record, its changes paired again (None without `with_changes`). New
+ * reference. */
 static PyObject *
-event_tuple(const EbEvent *e)
+event_tuple(const EbEvent *e, int with_changes)
 {
     PyObject *t = PyTuple_New(8);
     if (t == NULL) {
@@ -217,8 +281,15 @@ event_tuple(const EbEvent *e)
         }
         PyTuple_SET_ITEM(t, i, fields[i]);
     }
+    PyObject *changes = !with_changes ? Py_NewRef(Py_None)
+                        : e->flat      ? paired(e->changes)
+                                       : object_of(e->changes);
+    if (changes == NULL) {
+        failed = 1;
+        changes = Py_NewRef(Py_None);
+    }
     PyTuple_SET_ITEM(t, 5, object_of(e->payload));
-    PyTuple_SET_ITEM(t, 6, object_of(e->changes));
+    PyTuple_SET_ITEM(t, 6, changes);
     PyTuple_SET_ITEM(t, 7, object_of(e->deleted));
     if (failed) {
         Py_DECREF(t);
@@ -286,7 +357,7 @@ eb_item(EventBuffer *b, Py_ssize_t i)
         PyErr_SetString(PyExc_IndexError, "event index out of range");
         return NULL;
     }
-    return event_tuple(&b->ev[i]);
+    return event_tuple(&b->ev[i], 1);
 }
 
 static PyObject *
@@ -374,7 +445,9 @@ eb_append_method(EventBuffer *b, PyObject *event)
     if (parse_event(event, &e) < 0) {
         return NULL;
     }
-    if (eb_append(b, e.kind, e.step, e.ts, e.call, e.line, e.payload, e.changes, e.deleted) < 0) {
+    if (eb_append(b, e.kind, e.step, e.ts, e.call, e.line, e.payload, e.changes, e.deleted,
+                  e.flat)
+        < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -445,13 +518,13 @@ object_column(EventBuffer *b, size_t offset)
 }
 
 /* columns() -> (kinds, steps, ts, calls, lines, payloads, changes, deleted), or None when a line
- * is None (the codec then stores the events as a list). kinds is bytes; steps to lines are bytes
- * of native int64s; the others are lists. */
+ * is None or changes are not flat (the codec then reads the event tuples). kinds is bytes; steps
+ * to lines are bytes of native int64s; the others are lists, each changes flat or None. */
 static PyObject *
 eb_columns(EventBuffer *b, PyObject *Py_UNUSED(ignored))
 {
     for (Py_ssize_t i = 0; i < b->n; i++) {
-        if (b->ev[i].line == EB_NO_LINE) {
+        if (b->ev[i].line == EB_NO_LINE || (b->ev[i].changes != NULL && !b->ev[i].flat)) {
             Py_RETURN_NONE;
         }
     }
@@ -489,10 +562,21 @@ eb_columns(EventBuffer *b, PyObject *Py_UNUSED(ignored))
     return result;
 }
 
-/* select(kinds) -> list of the event tuples whose kind is in `kinds` (bytes), in order. */
+/* select(kinds, changes=True) -> list of the event tuples whose kind is in `kinds` (bytes), in
+ * order; without `changes`, their changes are None (the writer's scan does not read them, and
+ * pairing them again would cost it an allocation per changed name). */
 static PyObject *
-eb_select(EventBuffer *b, PyObject *kinds)
+eb_select(EventBuffer *b, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "select() takes the kinds, and whether to give changes");
+        return NULL;
+    }
+    PyObject *kinds = args[0];
+    int with_changes = nargs < 2 ? 1 : PyObject_IsTrue(args[1]);
+    if (with_changes < 0) {
+        return NULL;
+    }
     if (!PyBytes_Check(kinds)) {
         PyErr_SetString(PyExc_TypeError, "select() takes the kinds as bytes");
         return NULL;
@@ -510,7 +594,7 @@ eb_select(EventBuffer *b, PyObject *kinds)
         if (!wanted[b->ev[i].kind]) {
             continue;
         }
-        PyObject *event = event_tuple(&b->ev[i]);
+        PyObject *event = event_tuple(&b->ev[i], with_changes);
         if (event == NULL || PyList_Append(out, event) < 0) {
             Py_XDECREF(event);
             Py_DECREF(out);
@@ -563,9 +647,11 @@ static PyMethodDef eb_methods[] = {
      "Remove and return the event at an index (default last)."},
     {"columns", (PyCFunction)eb_columns, METH_NOARGS,
      "(kinds, steps, ts, calls, lines, payloads, changes, deleted): int columns as bytes of "
-     "native int64 (kinds: bytes), objects as lists; None when a line is None."},
-    {"select", (PyCFunction)eb_select, METH_O,
-     "The event tuples whose kind is in the given bytes, in order."},
+     "native int64 (kinds: bytes), objects as lists, changes flat (name, value, name, value...); "
+     "None when a line is None or changes are not pairs."},
+    {"select", (PyCFunction)(void (*)(void))eb_select, METH_FASTCALL,
+     "select(kinds, changes=True): the event tuples whose kind is in the given bytes, in order "
+     "(their changes None unless asked for)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -150,8 +150,9 @@ class IndexBuilder:
         """
         touched: dict[int, CallRow] = {}
         ended: list[CallRow] = []
-        # A C core's event buffer (no tuples) makes tuples of the events that rows need only.
-        scanned = events if type(events) is list else events.select(_SCANNED_KINDS)
+        # A C core's event buffer (no tuples) makes tuples of the events that rows need only,
+        # without their changes (no row reads them).
+        scanned = events if type(events) is list else events.select(_SCANNED_KINDS, False)
         found = (
             None
             if _scan is None

@@ -62,6 +62,11 @@ def buffer(items: list[tuple]) -> object:
     return _ctracer.EventBuffer(items)
 
 
+def flat(changes: tuple | None) -> tuple | None:
+    """An event's changes as the buffer keeps them: names and values one after the other."""
+    return None if changes is None else tuple(x for pair in changes for x in pair)
+
+
 @settings(max_examples=200, deadline=None)
 @given(items=st.lists(events, max_size=30), data=st.data())
 def test_it_behaves_as_the_list_of_its_event_tuples(
@@ -130,16 +135,60 @@ def test_the_codec_stores_the_same_events_from_a_buffer_as_from_a_list(items: li
 def test_a_recorders_events_are_packed_from_the_buffers_columns(items: list[tuple]) -> None:
     # GIVEN events as a core makes them (int lines, steps that increase)
     b = buffer(items)
-    # THEN the codec packs the buffer's columns (no tuple is made), into the list's layout: the
-    # same column part (up to marshal's reference flags: they follow reference counts, which
-    # differ between the buffer's fresh objects and the list's tuples) and the same values
+    # THEN the codec packs the buffer's columns (no tuple is made), into the list's layout but
+    # for the changes, stored flat as the buffer keeps them: the same column part (up to
+    # marshal's reference flags: they follow reference counts, which differ between the
+    # buffer's fresh objects and the list's tuples) under the flat layout's tag, the same
+    # payloads and deleted names, and each event's changes flat
     packed = codec._event_parts_packed(b.columns())
     assert packed is not None
     from_list = codec._event_parts(items)
     assert from_list is not None
-    assert marshal.loads(packed[0]) == marshal.loads(from_list[0])
-    assert packed[1:] == from_list[1:]
+    layout, *columns = marshal.loads(packed[0])
+    assert (layout, marshal.loads(from_list[0])[0]) == (codec._AS_FLAT_COLUMNS, codec._AS_COLUMNS)
+    assert columns == list(marshal.loads(from_list[0])[1:])
+    (payloads, changes, deleted), (list_payloads, list_changes, list_deleted) = (
+        packed[1],
+        from_list[1],
+    )
+    assert (payloads, deleted) == (list_payloads, list_deleted)
+    assert changes == [flat(c) for c in list_changes]
+    assert packed[2] == from_list[2]
+    # AND the chunk decodes to the events, their changes paired again
     assert decode_events(encode_events(b)) == items
+
+
+def test_changes_that_are_not_pairs_are_kept_as_they_are() -> None:
+    # GIVEN events whose changes are not a tuple of (name, value) pairs (no core makes them, but
+    # the buffer is a list to Python code) beside one whose changes are
+    items = [
+        (LINE, 1, 2, 3, 4, None, (("x", 1),), None),
+        (LINE, 2, 3, 3, 5, None, (("x", 1, 2),), None),
+        (LINE, 3, 4, 3, 6, None, [("x", 1)], None),
+        (LINE, 4, 5, 3, 7, None, (), None),
+    ]
+    b = buffer(items)
+    # THEN each reads back as it was given
+    assert list(b) == items
+    # AND the codec, finding changes it cannot store flat, reads the tuples: the same events
+    assert b.columns() is None
+    assert decode_events(encode_events(b)) == items
+    # AND a buffer of pairs only gives its changes flat
+    assert b[:1].columns()[6] == [("x", 1)]
+
+
+def test_the_scan_can_leave_out_the_changes() -> None:
+    # GIVEN a CALL that binds two arguments and a RETURN
+    items = [
+        (CALL, 1, 2, 3, 4, (5, 0), (("a", 1), ("b", (5, 9, "list", 0, ()))), None),
+        (LINE, 2, 3, 3, 5, None, (("c", 2),), None),
+        (RETURN, 3, 4, 3, 6, 7, None, None),
+    ]
+    b = buffer(items)
+    # THEN select gives the events of the kinds asked for, their changes paired again
+    assert b.select(bytes([CALL, RETURN])) == [items[0], items[2]]
+    # AND without them when asked (the writer's scan: no row reads them)
+    assert b.select(bytes([CALL, RETURN]), False) == [(*items[0][:6], None, None), items[2]]
 
 
 @settings(max_examples=100, deadline=None)

@@ -128,7 +128,7 @@ def test_realistic_events_round_trip_and_compress() -> None:
     blob = encode_events(events)
     # THEN the blob is framed as documented, smaller than codec 1, and decodes exactly
     assert blob[:4] == MAGIC
-    assert blob[4] == CODEC_VERSION == 2
+    assert blob[4] == CODEC_VERSION == 3
     assert blob[5:9] == b"\x28\xb5\x2f\xfd"  # a zstd frame follows the header
     assert len(blob) < len(marshal.dumps(events, 4)) / 10
     assert len(blob) < len(v1_chunk(events)) / 2
@@ -178,7 +178,7 @@ def test_newer_codec_version_is_refused_with_both_versions() -> None:
     blob = bytearray(encode_events(line_events(1, 3)))
     blob[4] = CODEC_VERSION + 1
     with pytest.raises(
-        StoreError, match=r"codec version 3, .*incompatible.*reads codec versions 1 and 2"
+        StoreError, match=r"codec version 4, .*incompatible.*reads codec versions 1, 2 and 3\)"
     ):
         decode_events(bytes(blob))
 
@@ -220,23 +220,48 @@ def test_valid_frame_of_something_else_than_a_list_is_refused() -> None:
         decode_events(MAGIC + bytes([CODEC_VERSION]) + payload)
 
 
-def v2_chunk(columns: object, values: object = ((), (), ()), noise: bytes = b"") -> bytes:
-    """A codec-2 chunk made by hand from its three parts (see codec.py)."""
+def v2_chunk(
+    columns: object,
+    values: object = ((), (), ()),
+    noise: bytes = b"",
+    version: int = CODEC_VERSION,
+) -> bytes:
+    """A codec-2 (or 3: the same parts) chunk made by hand from its three parts (codec.py)."""
     parts = [marshal.dumps(columns, 4), marshal.dumps(values, 4)]
     payload = struct.pack("<II", *map(len, parts)) + b"".join(parts) + noise
-    return MAGIC + bytes([CODEC_VERSION]) + zstandard.ZstdCompressor().compress(payload)
+    return MAGIC + bytes([version]) + zstandard.ZstdCompressor().compress(payload)
 
 
-def test_a_hand_made_chunk_decodes() -> None:
-    # The layout as docs/schema.md describes it: two events, times 1000 and 1300.
-    ints = (4, 1, b"\x01\x00\x00\x00")  # first 1, then +1
-    times = (4, 1000, b"\x01\x00\x00")  # planes 1-3 of +300; plane 0 (0x2c) is the noise
-    columns = (1, 2, b"\x00\x01", ints, times, (4, 5, b"\x00" * 4), (4, 7, b"\x08\0\0\0"))
-    values = (((1, 0), None), (None, (("x", 1),)), (None, None))
-    assert decode_events(v2_chunk(columns, values, b"\x2c")) == [
-        (0, 1, 1000, 5, 7, (1, 0), None, None),
-        (1, 2, 1300, 5, 8, None, (("x", 1),), None),
-    ]
+# The layout as docs/schema.md describes it: two events, times 1000 and 1300.
+HAND_INTS = (4, 1, b"\x01\x00\x00\x00")  # first 1, then +1
+HAND_TIMES = (4, 1000, b"\x01\x00\x00")  # planes 1-3 of +300; plane 0 (0x2c) is the noise
+HAND_COLUMNS = (2, b"\x00\x01", HAND_INTS, HAND_TIMES, (4, 5, b"\x00" * 4), (4, 7, b"\x08\0\0\0"))
+HAND_EVENTS = [
+    (0, 1, 1000, 5, 7, (1, 0), None, None),
+    (1, 2, 1300, 5, 8, None, (("x", 1), ("y", (5, 9, "list", 0, ()))), None),
+]
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_hand_made_chunk_decodes(version: int) -> None:
+    # GIVEN a chunk of the columns layout (1: changes as pairs), as codec 2 and 3 write it
+    values = (((1, 0), None), (None, (("x", 1), ("y", (5, 9, "list", 0, ())))), (None, None))
+    # THEN it decodes to its events
+    assert decode_events(v2_chunk((1, *HAND_COLUMNS), values, b"\x2c", version)) == HAND_EVENTS
+
+
+def test_a_hand_made_chunk_with_flat_changes_decodes_to_pairs() -> None:
+    # GIVEN a codec-3 chunk of layout 2: each event's changes as names and values in a row
+    values = (((1, 0), None), (None, ("x", 1, "y", (5, 9, "list", 0, ()))), (None, None))
+    # THEN the events come back with their changes as pairs, as the recorder made them
+    assert decode_events(v2_chunk((2, *HAND_COLUMNS), values, b"\x2c")) == HAND_EVENTS
+
+
+@pytest.mark.parametrize("changes", [("x", 1, "y"), [("x", 1)], "xy"], ids=["odd", "list", "str"])
+def test_flat_changes_that_are_not_names_and_values_are_refused(changes: object) -> None:
+    values = (((1, 0), None), (None, changes), (None, None))
+    with pytest.raises(StoreError, match="corrupted"):
+        decode_events(v2_chunk((2, *HAND_COLUMNS), values, b"\x2c"))
 
 
 GOOD = (1, 2, b"\x01\x01", *[(4, 1, b"\x00" * 4)] * 4)
