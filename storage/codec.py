@@ -551,6 +551,11 @@ def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
 
 
 def _call_columns(rows: Sequence[tuple]) -> tuple:
+    if _accel is not None and type(rows) is list:
+        # The usual rows in one C pass (`_columns.call_columns`: the same columns), else below.
+        columns: tuple | None = _accel.call_columns(rows)
+        if columns is not None:
+            return columns
     plain = (_AS_LIST, list(rows))
     if not rows or set(map(len, rows)) != {len(CALL_FIELDS)}:
         return plain

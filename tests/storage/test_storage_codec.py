@@ -432,6 +432,59 @@ edge_ints = st.sampled_from(
 )
 
 
+edge_call_rows = st.lists(
+    st.tuples(
+        edge_ints,  # call_id
+        st.none() | edge_ints,  # parent_id
+        edge_ints | st.just(True),  # function_id
+        edge_ints,  # thread_id
+        edge_ints,  # depth
+        edge_ints,  # first_step
+        st.none() | edge_ints,  # last_step
+        st.booleans() | st.just(1),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@needs_accel
+@settings(max_examples=500, deadline=None)
+@given(rows=edge_call_rows)
+def test_c_call_columns_give_the_python_block_or_decline(rows: list[tuple]) -> None:
+    # GIVEN call rows with ints at the edges of 32 and 64 bits (as values, as differences of
+    # call ids, parents and steps), a bool id or an int flag here and there
+    made = codec._accel.call_columns(rows)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(codec, "_accel", None)
+        python = codec._call_columns(rows)
+        python_block = encode_calls(rows)
+    # THEN the C pass gives the Python columns, or declines (the Python code then decides)
+    assert made is None or made == python
+
+    # AND it declines only rows with a value past 64 bits (a field, or a parent's or a last
+    # step's difference as the block stores it), or what Python does not pack within 64 bits
+    # (a plain list, or a difference between rows past them)
+    def stored(row: tuple) -> list[object]:
+        call, parent, *_, first, last = row[:7]
+        gap = None if parent is None or type(parent) is not int else call - parent
+        span = None if last is None or type(last) is not int else last - first
+        return [*row[:7], gap, span]
+
+    in_64_bits = all(
+        type(x) is int and -(2**63) <= x < 2**63
+        for row in rows
+        for x in stored(row)
+        if x is not None
+    )
+    if made is None and in_64_bits:
+        assert python[0] == codec._AS_LIST or any(column[0] == 0 for column in python[2:9])
+    # AND the blocks are the same bytes either way, and read back as the rows
+    assert encode_calls(rows) == python_block
+    assert exactly(decode_calls(python_block)) == exactly(rows)
+
+
 @needs_accel
 @settings(max_examples=300, deadline=None)
 @given(
