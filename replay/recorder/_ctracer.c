@@ -1704,7 +1704,10 @@ typedef struct {
     int mutated;         /* an in-place change was found (with touched) */
     int nold;            /* 3.12: snapshot entries at the start (the dict's existing keys) */
     PairBuf changes;
-    PyObject *rechecked; /* list of (slot index or name, venc): _recheck_untouched's result */
+    /* _recheck_untouched's result: (slot index or name, venc) one after the other. Kept in C:
+     * a list and a tuple per re-check were a sixth of the objects the garbage collector
+     * counted while recording richards.py (a re-check runs after every in-place change). */
+    PairBuf rechecked;
 } Diff;
 
 static int recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found);
@@ -1795,10 +1798,6 @@ static int
 recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
 {
     const unsigned char *kinds = st->ce->kinds;
-    d->rechecked = PyList_New(0);
-    if (d->rechecked == NULL) {
-        return -1;
-    }
 #if RT_DICT_LOCALS
     int count = d->nold;
 #else
@@ -1842,13 +1841,14 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
         if (ne == 0) {
             s->fp = fp;
         }
-        PyObject *item = ne > 0 ? Py_BuildValue("(iO)", i, venc) : NULL;
+        /* The slot's index as an int: a shared small int for the first 257 slots. */
+        PyObject *index = ne > 0 ? PyLong_FromLong(i) : NULL;
+        int rc = ne < 0 || (ne > 0 && (index == NULL || pb_add(&d->rechecked, index, venc) < 0));
+        Py_XDECREF(index);
         Py_DECREF(venc);
-        if (ne < 0 || (ne > 0 && (item == NULL || PyList_Append(d->rechecked, item) < 0))) {
-            Py_XDECREF(item);
+        if (rc) {
             return -1;
         }
-        Py_XDECREF(item);
     }
     return 0;
 }
@@ -1870,14 +1870,10 @@ pb_has_name(PairBuf *b, PyObject *name)
 static int
 merge_rechecked_fast(FrameState *st, Diff *d)
 {
-    PyObject *rechecked = d->rechecked;
-    if (rechecked == NULL) {
-        return 0;
-    }
-    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rechecked); k++) {
-        PyObject *item = PyList_GET_ITEM(rechecked, k);
-        int i = (int)PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
-        PyObject *venc = PyTuple_GET_ITEM(item, 1);
+    PyObject **rechecked = d->rechecked.items;
+    for (Py_ssize_t k = 0; k < d->rechecked.n; k += 2) {
+        int i = (int)PyLong_AsLong(rechecked[k]);
+        PyObject *venc = rechecked[k + 1];
         PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
         if (pb_has_name(&d->changes, name)) {
             continue;
@@ -2175,23 +2171,14 @@ recheck_item(Tracer *t, FrameState *st, Diff *d, PyObject *name, PyObject *value
     }
     int ne = PyObject_RichCompareBool(venc, PyTuple_GET_ITEM(entry, 1), Py_NE);
     Py_DECREF(entry);
-    PyObject *item = ne > 0 ? PyTuple_Pack(2, name, venc) : NULL;
+    int rc = ne < 0 || (ne > 0 && pb_add(&d->rechecked, name, venc) < 0);
     Py_DECREF(venc);
-    if (ne < 0 || (ne > 0 && (item == NULL || PyList_Append(d->rechecked, item) < 0))) {
-        Py_XDECREF(item);
-        return -1;
-    }
-    Py_XDECREF(item);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 static int
 recheck_untouched_mapping(Tracer *t, FrameState *st, Diff *d, PyObject *found)
 {
-    d->rechecked = PyList_New(0);
-    if (d->rechecked == NULL) {
-        return -1;
-    }
     Py_INCREF(found);
     int rc = for_items(t, st, d, recheck_item, found);
     Py_DECREF(found);
@@ -2203,13 +2190,10 @@ recheck_untouched_mapping(Tracer *t, FrameState *st, Diff *d, PyObject *found)
 static int
 merge_rechecked_mapping(FrameState *st, Diff *d)
 {
-    PyObject *rechecked = d->rechecked;
-    if (rechecked == NULL) {
-        return 0;
-    }
-    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rechecked); k++) {
-        PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 0);
-        PyObject *venc = PyTuple_GET_ITEM(PyList_GET_ITEM(rechecked, k), 1);
+    PyObject **rechecked = d->rechecked.items;
+    for (Py_ssize_t k = 0; k < d->rechecked.n; k += 2) {
+        PyObject *name = rechecked[k];
+        PyObject *venc = rechecked[k + 1];
         int known = 0;
         for (Py_ssize_t j = 0; j < d->changes.n && !known; j += 2) {
             known = PyObject_RichCompareBool(d->changes.items[j], name, Py_EQ);
@@ -2409,9 +2393,14 @@ diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObj
     if (st->ce->loc_mode == LOC_NONE) {
         return 0;
     }
-    Diff d;
-    memset(&d, 0, sizeof(d));
+    Diff d; /* field by field: the two buffers' inline arrays need no zeroing */
+    d.fast = NULL;
+    d.loc = NULL;
+    d.touched = NULL;
+    d.mutated = 0;
+    d.nold = 0;
     pb_init(&d.changes);
+    pb_init(&d.rechecked);
     if (narrow && touched_now(t, st, &d.touched) < 0) {
         return -1;
     }
@@ -2441,8 +2430,8 @@ diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObj
     }
     }
     pb_clear(&d.changes);
+    pb_clear(&d.rechecked);
     Py_XDECREF(d.loc);
-    Py_XDECREF(d.rechecked);
     Py_XDECREF(d.touched);
     return rc;
 }
