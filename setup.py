@@ -31,6 +31,7 @@ if sys.implementation.name == "cpython":
         Extension(
             "replay.recorder._scan",
             ["replay/recorder/_scan.c"],
+            depends=["replay/recorder/_eventbuffer.h"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

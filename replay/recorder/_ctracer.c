@@ -3992,12 +3992,16 @@ PyInit__ctracer(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(m, "Tracer", (PyObject *)&Tracer_Type) < 0
+    PyObject *capi = PyCapsule_New((void *)&eb_capi, EB_CAPI_NAME, NULL);
+    if (capi == NULL || PyModule_AddObjectRef(m, "Tracer", (PyObject *)&Tracer_Type) < 0
         || PyModule_AddObjectRef(m, "EventBuffer", (PyObject *)&EventBuffer_Type) < 0
+        || PyModule_AddObjectRef(m, "EVENT_BUFFER_CAPI", capi) < 0
         || PyModule_AddIntConstant(m, "PY312_DICT_ORDER", RT_DICT_LOCALS) < 0) {
+        Py_XDECREF(capi);
         Py_DECREF(m);
         return NULL;
     }
+    Py_DECREF(capi);
     return m;
 #endif
 }

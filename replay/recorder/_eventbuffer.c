@@ -301,6 +301,14 @@ event_tuple(const EbEvent *e, int with_changes)
     return t;
 }
 
+PyObject *
+eb_event_tuple(const EbEvent *e, int with_changes)
+{
+    return event_tuple(e, with_changes);
+}
+
+const EbCapi eb_capi = {&EventBuffer_Type, sizeof(EbEvent), eb_event_tuple};
+
 /* Remove records [lo, hi). */
 static void
 remove_range(EventBuffer *b, Py_ssize_t lo, Py_ssize_t hi)

@@ -52,4 +52,20 @@ int eb_append(EventBuffer *b, int kind, int64_t step, int64_t ts, int64_t call, 
 /* Append the events of any iterable of event tuples (another buffer included). */
 int eb_extend(EventBuffer *b, PyObject *iterable);
 
+/* The event tuple of a record (its changes paired again, or None without `with_changes`). */
+PyObject *eb_event_tuple(const EbEvent *e, int with_changes);
+
+/* What another extension (replay.recorder._scan) needs to read a buffer's records in place,
+ * published by _ctracer as a capsule named EB_CAPI_NAME: the type, to tell a buffer; the size
+ * of a record, to check that both were built from this header; the event tuple of a record. */
+typedef struct {
+    PyTypeObject *type;
+    size_t record_size;
+    PyObject *(*event_tuple)(const EbEvent *e, int with_changes);
+} EbCapi;
+
+#define EB_CAPI_NAME "replay.recorder._ctracer.EVENT_BUFFER_CAPI"
+
+extern const EbCapi eb_capi;
+
 #endif

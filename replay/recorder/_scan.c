@@ -7,6 +7,11 @@
  * exact 8-tuple with exact int kind, step and call id, a CALL whose payload is not an exact
  * (code_id, parent) pair with an exact int parent): the Python loop then decides.
  *
+ * A C core's event buffer (replay/recorder/_eventbuffer.c) is read in place, record by record,
+ * through the capsule _ctracer publishes (EbCapi): no tuple per event, and ints made only for
+ * the steps and call ids the rows keep. Exceptions' events are made as tuples, without their
+ * changes (no row reads them).
+ *
  * Why: the writer thread derives the calls and exceptions rows from every event it writes,
  * holding the GIL the traced program needs. In Python the loop cost about 0.17 us per event
  * (a third of all events are CALL or RETURN on object-heavy code): 0.56 s of the writer's 4 s on
@@ -19,12 +24,23 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_eventbuffer.h"
+
 /* replay.events kinds (writer.py checks they still are, before it uses this module). */
 enum { K_CALL = 0, K_LINE, K_RETURN, K_RAISE, K_HANDLED, K_UNWIND, K_YIELD, K_RESUME, K_THROW };
 
 /* Positions in a call row (codec.CALL_FIELDS; checked by writer.py too). */
 enum { R_CALL, R_PARENT, R_FUNCTION, R_THREAD, R_DEPTH, R_FIRST, R_LAST, R_EXCEPTION,
        R_GENERATOR, R_FIELDS };
+
+/* Whether a CALL's payload is what the loop reads: an exact (code_id, parent) pair with an
+ * exact int parent. */
+static inline int
+plain_call_payload(PyObject *payload)
+{
+    return payload != NULL && PyTuple_CheckExact(payload) && PyTuple_GET_SIZE(payload) == 2
+           && PyLong_CheckExact(PyTuple_GET_ITEM(payload, 1));
+}
 
 /* Whether every event has the shape the loop reads: then nothing below can fail on it. */
 static int
@@ -46,12 +62,8 @@ plain_batch(PyObject *events)
             PyErr_Clear();
             return 0;
         }
-        if (k == K_CALL) {
-            PyObject *payload = PyTuple_GET_ITEM(e, 5);
-            if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 2
-                || !PyLong_CheckExact(PyTuple_GET_ITEM(payload, 1))) {
-                return 0;
-            }
+        if (k == K_CALL && !plain_call_payload(PyTuple_GET_ITEM(e, 5))) {
+            return 0;
         }
     }
     return 1;
@@ -59,9 +71,9 @@ plain_batch(PyObject *events)
 
 /* A fresh call row (IndexBuilder.scan's CALL branch). New reference. */
 static PyObject *
-new_row(PyObject *open_calls, PyObject *event, PyObject *thread_id, PyObject *one)
+new_row(PyObject *open_calls, PyObject *step, PyObject *call_id, PyObject *payload,
+        PyObject *thread_id, PyObject *one)
 {
-    PyObject *payload = PyTuple_GET_ITEM(event, 5);
     PyObject *code_id = PyTuple_GET_ITEM(payload, 0);
     PyObject *parent = PyTuple_GET_ITEM(payload, 1);
     PyObject *caller = PyDict_GetItemWithError(open_calls, parent); /* borrowed */
@@ -88,12 +100,12 @@ new_row(PyObject *open_calls, PyObject *event, PyObject *thread_id, PyObject *on
         return NULL;
     }
     int has_parent = PyObject_IsTrue(parent); /* an exact int: no Python code */
-    PyList_SET_ITEM(row, R_CALL, Py_NewRef(PyTuple_GET_ITEM(event, 3)));
+    PyList_SET_ITEM(row, R_CALL, Py_NewRef(call_id));
     PyList_SET_ITEM(row, R_PARENT, Py_NewRef(has_parent ? parent : Py_None));
     PyList_SET_ITEM(row, R_FUNCTION, Py_NewRef(code_id));
     PyList_SET_ITEM(row, R_THREAD, Py_NewRef(thread_id));
     PyList_SET_ITEM(row, R_DEPTH, depth);
-    PyList_SET_ITEM(row, R_FIRST, Py_NewRef(PyTuple_GET_ITEM(event, 1)));
+    PyList_SET_ITEM(row, R_FIRST, Py_NewRef(step));
     PyList_SET_ITEM(row, R_LAST, Py_NewRef(Py_None));
     PyList_SET_ITEM(row, R_EXCEPTION, Py_NewRef(Py_False));
     PyList_SET_ITEM(row, R_GENERATOR, Py_NewRef(Py_False));
@@ -121,20 +133,26 @@ file_row(PyObject *row, PyObject *call_id, PyObject *fresh, PyObject *if_fresh,
     return is_fresh ? PyList_Append(if_fresh, row) : PyDict_SetItem(touched, call_id, row);
 }
 
-/* One event of a plain batch. 0, or -1 with an exception set. */
+/* What one scan files its rows into (scan_calls' arguments and its own containers). */
+typedef struct {
+    PyObject *thread_id, *open_calls, *fresh, *touched, *ended; /* borrowed */
+    PyObject *started, *switches, *raised, *one;                /* owned */
+} Scan;
+
+/* One event of a plain batch, of kind CALL, RETURN, YIELD, RESUME, THROW or UNWIND (with its
+ * step and call id) or RAISE or HANDLED (step and call id unused); *raises: the caller appends
+ * the event to `raised`. 0, or -1 with an exception set. */
 static int
-scan_event(PyObject *e, PyObject *thread_id, PyObject *open_calls, PyObject *fresh,
-           PyObject *touched, PyObject *ended, PyObject *started, PyObject *switches,
-           PyObject *raised, PyObject *one)
+scan_one(Scan *sc, long kind, PyObject *step, PyObject *call_id, PyObject *payload, int *raises)
 {
-    long kind = PyLong_AsLong(PyTuple_GET_ITEM(e, 0));
-    PyObject *step = PyTuple_GET_ITEM(e, 1);
-    PyObject *call_id = PyTuple_GET_ITEM(e, 3);
+    PyObject *thread_id = sc->thread_id, *open_calls = sc->open_calls, *fresh = sc->fresh;
+    PyObject *touched = sc->touched, *ended = sc->ended, *started = sc->started;
     PyObject *row;
     int rc;
+    *raises = 0;
     switch (kind) {
     case K_CALL:
-        row = new_row(open_calls, e, thread_id, one);
+        row = new_row(open_calls, step, call_id, payload, thread_id, sc->one);
         if (row == NULL) {
             return -1;
         }
@@ -160,7 +178,7 @@ scan_event(PyObject *e, PyObject *thread_id, PyObject *open_calls, PyObject *fre
     case K_YIELD:
     case K_RESUME:
         /* All a row needs of them is the call's last one (IndexBuilder._switched). */
-        return PyDict_SetItem(switches, call_id, step);
+        return PyDict_SetItem(sc->switches, call_id, step);
     case K_THROW:
     case K_UNWIND:
         row = PyDict_GetItemWithError(open_calls, call_id);
@@ -186,13 +204,98 @@ scan_event(PyObject *e, PyObject *thread_id, PyObject *open_calls, PyObject *fre
                 return -1;
             }
         }
-        return PyList_Append(raised, e);
+        *raises = 1;
+        return 0;
     case K_RAISE:
     case K_HANDLED:
-        return PyList_Append(raised, e);
+        *raises = 1;
+        return 0;
     default: /* LINE, EXTERNAL, GAP and kinds this module does not know: no row needs them */
         return 0;
     }
+}
+
+/* One event tuple of a plain list. */
+static int
+scan_tuple(Scan *sc, PyObject *e)
+{
+    int raises;
+    if (scan_one(sc, PyLong_AsLong(PyTuple_GET_ITEM(e, 0)), PyTuple_GET_ITEM(e, 1),
+                 PyTuple_GET_ITEM(e, 3), PyTuple_GET_ITEM(e, 5), &raises)
+        < 0) {
+        return -1;
+    }
+    return raises ? PyList_Append(sc->raised, e) : 0;
+}
+
+/* The capsule of replay.recorder._ctracer (NULL: not imported yet, or not there). */
+static const EbCapi *capi;
+static int capi_tried;
+
+/* `events` as a C core's event buffer whose records this module reads, or NULL. */
+static EventBuffer *
+as_buffer(PyObject *events)
+{
+    if (!capi_tried) {
+        capi_tried = 1;
+        capi = PyCapsule_Import(EB_CAPI_NAME, 0);
+        if (capi == NULL || capi->record_size != sizeof(EbEvent)) {
+            PyErr_Clear(); /* no C core here, or another build of it: the tuples are read */
+            capi = NULL;
+        }
+    }
+    return capi != NULL && Py_IS_TYPE(events, capi->type) ? (EventBuffer *)events : NULL;
+}
+
+/* Whether every CALL record's payload is what the loop reads. */
+static int
+plain_records(const EventBuffer *b)
+{
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        if (b->ev[i].kind == K_CALL && !plain_call_payload(b->ev[i].payload)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One record of a plain buffer: the step and call id as ints only where a row keeps them. */
+static int
+scan_record(Scan *sc, const EbEvent *e)
+{
+    PyObject *step = NULL, *call_id = NULL;
+    switch (e->kind) {
+    case K_CALL:
+    case K_RETURN:
+    case K_YIELD:
+    case K_RESUME:
+    case K_THROW:
+    case K_UNWIND:
+        step = PyLong_FromLongLong(e->step);
+        call_id = PyLong_FromLongLong(e->call);
+        if (step == NULL || call_id == NULL) {
+            Py_XDECREF(step);
+            Py_XDECREF(call_id);
+            return -1;
+        }
+        break;
+    case K_RAISE:
+    case K_HANDLED:
+        break;
+    default:
+        return 0;
+    }
+    int raises;
+    int rc = scan_one(sc, e->kind, step, call_id, e->payload, &raises);
+    Py_XDECREF(step);
+    Py_XDECREF(call_id);
+    if (rc < 0 || !raises) {
+        return rc;
+    }
+    PyObject *event = capi->event_tuple(e, 0);
+    rc = event == NULL ? -1 : PyList_Append(sc->raised, event);
+    Py_XDECREF(event);
+    return rc;
 }
 
 /* Calls of this write started or changed in this batch are touched if they still run at its
@@ -217,44 +320,47 @@ file_started(PyObject *started, PyObject *open_calls, PyObject *touched)
 }
 
 /* scan_calls(events, thread_id, open_calls, fresh, touched, ended) -> (switches, raised) or None
- * See IndexBuilder.scan: the rows of calls started, ended or changed in `events`, filed into
- * the given containers; `switches` maps call id -> step of its last YIELD or RESUME, `raised` is
- * the RAISE, HANDLED, UNWIND and THROW events in order. None if the batch is not plain (nothing
- * changed). */
+ * See IndexBuilder.scan: the rows of calls started, ended or changed in `events` (a list of
+ * event tuples, or a C core's event buffer), filed into the given containers; `switches` maps
+ * call id -> step of its last YIELD or RESUME, `raised` is the RAISE, HANDLED, UNWIND and THROW
+ * events in order. None if the batch is not plain, or not a list or buffer (nothing changed). */
 static PyObject *
 scan_calls(PyObject *module, PyObject *args)
 {
-    PyObject *events, *thread_id, *open_calls, *fresh, *touched, *ended;
-    if (!PyArg_ParseTuple(args, "O!OO!O!O!O!:scan_calls", &PyList_Type, &events, &thread_id,
-                          &PyDict_Type, &open_calls, &PySet_Type, &fresh, &PyDict_Type,
-                          &touched, &PyList_Type, &ended)) {
+    PyObject *events;
+    Scan sc = {0};
+    if (!PyArg_ParseTuple(args, "OOO!O!O!O!:scan_calls", &events, &sc.thread_id, &PyDict_Type,
+                          &sc.open_calls, &PySet_Type, &sc.fresh, &PyDict_Type, &sc.touched,
+                          &PyList_Type, &sc.ended)) {
         return NULL;
     }
-    if (!plain_batch(events)) {
+    EventBuffer *buffer = PyList_CheckExact(events) ? NULL : as_buffer(events);
+    if (buffer != NULL ? !plain_records(buffer)
+                       : !PyList_CheckExact(events) || !plain_batch(events)) {
         Py_RETURN_NONE;
     }
-    PyObject *started = PyList_New(0);
-    PyObject *switches = PyDict_New();
-    PyObject *raised = PyList_New(0);
-    PyObject *one = PyLong_FromLong(1);
+    sc.started = PyList_New(0);
+    sc.switches = PyDict_New();
+    sc.raised = PyList_New(0);
+    sc.one = PyLong_FromLong(1);
     PyObject *result = NULL;
-    if (started != NULL && switches != NULL && raised != NULL && one != NULL) {
-        Py_ssize_t n = PyList_GET_SIZE(events), i = 0;
+    if (sc.started != NULL && sc.switches != NULL && sc.raised != NULL && sc.one != NULL) {
+        Py_ssize_t n = buffer != NULL ? buffer->n : PyList_GET_SIZE(events), i = 0;
         for (; i < n; i++) {
-            if (scan_event(PyList_GET_ITEM(events, i), thread_id, open_calls, fresh, touched,
-                           ended, started, switches, raised, one)
-                < 0) {
+            int rc = buffer != NULL ? scan_record(&sc, &buffer->ev[i])
+                                    : scan_tuple(&sc, PyList_GET_ITEM(events, i));
+            if (rc < 0) {
                 break;
             }
         }
-        if (i == n && file_started(started, open_calls, touched) == 0) {
-            result = PyTuple_Pack(2, switches, raised);
+        if (i == n && file_started(sc.started, sc.open_calls, sc.touched) == 0) {
+            result = PyTuple_Pack(2, sc.switches, sc.raised);
         }
     }
-    Py_XDECREF(started);
-    Py_XDECREF(switches);
-    Py_XDECREF(raised);
-    Py_XDECREF(one);
+    Py_XDECREF(sc.started);
+    Py_XDECREF(sc.switches);
+    Py_XDECREF(sc.raised);
+    Py_XDECREF(sc.one);
     return result;
 }
 

@@ -150,15 +150,16 @@ class IndexBuilder:
         """
         touched: dict[int, CallRow] = {}
         ended: list[CallRow] = []
-        # A C core's event buffer (no tuples) makes tuples of the events that rows need only,
-        # without their changes (no row reads them).
-        scanned = events if type(events) is list else events.select(_SCANNED_KINDS, False)
+        # The C loop reads a C core's event buffer in place, record by record.
         found = (
             None
             if _scan is None
-            else _scan.scan_calls(scanned, thread_id, self.open_calls, self.fresh, touched, ended)
+            else _scan.scan_calls(events, thread_id, self.open_calls, self.fresh, touched, ended)
         )
         if found is None:
+            # A buffer makes tuples of the events rows need only, without their changes (no
+            # row reads them).
+            scanned = events if type(events) is list else events.select(_SCANNED_KINDS, False)
             found = self._scan_events(scanned, thread_id, touched, ended)
         switches, raised = found
         exceptions = [self._exception(thread_id, event) for event in raised]

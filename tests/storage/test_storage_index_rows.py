@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -143,19 +143,31 @@ def by_id(rows: Rows) -> Rows:
     return sorted(rows, key=lambda row: row["call_id"])
 
 
-@pytest.fixture(params=["c", "python"])
-def scan_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test below runs with the writer's C scan loop and with its Python loop."""
-    if request.param == "python":
+@pytest.fixture(params=["c", "c-buffer", "python", "python-buffer"])
+def scan_loop(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[list[tuple]], Any]:
+    """Each test below runs with the writer's C scan loop and with its Python loop, on a list
+    of event tuples (the Python cores) and on a C core's event buffer (the C loop reads its
+    records in place; the Python loop the tuples of the kinds it needs). Gives the batches'
+    maker."""
+    if request.param.startswith("python"):
         monkeypatch.setattr(writer, "_scan", None)
     elif writer._scan is None:
         pytest.skip("replay/recorder/_scan.c is not built")
-    return request.param
+    if not request.param.endswith("buffer"):
+        return list
+    from replay.recorder.csysmon import _ctracer  # noqa: PLC0415 - only where it is built
+
+    if _ctracer is None:
+        pytest.skip("the C core is not built here")
+    return _ctracer.EventBuffer
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.usefixtures("scan_loop")
-def test_scan_gives_what_a_plain_loop_gives(seed: int) -> None:
+def test_scan_gives_what_a_plain_loop_gives(
+    seed: int, scan_loop: Callable[[list[tuple]], Any]
+) -> None:
     # GIVEN a random program's events, cut into batches per thread and writes
     rng = random.Random(seed)
     events = program(seed, 3000)
@@ -171,7 +183,7 @@ def test_scan_gives_what_a_plain_loop_gives(seed: int) -> None:
             for thread in (1, 2):
                 batch = [event for tid, event in part if tid == thread]
                 # WHEN both scan it THEN they report the same rows
-                touched, ended, raised = copy.deepcopy(fast.scan(thread, batch))
+                touched, ended, raised = copy.deepcopy(fast.scan(thread, scan_loop(batch)))
                 want = copy.deepcopy(plain.scan(thread, batch))
                 assert by_id(list(map(as_dict, touched))) == by_id(want[0])
                 assert all(type(call) is tuple for call in ended)  # add_batch's fast path
@@ -182,8 +194,9 @@ def test_scan_gives_what_a_plain_loop_gives(seed: int) -> None:
     assert {call_id: row[4] for call_id, row in fast.open_calls.items()} == plain.depths
 
 
-@pytest.mark.usefixtures("scan_loop")
-def test_scan_of_generators_throws_and_unwinds_in_one_write() -> None:
+def test_scan_of_generators_throws_and_unwinds_in_one_write(
+    scan_loop: Callable[[list[tuple]], Any],
+) -> None:
     # GIVEN a write of two batches of one thread: a generator that yields and returns in the
     # first, a call thrown into and returned, and an unwind; one call runs on
     exc = ("builtins.ValueError", "bad", (4, "ValueError"))
@@ -207,7 +220,7 @@ def test_scan_of_generators_throws_and_unwinds_in_one_write() -> None:
     ended_rows = []
     for batch, touched_ids, ended_ids in ((first, [1, 3], [2]), (second, [4], [3])):
         # WHEN both scan it THEN they report the same rows
-        touched, ended, raised = copy.deepcopy(fast.scan(7, batch))
+        touched, ended, raised = copy.deepcopy(fast.scan(7, scan_loop(batch)))
         want = plain.scan(7, batch)
         assert by_id(list(map(as_dict, touched))) == by_id(want[0])
         assert list(map(as_dict, ended)) == want[1]
@@ -241,6 +254,24 @@ def test_the_c_scan_loop_leaves_odd_batches_to_python(odd: list[Any]) -> None:
     index = IndexBuilder()
     index.begin_write()
     args = (odd, 1, index.open_calls, index.fresh, {}, [])
+    # WHEN the C loop is given it THEN it declines and changes nothing
+    assert writer._scan.scan_calls(*args) is None
+    assert index.open_calls == {} and index.fresh == set() and args[4:] == ({}, [])
+
+
+@pytest.mark.parametrize(
+    "payload", [[1, 1], (1, 1.0), (1,), None], ids=["list", "float", "short", "none"]
+)
+def test_the_c_scan_loop_leaves_a_buffer_with_an_odd_call_to_python(payload: Any) -> None:
+    # GIVEN a C core's event buffer with a CALL whose payload the C loop does not read
+    from replay.recorder.csysmon import _ctracer  # noqa: PLC0415 - only where it is built
+
+    if writer._scan is None or _ctracer is None:
+        pytest.skip("replay/recorder/_scan.c or the C core is not built")
+    events = [(CALL, 1, 1, 1, 1, (1, 0), None, None), (CALL, 2, 2, 2, 1, payload, None, None)]
+    index = IndexBuilder()
+    index.begin_write()
+    args = (_ctracer.EventBuffer(events), 1, index.open_calls, index.fresh, {}, [])
     # WHEN the C loop is given it THEN it declines and changes nothing
     assert writer._scan.scan_calls(*args) is None
     assert index.open_calls == {} and index.fresh == set() and args[4:] == ({}, [])
