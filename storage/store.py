@@ -982,7 +982,24 @@ def _upsert(
     """
     if not rows:
         return
-    statement = insert(conn, table)
+    cache_key = (conn.dialect.name, table, tuple(keep_when_null), tuple(keep_stored))
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:
+        statement = _UPSERTS[cache_key] = _upsert_statement(
+            insert(conn, table), table, keep_when_null, keep_stored
+        )
+    conn.execute(statement, rows)
+
+
+_UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], Any] = {}
+"""`_upsert`'s statements, made once: the recorder's writer runs five per write, and building
+one (its ON CONFLICT clause, column by column) cost about as much as running it."""
+
+
+def _upsert_statement(
+    statement: Any, table: Table, keep_when_null: Collection[str], keep_stored: Collection[str]
+) -> Any:
+    """`statement` (an INSERT into `table`) with the ON CONFLICT clause `_upsert` describes."""
     key = [column.name for column in table.primary_key]
     new_values = {}
     for column in table.c:
@@ -995,4 +1012,4 @@ def _upsert(
             new_values[column.name] = func.coalesce(column, new)
         else:
             new_values[column.name] = new
-    conn.execute(statement.on_conflict_do_update(index_elements=key, set_=new_values), rows)
+    return statement.on_conflict_do_update(index_elements=key, set_=new_values)
