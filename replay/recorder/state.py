@@ -233,7 +233,11 @@ class RecordingState:
 
     def prune_threads(self) -> None:
         """Forget states of threads that have exited and whose events were all taken (writer)."""
-        live = sys._current_frames().keys()
+        # A set, not the dict's keys: the dict holds this frame, whose locals would then hold
+        # the dict, a cycle that kept the writer's frames (and the event lists of the write
+        # they were making) alive until the garbage collector ran, usually on the program's
+        # thread, which then freed them for the writer (on nbody.py, 10% of its time).
+        live = set(sys._current_frames())
         self.threads = [ts for ts in self.threads if ts.events or ts.ident in live]
 
     def register_code(self, code: CodeType) -> CodeInfo:

@@ -8,6 +8,8 @@ relies on is that the events read back the same either way.
 
 from __future__ import annotations
 
+import gc
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,26 @@ def test_chunks_read_back_the_same_at_either_level(tmp_path: Path, queued: int) 
     level = FAST_EVENTS_LEVEL if writer.behind else EVENTS_LEVEL
     assert writer.bytes_written == sum(len(encode_events(events, level)) for events in lists)
     store.close()
+
+
+def test_a_write_lets_go_of_its_event_lists_when_it_ends(tmp_path: Path) -> None:
+    # GIVEN a writer handed a list of events, and no garbage collector running
+    store = Store.open(tmp_path / "r.db", mode="w")
+    recording_id = store.create_recording({"format_version": 1})
+    state = RecordingState(Scope(str(tmp_path)), lambda name, value: value)
+    writer = Writer(store, recording_id, state)
+    events = events_of_list(50, 1)
+    state.handoff.append((1, events))
+    gc.collect()
+    gc.disable()
+    try:
+        # WHEN it writes them
+        writer.flush()
+        # THEN nothing of the write holds the list any more (this test's name for it is the
+        # one reference left): no reference cycle keeps it for a later collection, which
+        # would free it on whichever thread runs it, usually the program's
+        assert sys.getrefcount(events) == 2  # `events`, and getrefcount's argument
+        assert writer.error is None
+    finally:
+        gc.enable()
+        store.close()
