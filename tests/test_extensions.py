@@ -25,8 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
         (lambda: codec._accel, "storage/_columns.c"),
         (lambda: codec._accel, "storage/_dumps.c"),
         (lambda: writer._scan, "replay/recorder/_scan.c"),
+        (lambda: writer._scan, "replay/recorder/_eventbuffer.h"),
     ],
-    ids=["store codec column loops", "store codec value writer", "writer index scan"],
+    ids=[
+        "store codec column loops",
+        "store codec value writer",
+        "writer index scan",
+        "writer index scan's event records",
+    ],
 )
 def test_the_optional_c_part_is_built_and_current(used, source: str) -> None:
     # GIVEN an install from the source tree on CPython
@@ -39,3 +45,16 @@ def test_the_optional_c_part_is_built_and_current(used, source: str) -> None:
     assert built.stat().st_mtime >= (ROOT / source).stat().st_mtime, (
         f"{built.name} is older than {source}: rebuild it (pip install -e .)"
     )
+
+
+def test_the_index_scan_reads_a_c_cores_event_buffer_in_place() -> None:
+    # GIVEN the C index scan and a C core's event buffer (where both are built)
+    from replay.recorder.csysmon import _ctracer  # noqa: PLC0415 - only where it is built
+
+    if writer._scan is None or _ctracer is None:
+        pytest.skip("the C scan or the C core is not built here")
+    events = _ctracer.EventBuffer([(0, 1, 2, 3, 4, (5, 0), (("a", 1),), None)])
+    # THEN the scan takes its records as they are (through the C core's capsule), rather than
+    # declining them to the Python loop, which would give the same rows, slower
+    found = writer._scan.scan_calls(events, 1, {}, set(), {}, [])
+    assert found == ({}, [])
