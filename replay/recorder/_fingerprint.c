@@ -840,6 +840,7 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         Py_DECREF(locked);
         return 1;
     }
+    int remembered = kind == FP_CREPR; /* not a re class: its members may be big */
     if (kind == FP_CREPR_CHECKED) {
         /* The check the encoder makes first (`_add_value_kinds`): the member the text repeats
          * (a pattern's source, a match's string) is an exact str or bytes; else it decides. */
@@ -853,6 +854,11 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         kind = FP_CREPR;
     }
     if (kind == FP_CREPR) {
+        size_t slot = fp_slot_of(v, FP_CREPR_CACHE);
+        if (remembered && fp->crepr[slot].obj == v) {
+            *out = fp->crepr[slot].content;
+            return 2;
+        }
         /* The text the encoder shows, made by the type's C repr (no Python code): its hash. */
         PyObject *text = tp->tp_repr(v);
         Py_hash_t th = text != NULL && PyUnicode_CheckExact(text) ? PyObject_Hash(text) : -1;
@@ -863,6 +869,11 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
             return 0;
         }
         *out = mix(mix(mix(0x6372657072000001ULL, (uintptr_t)tp), (uint64_t)th), len);
+        if (remembered) {
+            /* Dropping the entry's object runs no Python code: an exact immutable C class. */
+            Py_XSETREF(fp->crepr[slot].obj, Py_NewRef(v));
+            fp->crepr[slot].content = *out;
+        }
         return 2;
     }
     if (kind != FP_OPAQUE && kind != FP_OPAQUE_TYPE) {
@@ -2094,6 +2105,9 @@ fp_clear(Fingerprinter *fp)
     }
     for (int i = 0; i < FP_NAME_CACHE; i++) {
         Py_CLEAR(fp->secret_names[i].name);
+    }
+    for (int i = 0; i < FP_CREPR_CACHE; i++) {
+        Py_CLEAR(fp->crepr[i].obj);
     }
     Py_CLEAR(fp->ref_type);
     Py_CLEAR(fp->ref_callback);

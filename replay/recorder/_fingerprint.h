@@ -103,6 +103,8 @@ fp_int_member(int type)
  * lookup it replaces (one per attribute of every object walked). Two names in use together that
  * map to one set both stay. */
 #define FP_NAME_CACHE 1024
+/* Values read by their C repr (FP_CREPR) whose content is remembered, by object. */
+#define FP_CREPR_CACHE 1024
 
 /* At most this many encoder nodes held by the value cache (about 100 bytes each). */
 #define FP_MAX_CACHED_NODES 131072
@@ -403,6 +405,16 @@ typedef struct {
     } names;
     FpTypeEntry types[FP_TYPE_CACHE];
     FpNameEntry secret_names[FP_NAME_CACHE];
+    /* The content of FP_CREPR values by object (direct-mapped): a Decimal's text is otherwise
+     * made again at every walk that meets it (formatting, a new str, its hash: a fifth of the
+     * C core's time on orders.py, whose items hold Decimal prices). The objects are held, so
+     * that an address is not reused while its entry stands; FP_CREPR classes are immutable
+     * (Decimal, complex, range, timezone), and the re classes, whose members may be big, are
+     * not kept. */
+    struct {
+        PyObject *obj; /* strong */
+        uint64_t content;
+    } crepr[FP_CREPR_CACHE];
     FpValueEntry *values;    /* FP_VALUE_CACHE entries */
     FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
     int nparts;              /* entries recorded by the last fp_of */

@@ -1,7 +1,10 @@
 """Corner cases of the C core's content fingerprints (replay/recorder/_fingerprint.c), each
 changed in place: hidden values under secret names (attributes, dict keys, (name, value)
 pairs), the per-value node budget, big ints, long strings, and values the walk does not mirror
-(sets, slots, subclasses of builtins), which are encoded every time."""
+(sets, slots, subclasses of builtins), which are encoded every time; Decimals equal in value
+but not in text (their content is remembered per object)."""
+
+from decimal import Decimal
 
 
 class Conf:
@@ -45,7 +48,13 @@ def main():
     subclassed.append(2)
     cookies = [(b"Cookie", "c=1")]
     cookies[0] = (b"Cookie", "c=2")
-    return conf, headers, settings, wide, big, text, tags, slotted, subclassed, cookies
+    prices = [Decimal("1.0"), Decimal("2.5")]
+    prices[0] = Decimal("1.00")  # equal to the one before, shown otherwise
+    for _ in range(3):
+        prices.append(prices[0] + 0)  # new objects, equal in value and text
+        prices[1] = prices[1] * 1  # the same value, another object
+    prices[0] = prices[0].normalize()
+    return conf, headers, settings, wide, big, text, tags, slotted, subclassed, cookies, prices
 
 
 main()
