@@ -149,6 +149,31 @@ plain:
     Py_RETURN_NONE;
 }
 
+/* (width, first, data) of `n` (at least one) int64s as pack_ints makes it: `first` is the
+ * object to show as the first value (call_columns: the one the row holds, as the Python code
+ * keeps it), or NULL for a new int; None (a new reference) when a difference does not fit 64
+ * bits. `rest` is scratch room for n - 1 items. */
+static PyObject *
+pack_column(const int64_t *items, Py_ssize_t n, int delta, int planar, PyObject *first,
+            int64_t *rest)
+{
+    int width = 4;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        int64_t item = items[i];
+        if (delta && __builtin_sub_overflow(items[i], items[i - 1], &item)) {
+            Py_RETURN_NONE;
+        }
+        rest[i - 1] = item;
+        if (item < INT32_MIN || item > INT32_MAX) {
+            width = 8;
+        }
+    }
+    PyObject *made = first == NULL ? PyLong_FromLongLong(items[0]) : Py_NewRef(first);
+    PyObject *result = made == NULL ? NULL : packed(rest, n - 1, width, planar, made);
+    Py_XDECREF(made);
+    return result;
+}
+
 /* pack_int64(data, delta, planar) -> pack_ints of the native int64s in `data` (bytes, as an
  * event buffer's columns() gives them), or None when a difference does not fit 64 bits. */
 static PyObject *
@@ -164,31 +189,9 @@ pack_int64(PyObject *module, PyObject *args)
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    const int64_t *items = (const int64_t *)view.buf;
-    Py_ssize_t count = n - 1;
-    int64_t *rest = PyMem_Malloc((count ? count : 1) * sizeof(int64_t));
-    if (rest == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    int width = 4;
-    int64_t previous = items[0];
-    for (Py_ssize_t i = 1; i < n; i++) {
-        int64_t x = items[i], item = x;
-        if (delta && __builtin_sub_overflow(x, previous, &item)) {
-            PyMem_Free(rest);
-            PyBuffer_Release(&view);
-            Py_RETURN_NONE;
-        }
-        previous = x;
-        rest[i - 1] = item;
-        if (item < INT32_MIN || item > INT32_MAX) {
-            width = 8;
-        }
-    }
-    PyObject *first = PyLong_FromLongLong(items[0]);
-    PyObject *result = first == NULL ? NULL : packed(rest, count, width, planar, first);
-    Py_XDECREF(first);
+    int64_t *rest = PyMem_Malloc((n > 1 ? n - 1 : 1) * sizeof(int64_t));
+    PyObject *result = rest == NULL ? PyErr_NoMemory()
+                                    : pack_column(view.buf, n, delta, planar, NULL, rest);
     PyMem_Free(rest);
     PyBuffer_Release(&view);
     return result;
@@ -218,29 +221,6 @@ kind_bytes(PyObject *module, PyObject *kinds)
     return data;
 }
 
-/* One column of call_columns: (width, first, data) of `n` int64s as pack_ints makes it, `first`
- * given (the object the row holds, as the Python code keeps it), or NULL for a new int; None
- * (a new reference) when a difference does not fit 64 bits. */
-static PyObject *
-pack_column(const int64_t *items, Py_ssize_t n, int delta, int planar, PyObject *first,
-            int64_t *rest)
-{
-    int width = 4;
-    for (Py_ssize_t i = 1; i < n; i++) {
-        int64_t item = items[i];
-        if (delta && __builtin_sub_overflow(items[i], items[i - 1], &item)) {
-            Py_RETURN_NONE;
-        }
-        rest[i - 1] = item;
-        if (item < INT32_MIN || item > INT32_MAX) {
-            width = 8;
-        }
-    }
-    PyObject *made = first == NULL ? PyLong_FromLongLong(items[0]) : Py_NewRef(first);
-    PyObject *result = made == NULL ? NULL : packed(rest, n - 1, width, planar, made);
-    Py_XDECREF(made);
-    return result;
-}
 
 /* Call row fields (codec.CALL_FIELDS) and the columns call_columns packs from them. */
 enum { C_CALL, C_PARENT, C_FUNCTION, C_THREAD, C_DEPTH, C_FIRST, C_LAST, C_EXCEPTION,

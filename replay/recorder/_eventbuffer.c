@@ -259,8 +259,8 @@ eb_extend(EventBuffer *b, PyObject *iterable)
 
 /* The event tuple of a record, its changes paired again (None without `with_changes`). New
  * reference. */
-static PyObject *
-event_tuple(const EbEvent *e, int with_changes)
+PyObject *
+eb_event_tuple(const EbEvent *e, int with_changes)
 {
     PyObject *t = PyTuple_New(8);
     if (t == NULL) {
@@ -299,12 +299,6 @@ event_tuple(const EbEvent *e, int with_changes)
      * set the garbage collector going. A new tuple of values can be in no cycle. */
     PyObject_GC_UnTrack(t);
     return t;
-}
-
-PyObject *
-eb_event_tuple(const EbEvent *e, int with_changes)
-{
-    return event_tuple(e, with_changes);
 }
 
 const EbCapi eb_capi = {&EventBuffer_Type, sizeof(EbEvent), eb_event_tuple};
@@ -365,7 +359,7 @@ eb_item(EventBuffer *b, Py_ssize_t i)
         PyErr_SetString(PyExc_IndexError, "event index out of range");
         return NULL;
     }
-    return event_tuple(&b->ev[i], 1);
+    return eb_event_tuple(&b->ev[i], 1);
 }
 
 static PyObject *
@@ -602,7 +596,7 @@ eb_select(EventBuffer *b, PyObject *const *args, Py_ssize_t nargs)
         if (!wanted[b->ev[i].kind]) {
             continue;
         }
-        PyObject *event = event_tuple(&b->ev[i], with_changes);
+        PyObject *event = eb_event_tuple(&b->ev[i], with_changes);
         if (event == NULL || PyList_Append(out, event) < 0) {
             Py_XDECREF(event);
             Py_DECREF(out);
