@@ -106,9 +106,10 @@ class Engine(RecordingCatalog):
     ) -> Engine:
         """Open a store read-only and the recording `rec` in it (default: the latest).
 
-        `options`: `cache_chunks` (decoded chunks kept, default 48), `persist_index` (save the
-        index in the store once built, default True), `stored_index` (use an index saved in
-        the store, default True; False ignores it and saves nothing)."""
+        `options`: `cache_chunks` (decoded chunks kept, default 48, a chunk of more than 4,096
+        events counting as several), `persist_index` (save the index in the store once built,
+        default True), `stored_index` (use an index saved in the store, default True; False
+        ignores it and saves nothing)."""
         store = Store.open(store_path, mode="r")
         try:
             return cls(store, resolve_recording(store, rec), owns_store=True, **options)

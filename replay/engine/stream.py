@@ -3,7 +3,7 @@
 This module owns positions. A position in a thread is `(k, i)`: event `i` of the thread's
 chunk `k` (chunks ordered by first step). Chunks are decoded on demand and kept in a small LRU
 cache shared by all threads, so a recording of any length costs the chunk index (a few numbers
-per 4096 events) plus the cache.
+per chunk of 4,096 to 16,384 events) plus the cache.
 """
 
 from __future__ import annotations
@@ -25,13 +25,23 @@ Pos = tuple[int, int]
 _step_of = itemgetter(F_STEP)
 
 
+CACHE_UNIT_EVENTS = 4096
+"""What one unit of the chunk cache's capacity holds: a chunk of up to this many events is one
+unit, a bigger one (the recorder joins lists into chunks of up to 16,384 events when its writer
+is behind) counts as several, so the cache's memory does not grow with the chunks' size."""
+
+
 class ChunkCache:
-    """Decoded chunks by chunk id, least recently used dropped first."""
+    """Decoded chunks by chunk id, least recently used dropped first.
+
+    `capacity` is in units of `CACHE_UNIT_EVENTS` events; the chunk in use always stays.
+    """
 
     def __init__(self, store: Store, capacity: int = 48) -> None:
         self.store = store
         self.capacity = capacity
         self._chunks: OrderedDict[int, list[tuple]] = OrderedDict()
+        self._units = 0
         self.reads = 0
         """Chunks decoded so far (for benchmarks and tests)."""
 
@@ -43,12 +53,18 @@ class ChunkCache:
         events = self.store.read_chunk(chunk_id)
         self.reads += 1
         self._chunks[chunk_id] = events
-        if len(self._chunks) > self.capacity:
-            self._chunks.popitem(last=False)
+        self._units += _units(events)
+        while self._units > self.capacity and len(self._chunks) > 1:
+            self._units -= _units(self._chunks.popitem(last=False)[1])
         return events
 
     def clear(self) -> None:
         self._chunks.clear()
+        self._units = 0
+
+
+def _units(events: list[tuple]) -> int:
+    return -(-len(events) // CACHE_UNIT_EVENTS) or 1
 
 
 class ThreadStream:

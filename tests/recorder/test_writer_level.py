@@ -1,9 +1,10 @@
-"""The writer's compression level: smaller chunks while it keeps up, faster ones when behind.
+"""The writer when it is behind: faster compression, and a thread's full lists joined in chunks.
 
 A program that produces events faster than the writer stores them waits for it at the backlog
-bound, so there the writer's speed is the program's and it compresses at
-`codec.FAST_EVENTS_LEVEL`. A real store, a real writer and hand-made event lists; what a user
-relies on is that the events read back the same either way.
+bound, so there the writer's speed is the program's: it compresses at `codec.FAST_EVENTS_LEVEL`
+and joins each thread's full lists that wait together into chunks of up to
+MERGED_CHUNK_EVENTS. A real store, a real writer and hand-made event lists; what a user relies
+on is that the events read back the same either way, in chunks the engine can address.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from replay.storage.codec import EVENTS_LEVEL, FAST_EVENTS_LEVEL, encode_events
 
 from replay.events import CALL, LINE, RETURN
 from replay.recorder.scope import Scope
-from replay.recorder.state import RecordingState
-from replay.recorder.writer import BEHIND_LISTS, Writer
+from replay.recorder.state import BATCH_EVENTS, RecordingState
+from replay.recorder.writer import BEHIND_LISTS, MERGED_CHUNK_EVENTS, Writer
 
 
 def events_of_list(n: int, first_step: int) -> list[tuple]:
@@ -49,6 +50,45 @@ def test_chunks_read_back_the_same_at_either_level(tmp_path: Path, queued: int) 
     assert [store.read_chunk(chunk.id) for chunk in chunks] == lists
     level = FAST_EVENTS_LEVEL if writer.behind else EVENTS_LEVEL
     assert writer.bytes_written == sum(len(encode_events(events, level)) for events in lists)
+    store.close()
+
+
+def test_full_lists_waiting_together_are_joined_into_bigger_chunks(tmp_path: Path) -> None:
+    # GIVEN a writer that finds, waiting together: six full lists of thread 1, then one of
+    # thread 2, then two of thread 1 again, the last one not full (handed off sooner)
+    store = Store.open(tmp_path / "r.db", mode="w")
+    recording_id = store.create_recording({"format_version": 1})
+    state = RecordingState(Scope(str(tmp_path)), lambda name, value: value)
+    writer = Writer(store, recording_id, state)
+    full = BATCH_EVENTS - 2  # events_of_list adds the CALL and the RETURN
+    plan = [(1, full)] * 6 + [(2, full), (1, full), (1, 100)]
+    lists = []
+    first = 1
+    for thread_id, n in plan:
+        lists.append((thread_id, events_of_list(n, first)))
+        first += n + 10
+    for thread_id, events in lists:
+        state.handoff.append((thread_id, list(events)))
+    # WHEN it writes them
+    writer.flush()
+    # THEN thread 1's first four lists are one chunk, its next two another, and the lists
+    # that are not adjacent to another full list of their thread stay chunks of their own
+    assert writer.behind
+    chunks = sorted(store.chunk_index(recording_id), key=lambda chunk: chunk.first_step)
+    assert [(chunk.thread_id, chunk.n_events) for chunk in chunks] == [
+        (1, MERGED_CHUNK_EVENTS),
+        (1, 2 * BATCH_EVENTS),
+        (2, BATCH_EVENTS),
+        (1, BATCH_EVENTS),
+        (1, 102),
+    ]
+    # AND every event reads back, in order, each chunk's step range its own
+    assert [event for chunk in chunks for event in store.read_chunk(chunk.id)] == [
+        event for _, events in lists for event in events
+    ]
+    for chunk in chunks:
+        events = store.read_chunk(chunk.id)
+        assert (chunk.first_step, chunk.last_step) == (events[0][1], events[-1][1])
     store.close()
 
 
