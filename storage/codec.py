@@ -490,7 +490,10 @@ def _events_from_payload(payload: bytes) -> Any:
     if not (len(kinds) == len(payloads) == len(changes) == len(deleted) == n):
         raise ValueError("its columns have different lengths")
     if layout == _AS_FLAT_COLUMNS:
-        changes = list(map(_paired, changes))
+        flat = changes
+        changes = _accel.paired(flat) if _accel is not None else None
+        if changes is None:
+            changes = list(map(_paired, flat))
     ts = (width, first, bytes(view[noise_start:]) + high if width else high)
     return list(
         zip(

@@ -255,13 +255,14 @@ class Engine(RecordingCatalog):
 
     @quiet_gc
     def state_at(self, thread_id: int, pos: Pos) -> ThreadState:
-        """The thread's state at the event at `pos`: a checkpoint plus one chunk of replay."""
+        """The thread's state at the event at `pos`: a checkpoint plus at most INNER_EVENTS
+        events of replay."""
         k, i = pos
-        state = self._indexes[thread_id].checkpoint(k)
+        state, start = self._indexes[thread_id].checkpoint_before(k, i)
         events = self._streams[thread_id].events(k)
         apply = state.apply
         resolve = self.resolve
-        for j in range(i):
+        for j in range(start, i):
             apply(events[j], resolve)
         apply(events[i], resolve, pop=False)
         self._maybe_persist()

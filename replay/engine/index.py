@@ -5,7 +5,9 @@ This module owns what makes random access cheap on a recording of any length. Fo
 
 - a **checkpoint**: the thread's state (stack + every live frame's locals and arguments) just
   before the chunk's first event, so the state at any event is the checkpoint plus at most one
-  chunk of replay;
+  chunk of replay; a chunk of more than INNER_EVENTS events (the recorder joins lists into
+  chunks of up to 16,384 when its writer is behind) also has *inner* checkpoints every
+  INNER_EVENTS events, so that no jump replays more than INNER_EVENTS events;
 - a **digest**: the changes made during chunk `k` by the frames already live at its start, with
   the line that made each one, so the history of a long-running frame's variable reads small
   digests instead of decoding every chunk;
@@ -20,8 +22,11 @@ thread is fully built and the recording has finished, `persist` writes them into
 
 Rows in `checkpoints` (engine format version INDEX_VERSION):
 
-- `(thread, step=-1)`: the thread's summaries: `(version, n_chunks, last_chunk_id, [summary])`;
-- `(thread, step=S)` with S the last step of chunk k-1: `(state bytes, digest bytes)` for chunk k.
+- `(thread, step=-1)`: the thread's summaries:
+  `(version, INNER_EVENTS, n_chunks, last_chunk_id, [summary])`;
+- `(thread, step=S)` with S the last step of chunk k-1: `(state bytes, digest bytes)` for chunk k;
+- `(thread, step=S)` with S the step of event j-1 of chunk k, j a multiple of INNER_EVENTS: the
+  inner checkpoint `(state bytes, b"")` before event j.
 
 All blobs are zstd frames of marshal data (the same tools as the chunk codec).
 """
@@ -41,7 +46,9 @@ from replay.engine.stream import ThreadStream
 from replay.events import CALL, GAP, LEAVE_KINDS, YIELD
 from replay.storage import Store, StoreError, codec
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
+INNER_EVENTS = 4096
+"""Events between a chunk's inner checkpoints (format 5)."""
 LINE_BITS = 24
 """A (code id, line) pair is kept as the int `code_id << LINE_BITS | line`."""
 SUMMARY_STEP = -1
@@ -119,11 +126,13 @@ class ThreadIndex:
         """Chunks replayed: checkpoints 0..ready and summaries 0..ready-1 are known."""
         self.from_store = False
         self._refs: dict[int, tuple[int, int]] = {}
+        self._inner: dict[int, list[tuple[int, int]]] = {}
+        """Chunk k's inner checkpoints, in order (only chunks of more than INNER_EVENTS)."""
         self._state: ThreadState | None = ThreadState()
         """The state after `ready` chunks (while building incrementally)."""
         self._pending: bytes | None = None
         """Checkpoint `ready` (dumped), until chunk `ready` is built and its digest known."""
-        self._decoded: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+        self._decoded: OrderedDict[tuple[int, int], tuple[bytes, bytes]] = OrderedDict()
         self.on_progress: Callable[[int, int], None] | None = None
 
     @property
@@ -138,6 +147,21 @@ class ThreadIndex:
             return ThreadState()
         self.ensure(k)
         return ThreadState.loads(self._pair(k)[0])
+
+    def checkpoint_before(self, k: int, i: int) -> tuple[ThreadState, int]:
+        """A fresh copy of the thread's state just before event j of chunk k, and j: the
+        nearest checkpoint at or before event i (an inner one in a big chunk)."""
+        j = i - i % INNER_EVENTS
+        if j == 0:
+            return self.checkpoint(k), 0
+        self.ensure(k + 1)
+
+        def blob() -> bytes:
+            if self.from_store:
+                return self._read_row(k, self.stream.events(k)[j - 1][1])
+            return self.blobs.get(self._inner[k][j // INNER_EVENTS - 1])
+
+        return ThreadState.loads(self._cached((k, j), blob)[0]), j
 
     def digest(self, k: int) -> Digest:
         """Changes made during chunk k by the frames live at its start."""
@@ -155,19 +179,27 @@ class ThreadIndex:
     def _pair(self, k: int) -> tuple[bytes, bytes]:
         if k == self.ready and self._pending is not None:
             return self._pending, marshal.dumps({}, 4)
-        pair = self._decoded.get(k)
+
+        def blob() -> bytes:
+            if self.from_store:
+                return self._read_row(k, self.stream.lasts[k - 1])
+            return self.blobs.get(self._refs[k])
+
+        return self._cached((k, 0), blob)
+
+    def _cached(self, key: tuple[int, int], blob: Callable[[], bytes]) -> tuple[bytes, bytes]:
+        """The (state, digest) pair of checkpoint `key` (chunk, event), the last 64 kept."""
+        pair = self._decoded.get(key)
         if pair is not None:
-            self._decoded.move_to_end(k)
+            self._decoded.move_to_end(key)
             return pair
-        blob = self._read_row(k) if self.from_store else self.blobs.get(self._refs[k])
-        pair = marshal.loads(codec.decompress_blob(blob))
-        self._decoded[k] = pair
+        pair = marshal.loads(codec.decompress_blob(blob()))
+        self._decoded[key] = pair
         if len(self._decoded) > 64:
             self._decoded.popitem(last=False)
         return pair
 
-    def _read_row(self, k: int) -> bytes:
-        key = self.stream.lasts[k - 1]
+    def _read_row(self, k: int, key: int) -> bytes:
         row = self.store.nearest_checkpoint(self.recording_id, self.stream.thread_id, key)
         if row is None or row[0] != key:
             raise LookupError(f"the engine index of thread {self.stream.thread_id} lacks chunk {k}")
@@ -197,7 +229,11 @@ class ThreadIndex:
         k = self.ready
         state = self._state
         assert state is not None
-        summary, digest = build_chunk(state, self.stream.events(k), self.resolve)
+        events = self.stream.events(k)
+        if len(events) <= INNER_EVENTS:
+            summary, digest = build_chunk(state, events, self.resolve)
+        else:
+            summary, digest = self._build_in_parts(k, state, events)
         self.summaries[k] = summary
         if k > 0:
             # Checkpoint k (the state at chunk k's start) is stored with chunk k's digest.
@@ -209,17 +245,52 @@ class ThreadIndex:
         if self.on_progress is not None:
             self.on_progress(self.ready, len(self.stream))
 
+    def _build_in_parts(
+        self, k: int, state: ThreadState, events: list[tuple]
+    ) -> tuple[ChunkSummary, Digest]:
+        """`build_chunk` of a big chunk, INNER_EVENTS at a time, keeping the state between
+        parts as inner checkpoints; the parts' summaries and digests joined into the chunk's
+        (a digest only for frames live at the chunk's start, as `build_chunk` keeps it)."""
+        live_at_start = set(state.frames)
+        inner: list[tuple[int, int]] = []
+        parts: list[ChunkSummary] = []
+        digest: Digest = {}
+        for start in range(0, len(events), INNER_EVENTS):
+            if start:
+                blob = marshal.dumps((state.dumps(), b""), 4)
+                inner.append(self.blobs.put(codec.compress_blob(blob, _LEVEL)))
+            part, part_digest = build_chunk(
+                state, events[start : start + INNER_EVENTS], self.resolve
+            )
+            parts.append(part)
+            for call_id, entries in part_digest.items():
+                if call_id in live_at_start:
+                    digest.setdefault(call_id, []).extend(entries)
+        self._inner[k] = inner
+        summary = ChunkSummary(
+            *(frozenset().union(*fields) for fields in zip(*(p.pack() for p in parts), strict=True))
+        )
+        return summary, digest
+
     # -- persistence ---------------------------------------------------------------------
 
     def rows(self) -> Iterable[dict[str, Any]]:
         """Checkpoint rows for the store, summary row last (its presence means complete)."""
         thread_id = self.stream.thread_id
-        for k in range(1, len(self.stream)):
-            yield {"thread_id": thread_id, "step": self.stream.lasts[k - 1],
-                   "data": self.blobs.get(self._refs[k])}  # fmt: skip
+        for k in range(len(self.stream)):
+            if k:
+                yield {"thread_id": thread_id, "step": self.stream.lasts[k - 1],
+                       "data": self.blobs.get(self._refs[k])}  # fmt: skip
+            inner = self._inner.get(k)
+            if inner:
+                events = self.stream.events(k)
+                for n, ref in enumerate(inner, 1):
+                    yield {"thread_id": thread_id, "step": events[n * INNER_EVENTS - 1][1],
+                           "data": self.blobs.get(ref)}  # fmt: skip
         summaries = [s.pack() for s in self.summaries if s is not None]
         data = marshal.dumps(
-            (INDEX_VERSION, len(self.stream), self.stream.chunks[-1].id, summaries), 4
+            (INDEX_VERSION, INNER_EVENTS, len(self.stream), self.stream.chunks[-1].id, summaries),
+            4,
         )
         yield {"thread_id": thread_id, "step": SUMMARY_STEP, "data": codec.compress_blob(data)}
 
@@ -229,13 +300,14 @@ class ThreadIndex:
         if row is None or row[0] != SUMMARY_STEP:
             return False
         try:
-            version, n_chunks, last_chunk_id, summaries = marshal.loads(
+            version, inner, n_chunks, last_chunk_id, summaries = marshal.loads(
                 codec.decompress_blob(row[1])
             )
-        except (ValueError, EOFError, TypeError, codec.StoreError):
+        except (ValueError, EOFError, TypeError, codec.StoreError):  # format 4 had 4 fields
             return False
         if (
             version != INDEX_VERSION
+            or inner != INNER_EVENTS
             or n_chunks != len(self.stream)
             or last_chunk_id != self.stream.chunks[-1].id
         ):

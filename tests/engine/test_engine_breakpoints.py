@@ -103,7 +103,7 @@ BREAKPOINTS = {
 }
 
 
-@pytest.mark.parametrize("variant", ["small", "default"])
+@pytest.mark.parametrize("variant", ["small", "default", "joined"])
 @pytest.mark.parametrize("program", sorted(BREAKPOINTS))
 @SETTINGS
 @given(data=st.data())

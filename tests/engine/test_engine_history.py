@@ -23,7 +23,7 @@ def norm(value):
     return REF_UNBOUND if value is UNBOUND else value
 
 
-@pytest.mark.parametrize("variant", ["small", "default"])
+@pytest.mark.parametrize("variant", ["small", "default", "joined"])
 @pytest.mark.parametrize("program", PROGRAMS)
 @SETTINGS
 @given(data=st.data())
@@ -93,7 +93,7 @@ def reference_search(ref: Reference, source: str, test, call: int | None) -> lis
     return sorted(out)
 
 
-@pytest.mark.parametrize("variant", ["small", "default"])
+@pytest.mark.parametrize("variant", ["small", "default", "joined"])
 @pytest.mark.parametrize("program", PROGRAMS)
 @SETTINGS
 @given(data=st.data())

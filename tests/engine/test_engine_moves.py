@@ -38,7 +38,7 @@ def run(engine: Engine, move: str, forward: bool):
     return getattr(engine, name)()
 
 
-@pytest.mark.parametrize("variant", ["small", "default"])
+@pytest.mark.parametrize("variant", ["small", "default", "joined"])
 @pytest.mark.parametrize("program", PROGRAMS)
 @SETTINGS
 @given(data=st.data())

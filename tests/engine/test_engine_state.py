@@ -9,6 +9,7 @@ from conftest import VARIANTS, record
 from engine_reference import Reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from replay.storage import Store
 
 from replay.engine import Engine
 
@@ -22,7 +23,7 @@ def engine_stack(engine: Engine) -> list[tuple[int, str, int, dict]]:
     return [(f.call_id, f.function, f.line, f.locals) for f in engine.stack()]
 
 
-@pytest.mark.parametrize("variant", ["small", "default"])
+@pytest.mark.parametrize("variant", ["small", "default", "joined"])
 @pytest.mark.parametrize("program", PROGRAMS)
 @SETTINGS
 @given(data=st.data())
@@ -52,10 +53,22 @@ def test_every_step_in_order(recordings, references, program):
                 engine.step()
 
 
-def test_index_persisted_and_reused(recordings, references):
-    """A built index is saved in the store; the next engine reads it and gives the same state."""
-    path = recordings[("recursion", "small")]
-    ref = references[("recursion", "small")]
+def test_the_writer_joined_lists_into_bigger_chunks(recordings):
+    """The joined recordings hold chunks of several lists (else the tests on them prove less)."""
+    for program in PROGRAMS:
+        with Store.open(recordings[(program, "joined")]) as store:
+            (recording,) = store.recordings()
+            sizes = [chunk.n_events for chunk in store.chunk_index(recording["id"])]
+        assert max(sizes) > VARIANTS["joined"], (program, sizes)
+        assert max(sizes) <= 4 * VARIANTS["joined"], (program, sizes)
+
+
+@pytest.mark.parametrize("variant", ["small", "joined", "default"])
+def test_index_persisted_and_reused(recordings, references, variant):
+    """A built index is saved in the store; the next engine reads it and gives the same state
+    (its inner checkpoints too: every 50 events of a bigger chunk in these tests)."""
+    path = recordings[("recursion", variant)]
+    ref = references[("recursion", variant)]
     with Engine.open(path) as engine:
         engine.build_index()
     with Engine.open(path) as engine:

@@ -541,3 +541,33 @@ def test_c_transpose_declines_rows_that_are_not_exact_tuples_of_the_width() -> N
     assert transpose([(1, 2), (3,)], 2) is None
     assert transpose([(1, 2), [3, 4]], 2) is None
     assert transpose([(1, 2)], 0) is None
+
+
+flat_changes = st.lists(
+    st.none()
+    | st.lists(st.text(max_size=3) | st.integers(), max_size=8).map(tuple)
+    | st.just(("x",))
+    | st.just([("x", 1)]),
+    max_size=12,
+)
+
+
+@needs_accel
+@settings(max_examples=300, deadline=None)
+@given(changes=flat_changes)
+def test_c_pairing_gives_the_python_pairs_or_declines(changes: list[object]) -> None:
+    # GIVEN a chunk's column of flat changes: None, tuples of any length, or a list now and then
+    # WHEN paired in C
+    made = codec._accel.paired(changes)
+
+    # THEN it gives what the Python loop gives, or declines exactly what that loop refuses
+    def readable(item: object) -> bool:
+        return item is None or (type(item) is tuple and len(item) % 2 == 0)
+
+    if all(map(readable, changes)):
+        assert made == list(map(codec._paired, changes))
+        assert [type(item) for item in made] == [type(item) for item in changes]
+    else:
+        assert made is None
+        with pytest.raises((ValueError, TypeError)):
+            list(map(codec._paired, changes))
