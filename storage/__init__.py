@@ -5,9 +5,10 @@ database plumbing (`db`, `opening`) and the domain API (`Store`). It imports not
 rest of replay, so readers and the recorder can depend on it without cycles.
 
 The names below are loaded on first use (PEP 562 `__getattr__`): `Store` and `SCHEMA_VERSION`
-bring in SQLAlchemy, which costs a recorded process about 0.1 s and 25 MB, while `errors` and
-`codec` do not. So `from replay.storage.errors import StoreError` (every CLI command's error
-handling) stays cheap, and SQLAlchemy is imported only by whoever opens a store.
+bring in SQLAlchemy, which costs a process about 0.12 s and 25 MB, while `errors`, `codec` and
+`RecordingWriter` (the recorder's way in: sqlite3 alone, `recording_writer.py`) do not. So a
+recorded process never imports SQLAlchemy (unless its store must be upgraded or refused), and
+`from replay.storage.errors import StoreError` (every CLI command's error handling) stays cheap.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from replay.storage.errors import NoRecordingError, NotAStoreError, StoreError
 
 if TYPE_CHECKING:
+    from replay.storage.batch import ChunkWrite
+    from replay.storage.recording_writer import RecordingWriter
     from replay.storage.schema import SCHEMA_VERSION
-    from replay.storage.store import ANY, ChunkInfo, ChunkWrite, Store
+    from replay.storage.store import ANY, ChunkInfo, Store
 
 __all__ = [
     "ANY",
@@ -28,6 +31,7 @@ __all__ = [
     "ChunkWrite",
     "NoRecordingError",
     "NotAStoreError",
+    "RecordingWriter",
     "Store",
     "StoreError",
 ]
@@ -36,7 +40,8 @@ _LAZY = {
     "SCHEMA_VERSION": "replay.storage.schema",
     "ANY": "replay.storage.store",
     "ChunkInfo": "replay.storage.store",
-    "ChunkWrite": "replay.storage.store",
+    "ChunkWrite": "replay.storage.batch",
+    "RecordingWriter": "replay.storage.recording_writer",
     "Store": "replay.storage.store",
 }
 

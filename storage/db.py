@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
 
-from replay.storage.errors import NotAStoreError, StoreError
+from replay.storage.errors import BUSY_TIMEOUT_S, StoreError, store_error
+from replay.storage.files import sqlite_uri
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
@@ -42,13 +42,7 @@ if TYPE_CHECKING:
     # hence asyncio), about 15 ms of every recorded process's start-up on SQLite.
     from sqlalchemy.dialects import postgresql
 
-BUSY_TIMEOUT_S: Final = 30
 _WRITE: Final = "replay_write"  # execution option: this connection's transaction writes
-
-
-def sqlite_uri(path: Path, mode: str) -> str:
-    """A `file:` URI for `path`; quoting keeps '?', '#' and '%' in names from being parsed."""
-    return f"file:{quote(str(path.absolute()))}?mode={mode}"
 
 
 def make_engine(path: Path, *, readonly: bool, create: bool = False, pooled: bool = True) -> Engine:
@@ -166,42 +160,3 @@ class Database:
         """In a forked child: drop the inherited pool without closing the parent's handles."""
         if self._engine is not None:
             self._engine.dispose(close=False)
-
-
-# SQLite primary result codes (https://sqlite.org/rescode.html) worth their own sentence.
-_SQLITE_READONLY: Final = 8
-_SQLITE_IOERR: Final = 10
-_SQLITE_CORRUPT: Final = 11
-_SQLITE_FULL: Final = 13
-_SQLITE_CANTOPEN: Final = 14
-_SQLITE_NOTADB: Final = 26
-_BUSY_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-
-
-def store_error(error: BaseException, path: Path, doing: str) -> StoreError:
-    """Turn a driver or SQLAlchemy error into a StoreError sentence naming `path`.
-
-    `doing` completes "cannot ... {path}", e.g. "read", "write to", "create".
-    """
-    cause = getattr(error, "orig", None) or error  # DBAPIError wraps the sqlite3 error
-    detail = str(cause).strip() or type(cause).__name__
-    code = getattr(cause, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary == _SQLITE_NOTADB:
-        return NotAStoreError(f"{path} is not a replay store")
-    if primary in _BUSY_CODES:
-        return StoreError(
-            f"Cannot {doing} {path}: another process kept it locked for more than "
-            f"{BUSY_TIMEOUT_S} s ({detail})."
-        )
-    if primary == _SQLITE_CORRUPT:
-        return StoreError(f"{path} is damaged and cannot be read ({detail}).")
-    if primary == _SQLITE_READONLY:
-        return StoreError(f"Cannot {doing} {path}: the file or its directory is read-only.")
-    if primary == _SQLITE_FULL:
-        return StoreError(f"Cannot {doing} {path}: the disk is full.")
-    if primary == _SQLITE_CANTOPEN:
-        return StoreError(f"Cannot {doing} {path}: SQLite cannot open the file ({detail}).")
-    if primary == _SQLITE_IOERR:
-        return StoreError(f"Cannot {doing} {path}: input/output error ({detail}).")
-    return StoreError(f"Cannot {doing} {path}: {detail}.")

@@ -22,21 +22,17 @@ This module owns the rules that protect users' files and concurrent recorders:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import secrets
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from replay.storage import schema
 from replay.storage.db import Database, insert
 from replay.storage.errors import NotAStoreError, StoreError
+from replay.storage.files import check_header, check_writable, create_store
 from sqlalchemy import Connection, inspect, select, update
 from sqlalchemy.schema import CreateIndex, CreateTable
-
-SQLITE_HEADER: Final = b"SQLite format 3\x00"
-_SIDECARS: Final = ("-wal", "-shm", "-journal")
 
 
 def open_database(path: Path, mode: Literal["r", "w"]) -> Database:
@@ -53,7 +49,7 @@ def open_database(path: Path, mode: Literal["r", "w"]) -> Database:
             raise
         return database
     if mode == "w":
-        created = not os.path.lexists(path) and create_store(path)
+        created = not os.path.lexists(path) and create_store(path, _initialise)
         tables = frozenset(schema.metadata.tables)
         if not created:
             probe = Database(path, readonly=True)
@@ -61,7 +57,7 @@ def open_database(path: Path, mode: Literal["r", "w"]) -> Database:
                 tables = check_store(path, probe)
             finally:
                 probe.close()
-            _check_writable(path)
+            check_writable(path)
         database = Database(path, readonly=False)
         try:
             if not tables >= schema.metadata.tables.keys():
@@ -95,21 +91,6 @@ def check_store(path: Path, database: Database) -> frozenset[str]:
         raise NotAStoreError(f"{path} is not a replay store")
     check_version(path, meta.get("schema_version"))
     return tables
-
-
-def check_header(path: Path) -> None:
-    """The file must exist, be a regular file and start with the SQLite header."""
-    if not os.path.lexists(path):
-        raise StoreError(f"{path} does not exist.")
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a replay store.")
-    try:
-        with open(path, "rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise StoreError(f"Cannot read {path}: {error.strerror or error}.") from error
-    if header != SQLITE_HEADER:
-        raise NotAStoreError(f"{path} is not a replay store")
 
 
 def check_version(path: Path, stored: str | None) -> None:
@@ -147,47 +128,10 @@ def upgrade_store(database: Database) -> frozenset[str]:
         return frozenset(inspect(conn).get_table_names())
 
 
-def _check_writable(path: Path) -> None:
-    # As root os.access is always true; SQLite then reports its own (translated) error.
-    if not os.access(path, os.W_OK):
-        raise StoreError(f"Cannot write to {path}: the file is read-only.")
-
-
 # -- creating ------------------------------------------------------------------------------
 
 
-def create_store(path: Path) -> bool:
-    """Create a new, empty store at `path`; False if another process created it first."""
-    _check_directory(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
-    try:
-        _initialise(temp, name=path)
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            # This file system has no hard links: build the store in place instead.
-            _initialise(path, name=path)
-        return True
-    finally:
-        _remove_with_sidecars(temp)
-
-
-def _check_directory(path: Path) -> None:
-    """A sentence if the store cannot be created because of its directory."""
-    directory = path.absolute().parent
-    if directory.is_dir():
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise StoreError(f"Cannot create {path}: the directory {directory} is not writable.")
-        return
-    blocker = next((p for p in directory.parents if os.path.lexists(p)), None)
-    if blocker is not None and not blocker.is_dir():
-        raise StoreError(f"Cannot create {path}: {blocker} is a file, not a directory.")
-    raise StoreError(f"Cannot create {path}: the directory {directory} does not exist.")
-
-
-def _initialise(target: Path, *, name: Path) -> None:
+def _initialise(target: Path, name: Path) -> None:
     """Create the schema in `target` (made if missing) and close it, leaving no -wal behind."""
     database = Database(target, readonly=False, create=True, name=name)
     try:
@@ -210,9 +154,3 @@ def ensure_schema(conn: Connection) -> None:
         {"key": "created_at", "value": created_at},
     ]
     conn.execute(insert(conn, schema.meta).on_conflict_do_nothing(index_elements=["key"]), rows)
-
-
-def _remove_with_sidecars(path: Path) -> None:
-    for suffix in ("", *_SIDECARS):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")

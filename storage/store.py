@@ -29,7 +29,6 @@ import enum
 import heapq
 import itertools
 import json
-import operator
 import os
 import threading
 import time
@@ -41,45 +40,31 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from replay.storage import codec, schema
+from replay.storage.batch import (
+    JSON_COLUMNS,
+    RECORDING_DEFAULTS,
+    UPSERT_RULES,
+    Batch,
+    CallRow,
+    ChunkWrite,
+    recording_fields,
+)
 from replay.storage.db import Database, insert
 from replay.storage.errors import NoRecordingError, StoreError
 from replay.storage.opening import open_database
 from sqlalchemy import Connection, Table, func, select, update
 
-_JSON_COLUMNS: Final = ("argv", "config")
-_RECORDING_DEFAULTS: Final[Mapping[str, Any]] = {
-    "status": "running",
-    "steps": 0,
-    "events_dropped": 0,
-    "tracer_faults": 0,
-}
-_CALL_DEFAULTS: Final[Mapping[str, Any]] = {"exception": False, "generator": False}
 _CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
 _EXCEPTION_KEYS: Final = ("recording_id", *codec.EXCEPTION_FIELDS)
-_EXCEPTION_REQUIRED: Final = frozenset({"step", "thread_id", "call_id", "kind", "type"})
 _BLOCK_CACHE: Final = 16
 """Decoded call blocks kept per Store (a few hundred calls each)."""
 assert tuple(schema.calls.c.keys()) == _CALL_KEYS, "codec.CALL_FIELDS must follow the table"
 assert tuple(schema.legacy_exceptions.c.keys()) == _EXCEPTION_KEYS
 
-_CALL_FIELD_SET: Final = frozenset(codec.CALL_FIELDS)
-_call_fields: Final = operator.itemgetter(*codec.CALL_FIELDS)
-# Fields of a call tuple (codec.CALL_FIELDS order), for the checks of `_ended_calls`.
-_last_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("last_step"))
-_exception_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("exception"))
-_generator_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("generator"))
-_first_item: Final = operator.itemgetter(0)
 _PARENT, _FUNCTION, _THREAD, _FIRST, _LAST = (
     _CALL_KEYS.index(name)
     for name in ("parent_id", "function_id", "thread_id", "first_step", "last_step")
 )
-
-CallRow = tuple[Any, ...]
-"""A call as a tuple of the `calls` columns: recording_id, then `codec.CALL_FIELDS`."""
-_block_order: Final = operator.itemgetter(_FIRST - 1, 0)
-"""The order of calls (`codec.CALL_FIELDS` tuples) in a block: by first_step, then call_id
-(an itemgetter: a key function written in Python costs more than the sort)."""
-_thread_of: Final = operator.itemgetter(_THREAD - 1)
 
 
 class _Any(enum.Enum):
@@ -90,18 +75,6 @@ class _Any(enum.Enum):
 
 ANY: Final = _Any.ANY
 """Default of `Store.calls(parent_id=...)`: calls with any parent (None means roots only)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkWrite:
-    """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events."""
-
-    thread_id: int
-    seq: int
-    first_step: int
-    last_step: int
-    n_events: int
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +171,14 @@ class Store:
         """
         if "format_version" not in meta:
             raise ValueError("create_recording needs 'format_version' (the event format).")
-        row = {**_RECORDING_DEFAULTS, "started_at": time.time(), **_recording_fields(meta)}
+        row = {**RECORDING_DEFAULTS, "started_at": time.time(), **recording_fields(meta)}
         with self._db.write() as conn:
             result = conn.execute(schema.recordings.insert().values(row))
             return int(result.inserted_primary_key[0])
 
     def update_recording(self, recording_id: int, **fields: Any) -> None:
         """Set columns of a recording (e.g. `status`, `ended_at`, `steps`)."""
-        values = _recording_fields(fields)
+        values = recording_fields(fields)
         if not values:
             return
         with self._db.write() as conn:
@@ -264,7 +237,7 @@ class Store:
         `data`. `recording`: columns of the recording row to update in the same transaction
         (e.g. `steps`), so the row agrees with the committed chunks.
         """
-        batch = _Batch.prepare(
+        batch = Batch.prepare(
             recording_id,
             chunks=chunks,
             functions=functions,
@@ -275,11 +248,11 @@ class Store:
             exceptions=exceptions,
             checkpoints=checkpoints,
         )
-        recording_values = _recording_fields(recording or {})
+        recording_values = recording_fields(recording or {})
         if batch.empty and not recording_values:
             return
         with self._db.write() as conn:
-            batch.write(conn)
+            _write_batch(conn, batch)
             if recording_values:
                 _update_recording(conn, self.path, recording_id, recording_values)
 
@@ -645,21 +618,9 @@ class Store:
 # -- rows ----------------------------------------------------------------------------------
 
 
-def _recording_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate recording columns and encode the JSON ones."""
-    unknown = set(fields) - (set(schema.recordings.c.keys()) - {"id"})
-    if unknown:
-        raise TypeError(f"recordings have no settable column(s) {sorted(unknown)}")
-    values = dict(fields)
-    for name in _JSON_COLUMNS:
-        if values.get(name) is not None:
-            values[name] = json.dumps(values[name])
-    return values
-
-
 def _decode_recording(row: Mapping[str, Any]) -> dict[str, Any]:
     values = dict(row)
-    for name in _JSON_COLUMNS:
+    for name in JSON_COLUMNS:
         if values[name] is not None:
             values[name] = json.loads(values[name])
     return values
@@ -672,242 +633,6 @@ def _update_recording(
     result = conn.execute(update(table).where(table.c.id == recording_id).values(values))
     if result.rowcount == 0:
         raise NoRecordingError(f"{path} has no recording {recording_id}.")
-
-
-def _rows(
-    table: Table,
-    recording_id: int,
-    given: Iterable[Mapping[str, Any]],
-    defaults: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Complete row dicts so all share one shape (executemany needs it), checking columns."""
-    defaults = defaults or {}
-    template: dict[str, Any] = dict.fromkeys(table.c.keys()) | dict(defaults)
-    required = {c.name for c in table.c if not c.nullable} - defaults.keys() - {"recording_id"}
-    rows = []
-    for row in given:
-        unknown = row.keys() - template.keys()
-        if unknown:
-            raise TypeError(f"{table.name} rows have no column(s) {sorted(unknown)}")
-        missing = required - row.keys()
-        if missing:
-            raise ValueError(f"{table.name} rows need column(s) {sorted(missing)}")
-        rows.append({**template, **row, "recording_id": recording_id})
-    return rows
-
-
-def _pack_source(source: bytes | str | None) -> bytes | None:
-    """Compress a file's bytes for `files.source`; a blob already compressed is kept."""
-    if source is None:
-        return None
-    if isinstance(source, str):
-        source = source.encode("utf-8")
-    if source.startswith(codec.ZSTD_FRAME_MAGIC):
-        return source  # already made by codec.compress_blob (no Python source starts so)
-    return codec.compress_blob(source)
-
-
-@dataclass(slots=True)
-class _Batch:
-    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction."""
-
-    chunks: list[dict[str, Any]]
-    functions: list[dict[str, Any]]
-    files: list[dict[str, Any]]
-    threads: list[dict[str, Any]]
-    calls: list[dict[str, Any]]
-    call_blocks: list[dict[str, Any]]
-    exception_blocks: list[dict[str, Any]]
-    checkpoints: list[dict[str, Any]]
-
-    @classmethod
-    def prepare(
-        cls,
-        recording_id: int,
-        *,
-        chunks: Iterable[ChunkWrite],
-        functions: Iterable[Mapping[str, Any]],
-        files: Iterable[Mapping[str, Any]],
-        threads: Iterable[Mapping[str, Any]],
-        calls: Iterable[Mapping[str, Any]],
-        ended_calls: Iterable[Mapping[str, Any] | tuple],
-        exceptions: Iterable[Mapping[str, Any]],
-        checkpoints: Iterable[Mapping[str, Any]],
-    ) -> _Batch:
-        file_rows = _rows(schema.files, recording_id, files)
-        for row in file_rows:
-            row["source"] = _pack_source(row["source"])
-        ended = _ended_calls(recording_id, ended_calls)
-        return cls(
-            chunks=[_chunk_row(recording_id, chunk) for chunk in chunks],
-            functions=_rows(schema.functions, recording_id, functions),
-            files=file_rows,
-            threads=_rows(schema.threads, recording_id, threads),
-            calls=_rows(schema.calls, recording_id, calls, _CALL_DEFAULTS),
-            call_blocks=_call_blocks(recording_id, ended),
-            exception_blocks=_exception_blocks(recording_id, exceptions),
-            checkpoints=_rows(schema.checkpoints, recording_id, checkpoints),
-        )
-
-    @property
-    def empty(self) -> bool:
-        return not any(
-            (
-                self.chunks,
-                self.functions,
-                self.files,
-                self.threads,
-                self.calls,
-                self.call_blocks,
-                self.exception_blocks,
-                self.checkpoints,
-            )
-        )
-
-    def write(self, conn: Connection) -> None:
-        """Execute the batch on a connection already inside a write transaction."""
-        if self.chunks:
-            conn.execute(schema.chunks.insert(), self.chunks)
-        if self.call_blocks:
-            conn.execute(schema.call_blocks.insert(), self.call_blocks)
-        if self.exception_blocks:
-            conn.execute(schema.exception_blocks.insert(), self.exception_blocks)
-        _upsert(conn, schema.functions, self.functions)
-        _upsert(conn, schema.files, self.files)
-        _upsert(conn, schema.checkpoints, self.checkpoints)
-        _upsert(
-            conn,
-            schema.threads,
-            self.threads,
-            keep_when_null=("ident", "name", "last_step"),
-            keep_stored=("first_step",),
-        )
-        _upsert(conn, schema.calls, self.calls, keep_when_null=("last_step",))
-
-
-def _chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
-    data = chunk.data
-    has_header = data[: len(codec.MAGIC)] == codec.MAGIC and len(data) > len(codec.MAGIC)
-    return {
-        "recording_id": recording_id,
-        "thread_id": chunk.thread_id,
-        "seq": chunk.seq,
-        "first_step": chunk.first_step,
-        "last_step": chunk.last_step,
-        "n_events": chunk.n_events,
-        "codec": data[len(codec.MAGIC)] if has_header else codec.CODEC_VERSION,
-        "data": data,
-    }
-
-
-def _ended_calls(recording_id: int, given: Iterable[Mapping[str, Any] | tuple]) -> list[CallRow]:
-    """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed.
-
-    The writer gives tens of thousands per second as tuples in that order already: a list of
-    only such tuples is checked with a few C-speed passes and taken as it is. Other rows go
-    one by one: a mapping with every field through one C call, others through `_rows` for the
-    checks and defaults.
-    """
-    rows = given if type(given) is list else list(given)
-    if (
-        rows
-        and set(map(type, rows)) == {tuple}
-        and set(map(len, rows)) == {len(codec.CALL_FIELDS)}
-        and set(map(type, map(_exception_of, rows))) == {bool}
-        and set(map(type, map(_generator_of, rows))) == {bool}
-        and None not in map(_last_of, rows)
-    ):
-        return rows
-    return [_ended_call(recording_id, row) for row in rows]
-
-
-def _ended_call(recording_id: int, row: Mapping[str, Any] | tuple) -> CallRow:
-    """One `ended_calls` row as a tuple in `codec.CALL_FIELDS` order (see `_ended_calls`)."""
-    if type(row) is tuple:
-        call = row
-        if len(call) != len(codec.CALL_FIELDS):
-            raise ValueError(
-                f"ended_calls tuples need the {len(codec.CALL_FIELDS)} fields of "
-                f"codec.CALL_FIELDS, not {len(call)}"
-            )
-    else:
-        complete = row
-        if row.keys() != _CALL_FIELD_SET:
-            (complete,) = _rows(schema.calls, recording_id, [row], _CALL_DEFAULTS)
-        call = _call_fields(complete)
-    if type(call[-1]) is not bool or type(call[-2]) is not bool:
-        # Stored as bools whatever the caller gave, as the Boolean columns read back.
-        call = (*call[:-2], bool(call[-2]), bool(call[-1]))
-    if call[_LAST - 1] is None:
-        raise ValueError("ended_calls rows need their last_step")
-    return call
-
-
-def _call_blocks(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]]:
-    """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
-    spanning fewer than CALL_BLOCK_SPAN call ids."""
-    # At C speed (map, itemgetter) where it can: the writer hands tens of thousands of calls per
-    # second, most often all of one thread.
-    threads = set(map(_thread_of, given))
-    if len(threads) == 1:
-        by_thread = {threads.pop(): list(given)}
-    else:
-        by_thread = {}
-        for call in given:
-            by_thread.setdefault(_thread_of(call), []).append(call)
-    blocks = []
-    for thread_id, calls in by_thread.items():
-        calls.sort(key=_first_item)  # by call_id, to cut spans
-        ids = list(map(_first_item, calls))
-        start = 0
-        while start < len(calls):
-            end = min(
-                start + schema.CALL_BLOCK_CALLS,
-                bisect.bisect_left(ids, ids[start] + schema.CALL_BLOCK_SPAN, start),
-            )
-            block = sorted(calls[start:end], key=_block_order)
-            blocks.append(
-                {
-                    "recording_id": recording_id,
-                    "thread_id": thread_id,
-                    "first_call": ids[start],
-                    "last_call": ids[end - 1],
-                    "first_step": block[0][_FIRST - 1],
-                    "last_step": max(map(_last_of, block)),
-                    "n_calls": len(block),
-                    "data": codec.encode_calls(block),
-                }
-            )
-            start = end
-    return blocks
-
-
-def _exception_blocks(
-    recording_id: int, given: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """The `exception_blocks` row for a batch's exceptions (none if there are none)."""
-    fields = codec.EXCEPTION_FIELDS
-    rows = []
-    for row in given:
-        unknown = row.keys() - set(fields)
-        if unknown:
-            raise TypeError(f"exceptions rows have no column(s) {sorted(unknown)}")
-        missing = _EXCEPTION_REQUIRED - row.keys()
-        if missing:
-            raise ValueError(f"exceptions rows need column(s) {sorted(missing)}")
-        rows.append(tuple(row.get(name) for name in fields))
-    if not rows:
-        return []
-    rows.sort(key=lambda row: row[0])
-    return [
-        {
-            "recording_id": recording_id,
-            "first_step": rows[0][0],
-            "last_step": rows[-1][0],
-            "n_exceptions": len(rows),
-            "data": codec.encode_exceptions(rows),
-        }
-    ]
 
 
 def _call_dict(row: CallRow) -> dict[str, Any]:
@@ -967,6 +692,25 @@ def _merge_by_start(
     return merged
 
 
+def _write_batch(conn: Connection, batch: Batch) -> None:
+    """Execute a prepared batch on a connection already inside a write transaction."""
+    for table, rows in (
+        (schema.chunks, batch.chunks),
+        (schema.call_blocks, batch.call_blocks),
+        (schema.exception_blocks, batch.exception_blocks),
+    ):
+        if rows:
+            conn.execute(table.insert(), rows)
+    for name, (keep_when_null, keep_stored) in UPSERT_RULES.items():
+        _upsert(
+            conn,
+            schema.metadata.tables[name],
+            getattr(batch, name),
+            keep_when_null=keep_when_null,
+            keep_stored=keep_stored,
+        )
+
+
 def _upsert(
     conn: Connection,
     table: Table,
@@ -985,7 +729,7 @@ def _upsert(
     cache_key = (conn.dialect.name, table, tuple(keep_when_null), tuple(keep_stored))
     statement = _UPSERTS.get(cache_key)
     if statement is None:
-        statement = _UPSERTS[cache_key] = _upsert_statement(
+        statement = _UPSERTS[cache_key] = upsert_statement(
             insert(conn, table), table, keep_when_null, keep_stored
         )
     conn.execute(statement, rows)
@@ -996,10 +740,11 @@ _UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], Any] = {}
 one (its ON CONFLICT clause, column by column) cost about as much as running it."""
 
 
-def _upsert_statement(
+def upsert_statement(
     statement: Any, table: Table, keep_when_null: Collection[str], keep_stored: Collection[str]
 ) -> Any:
-    """`statement` (an INSERT into `table`) with the ON CONFLICT clause `_upsert` describes."""
+    """`statement` (an INSERT into `table`) with the ON CONFLICT clause `_upsert` describes
+    (`batch.UPSERT_RULES`; storage/sqlgen.py compiles it for the recorder's sqlite3 writer)."""
     key = [column.name for column in table.primary_key]
     new_values = {}
     for column in table.c:

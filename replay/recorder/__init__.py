@@ -28,7 +28,7 @@ from replay.recorder.scope import Scope
 from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
 from replay.recorder.writer import Writer
-from replay.storage import Store
+from replay.storage import RecordingWriter
 
 __all__ = ["Recorder"]
 
@@ -73,7 +73,7 @@ class Recorder:
             max_items=config.max_items,
             max_string=config.max_string,
         )
-        self._store: Store | None = None
+        self._store: RecordingWriter | None = None
         self._state: RecordingState | None = None
         self._core: Core | None = None
         self._writer: Writer | None = None
@@ -85,7 +85,7 @@ class Recorder:
 
     def start(self, parent_id: int | None = None) -> None:
         """Open the store, create the recording and begin tracing this process."""
-        self._store = Store.open(self.config.store, mode="w")
+        self._store = RecordingWriter.open(self.config.store)
         self.recording_id = self._store.create_recording(
             self._metadata(parent_id if parent_id is not None else self.config.parent_id)
         )
@@ -128,7 +128,7 @@ class Recorder:
             with contextlib.suppress(Exception):  # the child must go on, recorded or not
                 self._core.stop()
         self._store.after_fork()
-        self._store = Store.open(self.config.store, mode="w")
+        self._store = RecordingWriter.open(self.config.store)
         self.recording_id = self._store.create_recording(self._metadata(parent_id))
         self._fault_reported = False
         self._begin_tracing()

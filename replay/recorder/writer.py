@@ -56,7 +56,7 @@ from replay.events import (
     YIELD,
 )
 from replay.recorder.state import BATCH_EVENTS, RecordingState
-from replay.storage import ChunkWrite, Store
+from replay.storage import ChunkWrite, RecordingWriter
 from replay.storage.codec import (
     CALL_FIELDS,
     EVENTS_LEVEL,
@@ -337,7 +337,7 @@ class Writer:
 
     def __init__(
         self,
-        store: Store,
+        store: RecordingWriter,
         recording_id: int,
         state: RecordingState,
         *,

@@ -27,6 +27,7 @@ READING_SIDE = (
     "replay.cli.ls",
     "pydantic",  # Typer's parser loads it: `replay record` is parsed without it (cli/fastpath.py)
     "rich",
+    "sqlalchemy",  # the recorder writes through sqlite3 alone (storage/recording_writer.py)
 )
 # Never in a bootstrapped child either: the command line belongs to the parent.
 COMMAND_LINE = ("replay.cli", "typer", "click", "shellingham")
@@ -53,6 +54,22 @@ def test_recorded_script_imports_no_reading_side(tmp_path: Path, store: Path) ->
     assert loaded(out, ("replay.recorder",)), "the program ran unrecorded?"
     (recording,) = rows(store)
     assert recording["status"] == "ok" and recording["steps"] > 0
+
+
+def test_a_second_recording_into_a_store_imports_no_reading_side(
+    tmp_path: Path, store: Path
+) -> None:
+    # GIVEN a store that already holds a recording (opened, not created, by the next one)
+    write(tmp_path / "dump.py", DUMP)
+    out = tmp_path / "modules.json"
+    first = replay("record", "-q", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr.decode()
+    # WHEN another program is recorded into it
+    done = replay("record", "-q", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
+    # THEN it imported nothing of the reading side (nor SQLAlchemy), and both recordings are there
+    assert done.returncode == 0, done.stderr.decode()
+    assert loaded(out, READING_SIDE) == []
+    assert [row["status"] for row in rows(store)] == ["ok", "ok"]
 
 
 def test_recorded_module_imports_no_reading_side(tmp_path: Path, store: Path) -> None:

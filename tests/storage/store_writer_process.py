@@ -1,10 +1,11 @@
 """A recorder stand-in run as a separate process by the storage tests.
 
-    python store_writer_process.py STORE WORKER BATCHES GO_FILE READY_FILE
+    python store_writer_process.py STORE WORKER BATCHES GO_FILE READY_FILE [WAY]
 
 Announces itself by creating READY_FILE, waits for GO_FILE (so all workers open the store at
 the same moment), opens STORE for writing, creates one recording and writes BATCHES batches
-(BATCHES = 0: forever), printing "committed N" after each batch returns.
+(BATCHES = 0: forever), printing "committed N" after each batch returns. WAY is `store` (the
+SQLAlchemy Store, the default) or `recorder` (the recorder's sqlite3 RecordingWriter).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from replay.storage import Store
+from replay.storage import RecordingWriter, Store
 from storage_testkit import chunk, recording_meta
 
 
-def batch(store: Store, recording_id: int, worker: int, n: int) -> None:
+def batch(store: Store | RecordingWriter, recording_id: int, worker: int, n: int) -> None:
     """Batch n: one chunk of 10 events, its call, an exception, the thread, the step count."""
     first = n * 10 + 1
     store.add_batch(
@@ -59,11 +60,12 @@ def batch(store: Store, recording_id: int, worker: int, n: int) -> None:
 
 
 def main() -> None:
-    path, worker, batches, go, ready = sys.argv[1:]
+    path, worker, batches, go, ready, *way = sys.argv[1:]
     Path(ready).touch()
     while not Path(go).exists():
         time.sleep(0.001)
-    with Store.open(path, mode="w") as store:
+    opened = RecordingWriter.open(path) if way == ["recorder"] else Store.open(path, mode="w")
+    with opened as store:
         recording_id = store.create_recording(recording_meta(pid=int(worker)))
         print(f"recording {recording_id}", flush=True)
         n = 0

@@ -8,13 +8,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from replay.storage import Store
 from storage_testkit import integrity_check, line_events
 
 WRITER = Path(__file__).with_name("store_writer_process.py")
 
 
-def start_writers(tmp_path: Path, store: Path, count: int, batches: int) -> list[subprocess.Popen]:
+WAYS = ["store", "recorder"]
+"""The two ways into a store for writing: `Store` (SQLAlchemy) and `RecordingWriter` (sqlite3)."""
+
+
+def start_writers(
+    tmp_path: Path, store: Path, count: int, batches: int, way: str = "store"
+) -> list[subprocess.Popen]:
     """Start `count` writer processes and release them together once all are ready."""
     go = tmp_path / "go"
     processes = []
@@ -28,6 +35,7 @@ def start_writers(tmp_path: Path, store: Path, count: int, batches: int) -> list
             str(batches),
             str(go),
             str(ready),
+            way,
         ]
         processes.append(
             subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -52,10 +60,13 @@ def assert_batches(store: Store, recording_id: int, count: int) -> None:
     assert store.recording(recording_id)["steps"] == count * 10
 
 
-def test_processes_creating_and_writing_one_new_store_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_processes_creating_and_writing_one_new_store_lose_nothing(
+    tmp_path: Path, way: str
+) -> None:
     # GIVEN 4 processes that open the same not-yet-existing store at the same moment
     store_path = tmp_path / "shared.db"
-    processes = start_writers(tmp_path, store_path, count=4, batches=50)
+    processes = start_writers(tmp_path, store_path, count=4, batches=50, way=way)
     # WHEN each writes 50 batches into its own recording
     for process in processes:
         _out, err = process.communicate(timeout=60)
@@ -72,10 +83,11 @@ def test_processes_creating_and_writing_one_new_store_lose_nothing(tmp_path: Pat
     assert not list(tmp_path.glob(".shared.db.*"))
 
 
-def test_a_writer_killed_mid_write_leaves_its_committed_batches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_a_writer_killed_mid_write_leaves_its_committed_batches(tmp_path: Path, way: str) -> None:
     # GIVEN a process writing batches without end
     store_path = tmp_path / "killed.db"
-    (process,) = start_writers(tmp_path, store_path, count=1, batches=0)
+    (process,) = start_writers(tmp_path, store_path, count=1, batches=0, way=way)
     assert process.stdout is not None
     committed = -1
     for line in process.stdout:

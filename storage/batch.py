@@ -1,0 +1,309 @@
+"""One write of a recording's rows, prepared without a database: checks, defaults and blocks.
+
+This module owns what `Store.add_batch` does before its transaction: the rows of each table
+completed to one shape and checked against the table's columns, the ended calls and the
+exceptions packed into compressed blocks (codec.py), sources compressed. It imports no
+SQLAlchemy (the tables' columns come from `sqlite_text.py`, generated from schema.py), so that
+the recorder's sqlite3 writer (`recording_writer.py`) and the SQLAlchemy `Store` prepare a
+batch with the same code and write the same rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import operator
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from replay.storage import codec
+from replay.storage.sqlite_text import COLUMNS, REQUIRED
+
+CALL_BLOCK_SPAN: Final = 16_384
+"""No call block spans more call ids than this (last_call - first_call < CALL_BLOCK_SPAN): a
+lookup by call id only looks at the blocks starting in the span below it."""
+CALL_BLOCK_CALLS: Final = 1024
+"""At most this many calls in a call block, so that looking one up decodes a tenth of a
+millisecond's worth of columns (the writer may hand tens of thousands at once when it is behind)."""
+
+JSON_COLUMNS: Final = ("argv", "config")
+RECORDING_DEFAULTS: Final[Mapping[str, Any]] = {
+    "status": "running",
+    "steps": 0,
+    "events_dropped": 0,
+    "tracer_faults": 0,
+}
+CALL_DEFAULTS: Final[Mapping[str, Any]] = {"exception": False, "generator": False}
+UPSERT_RULES: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "functions": ((), ()),
+    "files": ((), ()),
+    "checkpoints": ((), ()),
+    "threads": (("ident", "name", "last_step"), ("first_step",)),
+    "calls": (("last_step",), ()),
+}
+"""How each table's rows are upserted, in the order they are written: a row whose primary key
+exists replaces the stored non-key columns, except the first columns named (kept when the new
+value is NULL) and the second (kept unless the stored value is NULL)."""
+
+_CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
+_EXCEPTION_REQUIRED: Final = frozenset({"step", "thread_id", "call_id", "kind", "type"})
+assert COLUMNS["calls"] == _CALL_KEYS, "codec.CALL_FIELDS must follow the table"
+
+_CALL_FIELD_SET: Final = frozenset(codec.CALL_FIELDS)
+_call_fields: Final = operator.itemgetter(*codec.CALL_FIELDS)
+# Fields of a call tuple (codec.CALL_FIELDS order), for the checks of `ended_calls_of`.
+_last_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("last_step"))
+_exception_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("exception"))
+_generator_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("generator"))
+_first_item: Final = operator.itemgetter(0)
+_THREAD, _FIRST, _LAST = (
+    _CALL_KEYS.index(name) for name in ("thread_id", "first_step", "last_step")
+)
+
+CallRow = tuple[Any, ...]
+"""A call as a tuple of the `calls` columns: recording_id, then `codec.CALL_FIELDS`."""
+_block_order: Final = operator.itemgetter(_FIRST - 1, 0)
+"""The order of calls (`codec.CALL_FIELDS` tuples) in a block: by first_step, then call_id
+(an itemgetter: a key function written in Python costs more than the sort)."""
+_thread_of: Final = operator.itemgetter(_THREAD - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkWrite:
+    """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events."""
+
+    thread_id: int
+    seq: int
+    first_step: int
+    last_step: int
+    n_events: int
+    data: bytes
+
+
+def recording_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate recording columns and encode the JSON ones."""
+    unknown = set(fields) - (set(COLUMNS["recordings"]) - {"id"})
+    if unknown:
+        raise TypeError(f"recordings have no settable column(s) {sorted(unknown)}")
+    values = dict(fields)
+    for name in JSON_COLUMNS:
+        if values.get(name) is not None:
+            values[name] = json.dumps(values[name])
+    return values
+
+
+def table_rows(
+    table: str,
+    recording_id: int,
+    given: Iterable[Mapping[str, Any]],
+    defaults: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Complete row dicts so all share one shape (executemany needs it), checking columns."""
+    defaults = defaults or {}
+    template: dict[str, Any] = dict.fromkeys(COLUMNS[table]) | dict(defaults)
+    required = set(REQUIRED[table]) - defaults.keys() - {"recording_id"}
+    rows = []
+    for row in given:
+        unknown = row.keys() - template.keys()
+        if unknown:
+            raise TypeError(f"{table} rows have no column(s) {sorted(unknown)}")
+        missing = required - row.keys()
+        if missing:
+            raise ValueError(f"{table} rows need column(s) {sorted(missing)}")
+        rows.append({**template, **row, "recording_id": recording_id})
+    return rows
+
+
+def pack_source(source: bytes | str | None) -> bytes | None:
+    """Compress a file's bytes for `files.source`; a blob already compressed is kept."""
+    if source is None:
+        return None
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    if source.startswith(codec.ZSTD_FRAME_MAGIC):
+        return source  # already made by codec.compress_blob (no Python source starts so)
+    return codec.compress_blob(source)
+
+
+@dataclass(slots=True)
+class Batch:
+    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction."""
+
+    chunks: list[dict[str, Any]]
+    functions: list[dict[str, Any]]
+    files: list[dict[str, Any]]
+    threads: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
+    call_blocks: list[dict[str, Any]]
+    exception_blocks: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+
+    @classmethod
+    def prepare(
+        cls,
+        recording_id: int,
+        *,
+        chunks: Iterable[ChunkWrite],
+        functions: Iterable[Mapping[str, Any]],
+        files: Iterable[Mapping[str, Any]],
+        threads: Iterable[Mapping[str, Any]],
+        calls: Iterable[Mapping[str, Any]],
+        ended_calls: Iterable[Mapping[str, Any] | tuple],
+        exceptions: Iterable[Mapping[str, Any]],
+        checkpoints: Iterable[Mapping[str, Any]],
+    ) -> Batch:
+        file_rows = table_rows("files", recording_id, files)
+        for row in file_rows:
+            row["source"] = pack_source(row["source"])
+        ended = ended_calls_of(recording_id, ended_calls)
+        return cls(
+            chunks=[chunk_row(recording_id, chunk) for chunk in chunks],
+            functions=table_rows("functions", recording_id, functions),
+            files=file_rows,
+            threads=table_rows("threads", recording_id, threads),
+            calls=table_rows("calls", recording_id, calls, CALL_DEFAULTS),
+            call_blocks=call_blocks_of(recording_id, ended),
+            exception_blocks=exception_blocks_of(recording_id, exceptions),
+            checkpoints=table_rows("checkpoints", recording_id, checkpoints),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.chunks,
+                self.functions,
+                self.files,
+                self.threads,
+                self.calls,
+                self.call_blocks,
+                self.exception_blocks,
+                self.checkpoints,
+            )
+        )
+
+
+def chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
+    data = chunk.data
+    has_header = data[: len(codec.MAGIC)] == codec.MAGIC and len(data) > len(codec.MAGIC)
+    return {
+        "recording_id": recording_id,
+        "thread_id": chunk.thread_id,
+        "seq": chunk.seq,
+        "first_step": chunk.first_step,
+        "last_step": chunk.last_step,
+        "n_events": chunk.n_events,
+        "codec": data[len(codec.MAGIC)] if has_header else codec.CODEC_VERSION,
+        "data": data,
+    }
+
+
+def ended_calls_of(recording_id: int, given: Iterable[Mapping[str, Any] | tuple]) -> list[CallRow]:
+    """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed.
+
+    The writer gives tens of thousands per second as tuples in that order already: a list of
+    only such tuples is checked with a few C-speed passes and taken as it is. Other rows go
+    one by one: a mapping with every field through one C call, others through `_rows` for the
+    checks and defaults.
+    """
+    rows = given if type(given) is list else list(given)
+    if (
+        rows
+        and set(map(type, rows)) == {tuple}
+        and set(map(len, rows)) == {len(codec.CALL_FIELDS)}
+        and set(map(type, map(_exception_of, rows))) == {bool}
+        and set(map(type, map(_generator_of, rows))) == {bool}
+        and None not in map(_last_of, rows)
+    ):
+        return rows
+    return [_ended_call(recording_id, row) for row in rows]
+
+
+def _ended_call(recording_id: int, row: Mapping[str, Any] | tuple) -> CallRow:
+    """One `ended_calls` row as a tuple in `codec.CALL_FIELDS` order (see `_ended_calls`)."""
+    if type(row) is tuple:
+        call = row
+        if len(call) != len(codec.CALL_FIELDS):
+            raise ValueError(
+                f"ended_calls tuples need the {len(codec.CALL_FIELDS)} fields of "
+                f"codec.CALL_FIELDS, not {len(call)}"
+            )
+    else:
+        complete = row
+        if row.keys() != _CALL_FIELD_SET:
+            (complete,) = table_rows("calls", recording_id, [row], CALL_DEFAULTS)
+        call = _call_fields(complete)
+    if type(call[-1]) is not bool or type(call[-2]) is not bool:
+        # Stored as bools whatever the caller gave, as the Boolean columns read back.
+        call = (*call[:-2], bool(call[-2]), bool(call[-1]))
+    if call[_LAST - 1] is None:
+        raise ValueError("ended_calls rows need their last_step")
+    return call
+
+
+def call_blocks_of(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]]:
+    """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
+    spanning fewer than CALL_BLOCK_SPAN call ids."""
+    # At C speed (map, itemgetter) where it can: the writer hands tens of thousands of calls per
+    # second, most often all of one thread.
+    threads = set(map(_thread_of, given))
+    if len(threads) == 1:
+        by_thread = {threads.pop(): list(given)}
+    else:
+        by_thread = {}
+        for call in given:
+            by_thread.setdefault(_thread_of(call), []).append(call)
+    blocks = []
+    for thread_id, calls in by_thread.items():
+        calls.sort(key=_first_item)  # by call_id, to cut spans
+        ids = list(map(_first_item, calls))
+        start = 0
+        while start < len(calls):
+            end = min(
+                start + CALL_BLOCK_CALLS,
+                bisect.bisect_left(ids, ids[start] + CALL_BLOCK_SPAN, start),
+            )
+            block = sorted(calls[start:end], key=_block_order)
+            blocks.append(
+                {
+                    "recording_id": recording_id,
+                    "thread_id": thread_id,
+                    "first_call": ids[start],
+                    "last_call": ids[end - 1],
+                    "first_step": block[0][_FIRST - 1],
+                    "last_step": max(map(_last_of, block)),
+                    "n_calls": len(block),
+                    "data": codec.encode_calls(block),
+                }
+            )
+            start = end
+    return blocks
+
+
+def exception_blocks_of(
+    recording_id: int, given: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The `exception_blocks` row for a batch's exceptions (none if there are none)."""
+    fields = codec.EXCEPTION_FIELDS
+    rows = []
+    for row in given:
+        unknown = row.keys() - set(fields)
+        if unknown:
+            raise TypeError(f"exceptions rows have no column(s) {sorted(unknown)}")
+        missing = _EXCEPTION_REQUIRED - row.keys()
+        if missing:
+            raise ValueError(f"exceptions rows need column(s) {sorted(missing)}")
+        rows.append(tuple(row.get(name) for name in fields))
+    if not rows:
+        return []
+    rows.sort(key=lambda row: row[0])
+    return [
+        {
+            "recording_id": recording_id,
+            "first_step": rows[0][0],
+            "last_step": rows[-1][0],
+            "n_exceptions": len(rows),
+            "data": codec.encode_exceptions(rows),
+        }
+    ]

@@ -1,0 +1,272 @@
+"""The recorder's way into a store: the standard library's sqlite3, without SQLAlchemy.
+
+A recorded process does four things to its store: create it if it is missing, add its
+recording's row, write batches of chunks and index rows, and update the row at the end.
+Importing SQLAlchemy for them took 0.12 s of every recorded process's start-up (a third of
+`replay record` of an empty script, paid again by every Python process of a recorded command),
+so `RecordingWriter` does them with sqlite3 and the SQL text that storage/sqlgen.py generates
+from schema.py (`sqlite_text.py`; the tests check that it is what SQLAlchemy makes). The rows
+are prepared by the code `Store.add_batch` uses (batch.py), so both write the same rows.
+
+It keeps `Store`'s rules (db.py, opening.py, files.py): WAL journaling, `synchronous=NORMAL`,
+a 30 s busy timeout, foreign keys off, every write in a `BEGIN IMMEDIATE` transaction; a new
+store is published complete or not at all (`files.create_store`); an existing file must start
+with the SQLite header. Anything but a store of this schema version (a store to upgrade, one
+from a newer replay, another application's database) is handed to `Store.open`, which upgrades
+it or refuses it with its sentence: only the common case is done here.
+
+Fork: a connection must not be used in two processes. `after_fork` (in the child) forgets the
+inherited connection without closing it (it belongs to the parent) and opens a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, Self
+
+from replay.storage.batch import (
+    RECORDING_DEFAULTS,
+    UPSERT_RULES,
+    Batch,
+    ChunkWrite,
+    recording_fields,
+)
+from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
+from replay.storage.files import check_header, check_writable, create_store, sqlite_uri
+from replay.storage.sqlite_text import (
+    COLUMNS,
+    DDL,
+    INSERTS,
+    MAGIC,
+    META_INSERT,
+    SCHEMA_VERSION,
+    UPSERTS,
+)
+
+_INHERITED: Final[list[sqlite3.Connection]] = []
+"""Connections inherited across fork: kept, never closed, so the parent's stay untouched."""
+
+
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    """A connection with the pragmas every writer of a store uses (db.py's `_on_connect`)."""
+    connection = sqlite3.connect(
+        sqlite_uri(path, mode), uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
+    connection.isolation_level = None  # transactions are begun and ended here
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        connection.execute("PRAGMA foreign_keys = OFF")  # rows arrive in any order
+        if mode != "ro":
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _initialise(target: Path, name: Path) -> None:
+    """The schema in `target` (made if missing), as `opening.ensure_schema` makes it."""
+    try:
+        connection = _connect(target, "rwc")
+    except sqlite3.Error as error:
+        raise store_error(error, name, "create") from error
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for statement in DDL:
+            connection.execute(statement)
+        created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        connection.executemany(
+            META_INSERT,
+            [
+                {"key": "magic", "value": MAGIC},
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                {"key": "created_at", "value": created_at},
+            ],
+        )
+        connection.execute("COMMIT")
+    except sqlite3.Error as error:
+        raise store_error(error, name, "create") from error
+    finally:
+        connection.close()  # the last connection to close removes -wal and -shm
+
+
+def _is_current(path: Path) -> bool:
+    """Whether `path` is a replay store of this schema version with every table (read-only)."""
+    try:
+        connection = _connect(path, "ro")
+    except sqlite3.Error:
+        return False
+    try:
+        meta = dict(connection.execute('SELECT "key", value FROM meta').fetchall())
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return (
+        meta.get("magic") == MAGIC
+        and meta.get("schema_version") == str(SCHEMA_VERSION)
+        and tables >= COLUMNS.keys()
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class RecordingWriter:
+    """A store opened by a recorder: `Store`'s write API for one process's recordings."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = connection
+        self._lock = threading.Lock()  # the program's thread and the writer's take turns
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RecordingWriter:
+        """Open the store at `path` for writing, creating it if it is missing."""
+        path = Path(path)
+        if not os.path.lexists(path):
+            create_store(path, _initialise)  # False: another process made it meanwhile
+        check_header(path)
+        if not _is_current(path):
+            # Not the common case: the full way in upgrades it, or refuses it with a sentence.
+            from replay.storage.store import Store  # noqa: PLC0415 - imports SQLAlchemy
+
+            Store.open(path, mode="w").close()
+        check_writable(path)
+        try:
+            return cls(path, _connect(path, "rw"))
+        except sqlite3.Error as error:
+            raise store_error(error, path, "write to") from error
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        """Close the connection; later writes raise StoreError. Idempotent."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's connection (never closed here)."""
+        if self._connection is not None:
+            _INHERITED.append(self._connection)
+            self._connection = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RecordingWriter {str(self._path)!r}>"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside a `BEGIN IMMEDIATE` transaction, committed on success."""
+        with self._lock:
+            connection = self._connection
+            if connection is None:
+                raise StoreError(f"The store {self._path} is closed.")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise store_error(error, self._path, "write to") from error
+
+    def create_recording(self, meta: Mapping[str, Any]) -> int:
+        """Add a recording and return its id (as `Store.create_recording`)."""
+        if "format_version" not in meta:
+            raise ValueError("create_recording needs 'format_version' (the event format).")
+        row = {**RECORDING_DEFAULTS, "started_at": time.time(), **recording_fields(meta)}
+        names = ", ".join(map(_quoted, row))
+        values = ", ".join(f":{name}" for name in row)
+        with self._write() as connection:
+            cursor = connection.execute(f"INSERT INTO recordings ({names}) VALUES ({values})", row)
+            recording_id = cursor.lastrowid
+        assert recording_id is not None
+        return recording_id
+
+    def update_recording(self, recording_id: int, **fields: Any) -> None:
+        """Set columns of a recording (as `Store.update_recording`)."""
+        values = recording_fields(fields)
+        if values:
+            with self._write() as connection:
+                self._update(connection, recording_id, values)
+
+    def _update(
+        self, connection: sqlite3.Connection, recording_id: int, values: Mapping[str, Any]
+    ) -> None:
+        settings = ", ".join(f"{_quoted(name)} = :{name}" for name in values)
+        cursor = connection.execute(
+            f"UPDATE recordings SET {settings} WHERE id = :recording_id_",
+            {**values, "recording_id_": recording_id},
+        )
+        if cursor.rowcount == 0:
+            raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
+
+    def add_batch(
+        self,
+        recording_id: int,
+        *,
+        chunks: Iterable[ChunkWrite] = (),
+        functions: Iterable[Mapping[str, Any]] = (),
+        files: Iterable[Mapping[str, Any]] = (),
+        threads: Iterable[Mapping[str, Any]] = (),
+        calls: Iterable[Mapping[str, Any]] = (),
+        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
+        exceptions: Iterable[Mapping[str, Any]] = (),
+        checkpoints: Iterable[Mapping[str, Any]] = (),
+        recording: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write chunks and the index rows describing them in ONE transaction (as
+        `Store.add_batch`, which documents the arguments)."""
+        batch = Batch.prepare(
+            recording_id,
+            chunks=chunks,
+            functions=functions,
+            files=files,
+            threads=threads,
+            calls=calls,
+            ended_calls=ended_calls,
+            exceptions=exceptions,
+            checkpoints=checkpoints,
+        )
+        recording_values = recording_fields(recording or {})
+        if batch.empty and not recording_values:
+            return
+        with self._write() as connection:
+            for table, rows in (
+                ("chunks", batch.chunks),
+                ("call_blocks", batch.call_blocks),
+                ("exception_blocks", batch.exception_blocks),
+            ):
+                if rows:
+                    connection.executemany(INSERTS[table], rows)
+            for table in UPSERT_RULES:
+                rows = getattr(batch, table)
+                if rows:
+                    connection.executemany(UPSERTS[table], rows)
+            if recording_values:
+                self._update(connection, recording_id, recording_values)
