@@ -12,12 +12,13 @@ This module owns the rules that protect users' files and concurrent recorders:
   `BEGIN IMMEDIATE` transaction, so that the new recording's blocks have somewhere to go. A
   replay of that older version then refuses the file as written by a newer one.
 - A new store is built under a temporary name beside the target and published with
-  `os.link`, which fails if the target exists. So the target path is always either absent or a
-  complete store: a process that opens it while another is creating it never sees a
-  half-made (or empty) file, and when several processes create the same new store at once,
-  one wins and the others open its file. On file systems without hard links the store is
-  created in place, which is still safe for the schema: `CREATE ... IF NOT EXISTS` inside
-  `BEGIN IMMEDIATE`, and meta rows inserted with ON CONFLICT DO NOTHING.
+  `os.link`, which fails if the target exists (files.py, shared with the recorder's writer).
+  So the target path is always either absent or a complete store: a process that opens it
+  while another is creating it never sees a half-made (or empty) file, and when several
+  processes create the same new store at once, one wins and the others open its file. On file
+  systems without hard links the store is created in place, which is still safe for the
+  schema: `CREATE ... IF NOT EXISTS` inside `BEGIN IMMEDIATE`, and meta rows inserted with ON
+  CONFLICT DO NOTHING.
 """
 
 from __future__ import annotations

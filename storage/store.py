@@ -1,10 +1,12 @@
 """The domain API of a replay store: recordings, their index tables and their event chunks.
 
-`Store` is the only thing the recorder and the readers use. It owns:
+`Store` is what the readers use (and every writer but a recorded process, which writes through
+`recording_writer.py`: sqlite3 alone, the same rows). It owns:
 
 - the entry point `Store.open` (the checks and the safe creation live in `opening.py`);
 - the shape of rows: callers hand plain dicts and `ChunkWrite`s and get plain dicts and
-  `ChunkInfo`s back; JSON columns (`argv`, `config`) and compressed sources are converted here;
+  `ChunkInfo`s back; JSON columns (`argv`, `config`) are decoded here, and encoded, with the
+  other checks of what is written, by `batch.py`, which both ways of writing share;
 - transactions: `add_batch` writes chunks and the index rows describing them atomically, so a
   recording cut short (even by SIGKILL) holds exactly the batches that were committed;
 - where index rows live: calls and exceptions that will never change are packed into compressed
