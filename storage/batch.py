@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import operator
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -307,3 +308,87 @@ def exception_blocks_of(
             "data": codec.encode_exceptions(rows),
         }
     ]
+
+
+class StoreWrites:
+    """The write half of a store's API, shared by its two ways in: `Store` (SQLAlchemy) and the
+    recorder's `RecordingWriter` (sqlite3). The checks and the rows are made here; each way
+    runs them (`_insert_recording`, `_update_recording`, `_write_batch`), so both write the
+    same rows and refuse the same input with the same errors."""
+
+    def create_recording(self, meta: Mapping[str, Any]) -> int:
+        """Add a recording and return its id.
+
+        `meta` holds `recordings` columns except `id`; `format_version` is required. `argv`
+        and `config` are Python objects (stored as JSON). Defaults: status 'running', counters
+        0, `started_at` now.
+        """
+        if "format_version" not in meta:
+            raise ValueError("create_recording needs 'format_version' (the event format).")
+        row = {**RECORDING_DEFAULTS, "started_at": time.time(), **recording_fields(meta)}
+        return self._insert_recording(row)
+
+    def update_recording(self, recording_id: int, **fields: Any) -> None:
+        """Set columns of a recording (e.g. `status`, `ended_at`, `steps`)."""
+        values = recording_fields(fields)
+        if values:
+            self._update_recording(recording_id, values)
+
+    def add_batch(
+        self,
+        recording_id: int,
+        *,
+        chunks: Iterable[ChunkWrite] = (),
+        functions: Iterable[Mapping[str, Any]] = (),
+        files: Iterable[Mapping[str, Any]] = (),
+        threads: Iterable[Mapping[str, Any]] = (),
+        calls: Iterable[Mapping[str, Any]] = (),
+        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
+        exceptions: Iterable[Mapping[str, Any]] = (),
+        checkpoints: Iterable[Mapping[str, Any]] = (),
+        recording: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write chunks and the index rows describing them in ONE transaction.
+
+        Rows are dicts of the table's columns without `recording_id` (the argument wins).
+        `functions`, `files`: insert or replace. `files[...]["source"]`: the file's bytes (or
+        str), compressed here. `threads`: insert, or update `name`/`last_step`/`ident` of a
+        known thread (NULLs keep the stored value). `calls`: upsert (a call is written when it
+        starts, with `last_step` None, and again when it ends; a NULL never erases a stored
+        `last_step`). `ended_calls`: calls given once, complete (with their `last_step`), and
+        never again, not even in `calls`: packed into call blocks (most calls start and end
+        between two writes; this is where they go). An ended call may also be a tuple of the
+        fields in `codec.CALL_FIELDS` order, every one given (the recorder's writer gives
+        them so: a batch of such tuples is taken without a dict per call). `exceptions`:
+        insert (packed into one exception block). `checkpoints`: dicts `thread_id`, `step`,
+        `data`. `recording`: columns of the recording row to update in the same transaction
+        (e.g. `steps`), so the row agrees with the committed chunks.
+        """
+        batch = Batch.prepare(
+            recording_id,
+            chunks=chunks,
+            functions=functions,
+            files=files,
+            threads=threads,
+            calls=calls,
+            ended_calls=ended_calls,
+            exceptions=exceptions,
+            checkpoints=checkpoints,
+        )
+        recording_values = recording_fields(recording or {})
+        if batch.empty and not recording_values:
+            return
+        self._write_batch(recording_id, batch, recording_values)
+
+    def _insert_recording(self, row: Mapping[str, Any]) -> int:
+        raise NotImplementedError
+
+    def _update_recording(self, recording_id: int, values: Mapping[str, Any]) -> None:
+        """Set `values` (checked columns) of the recording; NoRecordingError if there is none."""
+        raise NotImplementedError
+
+    def _write_batch(
+        self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
+    ) -> None:
+        """Write `batch` and set `recording_values` of the recording, in one transaction."""
+        raise NotImplementedError

@@ -26,19 +26,12 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Self
 
-from replay.storage.batch import (
-    RECORDING_DEFAULTS,
-    UPSERT_RULES,
-    Batch,
-    ChunkWrite,
-    recording_fields,
-)
+from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites
 from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
 from replay.storage.files import check_header, check_writable, create_store, sqlite_uri
 from replay.storage.sqlite_text import (
@@ -123,8 +116,8 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class RecordingWriter:
-    """A store opened by a recorder: `Store`'s write API for one process's recordings."""
+class RecordingWriter(StoreWrites):
+    """A store opened by a recorder: `Store`'s write API (`StoreWrites`), on sqlite3 alone."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self._path = path
@@ -195,11 +188,7 @@ class RecordingWriter:
             except sqlite3.Error as error:
                 raise store_error(error, self._path, "write to") from error
 
-    def create_recording(self, meta: Mapping[str, Any]) -> int:
-        """Add a recording and return its id (as `Store.create_recording`)."""
-        if "format_version" not in meta:
-            raise ValueError("create_recording needs 'format_version' (the event format).")
-        row = {**RECORDING_DEFAULTS, "started_at": time.time(), **recording_fields(meta)}
+    def _insert_recording(self, row: Mapping[str, Any]) -> int:
         names = ", ".join(map(_quoted, row))
         values = ", ".join(f":{name}" for name in row)
         with self._write() as connection:
@@ -208,12 +197,9 @@ class RecordingWriter:
         assert recording_id is not None
         return recording_id
 
-    def update_recording(self, recording_id: int, **fields: Any) -> None:
-        """Set columns of a recording (as `Store.update_recording`)."""
-        values = recording_fields(fields)
-        if values:
-            with self._write() as connection:
-                self._update(connection, recording_id, values)
+    def _update_recording(self, recording_id: int, values: Mapping[str, Any]) -> None:
+        with self._write() as connection:
+            self._update(connection, recording_id, values)
 
     def _update(
         self, connection: sqlite3.Connection, recording_id: int, values: Mapping[str, Any]
@@ -226,36 +212,9 @@ class RecordingWriter:
         if cursor.rowcount == 0:
             raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
 
-    def add_batch(
-        self,
-        recording_id: int,
-        *,
-        chunks: Iterable[ChunkWrite] = (),
-        functions: Iterable[Mapping[str, Any]] = (),
-        files: Iterable[Mapping[str, Any]] = (),
-        threads: Iterable[Mapping[str, Any]] = (),
-        calls: Iterable[Mapping[str, Any]] = (),
-        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
-        exceptions: Iterable[Mapping[str, Any]] = (),
-        checkpoints: Iterable[Mapping[str, Any]] = (),
-        recording: Mapping[str, Any] | None = None,
+    def _write_batch(
+        self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
     ) -> None:
-        """Write chunks and the index rows describing them in ONE transaction (as
-        `Store.add_batch`, which documents the arguments)."""
-        batch = Batch.prepare(
-            recording_id,
-            chunks=chunks,
-            functions=functions,
-            files=files,
-            threads=threads,
-            calls=calls,
-            ended_calls=ended_calls,
-            exceptions=exceptions,
-            checkpoints=checkpoints,
-        )
-        recording_values = recording_fields(recording or {})
-        if batch.empty and not recording_values:
-            return
         with self._write() as connection:
             for table, rows in (
                 ("chunks", batch.chunks),

@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,12 +43,10 @@ from typing import Any, Final, Literal, Self
 from replay.storage import codec, schema
 from replay.storage.batch import (
     JSON_COLUMNS,
-    RECORDING_DEFAULTS,
     UPSERT_RULES,
     Batch,
     CallRow,
-    ChunkWrite,
-    recording_fields,
+    StoreWrites,
 )
 from replay.storage.db import Database, insert
 from replay.storage.errors import NoRecordingError, StoreError
@@ -104,7 +101,7 @@ class _BlockRanges:
         return bool(self.ids)
 
 
-class Store:
+class Store(StoreWrites):
     """A replay store file. Open with `Store.open(path, mode=...)`; use as a context manager."""
 
     def __init__(self, database: Database) -> None:
@@ -164,27 +161,14 @@ class Store:
 
     # -- recordings ------------------------------------------------------------------------
 
-    def create_recording(self, meta: Mapping[str, Any]) -> int:
-        """Add a recording and return its id.
-
-        `meta` holds `recordings` columns except `id`; `format_version` is required. `argv`
-        and `config` are Python objects (stored as JSON). Defaults: status 'running', counters
-        0, `started_at` now.
-        """
-        if "format_version" not in meta:
-            raise ValueError("create_recording needs 'format_version' (the event format).")
-        row = {**RECORDING_DEFAULTS, "started_at": time.time(), **recording_fields(meta)}
+    def _insert_recording(self, row: Mapping[str, Any]) -> int:
         with self._db.write() as conn:
             result = conn.execute(schema.recordings.insert().values(row))
             return int(result.inserted_primary_key[0])
 
-    def update_recording(self, recording_id: int, **fields: Any) -> None:
-        """Set columns of a recording (e.g. `status`, `ended_at`, `steps`)."""
-        values = recording_fields(fields)
-        if not values:
-            return
+    def _update_recording(self, recording_id: int, values: Mapping[str, Any]) -> None:
         with self._db.write() as conn:
-            _update_recording(conn, self.path, recording_id, values)
+            _set_recording(conn, self.path, recording_id, values)
 
     def recordings(self) -> list[dict[str, Any]]:
         """Every recording, ordered by id, as plain dicts (`argv`/`config` decoded)."""
@@ -209,54 +193,13 @@ class Store:
 
     # -- writing a batch -------------------------------------------------------------------
 
-    def add_batch(
-        self,
-        recording_id: int,
-        *,
-        chunks: Iterable[ChunkWrite] = (),
-        functions: Iterable[Mapping[str, Any]] = (),
-        files: Iterable[Mapping[str, Any]] = (),
-        threads: Iterable[Mapping[str, Any]] = (),
-        calls: Iterable[Mapping[str, Any]] = (),
-        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
-        exceptions: Iterable[Mapping[str, Any]] = (),
-        checkpoints: Iterable[Mapping[str, Any]] = (),
-        recording: Mapping[str, Any] | None = None,
+    def _write_batch(
+        self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
     ) -> None:
-        """Write chunks and the index rows describing them in ONE transaction.
-
-        Rows are dicts of the table's columns without `recording_id` (the argument wins).
-        `functions`, `files`: insert or replace. `files[...]["source"]`: the file's bytes (or
-        str), compressed here. `threads`: insert, or update `name`/`last_step`/`ident` of a
-        known thread (NULLs keep the stored value). `calls`: upsert (a call is written when it
-        starts, with `last_step` None, and again when it ends; a NULL never erases a stored
-        `last_step`). `ended_calls`: calls given once, complete (with their `last_step`), and
-        never again, not even in `calls`: packed into call blocks (most calls start and end
-        between two writes; this is where they go). An ended call may also be a tuple of the
-        fields in `codec.CALL_FIELDS` order, every one given (the recorder's writer gives
-        them so: a batch of such tuples is taken without a dict per call). `exceptions`:
-        insert (packed into one exception block). `checkpoints`: dicts `thread_id`, `step`,
-        `data`. `recording`: columns of the recording row to update in the same transaction
-        (e.g. `steps`), so the row agrees with the committed chunks.
-        """
-        batch = Batch.prepare(
-            recording_id,
-            chunks=chunks,
-            functions=functions,
-            files=files,
-            threads=threads,
-            calls=calls,
-            ended_calls=ended_calls,
-            exceptions=exceptions,
-            checkpoints=checkpoints,
-        )
-        recording_values = recording_fields(recording or {})
-        if batch.empty and not recording_values:
-            return
         with self._db.write() as conn:
             _write_batch(conn, batch)
             if recording_values:
-                _update_recording(conn, self.path, recording_id, recording_values)
+                _set_recording(conn, self.path, recording_id, recording_values)
 
     def add_checkpoints(self, recording_id: int, checkpoints: Iterable[Mapping[str, Any]]) -> None:
         """Store engine snapshots: dicts `thread_id`, `step`, `data` (bytes); replaces same key."""
@@ -628,7 +571,7 @@ def _decode_recording(row: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _update_recording(
+def _set_recording(
     conn: Connection, path: Path, recording_id: int, values: Mapping[str, Any]
 ) -> None:
     table = schema.recordings
