@@ -94,6 +94,15 @@ def recording_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def decode_recording(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `recordings` row as the read API gives it: a dict, the JSON columns decoded."""
+    values = dict(row)
+    for name in JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return values
+
+
 def table_rows(
     table: str,
     recording_id: int,

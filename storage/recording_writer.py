@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Self
 
-from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites
+from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites, decode_recording
 from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
 from replay.storage.files import check_header, check_writable, create_store, sqlite_uri
 from replay.storage.sqlite_text import (
@@ -187,6 +187,33 @@ class RecordingWriter(StoreWrites):
                     raise
             except sqlite3.Error as error:
                 raise store_error(error, self._path, "write to") from error
+
+    # -- what the launcher of a recorded command reads (replay record -- COMMAND) -----------
+
+    def latest_recording_id(self) -> int | None:
+        """The id of the newest recording, or None if the store has none."""
+        return self._read("SELECT max(id) FROM recordings")[0][0]
+
+    def recordings_after(self, recording_id: int) -> list[dict[str, Any]]:
+        """The recordings with ids above `recording_id` (those a command's processes made),
+        ordered by id, as `Store.recordings` gives them."""
+        columns = COLUMNS["recordings"]
+        names = ", ".join(map(_quoted, columns))
+        rows = self._read(
+            f"SELECT {names} FROM recordings WHERE id > ? ORDER BY id", (recording_id,)
+        )
+        return [decode_recording(dict(zip(columns, row, strict=True))) for row in rows]
+
+    def _read(self, query: str, parameters: tuple = ()) -> list[tuple]:
+        with self._lock:
+            if self._connection is None:
+                raise StoreError(f"The store {self._path} is closed.")
+            try:
+                return self._connection.execute(query, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise store_error(error, self._path, "read") from error
+
+    # -- StoreWrites ----------------------------------------------------------------------
 
     def _insert_recording(self, row: Mapping[str, Any]) -> int:
         names = ", ".join(map(_quoted, row))

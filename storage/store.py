@@ -30,7 +30,6 @@ import bisect
 import enum
 import heapq
 import itertools
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -42,11 +41,11 @@ from typing import Any, Final, Literal, Self
 
 from replay.storage import codec, schema
 from replay.storage.batch import (
-    JSON_COLUMNS,
     UPSERT_RULES,
     Batch,
     CallRow,
     StoreWrites,
+    decode_recording,
 )
 from replay.storage.db import Database, insert
 from replay.storage.errors import NoRecordingError, StoreError
@@ -175,7 +174,7 @@ class Store(StoreWrites):
         query = select(schema.recordings).order_by(schema.recordings.c.id)
         with self._db.read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_decode_recording(row) for row in rows]
+        return [decode_recording(row) for row in rows]
 
     def recording(self, recording_id: int) -> dict[str, Any]:
         """One recording; NoRecordingError if the store has none with that id."""
@@ -184,7 +183,7 @@ class Store(StoreWrites):
             row = conn.execute(query).mappings().first()
         if row is None:
             raise NoRecordingError(f"{self.path} has no recording {recording_id}.")
-        return _decode_recording(row)
+        return decode_recording(row)
 
     def latest_recording_id(self) -> int | None:
         """The id of the newest recording, or None if the store has none."""
@@ -561,14 +560,6 @@ class Store(StoreWrites):
 
 
 # -- rows ----------------------------------------------------------------------------------
-
-
-def _decode_recording(row: Mapping[str, Any]) -> dict[str, Any]:
-    values = dict(row)
-    for name in JSON_COLUMNS:
-        if values[name] is not None:
-            values[name] = json.loads(values[name])
-    return values
 
 
 def _set_recording(

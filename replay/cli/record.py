@@ -37,9 +37,9 @@ from replay.exceptions import StoreError, UsageError
 
 if TYPE_CHECKING:
     from replay.recorder.runner import CommandResult
-    from replay.storage import Store
+    from replay.storage import RecordingWriter
 
-# The recorder, the runner and the store (SQLAlchemy) are imported by the functions that run the
+# The recorder, the runner and the store are imported by the functions that run the
 # program, not here: parsing the command line, `--help` and usage errors need none of them.
 
 HELP = """Record a program: a script, a module (-m) or any command (after --).
@@ -310,10 +310,10 @@ def _run_command(launch: Launch) -> int:
     """`replay record -- COMMAND`: run it as a child; its Python processes record themselves."""
     from replay.recorder import Recorder, session  # noqa: PLC0415 - see the imports
     from replay.recorder.runner import run_command  # noqa: PLC0415
-    from replay.storage import Store  # noqa: PLC0415
+    from replay.storage import RecordingWriter  # noqa: PLC0415 - sqlite3 alone, no SQLAlchemy
 
     Recorder(launch.config)  # checks --backend and --redact
-    with Store.open(launch.config.store, mode="w") as store:  # checked (or created) up front
+    with RecordingWriter.open(launch.config.store) as store:  # checked (or created) up front
         before = store.latest_recording_id() or 0
     env = dict(os.environ)
     env.pop(session.ENV_PARENT, None)
@@ -331,11 +331,11 @@ def _settle_children(store_file: str, before: int, result: CommandResult) -> lis
     Inside a child, a bare `raise SystemExit(n)` is invisible to the recorder, but here the
     status is known: it overrides what the child wrote unless the child was killed.
     """
-    from replay.storage import Store  # noqa: PLC0415 - see the imports
+    from replay.storage import RecordingWriter  # noqa: PLC0415 - see the imports
 
     try:
-        with Store.open(store_file, mode="w") as store:
-            made = [row for row in store.recordings() if row["id"] > before]
+        with RecordingWriter.open(store_file) as store:
+            made = store.recordings_after(before)
             for row in made:
                 if row["pid"] == result.pid and result.returncode >= 0:
                     _settle(store, row, result.returncode)
@@ -345,7 +345,7 @@ def _settle_children(store_file: str, before: int, result: CommandResult) -> lis
     return made
 
 
-def _settle(store: Store, row: dict[str, Any], code: int) -> None:
+def _settle(store: RecordingWriter, row: dict[str, Any], code: int) -> None:
     if row["status"] in ("ok", "failed") and row["exit_code"] != code:
         status = "ok" if code == 0 and not row.get("exception_type") else "failed"
         store.update_recording(row["id"], exit_code=code, status=status)

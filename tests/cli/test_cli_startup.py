@@ -120,3 +120,22 @@ def replay_python(script: Path, store: Path, cwd: Path) -> str:
     done = python(str(script), str(store), cwd=cwd)
     assert done.returncode == 0, done.stderr.decode()
     return done.stderr.decode()
+
+
+def test_the_launcher_of_a_command_does_not_import_sqlalchemy(tmp_path: Path, store: Path) -> None:
+    # GIVEN `replay record -- COMMAND` run with `-X importtime` (the launcher alone: its child,
+    # the recorded process, does not inherit the flag, and the test above checks it)
+    write(tmp_path / "dump.py", DUMP)
+    out = tmp_path / "modules.json"
+    done = python(
+        "-X", "importtime", "-m", "replay", "record", "-q", "--store", str(store),
+        "--", sys.executable, "dump.py", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    # THEN the launcher checked (created) the store and settled its child's recording with
+    # sqlite3 alone: SQLAlchemy is not among the modules it imported
+    assert done.returncode == 0, done.stderr.decode()
+    imported = [line for line in done.stderr.decode().splitlines() if "import time:" in line]
+    assert any(line.rstrip().endswith("replay.cli") for line in imported), imported[:5]
+    assert not [line for line in imported if "sqlalchemy" in line]
+    (recording,) = rows(store)
+    assert recording["status"] == "ok" and recording["exit_code"] == 0

@@ -210,3 +210,21 @@ def test_writes_after_close_and_to_unknown_recordings_are_sentences(tmp_path: Pa
     with Store.open(tmp_path / "r.db") as store:
         assert [c.recording_id for c in store.chunk_index(rid)] == [rid]
         assert store.chunk_index(99) == []
+
+
+def test_the_launcher_reads_the_recordings_as_the_store_does(tmp_path: Path) -> None:
+    # GIVEN a store with three recordings, one of them finished
+    path = tmp_path / "r.db"
+    with RecordingWriter.open(path) as writer:
+        assert writer.latest_recording_id() is None
+        ids = [writer.create_recording(recording_meta(pid=pid)) for pid in (1, 2, 3)]
+        writer.update_recording(ids[1], status="ok", exit_code=0)
+        # WHEN the launcher of a command asks for those after the first
+        made = writer.recordings_after(ids[0])
+        latest = writer.latest_recording_id()
+    # THEN it gets the rows the Store gives, JSON columns decoded
+    with Store.open(path) as store:
+        assert made == store.recordings()[1:]
+    assert latest == ids[-1]
+    assert [row["pid"] for row in made] == [2, 3]
+    assert made[0]["argv"] == ["prog.py", "--flag"] and made[0]["status"] == "ok"
