@@ -181,7 +181,7 @@ chunks = Table(
     Column("id", Integer, primary_key=True, autoincrement=True, comment="Chunk id."),
     _recording_id(primary_key=False),
     Column("thread_id", Integer, nullable=False, comment="threads.thread_id of its events."),
-    Column("seq", Integer, nullable=False, comment="Sequence of the chunk in its thread, from 0."),
+    Column("seq", Integer, nullable=False, comment="Orders the thread's chunks (its first step)."),
     Column("first_step", BigInteger, nullable=False, comment="Step of its first event."),
     Column("last_step", BigInteger, nullable=False, comment="Step of its last event."),
     Column("n_events", Integer, nullable=False, comment="Number of events in the chunk."),
