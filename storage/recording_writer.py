@@ -1,7 +1,8 @@
 """The recorder's way into a store: the standard library's sqlite3, without SQLAlchemy.
 
 A recorded process does four things to its store: create it if it is missing, add its
-recording's row, write batches of chunks and index rows, and update the row at the end.
+recording's row, write batches of chunks and index rows, and update the row at the end (and the
+launcher of `replay record -- COMMAND` reads which recordings its command's processes made).
 Importing SQLAlchemy for them took 0.12 s of every recorded process's start-up (a third of
 `replay record` of an empty script, paid again by every Python process of a recorded command),
 so `RecordingWriter` does them with sqlite3 and the SQL text that storage/sqlgen.py generates
@@ -16,7 +17,8 @@ from a newer replay, another application's database) is handed to `Store.open`, 
 it or refuses it with its sentence: only the common case is done here.
 
 Fork: a connection must not be used in two processes. `after_fork` (in the child) forgets the
-inherited connection without closing it (it belongs to the parent) and opens a new one.
+inherited connection without closing it (it belongs to the parent); the child then opens its
+own writer.
 """
 
 from __future__ import annotations
