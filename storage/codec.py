@@ -495,7 +495,7 @@ def _events_from_payload(payload: bytes) -> Any:
         if changes is None:
             changes = list(map(_paired, flat))
     ts = (width, first, bytes(view[noise_start:]) + high if width else high)
-    return list(
+    events = list(
         zip(
             kinds,
             _unpack_ints(steps, n, delta=True, planar=True),
@@ -508,6 +508,9 @@ def _events_from_payload(payload: bytes) -> Any:
             strict=True,
         )
     )
+    if _accel is not None:
+        _accel.untrack(events)  # no cycle runs through decoded events (see _columns.c)
+    return events
 
 
 def _paired(flat: tuple | None) -> tuple | None:

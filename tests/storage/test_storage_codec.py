@@ -3,6 +3,7 @@ blobs are refused with a sentence."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import marshal
 import struct
@@ -571,3 +572,31 @@ def test_c_pairing_gives_the_python_pairs_or_declines(changes: list[object]) -> 
         assert made is None
         with pytest.raises((ValueError, TypeError)):
             list(map(codec._paired, changes))
+
+
+@needs_accel
+def test_decoded_events_are_left_to_reference_counting() -> None:
+    # GIVEN a chunk of realistic events, and one whose changes are stored flat (codec 3, as
+    # the C cores' event buffers are written)
+    events = mixed_events(1, 2000)
+    flat_values = ([(1, 0), None], [None, ("x", 1, "y", (5, 9, "list", 0, ()))], [None, None])
+    flat = decode_events(v2_chunk((2, *HAND_COLUMNS), flat_values, b"\x2c"))
+    # WHEN decoded with the C loops
+    decoded = decode_events(encode_events(events))
+    # THEN the events are the same, and neither they nor the change pairs made from flat
+    # changes are watched by the cyclic garbage collector (no cycle can run through decoded
+    # data; the engine decodes with the collector paused, which otherwise walked them all at
+    # its next collection)
+    assert decoded == events and flat == HAND_EVENTS
+    assert not any(map(gc.is_tracked, decoded + flat))
+    changes = flat[1][6]
+    assert not gc.is_tracked(changes) and not any(map(gc.is_tracked, changes))
+    # AND the list holding them, and the containers inside their values, are still watched
+    held = [
+        value[4]
+        for event in decoded
+        if event[6]
+        for _, value in event[6]
+        if type(value) is tuple and len(value) == 5 and type(value[4]) is list
+    ]
+    assert gc.is_tracked(decoded) and held and all(map(gc.is_tracked, held))
