@@ -47,9 +47,10 @@ UPSERT_RULES: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 exists replaces the stored non-key columns, except the first columns named (kept when the new
 value is NULL) and the second (kept unless the stored value is NULL)."""
 
-_CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
+CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
+"""The `calls` columns, in order: the fields of a call row as a tuple (`CallRow`)."""
 _EXCEPTION_REQUIRED: Final = frozenset({"step", "thread_id", "call_id", "kind", "type"})
-assert COLUMNS["calls"] == _CALL_KEYS, "codec.CALL_FIELDS must follow the table"
+assert COLUMNS["calls"] == CALL_KEYS, "codec.CALL_FIELDS must follow the table"
 
 _CALL_FIELD_SET: Final = frozenset(codec.CALL_FIELDS)
 _call_fields: Final = operator.itemgetter(*codec.CALL_FIELDS)
@@ -59,7 +60,7 @@ _exception_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("exception"))
 _generator_of: Final = operator.itemgetter(codec.CALL_FIELDS.index("generator"))
 _first_item: Final = operator.itemgetter(0)
 _THREAD, _FIRST, _LAST = (
-    _CALL_KEYS.index(name) for name in ("thread_id", "first_step", "last_step")
+    CALL_KEYS.index(name) for name in ("thread_id", "first_step", "last_step")
 )
 
 CallRow = tuple[Any, ...]

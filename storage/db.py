@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from replay.storage.errors import BUSY_TIMEOUT_S, StoreError, store_error
-from replay.storage.files import sqlite_uri
+from replay.storage.files import connection_pragmas, sqlite_uri
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
@@ -71,11 +71,8 @@ def _on_connect(readonly: bool) -> Callable[[Any, ConnectionPoolEntry], None]:
         record.info["pid"] = os.getpid()
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            cursor.execute("PRAGMA foreign_keys = OFF")  # rows arrive in any order
-            if not readonly:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+            for pragma in connection_pragmas(readonly):
+                cursor.execute(pragma)
         finally:
             cursor.close()
 

@@ -1,19 +1,22 @@
-"""A store's file on disk, before SQLite: what it must look like, and how a new one appears.
+"""A store's file on disk: what it must look like, how a new one appears, how it is opened.
 
-This module owns the rules of opening.py that need no database library (it imports neither
-SQLAlchemy nor sqlite3), so that the recorder's sqlite3 writer (`recording_writer.py`) follows
-them too:
+This module owns the rules of opening.py and db.py that need no database library (it imports
+neither SQLAlchemy nor sqlite3), so that the recorder's sqlite3 writer (`recording_writer.py`)
+follows them too:
 
 - an existing file is a store only if it starts with the SQLite header (`check_header`);
 - a new store is built under a temporary name beside the target and published with `os.link`,
   which fails if the target exists (`create_store`): the target path is always either absent or
   a complete store, and of several processes creating it at once one wins and the others open
-  its file. On file systems without hard links the store is built in place.
+  its file. On file systems without hard links the store is built in place;
+- a new store's `meta` rows (`new_store_meta`), and the pragmas every connection runs first
+  (`connection_pragmas`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -21,10 +24,30 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
-from replay.storage.errors import NotAStoreError, StoreError
+from replay.storage.errors import BUSY_TIMEOUT_S, NotAStoreError, StoreError
 
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
+
+
+def connection_pragmas(readonly: bool) -> list[str]:
+    """What every connection to a store runs first: a 30 s busy timeout, no foreign key checks
+    (rows arrive in any order); and for writers WAL journaling with `synchronous=NORMAL` (a
+    commit costs no fsync; a power cut may lose the last commits but never corrupts)."""
+    pragmas = [f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}", "PRAGMA foreign_keys = OFF"]
+    if not readonly:
+        pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+    return pragmas
+
+
+def new_store_meta(magic: str, schema_version: int) -> list[dict[str, str]]:
+    """The `meta` rows of a new store (inserted unless present: several may create it)."""
+    created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return [
+        {"key": "magic", "value": magic},
+        {"key": "schema_version", "value": str(schema_version)},
+        {"key": "created_at", "value": created_at},
+    ]
 
 
 def sqlite_uri(path: Path, mode: str) -> str:

@@ -23,7 +23,6 @@ This module owns the rules that protect users' files and concurrent recorders:
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 from typing import Literal
@@ -31,7 +30,7 @@ from typing import Literal
 from replay.storage import schema
 from replay.storage.db import Database, insert
 from replay.storage.errors import NotAStoreError, StoreError
-from replay.storage.files import check_header, check_writable, create_store
+from replay.storage.files import check_header, check_writable, create_store, new_store_meta
 from sqlalchemy import Connection, inspect, select, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -148,10 +147,5 @@ def ensure_schema(conn: Connection) -> None:
         conn.execute(CreateTable(table, if_not_exists=True))
         for index in sorted(table.indexes, key=lambda index: str(index.name)):
             conn.execute(CreateIndex(index, if_not_exists=True))
-    created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    rows = [
-        {"key": "magic", "value": schema.MAGIC},
-        {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
-        {"key": "created_at", "value": created_at},
-    ]
+    rows = new_store_meta(schema.MAGIC, schema.SCHEMA_VERSION)
     conn.execute(insert(conn, schema.meta).on_conflict_do_nothing(index_elements=["key"]), rows)

@@ -24,7 +24,6 @@ own writer.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import threading
@@ -35,7 +34,14 @@ from typing import Any, Final, Self
 
 from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites, decode_recording
 from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
-from replay.storage.files import check_header, check_writable, create_store, sqlite_uri
+from replay.storage.files import (
+    check_header,
+    check_writable,
+    connection_pragmas,
+    create_store,
+    new_store_meta,
+    sqlite_uri,
+)
 from replay.storage.sqlite_text import (
     COLUMNS,
     DDL,
@@ -57,11 +63,8 @@ def _connect(path: Path, mode: str) -> sqlite3.Connection:
     )
     connection.isolation_level = None  # transactions are begun and ended here
     try:
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        connection.execute("PRAGMA foreign_keys = OFF")  # rows arrive in any order
-        if mode != "ro":
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
+        for pragma in connection_pragmas(readonly=mode == "ro"):
+            connection.execute(pragma)
     except BaseException:
         connection.close()
         raise
@@ -78,15 +81,7 @@ def _initialise(target: Path, name: Path) -> None:
         connection.execute("BEGIN IMMEDIATE")
         for statement in DDL:
             connection.execute(statement)
-        created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        connection.executemany(
-            META_INSERT,
-            [
-                {"key": "magic", "value": MAGIC},
-                {"key": "schema_version", "value": str(SCHEMA_VERSION)},
-                {"key": "created_at", "value": created_at},
-            ],
-        )
+        connection.executemany(META_INSERT, new_store_meta(MAGIC, SCHEMA_VERSION))
         connection.execute("COMMIT")
     except sqlite3.Error as error:
         raise store_error(error, name, "create") from error

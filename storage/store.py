@@ -41,6 +41,7 @@ from typing import Any, Final, Literal, Self
 
 from replay.storage import codec, schema
 from replay.storage.batch import (
+    CALL_KEYS,
     UPSERT_RULES,
     Batch,
     CallRow,
@@ -52,15 +53,13 @@ from replay.storage.errors import NoRecordingError, StoreError
 from replay.storage.opening import open_database
 from sqlalchemy import Connection, Table, func, select, update
 
-_CALL_KEYS: Final = ("recording_id", *codec.CALL_FIELDS)
 _EXCEPTION_KEYS: Final = ("recording_id", *codec.EXCEPTION_FIELDS)
 _BLOCK_CACHE: Final = 16
 """Decoded call blocks kept per Store (a few hundred calls each)."""
-assert tuple(schema.calls.c.keys()) == _CALL_KEYS, "codec.CALL_FIELDS must follow the table"
 assert tuple(schema.legacy_exceptions.c.keys()) == _EXCEPTION_KEYS
 
 _PARENT, _FUNCTION, _THREAD, _FIRST, _LAST = (
-    _CALL_KEYS.index(name)
+    CALL_KEYS.index(name)
     for name in ("parent_id", "function_id", "thread_id", "first_step", "last_step")
 )
 
@@ -573,7 +572,7 @@ def _set_recording(
 
 def _call_dict(row: CallRow) -> dict[str, Any]:
     """A call row tuple (recording_id first) as the dict the read API returns."""
-    return dict(zip(_CALL_KEYS, row, strict=True))
+    return dict(zip(CALL_KEYS, row, strict=True))
 
 
 def _call_filter(

@@ -125,9 +125,9 @@ class ThreadIndex:
         self.ready = 0
         """Chunks replayed: checkpoints 0..ready and summaries 0..ready-1 are known."""
         self.from_store = False
-        self._refs: dict[int, tuple[int, int]] = {}
-        self._inner: dict[int, list[tuple[int, int]]] = {}
-        """Chunk k's inner checkpoints, in order (only chunks of more than INNER_EVENTS)."""
+        self._refs: dict[tuple[int, int], tuple[int, int]] = {}
+        """Where each checkpoint's blob is, by (chunk k, event j): j 0 for chunk k's own (with
+        its digest), a multiple of INNER_EVENTS for an inner one."""
         self._state: ThreadState | None = ThreadState()
         """The state after `ready` chunks (while building incrementally)."""
         self._pending: bytes | None = None
@@ -155,13 +155,7 @@ class ThreadIndex:
         if j == 0:
             return self.checkpoint(k), 0
         self.ensure(k + 1)
-
-        def blob() -> bytes:
-            if self.from_store:
-                return self._read_row(k, self.stream.events(k)[j - 1][1])
-            return self.blobs.get(self._inner[k][j // INNER_EVENTS - 1])
-
-        return ThreadState.loads(self._cached((k, j), blob)[0]), j
+        return ThreadState.loads(self._cached(k, j)[0]), j
 
     def digest(self, k: int) -> Digest:
         """Changes made during chunk k by the frames live at its start."""
@@ -179,29 +173,34 @@ class ThreadIndex:
     def _pair(self, k: int) -> tuple[bytes, bytes]:
         if k == self.ready and self._pending is not None:
             return self._pending, marshal.dumps({}, 4)
+        return self._cached(k, 0)
 
-        def blob() -> bytes:
-            if self.from_store:
-                return self._read_row(k, self.stream.lasts[k - 1])
-            return self.blobs.get(self._refs[k])
-
-        return self._cached((k, 0), blob)
-
-    def _cached(self, key: tuple[int, int], blob: Callable[[], bytes]) -> tuple[bytes, bytes]:
-        """The (state, digest) pair of checkpoint `key` (chunk, event), the last 64 kept."""
+    def _cached(self, k: int, j: int) -> tuple[bytes, bytes]:
+        """The (state, digest) pair of the checkpoint before event j of chunk k (its digest
+        empty for an inner one), the last 64 kept decoded."""
+        key = (k, j)
         pair = self._decoded.get(key)
         if pair is not None:
             self._decoded.move_to_end(key)
             return pair
-        pair = marshal.loads(codec.decompress_blob(blob()))
+        if self.from_store:
+            blob = self._read_row(k, self._row_step(k, j))
+        else:
+            blob = self.blobs.get(self._refs[key])
+        pair = marshal.loads(codec.decompress_blob(blob))
         self._decoded[key] = pair
         if len(self._decoded) > 64:
             self._decoded.popitem(last=False)
         return pair
 
-    def _read_row(self, k: int, key: int) -> bytes:
-        row = self.store.nearest_checkpoint(self.recording_id, self.stream.thread_id, key)
-        if row is None or row[0] != key:
+    def _row_step(self, k: int, j: int) -> int:
+        """The `step` of the stored row of the checkpoint before event j of chunk k: the step of
+        the event before it."""
+        return self.stream.lasts[k - 1] if j == 0 else self.stream.events(k)[j - 1][1]
+
+    def _read_row(self, k: int, step: int) -> bytes:
+        row = self.store.nearest_checkpoint(self.recording_id, self.stream.thread_id, step)
+        if row is None or row[0] != step:
             raise LookupError(f"the engine index of thread {self.stream.thread_id} lacks chunk {k}")
         return row[1]
 
@@ -229,36 +228,31 @@ class ThreadIndex:
         k = self.ready
         state = self._state
         assert state is not None
-        events = self.stream.events(k)
-        if len(events) <= INNER_EVENTS:
-            summary, digest = build_chunk(state, events, self.resolve)
-        else:
-            summary, digest = self._build_in_parts(k, state, events)
+        summary, digest = self._build_chunk(k, state)
         self.summaries[k] = summary
         if k > 0:
             # Checkpoint k (the state at chunk k's start) is stored with chunk k's digest.
             assert self._pending is not None
             blob = marshal.dumps((self._pending, marshal.dumps(digest, 4)), 4)
-            self._refs[k] = self.blobs.put(codec.compress_blob(blob, _LEVEL))
+            self._refs[k, 0] = self.blobs.put(codec.compress_blob(blob, _LEVEL))
         self.ready = k + 1
         self._pending = state.dumps() if self.ready < len(self.stream) else None
         if self.on_progress is not None:
             self.on_progress(self.ready, len(self.stream))
 
-    def _build_in_parts(
-        self, k: int, state: ThreadState, events: list[tuple]
-    ) -> tuple[ChunkSummary, Digest]:
-        """`build_chunk` of a big chunk, INNER_EVENTS at a time, keeping the state between
-        parts as inner checkpoints; the parts' summaries and digests joined into the chunk's
-        (a digest only for frames live at the chunk's start, as `build_chunk` keeps it)."""
+    def _build_chunk(self, k: int, state: ThreadState) -> tuple[ChunkSummary, Digest]:
+        """`build_chunk` of chunk k, INNER_EVENTS at a time (a chunk of more events is one the
+        recorder joined), keeping the state between parts as inner checkpoints; the parts'
+        summaries and digests joined into the chunk's (a digest only for frames live at the
+        chunk's start, as `build_chunk` keeps it)."""
+        events = self.stream.events(k)
         live_at_start = set(state.frames)
-        inner: list[tuple[int, int]] = []
         parts: list[ChunkSummary] = []
         digest: Digest = {}
         for start in range(0, len(events), INNER_EVENTS):
             if start:
                 blob = marshal.dumps((state.dumps(), b""), 4)
-                inner.append(self.blobs.put(codec.compress_blob(blob, _LEVEL)))
+                self._refs[k, start] = self.blobs.put(codec.compress_blob(blob, _LEVEL))
             part, part_digest = build_chunk(
                 state, events[start : start + INNER_EVENTS], self.resolve
             )
@@ -266,7 +260,6 @@ class ThreadIndex:
             for call_id, entries in part_digest.items():
                 if call_id in live_at_start:
                     digest.setdefault(call_id, []).extend(entries)
-        self._inner[k] = inner
         summary = ChunkSummary(
             *(frozenset().union(*fields) for fields in zip(*(p.pack() for p in parts), strict=True))
         )
@@ -277,16 +270,9 @@ class ThreadIndex:
     def rows(self) -> Iterable[dict[str, Any]]:
         """Checkpoint rows for the store, summary row last (its presence means complete)."""
         thread_id = self.stream.thread_id
-        for k in range(len(self.stream)):
-            if k:
-                yield {"thread_id": thread_id, "step": self.stream.lasts[k - 1],
-                       "data": self.blobs.get(self._refs[k])}  # fmt: skip
-            inner = self._inner.get(k)
-            if inner:
-                events = self.stream.events(k)
-                for n, ref in enumerate(inner, 1):
-                    yield {"thread_id": thread_id, "step": events[n * INNER_EVENTS - 1][1],
-                           "data": self.blobs.get(ref)}  # fmt: skip
+        for (k, j), ref in sorted(self._refs.items()):
+            yield {"thread_id": thread_id, "step": self._row_step(k, j),
+                   "data": self.blobs.get(ref)}  # fmt: skip
         summaries = [s.pack() for s in self.summaries if s is not None]
         data = marshal.dumps(
             (INDEX_VERSION, INNER_EVENTS, len(self.stream), self.stream.chunks[-1].id, summaries),
