@@ -1,41 +1,22 @@
-"""Pieces every subcommand shares: the --store option, REC arguments, paths and times for people.
+"""Pieces every subcommand shares: --store's help, REC checks, paths and times for people.
 
-Nothing here prints; the commands decide what to show.
+Nothing here prints; the commands decide what to show. Nothing here imports Typer either:
+`replay record` uses this module on its fast path (cli/fastpath.py), where Typer is never loaded;
+the Typer declarations the reading commands share are in cli/typer_app.py.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 import time
-from datetime import datetime
-from typing import Annotated
-
-import typer
 
 from replay.config import DEFAULT_STORE_NAME, ENV_STORE, default_store_path
 from replay.exceptions import UsageError
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        metavar="PATH",
-        help=f"The store file. Default: ${ENV_STORE} if set, else ./{DEFAULT_STORE_NAME}.",
-        show_default=False,
-    ),
-]
-
-RecArgument = Annotated[
-    str | None,
-    typer.Argument(
-        metavar="[REC]",
-        help="A recording id (see `replay ls`), `latest` (the default), or -N: N-th from the end.",
-        show_default=False,
-    ),
-]
+STORE_HELP = f"The store file. Default: ${ENV_STORE} if set, else ./{DEFAULT_STORE_NAME}."
+"""The help of every command's --store option."""
 
 # show/export accept `-1`, `-2`... as REC; click would read them as unknown options.
 REC_CONTEXT = {"ignore_unknown_options": True}
@@ -75,6 +56,8 @@ def iso_time(epoch: float | None) -> str | None:
     """ISO 8601 local time with its UTC offset, for JSON."""
     if epoch is None:
         return None
+    from datetime import datetime  # noqa: PLC0415 - for the reading commands only
+
     return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="milliseconds")
 
 
@@ -119,6 +102,8 @@ def effective_status(recording: dict[str, object]) -> str:
 
 
 def _hostname() -> str:
+    import socket  # noqa: PLC0415 - for the reading commands only, not a recorded process
+
     return socket.gethostname()
 
 
@@ -159,10 +144,3 @@ def _boot_time() -> float:
             if line.startswith("btime "):
                 return float(line.split()[1])
     raise OSError("no btime in /proc/stat")
-
-
-# Typer bundles its own copy of click in recent versions (typer._click) and depends on click in
-# older ones; reach click's classes through typer's public names so either works.
-ClickException: type[Exception] = next(
-    klass for klass in typer.BadParameter.__mro__ if klass.__name__ == "ClickException"
-)

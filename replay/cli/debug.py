@@ -34,12 +34,11 @@ import typer
 
 from replay.cli.common import (
     REC_CONTEXT,
-    RecArgument,
-    StoreOption,
     check_rec,
     display_path,
     store_path,
 )
+from replay.cli.typer_app import RecArgument, StoreOption
 from replay.engine import UNBOUND, Change, Engine, EngineError, Frame, Stop
 from replay.events import V_OPAQUE
 from replay.exceptions import ReplayError

@@ -16,7 +16,8 @@ from typing import IO, Annotated
 
 import typer
 
-from replay.cli.common import REC_CONTEXT, RecArgument, StoreOption, check_rec, store_path
+from replay.cli.common import REC_CONTEXT, check_rec, store_path
+from replay.cli.typer_app import RecArgument, StoreOption
 from replay.exceptions import ReplayError, UsageError
 from replay.export import export_json
 from replay.reader import open_recording

@@ -1,25 +1,26 @@
-"""`replay record` parsed without Typer's parser, from `record()`'s own declaration.
+"""`replay record` parsed without Typer, from the one declaration of its options.
 
 Why: `replay record script.py` runs the program in this very process, so whatever the command
-line costs is start-up time of the recorded program. Typer checks option values through
-pydantic, which it imports and sets up on the first parse: about 50 ms and 5 MB, a sixth of a
-recorded process's fixed cost, to read a few plain options. This module reads them itself.
+line costs is start-up time of the recorded program. Typer and the click it bundles take about
+30 ms to import, and its parser then loads pydantic to check option values (about 50 ms and
+5 MB more): a large part of a recorded process's fixed cost, to read a few plain options. This
+module reads them itself, and neither it nor what it imports loads Typer, click or pydantic
+(tests/cli/test_cli_startup.py checks it in a real recorded process).
 
-How: `parse_record(args)` takes the options from the signature of `replay.cli.record.record`
-(names, defaults, and the `typer.Option`/`typer.Argument` metadata of its Annotated hints) and
-parses `args` with click's rules for what it supports: flags, str and int options (with their
-`min`/`max`), repeatable str options, `--opt=value`, the options-before-the-target rule and the
-`--` and `-mMOD` forms (through `split_record_args`, the same function the Typer command uses).
-It then calls `record()` itself, so the checks and the Launch are the Typer path's own.
+How: `parse_record(args)` takes the options from `replay.cli.record.RecordOptions`, the single
+declaration the Typer command is built from too (see replay/cli/record.py for why a declaration
+and not `record()`'s Typer signature), and parses `args` with click's rules for what that
+declaration can express: flags, str and int options (with their `min`), repeatable str options,
+`--opt=value`, the options-before-the-target rule and the `--` and `-mMOD` forms (through
+`split_record_args`, the same function the Typer command uses). It then calls `record()`, so
+the checks and the Launch are the Typer path's own.
 
 It answers None, and the caller hands the command line to Typer, for anything else: `--help`,
 an unknown option, a missing value, a value that starts with `-`, an int that is not plain
-digits or is out of range, and also whenever a parameter of `record()` has a feature this
-parser does not model (a callback, an environment variable, a prompt, a custom parser or type,
-a count, a `--x/--no-x` pair, a type other than bool, str, int and list[str]), given or not.
-So an option someone adds to `record()` is parsed here with no change when it is plain, and
-otherwise sends every command line to Typer: never read differently.
-`tests/cli/test_cli_fastpath.py` checks that both parsers build the same Launch.
+digits or is out of range; and for every command line if a field of RecordOptions has a type
+this parser does not model (see `_kind`). So Typer words every error the fast path would have
+to guess at, and nothing is ever read differently: `tests/cli/test_cli_fastpath.py` checks that
+both parsers build the same Launch, for every option.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from __future__ import annotations
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import fields
 from functools import cache
-from inspect import Parameter, signature
 from typing import TYPE_CHECKING, Any
 
-import typer
-
-from replay.cli import record as record_command
+from replay.cli.record import (
+    RecordOptions,
+    option_types,
+    record,
+    split_record_args,
+    value_option_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,42 +49,23 @@ __all__ = ["parse_record"]
 
 _DIGITS = re.compile(r"[0-9]+")
 
-# Option features this parser does not model: (attribute, the value that means "unused").
-_UNSUPPORTED = (
-    ("callback", None),
-    ("envvar", None),
-    ("parser", None),
-    ("click_type", None),
-    ("default_factory", None),
-    ("is_eager", False),
-    ("prompt", False),
-    ("count", False),
-    ("flag_value", None),
-    ("clamp", False),
-    ("expose_value", True),
-)
 
+class _Table:
+    """RecordOptions as this parser reads it (a plain class: a dataclass costs start-up time)."""
 
-@dataclass
-class _Spec:
-    """What `record()` accepts, as far as this parser understands it."""
-
-    flags: dict[str, str] = field(default_factory=dict)
-    """option name (`-q`, `--quiet`) -> parameter."""
-    values: dict[str, tuple[str, Callable[[str], Any], bool]] = field(default_factory=dict)
-    """option name -> (parameter, converter: the value or None to refuse it, repeatable)."""
-    target: str = ""
-    """The parameter that takes the target and its arguments."""
-    context: str = ""
-    """The parameter that receives the click context."""
+    def __init__(self) -> None:
+        self.flags: dict[str, str] = {}
+        """option name (`-q`, `--quiet`) -> field."""
+        self.values: dict[str, tuple[str, Callable[[str], Any], bool]] = {}
+        """option name -> (field, converter: the value or None to refuse it, repeatable)."""
 
 
 def parse_record(args: list[str]) -> Launch | None:
     """The Launch for `replay record ARGS...`, or None: then parse with Typer (see above)."""
-    spec = _spec()
-    if spec is None:
+    table = _table()
+    if table is None:
         return None
-    args, command_mode = record_command.split_record_args(args, frozenset(spec.values))
+    args, command_mode = split_record_args(args, value_option_names())
     kwargs: dict[str, Any] = {}
     index = 0
     while index < len(args):
@@ -91,11 +76,11 @@ def parse_record(args: list[str]) -> Launch | None:
         if arg == "-" or not arg.startswith("-"):
             break  # the target: everything from here is the program's
         name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in spec.flags and not eq:
-            kwargs[spec.flags[name]] = True
+        if name in table.flags and not eq:
+            kwargs[table.flags[name]] = True
             index += 1
             continue
-        if name not in spec.values:
+        if name not in table.values:
             return None  # --help, an unknown option, `-qm`...: Typer words the error
         if eq:
             value, index = inline, index + 1
@@ -103,7 +88,7 @@ def parse_record(args: list[str]) -> Launch | None:
             value, index = args[index + 1], index + 2
         else:
             return None
-        param, convert, repeatable = spec.values[name]
+        param, convert, repeatable = table.values[name]
         converted = convert(value)
         if converted is None:
             return None
@@ -111,68 +96,24 @@ def parse_record(args: list[str]) -> Launch | None:
             kwargs.setdefault(param, []).append(converted)
         else:
             kwargs[param] = converted
-    kwargs[spec.target] = args[index:] or None
-    context = types.SimpleNamespace(meta={record_command._MODE_KEY: command_mode})
-    launch: Launch = record_command.record(context, **kwargs)  # type: ignore[arg-type]
-    return launch
+    return record(RecordOptions(**kwargs), args[index:] or None, command_mode=command_mode)
 
 
 @cache
-def _spec() -> _Spec | None:
-    """Read `record()`'s parameters once; None when one of them is beyond this parser."""
-    try:
-        return _read_spec(record_command.record)
-    except Exception:  # an unexpected declaration: leave it all to Typer
-        return None
-
-
-def _read_spec(function: Callable[..., Any]) -> _Spec | None:
-    hints = typing.get_type_hints(function, include_extras=True)
-    spec = _Spec()
-    for param in signature(function).parameters.values():
-        hint = hints.get(param.name)
-        if hint is typer.Context:
-            spec.context = param.name
-            continue
-        if typing.get_origin(hint) is not typing.Annotated or param.default is Parameter.empty:
+def _table() -> _Table | None:
+    """Read RecordOptions once; None when a field's type is beyond this parser."""
+    hints = option_types()
+    table = _Table()
+    for spec in fields(RecordOptions):
+        names, kind = spec.metadata["names"], _kind(hints[spec.name])
+        if kind is None or (kind == "bool" and spec.default is not False):
             return None
-        base, *metadata = typing.get_args(hint)
-        infos = [m for m in metadata if isinstance(m, typer.models.ParameterInfo)]
-        if len(infos) != 1 or not _plain(infos[0]):
-            return None
-        info = infos[0]
-        kind = _kind(base)
-        if kind is None:
-            return None
-        if isinstance(info, typer.models.ArgumentInfo):
-            if kind != "list" or spec.target:
-                return None
-            spec.target = param.name
-            continue
-        if not isinstance(info, typer.models.OptionInfo):
-            return None
-        # In Annotated, typer.Option's first positional (`default`) is the first option name.
-        first = [] if info.default is ... else [info.default]
-        names = [*first, *(info.param_decls or ())]
-        if not all(isinstance(n, str) for n in names):
-            return None
-        if not names or any("/" in n or not n.startswith("-") or " " in n for n in names):
-            return None  # derived names and --x/--no-x pairs: Typer's rules, not modelled
         if kind == "bool":
-            if param.default is not False:
-                return None
-            spec.flags.update(dict.fromkeys(names, param.name))
-            continue
-        convert = _converter(kind, info)
-        spec.values.update(dict.fromkeys(names, (param.name, convert, kind == "list")))
-    if not spec.target or not spec.context:
-        return None
-    return spec
-
-
-def _plain(info: Any) -> bool:
-    """True when the parameter uses none of the features in _UNSUPPORTED."""
-    return all(getattr(info, attr, unused) == unused for attr, unused in _UNSUPPORTED)
+            table.flags.update(dict.fromkeys(names, spec.name))
+        else:
+            convert = _converter(kind, spec.metadata["min"])
+            table.values.update(dict.fromkeys(names, (spec.name, convert, kind == "list")))
+    return table
 
 
 def _kind(annotation: Any) -> str | None:
@@ -191,17 +132,14 @@ def _kind(annotation: Any) -> str | None:
     return None
 
 
-def _converter(kind: str, info: Any) -> Callable[[str], Any]:
+def _converter(kind: str, low: int | None) -> Callable[[str], Any]:
     if kind in ("str", "list"):
         return str
-    low, high = info.min, info.max
 
     def to_int(text: str) -> int | None:
         if not _DIGITS.fullmatch(text):
             return None
         number = int(text)
-        if (low is not None and number < low) or (high is not None and number > high):
-            return None
-        return number
+        return None if low is not None and number < low else number
 
     return to_int

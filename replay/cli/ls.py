@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from replay.cli.common import (
-    StoreOption,
     display_path,
     effective_status,
     human_duration,
@@ -22,6 +21,7 @@ from replay.cli.common import (
     local_time,
     store_path,
 )
+from replay.cli.typer_app import StoreOption
 from replay.exceptions import StoreError
 from replay.storage import Store
 

@@ -11,20 +11,28 @@ like replay's options. The command only checks its input and builds a `Launch`: 
 itself runs after the command-line parser has returned (see `replay.cli.main`), so that
 nothing of the parser (its KeyboardInterrupt handling, its exit) stands between the program
 and the interpreter.
+
+The options are declared once, as the fields of `RecordOptions` (type, default, names, help).
+Two parsers read that one declaration: `replay.cli.fastpath`, which parses a plain command line
+without Typer (the recorded process starts sooner), and Typer, for everything else (`--help`,
+the errors worded by click): `register` builds the Typer command's signature from the fields.
+Both end in `record()`. A declaration rather than `record()`'s own Typer-annotated signature,
+because reading that signature means importing Typer, the very cost the fast path avoids; and
+rather than a second, hand-copied list for the fast path, because the two could drift apart.
+This module imports Typer only in `register`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field, fields
+from functools import cache
+from inspect import Parameter, Signature
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-import typer.core
-
-from replay.cli.common import StoreOption, display_path, stderr_is_terminal, store_path
+from replay.cli.common import STORE_HELP, display_path, stderr_is_terminal, store_path
 from replay.config import (
     BACKENDS,
     BACKLOG_POLICIES,
@@ -36,6 +44,8 @@ from replay.config import (
 from replay.exceptions import StoreError, UsageError
 
 if TYPE_CHECKING:
+    import typer
+
     from replay.recorder.runner import CommandResult
     from replay.storage import RecordingWriter
 
@@ -61,20 +71,140 @@ signal N, `replay record -- COMMAND` exits with 128+N, as shells do.
 _MODE_KEY = "replay.record.command_mode"
 
 
-class RecordCommand(typer.core.TyperCommand):
-    """Click command that also notes whether the target came after `--` (a command)."""
+def _cli(
+    *names: str,
+    help: str,
+    metavar: str | None = None,
+    min: int | None = None,
+    show_default: bool = True,
+) -> dict[str, Any]:
+    """How the command line spells a field of RecordOptions: its names, help and checks.
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        args, command_mode = split_record_args(args, self._value_options())
-        ctx.meta[_MODE_KEY] = command_mode
-        return super().parse_args(ctx, args)
+    Only what both parsers model can be said here, and a field's type must be one of bool (a
+    flag, default False), str, int (with `min`) and list[str] (repeatable), `| None` allowed.
+    """
+    return {
+        "names": names,
+        "help": help,
+        "metavar": metavar,
+        "min": min,
+        "show_default": show_default,
+    }
 
-    def _value_options(self) -> frozenset[str]:
-        names: set[str] = set()
-        for param in self.params:
-            if isinstance(param, typer.core.TyperOption) and not param.is_flag and not param.count:
-                names.update(param.opts)
-        return frozenset(names)
+
+@dataclass
+class RecordOptions:
+    """The options of `replay record`, in the order `--help` lists them."""
+
+    module: bool = field(
+        default=False, metadata=_cli("-m", help="Run a library module as a script, like python -m.")
+    )
+    store: str | None = field(
+        default=None, metadata=_cli("--store", metavar="PATH", help=STORE_HELP, show_default=False)
+    )
+    include: list[str] | None = field(
+        default=None,
+        metadata=_cli(
+            "--include",
+            metavar="GLOB",
+            help="Also record files matching GLOB (absolute or relative to the current "
+            "directory). Repeatable.",
+        ),
+    )
+    exclude: list[str] | None = field(
+        default=None,
+        metadata=_cli(
+            "--exclude", metavar="GLOB", help="Do not record files matching GLOB. Repeatable."
+        ),
+    )
+    name: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--name", metavar="TEXT", help="A label for the recording.", show_default=False
+        ),
+    )
+    backend: str = field(
+        default="auto",
+        metadata=_cli(
+            "--backend",
+            metavar="[auto|sysmon|settrace]",
+            help="Tracing core: sys.monitoring (3.12+) or sys.settrace. auto picks sysmon "
+            "where it exists.",
+        ),
+    )
+    max_depth: int = field(
+        default=RecordConfig.max_depth,
+        metadata=_cli("--max-depth", metavar="N", min=0, help="How deep values are recorded."),
+    )
+    max_items: int = field(
+        default=RecordConfig.max_items,
+        metadata=_cli("--max-items", metavar="N", min=0, help="Items recorded per container."),
+    )
+    max_string: int = field(
+        default=RecordConfig.max_string,
+        metadata=_cli(
+            "--max-string", metavar="N", min=0, help="Characters/bytes kept per str/bytes."
+        ),
+    )
+    redact: list[str] | None = field(
+        default=None,
+        metadata=_cli(
+            "--redact",
+            metavar="REGEX",
+            help="Never store values of names matching REGEX (besides the defaults: password, "
+            "token, api_key, ...). Repeatable.",
+        ),
+    )
+    no_default_redaction: bool = field(
+        default=False,
+        metadata=_cli("--no-default-redaction", help="Redact only what --redact names."),
+    )
+    on_backlog: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--on-backlog",
+            metavar="[block|drop]",
+            help="When the writer falls behind by more than the memory bound: block (the "
+            "program waits for it) or drop (events are dropped, counted and shown as gaps). "
+            "Default: $REPLAY_ON_BACKLOG if set, else block.",
+            show_default=False,
+        ),
+    )
+    max_overhead: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--max-overhead",
+            metavar="BUDGET",
+            help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
+            "time): past it the hottest functions are recorded at call level only (arguments, "
+            "results, exceptions), then, if that still costs too much, not at all; each change "
+            "is marked by a gap. "
+            "Default: no budget.",
+            show_default=False,
+        ),
+    )
+    quiet: bool = field(
+        default=False,
+        metadata=_cli("-q", "--quiet", help="No end-of-recording line on a terminal."),
+    )
+
+
+@cache
+def option_types() -> dict[str, Any]:
+    """RecordOptions' field types, evaluated (this module's annotations are strings)."""
+    return typing.get_type_hints(RecordOptions)
+
+
+@cache
+def value_option_names() -> frozenset[str]:
+    """The option names that take a value (all but the flags), for split_record_args."""
+    types = option_types()
+    return frozenset(
+        name
+        for spec in fields(RecordOptions)
+        if types[spec.name] is not bool
+        for name in spec.metadata["names"]
+    )
 
 
 def split_record_args(args: list[str], value_options: frozenset[str]) -> tuple[list[str], bool]:
@@ -112,114 +242,20 @@ class Launch:
         return _run_in_process(self)
 
 
-def record(
-    ctx: typer.Context,
-    *,
-    target: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="SCRIPT|COMMAND [ARGS]...",
-            help="The script, the module (with -m) or the command (after --), then its arguments.",
-            show_default=False,
-        ),
-    ] = None,
-    module: Annotated[
-        bool, typer.Option("-m", help="Run a library module as a script, like python -m.")
-    ] = False,
-    store: StoreOption = None,
-    include: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--include",
-            metavar="GLOB",
-            help="Also record files matching GLOB (absolute or relative to the current "
-            "directory). Repeatable.",
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude", metavar="GLOB", help="Do not record files matching GLOB. Repeatable."
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", metavar="TEXT", help="A label for the recording.", show_default=False
-        ),
-    ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            metavar="[auto|sysmon|settrace]",
-            help="Tracing core: sys.monitoring (3.12+) or sys.settrace. auto picks sysmon "
-            "where it exists.",
-        ),
-    ] = "auto",
-    max_depth: Annotated[
-        int, typer.Option("--max-depth", metavar="N", min=0, help="How deep values are recorded.")
-    ] = RecordConfig.max_depth,
-    max_items: Annotated[
-        int, typer.Option("--max-items", metavar="N", min=0, help="Items recorded per container.")
-    ] = RecordConfig.max_items,
-    max_string: Annotated[
-        int,
-        typer.Option(
-            "--max-string", metavar="N", min=0, help="Characters/bytes kept per str/bytes."
-        ),
-    ] = RecordConfig.max_string,
-    redact: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--redact",
-            metavar="REGEX",
-            help="Never store values of names matching REGEX (besides the defaults: password, "
-            "token, api_key, ...). Repeatable.",
-        ),
-    ] = None,
-    no_default_redaction: Annotated[
-        bool,
-        typer.Option("--no-default-redaction", help="Redact only what --redact names."),
-    ] = False,
-    on_backlog: Annotated[
-        str | None,
-        typer.Option(
-            "--on-backlog",
-            metavar="[block|drop]",
-            help="When the writer falls behind by more than the memory bound: block (the "
-            "program waits for it) or drop (events are dropped, counted and shown as gaps). "
-            "Default: $REPLAY_ON_BACKLOG if set, else block.",
-            show_default=False,
-        ),
-    ] = None,
-    max_overhead: Annotated[
-        str | None,
-        typer.Option(
-            "--max-overhead",
-            metavar="BUDGET",
-            help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
-            "time): past it the hottest functions are recorded at call level only (arguments, "
-            "results, exceptions), then, if that still costs too much, not at all; each change "
-            "is marked by a gap. "
-            "Default: no budget.",
-            show_default=False,
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No end-of-recording line on a terminal.")
-    ] = False,
-) -> Launch:
-    """Check the command line and build the Launch; nothing runs here."""
+def record(options: RecordOptions, target: list[str] | None, *, command_mode: bool) -> Launch:
+    """Check the command line and build the Launch; nothing runs here (both parsers end here).
+
+    `command_mode`: the target came after `--` (a command, not a script).
+    """
     args = list(target or [])
-    command_mode = bool(ctx.meta.get(_MODE_KEY))
+    module, backend, on_backlog = options.module, options.backend, options.on_backlog
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     policy = on_backlog if on_backlog is not None else default_on_backlog()
     if policy not in BACKLOG_POLICIES:
         where = "--on-backlog" if on_backlog is not None else "REPLAY_ON_BACKLOG"
         raise UsageError(f"{where} must be one of {', '.join(BACKLOG_POLICIES)}, not {policy!r}")
-    budget = _max_overhead(max_overhead)
+    budget = _max_overhead(options.max_overhead)
     if module and not args:
         raise UsageError("-m needs a module name: replay record -m module [ARGS]...")
     if not args:
@@ -229,24 +265,24 @@ def record(
     if module and command_mode:
         raise UsageError("-m and -- COMMAND cannot be combined")
     config = RecordConfig(
-        store=store_path(store),
+        store=store_path(options.store),
         command=_command_for(args, as_module=module, command_mode=command_mode),
-        name=name,
-        include=tuple(include or ()),
-        exclude=tuple(exclude or ()),
+        name=options.name,
+        include=tuple(options.include or ()),
+        exclude=tuple(options.exclude or ()),
         backend=backend,
-        max_depth=max_depth,
-        max_items=max_items,
-        max_string=max_string,
-        redact=tuple(redact or ()),
-        redact_defaults=not no_default_redaction,
+        max_depth=options.max_depth,
+        max_items=options.max_items,
+        max_string=options.max_string,
+        redact=tuple(options.redact or ()),
+        redact_defaults=not options.no_default_redaction,
         on_backlog=policy,
         max_overhead=budget,
         program_dir=None if module or command_mode else program_dir_of(args[0]),
     )
     if command_mode:
         _check_command(args[0])
-    return Launch(config, args, as_module=module, command_mode=command_mode, quiet=quiet)
+    return Launch(config, args, as_module=module, command_mode=command_mode, quiet=options.quiet)
 
 
 def _max_overhead(text: str | None) -> float | None:
@@ -276,8 +312,11 @@ def _check_command(program: str) -> None:
             raise UsageError(f"{program}: no such file", exit_code=127)
         if not os.access(program, os.X_OK) or os.path.isdir(program):
             raise UsageError(f"{program}: not an executable file", exit_code=126)
-    elif shutil.which(program) is None:
-        raise UsageError(f"{program}: command not found", exit_code=127)
+    else:
+        import shutil  # noqa: PLC0415 - only for `replay record -- COMMAND`
+
+        if shutil.which(program) is None:
+            raise UsageError(f"{program}: command not found", exit_code=127)
 
 
 def _run_in_process(launch: Launch) -> int:
@@ -404,7 +443,55 @@ def nothing_in_scope(config: RecordConfig) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `record` to the app."""
+    """Add `record` to the app, its parameters built from RecordOptions (see the docstring)."""
+    import typer.core  # noqa: PLC0415 - only on Typer's path (typer_app), never on the fast path
+
+    class RecordCommand(typer.core.TyperCommand):
+        """Click command that also notes whether the target came after `--` (a command)."""
+
+        def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+            args, command_mode = split_record_args(args, value_option_names())
+            ctx.meta[_MODE_KEY] = command_mode
+            return super().parse_args(ctx, args)
+
+    def command(ctx: typer.Context, target: list[str] | None, **options: Any) -> Launch:
+        return record(RecordOptions(**options), target, command_mode=bool(ctx.meta.get(_MODE_KEY)))
+
+    target = typer.Argument(
+        metavar="SCRIPT|COMMAND [ARGS]...",
+        help="The script, the module (with -m) or the command (after --), then its arguments.",
+        show_default=False,
+    )
+    params = [
+        Parameter("ctx", Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        Parameter(
+            "target",
+            Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[list[str] | None, target],
+        ),
+    ]
+    types = option_types()
+    for spec in fields(RecordOptions):
+        meta = spec.metadata
+        option = typer.Option(
+            *meta["names"],
+            help=meta["help"],
+            metavar=meta["metavar"],
+            min=meta["min"],
+            show_default=meta["show_default"],
+        )
+        params.append(
+            Parameter(
+                spec.name,
+                Parameter.KEYWORD_ONLY,
+                default=spec.default,
+                annotation=Annotated[types[spec.name], option],
+            )
+        )
+    # Typer reads the signature, and the type hints for parameters without Typer metadata (ctx).
+    command.__signature__ = Signature(params, return_annotation=Launch)  # type: ignore[attr-defined]
+    command.__annotations__ = {param.name: param.annotation for param in params}
     app.command(
         "record",
         cls=RecordCommand,
@@ -412,4 +499,4 @@ def register(app: typer.Typer) -> None:
         short_help="Record a program: script.py, -m module, or -- COMMAND.",
         context_settings={"allow_interspersed_args": False},
         no_args_is_help=False,
-    )(record)
+    )(command)

@@ -23,8 +23,6 @@ import typer
 
 from replay.cli.common import (
     REC_CONTEXT,
-    RecArgument,
-    StoreOption,
     check_rec,
     display_path,
     effective_status,
@@ -32,6 +30,7 @@ from replay.cli.common import (
     local_time,
     store_path,
 )
+from replay.cli.typer_app import RecArgument, StoreOption
 from replay.events import V_OPAQUE
 from replay.gaps import CallRowFacts, Gap, find_gaps, gaps_between, inside_plain_callee
 from replay.reader import open_recording

@@ -1,19 +1,21 @@
 """`replay record`'s own parser (replay/cli/fastpath.py) against Typer's, in this process.
 
 The fast path must build exactly the Launch that Typer's parser builds, or decline (None) and let
-Typer handle the command line: never read it differently.
+Typer handle the command line: never read it differently. Both read the options from one
+declaration (replay.cli.record.RecordOptions); every option is exercised here.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 from typing import Any
 
 import pytest
 import typer
 
-from replay.cli import fastpath, register
-from replay.cli.record import Launch
+from replay.cli import fastpath
+from replay.cli.record import Launch, RecordOptions, option_types
+from replay.cli.typer_app import register
 from replay.exceptions import UsageError
 
 
@@ -34,6 +36,8 @@ SAME = [
     ["--store", "a.db", "--store", "b.db", "app.py"],  # the last one wins, as with click
     ["-q", "--quiet", "app.py"],
     ["--on-backlog", "drop", "app.py"],
+    ["--max-overhead", "50%", "app.py"],
+    ["--max-overhead=1.5x", "--name=n", "app.py"],
     ["-m", "json.tool", "--sort-keys"],
     ["-mjson.tool", "x"],
     ["--store", "s.db", "-m", "pkg.mod"],
@@ -85,21 +89,39 @@ def test_errors_are_records_own(args: list[str]) -> None:
 
 
 def test_every_option_of_record_is_understood() -> None:
-    """If this fails, an option of `replay record` uses a feature fastpath.py does not model, and
-    every recording now pays Typer's parser (pydantic): teach fastpath.py the new option."""
-    assert fastpath._spec() is not None
+    """If this fails, an option of `replay record` has a type fastpath.py does not model, and
+    every recording now pays Typer (and pydantic): teach fastpath.py the new type."""
+    assert fastpath._table() is not None
 
 
-def test_main_records_through_the_fast_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """End to end in a subprocess would hide which parser ran: here Typer's is made to fail."""
-    from replay.cli import main  # noqa: PLC0415
+def option_names() -> list[str]:
+    return [name for spec in dataclasses.fields(RecordOptions) for name in spec.metadata["names"]]
 
-    def no_typer(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("Typer's parser ran")
 
-    monkeypatch.setattr(typer.main, "get_command", no_typer)
-    monkeypatch.setattr(Launch, "run", lambda self: 42)
-    monkeypatch.chdir(tmp_path)
-    assert main(["record", "--store", str(tmp_path / "s.db"), "app.py"]) == 42
+def test_every_option_is_compared_with_typer() -> None:
+    """Each name of each option of `replay record` appears in a command line of SAME."""
+    used = {arg.partition("=")[0] for args in SAME for arg in args}
+    assert [name for name in option_names() if name not in used] == []
+
+
+def test_typer_reads_the_declaration_as_the_fast_path_does() -> None:
+    """The Typer command built from RecordOptions: same names, flags, repeats, defaults, mins."""
+    command = typer.main.get_command(register(("record",))).commands["record"]  # type: ignore[attr-defined]
+    types = option_types()
+    declared = {}
+    for spec in dataclasses.fields(RecordOptions):
+        kind = fastpath._kind(types[spec.name])
+        names, low = list(spec.metadata["names"]), spec.metadata["min"]
+        declared[spec.name] = (names, kind == "bool", kind == "list", spec.default, low)
+    built = {
+        param.name: (
+            list(param.opts),
+            param.is_flag,
+            param.multiple,
+            param.default,
+            param.min,
+        )
+        for param in command.params
+        if param.name not in ("target", "help")
+    }
+    assert built == declared

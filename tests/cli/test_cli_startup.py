@@ -1,8 +1,9 @@
 """The fixed cost of a recorded process: what it imports.
 
 A recorded process imports what recording needs (the recorder, the store) and nothing of the
-reading side: not the engine, the export code, the reader, the other subcommands, and in a child
-started by `replay record -- COMMAND` (bootstrapped by sitecustomize) not the command line at all.
+reading side: not the engine, the export code, the reader, the other subcommands; not Typer (nor
+click, nor pydantic) when `replay.cli.fastpath` parsed its command line; and in a child started
+by `replay record -- COMMAND` (bootstrapped by sitecustomize) not the command line at all.
 Checked from inside real recorded programs: they write their own `sys.modules` to a file.
 No timing here (the machine is shared): docs of the figures are in benchmarks/.
 """
@@ -31,6 +32,10 @@ READING_SIDE = (
 )
 # Never in a bootstrapped child either: the command line belongs to the parent.
 COMMAND_LINE = ("replay.cli", "typer", "click", "shellingham")
+# Never in a process whose `replay record` command line the fast path parsed (cli/fastpath.py):
+# Typer (and the click it bundles, typer._click, or the click it depends on) is for `--help`,
+# the command lines the fast path declines and the other subcommands.
+TYPER = ("typer", "click", "shellingham", "replay.cli.typer_app")
 
 DUMP = """
 import json, sys
@@ -50,7 +55,7 @@ def test_recorded_script_imports_no_reading_side(tmp_path: Path, store: Path) ->
     out = tmp_path / "modules.json"
     done = replay("record", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
-    assert loaded(out, READING_SIDE) == []
+    assert loaded(out, READING_SIDE + TYPER) == []
     assert loaded(out, ("replay.recorder",)), "the program ran unrecorded?"
     (recording,) = rows(store)
     assert recording["status"] == "ok" and recording["steps"] > 0
@@ -77,7 +82,41 @@ def test_recorded_module_imports_no_reading_side(tmp_path: Path, store: Path) ->
     out = tmp_path / "modules.json"
     done = replay("record", "--store", str(store), "-q", "-m", "dumpmod", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
-    assert loaded(out, READING_SIDE) == []
+    assert loaded(out, READING_SIDE + TYPER) == []
+
+
+def test_every_option_spares_typer(tmp_path: Path, store: Path) -> None:
+    # GIVEN a command line with every option of `replay record`, each in a form the fast path reads
+    write(tmp_path / "dump.py", DUMP)
+    out = tmp_path / "modules.json"
+    options = [
+        "-q", "--store", str(store), "--include", "*.py", "--exclude=x/*", "--name", "all",
+        "--backend", "settrace", "--max-depth", "3", "--max-items=10", "--max-string", "100",
+        "--redact", "pin", "--no-default-redaction", "--on-backlog", "drop",
+        "--max-overhead", "10x", "--quiet",
+    ]  # fmt: skip
+    # WHEN it records a script, then a module
+    script = replay("record", *options, "dump.py", str(out), cwd=tmp_path)
+    assert script.returncode == 0, script.stderr.decode()
+    from_script = loaded(out, READING_SIDE + TYPER)
+    module = replay("record", *options, "-mdump", str(out), cwd=tmp_path)
+    assert module.returncode == 0, module.stderr.decode()
+    # THEN neither process imported Typer (nor pydantic, nor the reading side)
+    assert (from_script, loaded(out, READING_SIDE + TYPER)) == ([], [])
+    assert [row["name"] for row in rows(store)] == ["all", "all"]
+
+
+def test_what_the_fast_path_declines_still_records(tmp_path: Path, store: Path) -> None:
+    # GIVEN a command line the fast path hands to Typer (clustered short flags)
+    write(tmp_path / "dumpmod.py", DUMP)
+    out = tmp_path / "modules.json"
+    done = replay("record", "--store", str(store), "-qm", "dumpmod", str(out), cwd=tmp_path)
+    # THEN Typer parsed it (and may stay loaded), and the program was recorded all the same
+    assert done.returncode == 0, done.stderr.decode()
+    assert loaded(out, ("replay.cli.typer_app",)), "the fast path parsed `-qm`?"
+    assert loaded(out, tuple(m for m in READING_SIDE if m not in ("pydantic", "rich"))) == []
+    (recording,) = rows(store)
+    assert recording["status"] == "ok" and recording["steps"] > 0
 
 
 def test_bootstrapped_child_imports_neither_cli_nor_reading_side(
