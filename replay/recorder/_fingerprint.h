@@ -377,6 +377,8 @@ typedef struct {
     PyObject *socket_fileno;   /* its `fileno` method descriptor (strong) */
     PyObject *socket_members[3]; /* its `family`, `type` and `proto` member descriptors */
     PyTypeObject *lock_type; /* _thread.LockType (strong) once a lock was met, or NULL */
+    PyTypeObject *decimal_type; /* the C decimal.Decimal (strong) once met, if its layout is the
+                                 * one decimal_content reads (checked then), or NULL */
     PyObject *lock_locked;   /* its `locked` method descriptor (strong) */
     PyObject *secret_cache;  /* the Redactor's name -> bool dict (strong) */
     PyObject *is_secret;     /* Redactor.is_secret (strong), fills secret_cache */

@@ -881,6 +881,64 @@ def test_a_new_date_or_duration_is_encoded_again() -> None:
         assert seen[-1] != seen[-2]
 
 
+def _decimals(rng: random.Random) -> list[decimal.Decimal]:
+    """Decimals that differ in every part of their text, and some equal in value only."""
+    texts = [
+        "0",
+        "-0",
+        "0E+5",
+        "0.000",
+        "1",
+        "1.0",
+        "1.00",
+        "-1",
+        "1E+3",
+        "1000",
+        "NaN",
+        "-NaN",
+        "NaN7",
+        "sNaN",
+        "sNaN7",
+        "-sNaN123",
+        "Infinity",
+        "-Infinity",
+        "9" * 19,
+        "1" + "0" * 19,
+        "1" + "0" * 18 + "1",
+        "12345678901234567890123E5",
+        "-12345678901234567890123E5",
+        "1E-7",
+        "0.0000001",
+        "1" * 60,
+        "1" * 59 + "2",
+        "2" + "1" * 59,
+    ]
+    for _ in range(300):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 45)))
+        texts.append(f"{rng.choice(['', '-'])}{digits}E{rng.randint(-30, 30)}")
+    return [decimal.Decimal(text) for text in texts] + [
+        decimal.Decimal(t) / 3 for t in texts[:20] if decimal.Decimal(t).is_finite()
+    ]
+
+
+def test_decimals_are_told_apart_by_their_fields_exactly_as_by_their_text() -> None:
+    # The walk reads a C Decimal's sign, exponent and coefficient instead of making its text (a
+    # fresh Decimal per sum made its text at every walk): two Decimals must give the same
+    # fingerprint exactly when their texts are the same. Each is a new object (copy_abs and
+    # copy_sign are exact), so that nothing is found remembered by identity.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    holder: list[Any] = [None]
+    by_text: dict[str, set[int]] = {}
+    for value in _decimals(random.Random(7)):
+        holder[0] = value.copy_abs().copy_sign(value)
+        assert tracer._c_encode(holder) == _python(encoder, holder)  # the holder's serial first
+        by_text.setdefault(repr(holder[0]), set()).add(tracer._c_fingerprint(holder))
+    assert tracer.counters()["decimal_fields"], "the C Decimal's layout was not recognised"
+    assert {text: fps for text, fps in by_text.items() if len(fps) != 1 or 0 in fps} == {}
+    firsts = [next(iter(fps)) for fps in by_text.values()]
+    assert len(set(firsts)) == len(firsts) > 300
+
+
 def test_a_new_uuid_is_encoded_again() -> None:
     # UUIDs are values read by their 128 bits: each new one (high or low half) is shown anew.
     tracer, _, encoder = _encoders(CaptureLimits())
