@@ -21,8 +21,10 @@ if sys.implementation.name == "cpython":
     ext_modules.append(
         Extension(
             "replay.storage._columns",
-            ["storage/_columns.c", "storage/_dumps.c"],
-            depends=["storage/_dumps.h"],
+            ["storage/_columns.c", "storage/_dumps.c", "storage/_zstd.c"],
+            depends=["storage/_dumps.h", "storage/_zstd.h"],
+            # dlopen (storage/_zstd.c): in libc since glibc 2.34, in libdl before.
+            libraries=["dl"] if sys.platform.startswith("linux") else [],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

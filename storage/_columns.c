@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "_dumps.h"
+#include "_zstd.h"
 
 /* transpose(rows, width) -> list of `width` lists, or None unless every row is an exact tuple
  * of `width` items (`list(zip(*rows))` as lists, without an iterator per row). */
@@ -414,6 +415,13 @@ untrack(PyObject *module, PyObject *items)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+libzstd_version(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    unsigned version = zstd_version();
+    return version ? PyLong_FromUnsignedLong(version) : Py_NewRef(Py_None);
+}
+
 static PyMethodDef columns_methods[] = {
     {"transpose", transpose, METH_VARARGS,
      "transpose(rows, width): the columns of a list of exact tuples, or None."},
@@ -428,6 +436,11 @@ static PyMethodDef columns_methods[] = {
      "untrack(items): stop the garbage collector watching each exact tuple of a list."},
     {"paired", paired, METH_O,
      "paired(changes): codec._paired of each event's flat changes, or None (declined)."},
+    {"libzstd", libzstd_version, METH_NOARGS,
+     "The version number of the libzstd `chunks` calls (10504 for 1.5.4), or None."},
+    {"chunks", chunks_plain, METH_VARARGS,
+     "chunks(parts, level, head): each chunk's blob, its values written and compressed without "
+     "the GIL in one go; None where libzstd is missing or a value is not plain data."},
     {"dumps", dumps_plain, METH_O,
      "dumps(values): marshal.dumps(v, 4) of each value, written without the GIL; None for a "
      "value it does not write."},

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "_dumps.h"
+#include "_zstd.h"
 
 #define MAX_DEPTH 64           /* vencs nest a dozen levels; deeper data goes to marshal */
 #define SMALL_PART 4096        /* below this many top-level items the GIL is kept: a release
@@ -453,5 +454,141 @@ dumps_plain(PyObject *module, PyObject *values)
         }
     }
     free(writers);
+    return result;
+}
+
+/* A chunk blob being made: `head`, then its zstd frame (storage/codec.py, `_compress_chunk`). */
+typedef struct {
+    unsigned char *data;
+    size_t size;
+} Blob;
+
+/* A chunk's three parts as the codec gives them: (columns, values, noise), the values either
+ * written already (bytes) or plain data to write. 1 if so, else 0. */
+static int
+chunk_parts_ok(PyObject *item)
+{
+    return PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 3
+           && PyBytes_CheckExact(PyTuple_GET_ITEM(item, 0))
+           && PyBytes_CheckExact(PyTuple_GET_ITEM(item, 2));
+}
+
+/* One chunk, without the GIL: its values written (unless given as bytes), then head, the sizes
+ * prefix and the three parts compressed into one frame. 0 on success, else `w->failed`'s code. */
+static int
+make_blob(PyObject *item, Writer *w, int level, const char *head, size_t head_size, Blob *out)
+{
+    PyObject *columns = PyTuple_GET_ITEM(item, 0), *values = PyTuple_GET_ITEM(item, 1);
+    PyObject *noise = PyTuple_GET_ITEM(item, 2);
+    const void *vdata;
+    size_t vsize;
+    if (PyBytes_CheckExact(values)) {
+        vdata = PyBytes_AS_STRING(values);
+        vsize = (size_t)PyBytes_GET_SIZE(values);
+    }
+    else {
+        put_object(w, values, 0);
+        if (w->failed) {
+            return w->failed;
+        }
+        vdata = w->data;
+        vsize = w->size;
+    }
+    size_t csize = (size_t)PyBytes_GET_SIZE(columns), nsize = (size_t)PyBytes_GET_SIZE(noise);
+    if (csize > UINT32_MAX || vsize > UINT32_MAX) {
+        return 2;
+    }
+    unsigned char prefix[8]; /* struct "<II": the sizes of the columns and of the values */
+    for (int b = 0; b < 4; b++) {
+        prefix[b] = (unsigned char)(csize >> (8 * b));
+        prefix[4 + b] = (unsigned char)(vsize >> (8 * b));
+    }
+    ZstdPart parts[4] = {
+        {prefix, sizeof prefix, 0},
+        {PyBytes_AS_STRING(columns), csize, 1}, /* each part ends a block (its own tables) */
+        {vdata, vsize, 1},
+        {PyBytes_AS_STRING(noise), nsize, 0},
+    };
+    size_t capacity = head_size + zstd_bound(sizeof prefix + csize + vsize + nsize);
+    out->data = malloc(capacity);
+    if (out->data == NULL) {
+        return 1;
+    }
+    memcpy(out->data, head, head_size);
+    size_t frame = zstd_frame(level, parts, 4, out->data + head_size, capacity - head_size);
+    if (frame == 0) {
+        return 2;
+    }
+    out->size = head_size + frame;
+    return 0;
+}
+
+/* chunks(parts, level, head) -> [blob, ...] or None: for each chunk's (columns, values, noise),
+ * `head` and a zstd frame of the three parts, as codec._compress_chunk makes it, with the values
+ * written as `dumps` writes them; all in one release of the GIL (storage/_zstd.c says why). None
+ * when libzstd is not there, or a value holds something `dumps` does not write: the codec then
+ * takes its own way, marshal and python-zstandard. */
+PyObject *
+chunks_plain(PyObject *module, PyObject *args)
+{
+    PyObject *parts;
+    int level;
+    const char *head;
+    Py_ssize_t head_size;
+    if (!PyArg_ParseTuple(args, "O!iy#", &PyList_Type, &parts, &level, &head, &head_size)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+#ifdef Py_GIL_DISABLED
+    Py_RETURN_NONE; /* no GIL to release; and the values' lists could change meanwhile */
+#endif
+    if (!zstd_available()) {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!chunk_parts_ok(PyList_GET_ITEM(parts, i))) {
+            PyErr_SetString(PyExc_TypeError, "chunks takes a list of (bytes, values, bytes)");
+            return NULL;
+        }
+    }
+    Writer *writers = calloc(n ? (size_t)n : 1, sizeof(Writer));
+    Blob *blobs = calloc(n ? (size_t)n : 1, sizeof(Blob));
+    if (writers == NULL || blobs == NULL) {
+        free(writers);
+        free(blobs);
+        return PyErr_NoMemory();
+    }
+    /* The list and its items are the caller's, unchanged meanwhile (the module comment). */
+    PyObject **items = ((PyListObject *)parts)->ob_item;
+    int failed = 0;
+    PyThreadState *saved = PyEval_SaveThread();
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        failed = make_blob(items[i], &writers[i], level, head, (size_t)head_size, &blobs[i]);
+        free(writers[i].data); /* the values are in the frame now */
+        free(writers[i].refs);
+    }
+    PyEval_RestoreThread(saved);
+    PyObject *result = failed ? NULL : PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (result != NULL) {
+            PyObject *blob = PyBytes_FromStringAndSize((const char *)blobs[i].data,
+                                                       (Py_ssize_t)blobs[i].size);
+            if (blob == NULL) {
+                Py_CLEAR(result);
+            }
+            else {
+                PyList_SET_ITEM(result, i, blob);
+            }
+        }
+        free(blobs[i].data);
+    }
+    free(writers);
+    free(blobs);
+    if (failed == 1) {
+        return PyErr_NoMemory();
+    }
+    if (failed) {
+        Py_RETURN_NONE;
+    }
     return result;
 }

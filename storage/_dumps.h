@@ -7,4 +7,8 @@
 
 PyObject *dumps_plain(PyObject *module, PyObject *values);
 
+/* replay.storage._columns.chunks (storage/_dumps.c): whole chunk blobs, values written and
+ * compressed in one release of the GIL; None where that cannot be done. */
+PyObject *chunks_plain(PyObject *module, PyObject *args);
+
 #endif

@@ -111,10 +111,16 @@ except ImportError:  # no compiler at install time, or another Python implementa
     _accel = None
 C_LOOPS: Final = _accel is not None
 """Whether the column loops run in C (`replay --version` says which)."""
+_c_chunks = getattr(_accel, "chunks", None)
+LIBZSTD: Final[int | None] = _accel.libzstd() if _c_chunks is not None else None
+"""The version of the libzstd the C writer compresses chunks with (one release of the GIL for a
+whole write: storage/_zstd.c), or None: python-zstandard compresses them."""
 
 MAGIC: Final = b"RPEV"
 CODEC_VERSION: Final = 3
 """The chunk codec `encode_events` writes (`chunks.codec`)."""
+_HEAD: Final = MAGIC + bytes([CODEC_VERSION])
+"""What an event chunk's blob starts with, before its zstd frame."""
 READ_VERSIONS: Final = (1, 2, 3)
 """Chunk codecs `decode_events` reads."""
 _MARSHAL_VERSION: Final = 4
@@ -295,11 +301,16 @@ def encode_event_chunks(
             if found is None:
                 found = (marshal.dumps((_AS_LIST, list(events)), _MARSHAL_VERSION), b"", b"")
             parts.append(found)
-        values = _dump_values([part[1] for part in parts])
-        blobs.extend(
-            _compress_chunk(columns, data, noise, level)
-            for (columns, _, noise), data in zip(parts, values, strict=True)
-        )
+        # Values and compression in one release of the GIL, where libzstd is there to call
+        # without it (storage/_zstd.c); else the values in one release, then python-zstandard.
+        made = _c_chunks(parts, level, _HEAD) if LIBZSTD is not None else None
+        if made is None:
+            values = _dump_values([part[1] for part in parts])
+            made = [
+                _compress_chunk(columns, data, noise, level)
+                for (columns, _, noise), data in zip(parts, values, strict=True)
+            ]
+        blobs.extend(made)
     return blobs
 
 
@@ -318,7 +329,8 @@ def _dump_values(values: list[_Values | bytes]) -> list[bytes]:
 
 
 def _compress_chunk(columns: bytes, values: bytes, noise: bytes, level: int) -> bytes:
-    """A chunk blob of its three parts: magic, codec version, one zstd frame."""
+    """A chunk blob of its three parts: magic, codec version, one zstd frame (`_columns.chunks`
+    makes the same, in C)."""
     # Each part ends a zstd block, so that each gets its own entropy tables (see above).
     size = _PREFIX.size + len(columns) + len(values) + len(noise)
     compressor = _compressor(level).compressobj(size=size)
@@ -327,7 +339,7 @@ def _compress_chunk(columns: bytes, values: bytes, noise: bytes, level: int) -> 
         frame.append(compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
         frame.append(compressor.compress(part))
     frame.append(compressor.flush())
-    return b"".join([MAGIC, bytes([CODEC_VERSION]), *frame])
+    return b"".join([_HEAD, *frame])
 
 
 def _event_parts(events: Sequence[tuple]) -> _Parts | None:

@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         (lambda: codec._accel, "storage/_columns.c"),
         (lambda: codec._accel, "storage/_dumps.c"),
+        (lambda: codec._accel, "storage/_zstd.c"),
         (lambda: writer._scan, "replay/recorder/_scan.c"),
         (lambda: writer._scan, "replay/recorder/_eventbuffer.h"),
     ],
     ids=[
         "store codec column loops",
         "store codec value writer",
+        "store codec chunk compression",
         "writer index scan",
         "writer index scan's event records",
     ],

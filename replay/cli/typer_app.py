@@ -87,10 +87,17 @@ def _build_parts() -> list[tuple[str, str]]:
         else "Python column loops and marshal (storage/_columns.c was not built)"
     )
     scan = "C" if writer.C_SCAN else "Python (replay/recorder/_scan.c was not built)"
+    if codec.LIBZSTD is not None:
+        version = codec.LIBZSTD
+        release = f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+        zstd = f"libzstd {release}, with the values in one release of the GIL"
+    else:
+        zstd = "python-zstandard (no libzstd found to call without the GIL)"
     return [
         ("recorder core", f"{core} ({why})"),
         ("recorder writer", f"{scan} index scan"),
         ("store codec", loops),
+        ("chunk compression", zstd),
     ]
 
 

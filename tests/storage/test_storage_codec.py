@@ -27,6 +27,7 @@ from replay.storage.codec import (
     decode_exceptions,
     decompress_blob,
     encode_calls,
+    encode_event_chunks,
     encode_events,
     encode_exceptions,
 )
@@ -417,6 +418,64 @@ def test_c_and_python_columns_give_the_same_chunk(events: list[tuple]) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         python = _python_only(lambda: encode_events(events), monkeypatch)
     assert encode_events(events) == python
+
+
+needs_libzstd = pytest.mark.skipif(
+    codec.LIBZSTD is None, reason="no libzstd to compress with in C (storage/_zstd.c)"
+)
+
+
+def _frame_parts(blob: bytes) -> tuple[bytes, object, bytes]:
+    """A chunk's three parts, its values loaded (marshal's reference flags may differ)."""
+    payload = zstandard.ZstdDecompressor().decompress(blob[len(codec._HEAD) :])
+    columns, values = codec._PREFIX.unpack_from(payload)
+    start = codec._PREFIX.size
+    parts = payload[start : start + columns], payload[start + columns : start + columns + values]
+    loaded = exactly(marshal.loads(parts[1])) if parts[1] else b""  # b"": kept whole in [0]
+    return parts[0], loaded, payload[start + columns + values :]
+
+
+@needs_libzstd
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(shaped_lists | events_lists, min_size=1, max_size=5),
+    level=st.sampled_from([1, 3, 6]),
+)
+def test_chunks_compressed_in_c_hold_what_python_zstandard_chunks_hold(
+    batches: list[list[tuple]], level: int
+) -> None:
+    # GIVEN the chunks of one write (the documented shape, and others kept whole by marshal)
+    # WHEN written by the C writer with libzstd (values and compression in one release of the
+    # GIL) and by marshal and python-zstandard THEN each is a codec-3 blob of one zstd frame
+    # with the same parts, and decodes to the events given
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(codec, "LIBZSTD", None)
+        python = encode_event_chunks(batches, level)
+    blobs = encode_event_chunks(batches, level)
+    assert len(blobs) == len(python) == len(batches)
+    for blob, theirs in zip(blobs, python, strict=True):
+        assert blob[: len(codec._HEAD)] == codec._HEAD == MAGIC + bytes([CODEC_VERSION])
+        assert _frame_parts(blob) == _frame_parts(theirs)
+        assert exactly(decode_events(blob)) == exactly(decode_events(theirs))
+        # One frame whose header says its size, checksummed, as python-zstandard writes it.
+        params = zstandard.get_frame_parameters(blob[len(codec._HEAD) :])
+        assert params.has_checksum
+        assert params.content_size == len(
+            zstandard.ZstdDecompressor().decompress(blob[len(codec._HEAD) :])
+        )
+
+
+@needs_libzstd
+def test_values_the_c_writer_does_not_take_send_the_whole_write_to_python() -> None:
+    # A value marshal writes and the C writer does not (a set, an int past 64 bits): the chunks
+    # of that write are made by the Python path, and read back the same.
+    batches = [
+        [(1, 1, 0, 1, 3, None, (("x", 1),), None)],
+        [(1, 2, 0, 1, 4, None, (("s", frozenset({1, 2})), ("big", 2**80)), None)],
+    ]
+    assert codec._c_chunks([(b"", ([], [frozenset({1})], []), b"")], 1, codec._HEAD) is None
+    blobs = encode_event_chunks(batches, 1)
+    assert [decode_events(blob) for blob in blobs] == batches
 
 
 @needs_accel
