@@ -24,6 +24,7 @@ own writer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -51,6 +52,9 @@ from replay.storage.sqlite_text import (
     SCHEMA_VERSION,
     UPSERTS,
 )
+
+ROWS_PER_STATEMENT: Final = 16
+"""Rows one INSERT writes (`_insert_rows`): a statement per row let go of the GIL at each row."""
 
 _INHERITED: Final[list[sqlite3.Connection]] = []
 """Connections inherited across fork: kept, never closed, so the parent's stay untouched."""
@@ -246,10 +250,38 @@ class RecordingWriter(StoreWrites):
                 ("exception_blocks", batch.exception_blocks),
             ):
                 if rows:
-                    connection.executemany(INSERTS[table], rows)
+                    _insert_rows(connection, INSERTS[table], rows)
             for table in UPSERT_RULES:
                 rows = getattr(batch, table)
                 if rows:
-                    connection.executemany(UPSERTS[table], rows)
+                    _insert_rows(connection, UPSERTS[table], rows)
             if recording_values:
                 self._update(connection, recording_id, recording_values)
+
+
+def _insert_rows(connection: sqlite3.Connection, sql: str, rows: list[Mapping[str, Any]]) -> None:
+    """`connection.executemany(sql, rows)`, in statements of up to ROWS_PER_STATEMENT rows.
+
+    Why: sqlite3 lets go of the GIL around every step of a statement, and executemany steps
+    once per row; the recorder's writer then waits to get the GIL back from the traced program,
+    up to the interpreter's switch interval each time (storage/_zstd.c). A write of richards.py
+    has a dozen rows. One statement of several rows steps once.
+    """
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        group = rows[start : start + ROWS_PER_STATEMENT]
+        if len(group) == 1:
+            connection.execute(sql, group[0])
+            continue
+        text, names = _multi_row(sql, len(group))
+        connection.execute(text, [row[name] for row in group for name in names])
+
+
+@functools.cache
+def _multi_row(sql: str, count: int) -> tuple[str, tuple[str, ...]]:
+    """`sql` (an INSERT of one row of named parameters, with or without ON CONFLICT) for
+    `count` rows of positional ones, and the parameters' names in their order."""
+    head, rest = sql.split(" VALUES (", 1)
+    group, tail = rest.split(")", 1)
+    names = tuple(part.strip().removeprefix(":") for part in group.split(","))
+    row = "(" + ", ".join("?" * len(names)) + ")"
+    return f"{head} VALUES {', '.join([row] * count)}{tail}", names
