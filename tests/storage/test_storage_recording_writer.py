@@ -111,6 +111,20 @@ def _write_a_recording(store: Store | RecordingWriter) -> None:
         checkpoints=[{"thread_id": 1, "step": 100, "data": b"state, again"}],
         recording={"steps": 650, "tracer_faults": 1, "fault_message": "a fault"},
     )
+    # More rows than one statement takes (RecordingWriter writes them 16 at a time), among
+    # them updates of calls the batch before wrote and two rows of one new call.
+    many = [
+        {"call_id": i, "function_id": 1, "thread_id": 1, "depth": 2, "first_step": 700 + i}
+        for i in range(5, 40)
+    ]
+    many[20] = {**many[20], "last_step": None}
+    many += [{**many[3], "last_step": 900}, {**many[0], "call_id": 2, "last_step": None}]
+    store.add_batch(
+        first,
+        chunks=[chunk(1, 3 + i, 651 + 10 * i, 10) for i in range(18)],
+        calls=many,
+        recording={"steps": 830},
+    )
     store.add_batch(second, threads=[{"thread_id": 1, "ident": 5, "name": "T"}])
     store.add_batch(second)  # nothing at all
     store.update_recording(first, status="ok", exit_code=0, ended_at=1_700_000_009.25)
