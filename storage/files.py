@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -83,7 +82,7 @@ def create_store(path: Path, initialise: Callable[[Path, Path], None]) -> bool:
     closes it, leaving no -wal file; `name` is the path its messages name.
     """
     _check_directory(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.creating")
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.creating")
     try:
         initialise(temp, path)
         try:

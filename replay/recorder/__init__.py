@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import sys
 import threading
 import time
@@ -187,7 +186,7 @@ class Recorder:
             "implementation": platform.python_implementation(),
             "pid": os.getpid(),
             "ppid": os.getppid(),
-            "host": socket.gethostname(),
+            "host": platform.node(),  # gethostname(); socket's import took 4.7 ms of a start
             "started_at": time.time(),
             "status": "running",
             "backend": self.backend,

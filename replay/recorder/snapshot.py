@@ -34,6 +34,7 @@ encoder is caught, counted in `faults`, and the value becomes `(V_ERROR, type_na
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 from collections import OrderedDict, deque
@@ -129,14 +130,22 @@ _frame_lineno = types.FrameType.__dict__["f_lineno"].__get__
 _memoryview_nbytes = memoryview.__dict__["nbytes"].__get__
 _WrapperDescriptor = types.WrapperDescriptorType
 
-try:  # Only for classes that hide their real `__dict__` getset behind a class attribute.
-    import ctypes
 
-    _generic_get_dict: Callable[[Any, Any], Any] | None = ctypes.pythonapi.PyObject_GenericGetDict
-    _generic_get_dict.restype = ctypes.py_object  # type: ignore[union-attr]
-    _generic_get_dict.argtypes = (ctypes.py_object, ctypes.c_void_p)  # type: ignore[union-attr]
-except Exception:  # pragma: no cover - CPython always has ctypes.pythonapi
-    _generic_get_dict = None
+@functools.cache
+def _generic_get_dict() -> Callable[[Any, Any], Any] | None:
+    """PyObject_GenericGetDict through ctypes, for classes that hide their real `__dict__`
+    getset behind a class attribute; made when such a class is first met (importing ctypes took
+    1.7 ms of every recorded start)."""
+    try:
+        import ctypes  # noqa: PLC0415 - see the docstring
+
+        get_dict = ctypes.pythonapi.PyObject_GenericGetDict
+        get_dict.restype = ctypes.py_object
+        get_dict.argtypes = (ctypes.py_object, ctypes.c_void_p)
+    except Exception:  # pragma: no cover - CPython always has ctypes.pythonapi
+        return None
+    return get_dict  # type: ignore[no-any-return]
+
 
 _EnumType: type | None
 try:
@@ -370,7 +379,7 @@ def _dict_locator(mro: tuple[type, ...], t: type) -> tuple[int, bool] | None:
             return (i, False)
         if type(d) is _Member:
             return (i, True)
-    if _type_dictoffset(t) != 0 and _generic_get_dict is not None:
+    if _type_dictoffset(t) != 0 and _generic_get_dict() is not None:
         return (-1, False)
     return None
 
@@ -1153,7 +1162,7 @@ class SnapshotEncoder:
             return None
         index, is_member = loc
         if index < 0:
-            d = _generic_get_dict(v, None)  # type: ignore[misc]
+            d = _generic_get_dict()(v, None)  # type: ignore[misc]
         else:
             try:
                 descr = _type_dict(_type_mro(t)[index])["__dict__"]

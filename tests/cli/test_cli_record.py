@@ -77,6 +77,31 @@ def test_what_the_program_sees_of_itself_module(tmp_path: Path, store: Path) -> 
         assert json.loads(done.stdout) == json.loads(plain.stdout)
 
 
+def test_what_the_program_sees_of_itself_zip_or_directory(tmp_path: Path) -> None:
+    # As python decides: a directory or a zip file holding __main__.py runs it, whatever the
+    # file's name; a script whose text happens to hold a zip's end record stays a script.
+    import textwrap  # noqa: PLC0415 - this test only
+    import zipfile  # noqa: PLC0415
+
+    write(tmp_path / "app" / "__main__.py", PROBE)
+    probe = textwrap.dedent(PROBE)
+    for name in ("app.pyz", "named_like_a_script.py"):
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            archive.writestr("__main__.py", probe)
+    write(tmp_path / "not_a_zip.py", "# PK\x05\x06: a zip's end record, in a comment\n" + probe)
+    targets = ["app", "app.pyz", "named_like_a_script.py", "not_a_zip.py"]
+    stores = [tmp_path / f"{index}.db" for index in range(len(targets))]
+    recorded_runs = replay_all(
+        [["record", "--store", str(s), t, "x"] for s, t in zip(stores, targets, strict=True)],
+        tmp_path,
+    )
+    for target, recorded, one_store in zip(targets, recorded_runs, stores, strict=True):
+        plain = python(target, "x", cwd=tmp_path)
+        assert plain.returncode == recorded.returncode == 0, recorded.stderr
+        assert json.loads(recorded.stdout) == json.loads(plain.stdout), target
+        assert len(rows(one_store)) == 1
+
+
 def test_exit_codes(tmp_path: Path, store: Path) -> None:
     cases = {
         "exit3.py": ("import sys\nprint('bye')\nsys.exit(3)\n", 3, "failed"),
