@@ -37,6 +37,10 @@ COMMAND_LINE = ("replay.cli", "typer", "click", "shellingham")
 # the command lines the fast path declines and the other subcommands.
 TYPER = ("typer", "click", "shellingham", "replay.cli.typer_app")
 
+# Standard-library modules the recorder needs only in some runs (a `-- COMMAND`, a zip target, a
+# class hiding its instance dict): imported only then, they cost every other start nothing.
+ONLY_WHEN_NEEDED = ("socket", "zipfile", "subprocess", "secrets", "ctypes")
+
 DUMP = """
 import json, sys
 with open(sys.argv[1], "w") as out:
@@ -59,6 +63,19 @@ def test_recorded_script_imports_no_reading_side(tmp_path: Path, store: Path) ->
     assert loaded(out, ("replay.recorder",)), "the program ran unrecorded?"
     (recording,) = rows(store)
     assert recording["status"] == "ok" and recording["steps"] > 0
+
+
+def test_recorded_script_imports_no_more_of_the_standard_library_than_it_needs(
+    tmp_path: Path, store: Path
+) -> None:
+    # GIVEN a script that imports nothing, run plain and recorded
+    write(tmp_path / "dump.py", DUMP)
+    plain_out, out = tmp_path / "plain.json", tmp_path / "modules.json"
+    assert python("dump.py", str(plain_out), cwd=tmp_path).returncode == 0
+    done = replay("record", "-q", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    # THEN recording it loaded none of these that the program itself did not
+    assert set(loaded(out, ONLY_WHEN_NEEDED)) <= set(loaded(plain_out, ONLY_WHEN_NEEDED))
 
 
 def test_a_second_recording_into_a_store_imports_no_reading_side(
