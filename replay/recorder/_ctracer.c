@@ -2660,11 +2660,12 @@ cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     else if (ce->demoted == BUDGET_OFF) {
         return Py_NewRef(t->disable); /* the budget turned its new calls off (budget.py) */
     }
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         goto error;
     }
@@ -2722,12 +2723,13 @@ cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 2);
     PyObject *code = args[0];
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
     FrameState *st = pm_pop(&t->suspended, f); /* owned */
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         Py_XDECREF(st);
         return callback_error(t);
@@ -2821,11 +2823,12 @@ pop_frame(Tracer *t, CThread *th, FrameState *st, int kind)
 static int
 leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
 {
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         return 0;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         return -1;
     }
@@ -2869,7 +2872,8 @@ done:
 static int
 external_return(Tracer *t, PyObject *code, PyObject *retval, PyObject *exc)
 {
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         return 0;
     }
@@ -2877,7 +2881,7 @@ external_return(Tracer *t, PyObject *code, PyObject *retval, PyObject *exc)
     if (caller == NULL) {
         return 0;
     }
-    CThread *th = get_thread(t, 0);
+    CThread *th = get_thread_of(t, tstate, 0);
     if (th == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -2967,11 +2971,12 @@ exception_event(Tracer *t, PyObject *const *args, Py_ssize_t nargs, int kind)
     if (ce == NULL || !ce->registered) {
         Py_RETURN_NONE;
     }
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         return callback_error(t);
     }
@@ -3035,12 +3040,13 @@ cb_py_throw(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     if (ce == NULL || !ce->registered) {
         Py_RETURN_NONE;
     }
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
     FrameState *st = pm_pop(&t->suspended, f); /* owned */
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         Py_XDECREF(st);
         return callback_error(t);
@@ -3083,11 +3089,12 @@ cb_stop_iteration(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
     PyObject *code = args[0], *value = args[2];
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         return callback_error(t);
     }
@@ -3248,11 +3255,12 @@ cb_call(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
             }
         }
     }
-    _PyInterpreterFrame *f = cur_frame();
+    PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
+    _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
         Py_RETURN_NONE;
     }
-    CThread *th = get_thread(t, 1);
+    CThread *th = get_thread_of(t, tstate, 1);
     if (th == NULL) {
         return callback_error(t);
     }
