@@ -2,6 +2,8 @@
  *
  * dumps([value, ...]) -> [bytes or None, ...]: each value written on its own, as
  * marshal.dumps(value, 4) writes it, or None for a value holding something it does not write.
+ * chunks(parts, level, head) -> [blob, ...] or None: whole chunk blobs, the values written so and
+ * compressed by libzstd (storage/_zstd.c) in the same release (at the end of this file).
  *
  * Why: the recorder's writer thread shares the GIL with the traced program, and writing a
  * chunk's values with `marshal.dumps` was the largest thing it did holding it (on richards.py,
