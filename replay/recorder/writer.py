@@ -31,7 +31,6 @@ REPLAY_INJECT_WRITER_DELAY (tests only) makes the writer sleep per chunk, so tha
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -613,6 +612,10 @@ def _file_row(file_id: int, filename: str) -> dict[str, Any]:
             source = handle.read()
     except OSError:
         source = None
+    # Imported here, on the writer thread at its first files row, rather than before the program
+    # starts: hashlib loads OpenSSL (3-6 ms), which the program's start need not wait for.
+    import hashlib  # noqa: PLC0415
+
     return {
         "file_id": file_id,
         "path": os.path.abspath(filename) if not filename.startswith("<") else filename,
