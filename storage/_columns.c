@@ -438,6 +438,9 @@ static PyMethodDef columns_methods[] = {
      "paired(changes): codec._paired of each event's flat changes, or None (declined)."},
     {"libzstd", libzstd_version, METH_NOARGS,
      "The version number of the libzstd `chunks` calls (10504 for 1.5.4), or None."},
+    {"compress", compress_plain, METH_VARARGS,
+     "compress(data, level): one zstd frame of a small blob, holding the GIL; None where "
+     "libzstd is missing."},
     {"chunks", chunks_plain, METH_VARARGS,
      "chunks(parts, level, head): each chunk's blob, its values written and compressed without "
      "the GIL in one go; None where libzstd is missing or a value is not plain data."},

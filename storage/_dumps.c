@@ -594,3 +594,39 @@ chunks_plain(PyObject *module, PyObject *args)
     }
     return result;
 }
+
+/* compress(data, level) -> bytes or None: one zstd frame of `data` (checksum and content size,
+ * as the codec's python-zstandard compressor makes it), made holding the GIL. For the small
+ * blobs a write makes besides its chunks (call and exception blocks, a file's source): letting
+ * go of the GIL for them cost the writer a wait to get it back each time (storage/_zstd.c),
+ * longer than compressing them takes. None where libzstd is not there. */
+PyObject *
+compress_plain(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    int level;
+    if (!PyArg_ParseTuple(args, "y*i", &data, &level)) {
+        return NULL;
+    }
+    if (!zstd_available()) {
+        PyBuffer_Release(&data);
+        Py_RETURN_NONE;
+    }
+    ZstdPart part = {data.buf, (size_t)data.len, 0};
+    size_t capacity = zstd_bound((size_t)data.len);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)capacity);
+    if (out == NULL) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    size_t size = zstd_frame(level, &part, 1, PyBytes_AS_STRING(out), capacity);
+    PyBuffer_Release(&data);
+    if (size == 0) {
+        Py_DECREF(out);
+        Py_RETURN_NONE;
+    }
+    if (_PyBytes_Resize(&out, (Py_ssize_t)size) < 0) {
+        return NULL;
+    }
+    return out;
+}

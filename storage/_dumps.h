@@ -11,4 +11,8 @@ PyObject *dumps_plain(PyObject *module, PyObject *values);
  * compressed in one release of the GIL; None where that cannot be done. */
 PyObject *chunks_plain(PyObject *module, PyObject *args);
 
+/* replay.storage._columns.compress (storage/_dumps.c): one zstd frame of a small blob, made
+ * holding the GIL; None where libzstd is missing. */
+PyObject *compress_plain(PyObject *module, PyObject *args);
+
 #endif

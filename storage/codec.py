@@ -112,6 +112,7 @@ except ImportError:  # no compiler at install time, or another Python implementa
 C_LOOPS: Final = _accel is not None
 """Whether the column loops run in C (`replay --version` says which)."""
 _c_chunks = getattr(_accel, "chunks", None)
+_c_compress = getattr(_accel, "compress", None)
 LIBZSTD: Final[int | None] = _accel.libzstd() if _c_chunks is not None else None
 """The version of the libzstd the C writer compresses chunks with (one release of the GIL for a
 whole write: storage/_zstd.c), or None: python-zstandard compresses them."""
@@ -565,7 +566,7 @@ def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
     one byte. Rows that do not fit (a bool where an int belongs, a parent equal to the call)
     are stored as a plain list.
     """
-    return _compressor(level).compress(marshal.dumps(_call_columns(rows), _MARSHAL_VERSION))
+    return _compress_small(marshal.dumps(_call_columns(rows), _MARSHAL_VERSION), level)
 
 
 def _call_columns(rows: Sequence[tuple]) -> tuple:
@@ -719,7 +720,7 @@ def encode_exceptions(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
             body = (_AS_COLUMNS, len(rows), _pack_ints(steps, delta=True, planar=True), *others)
         else:
             body = (_AS_LIST, list(rows))
-    return _compressor(level).compress(marshal.dumps(body, _MARSHAL_VERSION))
+    return _compress_small(marshal.dumps(body, _MARSHAL_VERSION), level)
 
 
 def decode_exceptions(blob: bytes) -> list[tuple]:
@@ -756,6 +757,22 @@ def _block_body(blob: bytes, what: str) -> tuple:
 
 def compress_blob(data: bytes, level: int = SOURCE_LEVEL) -> bytes:
     """Compress a source file's bytes for `files.source`."""
+    return _compress_small(data, level)
+
+
+SMALL_BLOB: Final = 1 << 20
+"""Blobs up to this size are compressed holding the GIL, where libzstd is there
+(`_compress_small`)."""
+
+
+def _compress_small(data: bytes, level: int) -> bytes:
+    """One zstd frame of a block or a source: by libzstd holding the GIL when it is small (the
+    writer's wait to get the GIL back after python-zstandard lets go of it is longer than the
+    compression: storage/_zstd.c), else by python-zstandard. The same frame either way."""
+    if LIBZSTD is not None and len(data) <= SMALL_BLOB:
+        made: bytes | None = _c_compress(data, level)
+        if made is not None:
+            return made
     return _compressor(level).compress(data)
 
 

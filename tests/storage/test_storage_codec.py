@@ -466,6 +466,25 @@ def test_chunks_compressed_in_c_hold_what_python_zstandard_chunks_hold(
 
 
 @needs_libzstd
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.binary(max_size=5000) | st.text(max_size=3000).map(str.encode),
+    level=st.sampled_from([3, 9]),
+)
+def test_small_blobs_compressed_in_c_are_python_zstandards_frames(data: bytes, level: int) -> None:
+    # GIVEN a block's or a source's bytes WHEN compressed by libzstd holding the GIL (the way the
+    # writer compresses them) THEN the frame reads back through python-zstandard, checksummed
+    # and sized as its own compressor makes them
+    made = codec._compress_small(data, level)
+    assert made == codec._c_compress(data, level)
+    assert decompress_blob(made) == data
+    params = zstandard.get_frame_parameters(made)
+    assert params.has_checksum and params.content_size == len(data)
+    theirs = codec._compressor(level).compress(data)
+    assert zstandard.get_frame_parameters(theirs).has_checksum
+
+
+@needs_libzstd
 def test_values_the_c_writer_does_not_take_send_the_whole_write_to_python() -> None:
     # A value marshal writes and the C writer does not (a set, an int past 64 bits): the chunks
     # of that write are made by the Python path, and read back the same.
