@@ -6,6 +6,8 @@
 - replay.storage._columns, the codec's column loops (storage/_columns.c) and its writer of
   values without the GIL (storage/_dumps.c), on every CPython: public C API only. Without it
   storage/codec.py runs the same loops in Python and `marshal.dumps` (chunks that decode the same).
+  It also holds the recorder's store writes through SQLite's C API (storage/_sqlite.c), with
+  the library found at run time; without it the sqlite3 module writes the same rows.
 - replay.recorder._scan, the writer's index scan loop (replay/recorder/_scan.c), on every
   CPython: public C API only. Without it writer.py runs the same loop in Python (same rows).
 
@@ -21,9 +23,10 @@ if sys.implementation.name == "cpython":
     ext_modules.append(
         Extension(
             "replay.storage._columns",
-            ["storage/_columns.c", "storage/_dumps.c", "storage/_zstd.c"],
-            depends=["storage/_dumps.h", "storage/_zstd.h"],
-            # dlopen (storage/_zstd.c): in libc since glibc 2.34, in libdl before.
+            ["storage/_columns.c", "storage/_dumps.c", "storage/_sqlite.c", "storage/_zstd.c"],
+            depends=["storage/_dumps.h", "storage/_sqlite.h", "storage/_zstd.h"],
+            # dlopen (storage/_zstd.c, storage/_sqlite.c): in libc since glibc 2.34, in libdl
+            # before.
             libraries=["dl"] if sys.platform.startswith("linux") else [],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "_dumps.h"
+#include "_sqlite.h"
 #include "_zstd.h"
 
 /* transpose(rows, width) -> list of `width` lists, or None unless every row is an exact tuple
@@ -447,6 +448,21 @@ static PyMethodDef columns_methods[] = {
     {"dumps", dumps_plain, METH_O,
      "dumps(values): marshal.dumps(v, 4) of each value, written without the GIL; None for a "
      "value it does not write."},
+    {"sqlite_version", sqlite_version, METH_O,
+     "sqlite_version(library): the version of the SQLite the _sqlite3 module at `library` "
+     "uses, where storage/_sqlite.c can call it; else None."},
+    {"sqlite_open", sqlite_open, METH_VARARGS,
+     "sqlite_open(library, uri, pragmas): a connection to a store through the SQLite the "
+     "_sqlite3 module at `library` uses, the pragmas run; None where that SQLite is not found "
+     "or the store does not open (storage/_sqlite.c)."},
+    {"sqlite_run", sqlite_run, METH_VARARGS,
+     "sqlite_run(handle, statements): run each (sql, parameters, must_change) in order, in one "
+     "release of the GIL, rolling back on a failure: (status, index, code, message), status 0 "
+     "done, 1 an SQLite error, 2 a must_change statement changed no row; None (nothing run) "
+     "where a parameter is not None, int, float, str or bytes."},
+    {"sqlite_close", sqlite_close, METH_O, "sqlite_close(handle): close the connection."},
+    {"sqlite_forget", sqlite_forget, METH_O,
+     "sqlite_forget(handle): in a forked child, never close nor use the parent's connection."},
     {NULL, NULL, 0, NULL},
 };
 

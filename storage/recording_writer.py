@@ -16,6 +16,13 @@ with the SQLite header. Anything but a store of this schema version (a store to 
 from a newer replay, another application's database) is handed to `Store.open`, which upgrades
 it or refuses it with its sentence: only the common case is done here.
 
+A batch (the recorder's every write) goes through a second connection to the store, made
+with SQLite's C API where the sqlite3 module's SQLite can be called (storage/_sqlite.c): the
+statements of a write are bound holding the GIL and run in one release of it, where the sqlite3
+module lets go of the GIL at every statement and the writer waits each time to get it back from
+the traced program. Same statements, same transaction, same errors; where it cannot be called,
+or a value is not one it binds, the sqlite3 module runs them.
+
 Fork: a connection must not be used in two processes. `after_fork` (in the child) forgets the
 inherited connection without closing it (it belongs to the parent); the child then opens its
 own writer.
@@ -23,6 +30,7 @@ own writer.
 
 from __future__ import annotations
 
+import _sqlite3  # the module sqlite3 wraps: its SQLite is the one storage/_sqlite.c calls
 import contextlib
 import functools
 import os
@@ -54,9 +62,10 @@ from replay.storage.sqlite_text import (
 )
 
 ROWS_PER_STATEMENT: Final = 16
-"""Rows one INSERT writes (`_insert_rows`): a statement per row let go of the GIL at each row."""
+"""Rows one INSERT writes (`_row_statements`): a statement per row let go of the GIL at each
+row, where the sqlite3 module runs a write."""
 
-_INHERITED: Final[list[sqlite3.Connection]] = []
+_INHERITED: Final[list[object]] = []
 """Connections inherited across fork: kept, never closed, so the parent's stay untouched."""
 
 
@@ -124,6 +133,7 @@ class RecordingWriter(StoreWrites):
         self._path = path
         self._connection: sqlite3.Connection | None = connection
         self._lock = threading.Lock()  # the program's thread and the writer's take turns
+        self._direct: object | bool | None = None  # _open_direct's, False: none; None: not yet
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RecordingWriter:
@@ -149,6 +159,9 @@ class RecordingWriter(StoreWrites):
 
     def close(self) -> None:
         """Close the connection; later writes raise StoreError. Idempotent."""
+        if self._direct:
+            _columns.sqlite_close(self._direct)
+        self._direct = False
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -158,6 +171,10 @@ class RecordingWriter(StoreWrites):
         if self._connection is not None:
             _INHERITED.append(self._connection)
             self._connection = None
+        if self._direct:
+            _columns.sqlite_forget(self._direct)
+            _INHERITED.append(self._direct)
+        self._direct = False
         self._lock = threading.Lock()
 
     def __enter__(self) -> Self:
@@ -226,54 +243,89 @@ class RecordingWriter(StoreWrites):
         return recording_id
 
     def _update_recording(self, recording_id: int, values: Mapping[str, Any]) -> None:
-        with self._write() as connection:
-            self._update(connection, recording_id, values)
-
-    def _update(
-        self, connection: sqlite3.Connection, recording_id: int, values: Mapping[str, Any]
-    ) -> None:
-        settings = ", ".join(f"{_quoted(name)} = :{name}" for name in values)
-        cursor = connection.execute(
-            f"UPDATE recordings SET {settings} WHERE id = :recording_id_",
-            {**values, "recording_id_": recording_id},
-        )
-        if cursor.rowcount == 0:
-            raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
+        self._run([_update_statement(recording_id, values)], recording_id)
 
     def _write_batch(
         self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
     ) -> None:
-        with self._write() as connection:
+        statements = [
+            statement
             for table, rows in (
                 ("chunks", batch.chunks),
                 ("call_blocks", batch.call_blocks),
                 ("exception_blocks", batch.exception_blocks),
-            ):
-                if rows:
-                    _insert_rows(connection, INSERTS[table], rows)
-            for table in UPSERT_RULES:
-                rows = getattr(batch, table)
-                if rows:
-                    _insert_rows(connection, UPSERTS[table], rows)
-            if recording_values:
-                self._update(connection, recording_id, recording_values)
+            )
+            for statement in _row_statements(INSERTS[table], rows)
+        ]
+        for table in UPSERT_RULES:
+            statements += _row_statements(UPSERTS[table], getattr(batch, table))
+        if recording_values:
+            statements.append(_update_statement(recording_id, recording_values))
+        with self._lock:
+            if self._direct_run(statements, recording_id):
+                return
+        self._run(statements, recording_id)
+
+    def _run(self, statements: list[Statement], recording_id: int) -> None:
+        """Run `statements` in one transaction through the sqlite3 module."""
+        with self._write() as connection:
+            for sql, parameters, must_change in statements:
+                cursor = connection.execute(sql, parameters)
+                if must_change and cursor.rowcount == 0:
+                    raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
+
+    def _direct_run(self, statements: list[Statement], recording_id: int) -> bool:
+        """Run `statements` in one transaction through SQLite's C API, in one release of the
+        GIL (storage/_sqlite.c): True if done, False if the sqlite3 module is to run them (no
+        direct connection, or a value it declines). Hold the lock."""
+        if self._connection is None:
+            raise StoreError(f"The store {self._path} is closed.")
+        if self._direct is None:
+            self._direct = _open_direct(self._path) or False
+        if self._direct is False:
+            return False
+        result = _sqlite_run(self._direct, [_BEGIN, *statements, _COMMIT])
+        if result is None:
+            return False
+        status, _index, code, message = result
+        if status == _RUN_UNCHANGED:
+            raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
+        if status == _RUN_ERROR:
+            error = _sqlite_error(code, message)
+            raise store_error(error, self._path, "write to") from error
+        return True
 
 
-def _insert_rows(connection: sqlite3.Connection, sql: str, rows: list[Mapping[str, Any]]) -> None:
-    """`connection.executemany(sql, rows)`, in statements of up to ROWS_PER_STATEMENT rows.
+Statement = tuple[str, tuple[Any, ...], bool]
+"""One statement of a write: its SQL with positional parameters, their values, and whether it
+must change a row (the recording's UPDATE: none changed means the recording is not there)."""
+
+_BEGIN: Final[Statement] = ("BEGIN IMMEDIATE", (), False)
+_COMMIT: Final[Statement] = ("COMMIT", (), False)
+
+
+def _row_statements(sql: str, rows: list[Mapping[str, Any]]) -> list[Statement]:
+    """`sql` for each of `rows`, in statements of up to ROWS_PER_STATEMENT rows.
 
     Why: sqlite3 lets go of the GIL around every step of a statement, and executemany steps
     once per row; the recorder's writer then waits to get the GIL back from the traced program,
     up to the interpreter's switch interval each time (storage/_zstd.c). A write of richards.py
-    has a dozen rows. One statement of several rows steps once.
+    has a dozen rows. One statement of several rows steps once. (Where SQLite's C API is
+    found, a write runs all its statements in one release: storage/_sqlite.c.)
     """
+    statements = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         group = rows[start : start + ROWS_PER_STATEMENT]
-        if len(group) == 1:
-            connection.execute(sql, group[0])
-            continue
         text, names = _multi_row(sql, len(group))
-        connection.execute(text, [row[name] for row in group for name in names])
+        statements.append((text, tuple([row[name] for row in group for name in names]), False))
+    return statements
+
+
+def _update_statement(recording_id: int, values: Mapping[str, Any]) -> Statement:
+    """The UPDATE of the recording's row with `values`, which must find the row."""
+    settings = ", ".join(f"{_quoted(name)} = ?" for name in values)
+    sql = f"UPDATE recordings SET {settings} WHERE id = ?"
+    return sql, (*values.values(), recording_id), True
 
 
 @functools.cache
@@ -285,3 +337,51 @@ def _multi_row(sql: str, count: int) -> tuple[str, tuple[str, ...]]:
     names = tuple(part.strip().removeprefix(":") for part in group.split(","))
     row = "(" + ", ".join("?" * len(names)) + ")"
     return f"{head} VALUES {', '.join([row] * count)}{tail}", names
+
+
+# -- the direct connection (storage/_sqlite.c) ---------------------------------------------
+
+_RUN_ERROR: Final = 1
+_RUN_UNCHANGED: Final = 2
+
+try:
+    from replay.storage import _columns
+except ImportError:  # built without a compiler: the sqlite3 module writes everything
+    _columns = None  # type: ignore[assignment]
+_sqlite_open = getattr(_columns, "sqlite_open", None)
+_sqlite_run = getattr(_columns, "sqlite_run", None)
+
+DIRECT_WRITES: bool = _sqlite_open is not None
+"""Whether a write may go through SQLite's C API (the tests turn it off to compare both ways)."""
+
+
+def _open_direct(path: Path) -> object | None:
+    """A second connection to the store through the SQLite the sqlite3 module uses, with the
+    same pragmas, or None where there is none to call (the sqlite3 module writes then)."""
+    library = _sqlite3.__file__
+    if not DIRECT_WRITES or _sqlite_open is None or library is None:
+        return None
+    return _sqlite_open(library, sqlite_uri(path, "rw"), connection_pragmas(readonly=False))
+
+
+def direct_sqlite() -> str | None:
+    """The version of the SQLite a write calls directly (`replay --version`), or None."""
+    version = getattr(_columns, "sqlite_version", None)
+    return version(_sqlite3.__file__) if DIRECT_WRITES and version is not None else None
+
+
+def _sqlite_error(code: int, message: str) -> sqlite3.Error:
+    """The sqlite3 module's exception for an SQLite error code, as it would have raised it
+    (store_error reads `sqlite_errorcode`)."""
+    kind = {
+        11: sqlite3.DatabaseError,  # SQLITE_CORRUPT
+        26: sqlite3.DatabaseError,  # SQLITE_NOTADB
+        19: sqlite3.IntegrityError,  # SQLITE_CONSTRAINT
+        20: sqlite3.IntegrityError,  # SQLITE_MISMATCH
+        18: sqlite3.DataError,  # SQLITE_TOOBIG
+        21: sqlite3.InterfaceError,  # SQLITE_MISUSE
+        25: sqlite3.InterfaceError,  # SQLITE_RANGE
+    }.get(code & 0xFF, sqlite3.OperationalError)
+    error = kind(message)
+    error.sqlite_errorcode = code  # type: ignore[attr-defined]
+    return error

@@ -75,7 +75,7 @@ def _build_parts() -> list[tuple[str, str]]:
     # Imported here: the recorder's modules are not loaded for any other command line.
     from replay.recorder import writer  # noqa: PLC0415
     from replay.recorder.core import choose_backend  # noqa: PLC0415
-    from replay.storage import codec  # noqa: PLC0415
+    from replay.storage import codec, recording_writer  # noqa: PLC0415
 
     try:
         core, why = choose_backend("auto")
@@ -93,11 +93,17 @@ def _build_parts() -> list[tuple[str, str]]:
         zstd = f"libzstd {release}, with the values in one release of the GIL"
     else:
         zstd = "python-zstandard (no libzstd found to call without the GIL)"
+    direct = recording_writer.direct_sqlite()
+    if direct is not None:
+        writes = f"SQLite {direct} through its C API, a write in one release of the GIL"
+    else:
+        writes = "the sqlite3 module (its SQLite cannot be called directly here)"
     return [
         ("recorder core", f"{core} ({why})"),
         ("recorder writer", f"{scan} index scan"),
         ("store codec", loops),
         ("chunk compression", zstd),
+        ("store writes", writes),
     ]
 
 

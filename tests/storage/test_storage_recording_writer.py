@@ -5,7 +5,9 @@
 on real SQLite files: the generated text is what SQLAlchemy makes today; a store created and
 written either way holds the same schema and the same rows, batch after batch, upserts
 included; anything but a current store goes through `Store.open` (upgraded, or refused and
-left untouched).
+left untouched). Both of its ways to run a write are checked: SQLite's C API in one release
+of the GIL (storage/_sqlite.c, where the sqlite3 module's SQLite can be called) and the sqlite3
+module.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from replay.storage import (
     RecordingWriter,
     Store,
     StoreError,
+    recording_writer,
     sqlgen,
     sqlite_text,
 )
@@ -131,8 +134,24 @@ def _write_a_recording(store: Store | RecordingWriter) -> None:
     store.update_recording(second, status="failed", exception_type="builtins.KeyError")
 
 
+@pytest.fixture(params=["direct", "sqlite3-module"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: a write through SQLite's C API (skipped where it cannot be called),
+    then through the sqlite3 module."""
+    if request.param == "direct":
+        if recording_writer.direct_sqlite() is None:
+            pytest.skip("the sqlite3 module's SQLite cannot be called here (storage/_sqlite.c)")
+    else:
+        monkeypatch.setattr(recording_writer, "DIRECT_WRITES", False)
+    return request.param
+
+
+def _used_direct(writer: RecordingWriter) -> bool:
+    return bool(writer._direct)
+
+
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
-def test_both_ways_write_the_same_store(tmp_path: Path, existing: bool) -> None:
+def test_both_ways_write_the_same_store(tmp_path: Path, existing: bool, way: str) -> None:
     # GIVEN a store written through Store, and one through RecordingWriter (created by it,
     # or created by Store and then opened by it)
     by_store, by_writer = tmp_path / "store.db", tmp_path / "writer.db"
@@ -142,6 +161,7 @@ def test_both_ways_write_the_same_store(tmp_path: Path, existing: bool) -> None:
         Store.open(by_writer, mode="w").close()
     with RecordingWriter.open(by_writer) as writer:
         _write_a_recording(writer)
+        assert _used_direct(writer) == (way == "direct")
     # THEN both files hold the same schema and the same rows
     assert _dump(by_writer) == _dump(by_store)
     # AND the Store reads the writer's recordings back as it reads its own
@@ -206,7 +226,9 @@ def test_a_missing_directory_is_a_sentence(tmp_path: Path) -> None:
         RecordingWriter.open(tmp_path / "nowhere" / "r.db")
 
 
-def test_writes_after_close_and_to_unknown_recordings_are_sentences(tmp_path: Path) -> None:
+def test_writes_after_close_and_to_unknown_recordings_are_sentences(
+    tmp_path: Path, way: str
+) -> None:
     writer = RecordingWriter.open(tmp_path / "r.db")
     rid = writer.create_recording(recording_meta())
     with pytest.raises(NoRecordingError, match="has no recording 99"):
@@ -224,6 +246,57 @@ def test_writes_after_close_and_to_unknown_recordings_are_sentences(tmp_path: Pa
     with Store.open(tmp_path / "r.db") as store:
         assert [c.recording_id for c in store.chunk_index(rid)] == [rid]
         assert store.chunk_index(99) == []
+
+
+def test_a_failed_write_is_the_sqlite3_modules_sentence_and_leaves_nothing(
+    tmp_path: Path, way: str
+) -> None:
+    # GIVEN a store with one written chunk
+    path = tmp_path / "r.db"
+    writer = RecordingWriter.open(path)
+    rid = writer.create_recording(recording_meta())
+    writer.add_batch(rid, chunks=[chunk(1, 0, 1, 10)], recording={"steps": 10})
+    # WHEN a write fails in its middle: a new chunk, then one of a (thread, seq) already stored
+    with pytest.raises(StoreError) as failed:
+        writer.add_batch(
+            rid,
+            chunks=[chunk(1, 1, 11, 10), chunk(1, 0, 21, 10)],
+            threads=[{"thread_id": 1, "ident": 5, "name": "T", "first_step": 1}],
+            recording={"steps": 30},
+        )
+    # THEN the sentence is the one the sqlite3 module's error gives (both ways)
+    assert str(failed.value) == (
+        f"Cannot write to {path}: UNIQUE constraint failed: "
+        "chunks.recording_id, chunks.thread_id, chunks.seq."
+    )
+    assert _used_direct(writer) == (way == "direct")
+    # AND nothing of that write is in the store, and the next write goes through
+    writer.add_batch(rid, chunks=[chunk(1, 1, 11, 5)], recording={"steps": 15})
+    writer.close()
+    with Store.open(path) as store:
+        assert [(c.seq, c.n_events) for c in store.chunk_index(rid)] == [(0, 10), (1, 5)]
+        assert store.threads(rid) == []
+        assert store.recording(rid)["steps"] == 15
+
+
+def test_a_value_sqlite_api_does_not_bind_is_written_by_the_sqlite3_module(
+    tmp_path: Path, way: str
+) -> None:
+    # GIVEN a batch holding a value the direct way declines (a bytearray: the sqlite3 module
+    # binds any buffer as a blob) and the same batch as bytes, written by the Store
+    by_store, by_writer = tmp_path / "store.db", tmp_path / "writer.db"
+    for path, data in ((by_store, b"state"), (by_writer, bytearray(b"state"))):
+        store = Store.open(path, mode="w") if path == by_store else RecordingWriter.open(path)
+        with store:
+            rid = store.create_recording(recording_meta())
+            store.add_batch(
+                rid,
+                chunks=[chunk(1, 0, 1, 10)],
+                checkpoints=[{"thread_id": 1, "step": 5, "data": data}],
+                recording={"steps": 10},
+            )
+    # THEN the writer wrote it all the same, through the sqlite3 module
+    assert _dump(by_writer) == _dump(by_store)
 
 
 def test_the_launcher_reads_the_recordings_as_the_store_does(tmp_path: Path) -> None:
