@@ -456,10 +456,12 @@ static PyMethodDef columns_methods[] = {
      "_sqlite3 module at `library` uses, the pragmas run; None where that SQLite is not found "
      "or the store does not open (storage/_sqlite.c)."},
     {"sqlite_run", sqlite_run, METH_VARARGS,
-     "sqlite_run(handle, statements): run each (sql, parameters, must_change) in order, in one "
-     "release of the GIL, rolling back on a failure: (status, index, code, message), status 0 "
-     "done, 1 an SQLite error, 2 a must_change statement changed no row; None (nothing run) "
-     "where a parameter is not None, int, float, str or bytes."},
+     "sqlite_run(handle, statements[, chunk_parts, level, head]): the chunks' blobs made as "
+     "`chunks` makes them, then each (sql, parameters, must_change) run in order, a parameter "
+     "(i,) bound to chunk i's blob, all in one release of the GIL, rolled back on a failure: "
+     "(status, index, code, message, the blobs' sizes), status 0 done, 1 an SQLite error, 2 a "
+     "must_change statement changed no row; None (nothing run) where a parameter is not None, "
+     "int, float, str, bytes or (i,), or a chunk's value is one `chunks` declines."},
     {"sqlite_close", sqlite_close, METH_O, "sqlite_close(handle): close the connection."},
     {"sqlite_forget", sqlite_forget, METH_O,
      "sqlite_forget(handle): in a forked child, never close nor use the parent's connection."},

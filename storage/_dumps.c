@@ -525,6 +525,89 @@ make_blob(PyObject *item, Writer *w, int level, const char *head, size_t head_si
     return 0;
 }
 
+struct ChunkJob {
+    PyObject *parts; /* the caller's list, strong */
+    Py_ssize_t n;
+    int level;
+    const char *head;
+    size_t head_size;
+    Writer *writers;
+    Blob *blobs;
+};
+
+ChunkJob *
+chunk_job_new(PyObject *parts, int level, const char *head, size_t head_size)
+{
+#ifdef Py_GIL_DISABLED
+    return NULL; /* no GIL to release; and the values' lists could change meanwhile */
+#endif
+    if (!PyList_Check(parts) || !zstd_available()) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!chunk_parts_ok(PyList_GET_ITEM(parts, i))) {
+            PyErr_SetString(PyExc_TypeError, "chunks takes a list of (bytes, values, bytes)");
+            return NULL;
+        }
+    }
+    ChunkJob *job = calloc(1, sizeof(ChunkJob));
+    if (job != NULL) {
+        job->writers = calloc(n ? (size_t)n : 1, sizeof(Writer));
+        job->blobs = calloc(n ? (size_t)n : 1, sizeof(Blob));
+    }
+    if (job == NULL || job->writers == NULL || job->blobs == NULL) {
+        chunk_job_free(job);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    job->parts = Py_NewRef(parts);
+    job->n = n;
+    job->level = level;
+    job->head = head;
+    job->head_size = head_size;
+    return job;
+}
+
+int
+chunk_job_run(ChunkJob *job)
+{
+    /* The list and its items are the caller's, unchanged meanwhile (the module comment). */
+    PyObject **items = ((PyListObject *)job->parts)->ob_item;
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < job->n && !failed; i++) {
+        Writer *w = &job->writers[i];
+        failed = make_blob(items[i], w, job->level, job->head, job->head_size, &job->blobs[i]);
+        free(w->data); /* the values are in the frame now */
+        free(w->refs);
+        w->data = NULL;
+        w->refs = NULL;
+    }
+    return failed;
+}
+
+const void *
+chunk_job_blob(const ChunkJob *job, Py_ssize_t i, size_t *size)
+{
+    *size = job->blobs[i].size;
+    return job->blobs[i].data;
+}
+
+void
+chunk_job_free(ChunkJob *job)
+{
+    if (job == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; job->blobs != NULL && i < job->n; i++) {
+        free(job->blobs[i].data);
+    }
+    free(job->writers);
+    free(job->blobs);
+    Py_XDECREF(job->parts); /* with the GIL held: the caller's */
+    free(job);
+}
+
 /* chunks(parts, level, head) -> [blob, ...] or None: for each chunk's (columns, values, noise),
  * `head` and a zstd frame of the three parts, as codec._compress_chunk makes it, with the values
  * written as `dumps` writes them; all in one release of the GIL (storage/_zstd.c says why). None
@@ -540,52 +623,26 @@ chunks_plain(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!iy#", &PyList_Type, &parts, &level, &head, &head_size)) {
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(parts);
-#ifdef Py_GIL_DISABLED
-    Py_RETURN_NONE; /* no GIL to release; and the values' lists could change meanwhile */
-#endif
-    if (!zstd_available()) {
-        Py_RETURN_NONE;
+    ChunkJob *job = chunk_job_new(parts, level, head, (size_t)head_size);
+    if (job == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!chunk_parts_ok(PyList_GET_ITEM(parts, i))) {
-            PyErr_SetString(PyExc_TypeError, "chunks takes a list of (bytes, values, bytes)");
-            return NULL;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    failed = chunk_job_run(job);
+    Py_END_ALLOW_THREADS
+    PyObject *result = failed ? NULL : PyList_New(job->n);
+    for (Py_ssize_t i = 0; result != NULL && i < job->n; i++) {
+        size_t size;
+        const void *data = chunk_job_blob(job, i, &size);
+        PyObject *blob = PyBytes_FromStringAndSize(data, (Py_ssize_t)size);
+        if (blob == NULL) {
+            Py_CLEAR(result);
+            break;
         }
+        PyList_SET_ITEM(result, i, blob);
     }
-    Writer *writers = calloc(n ? (size_t)n : 1, sizeof(Writer));
-    Blob *blobs = calloc(n ? (size_t)n : 1, sizeof(Blob));
-    if (writers == NULL || blobs == NULL) {
-        free(writers);
-        free(blobs);
-        return PyErr_NoMemory();
-    }
-    /* The list and its items are the caller's, unchanged meanwhile (the module comment). */
-    PyObject **items = ((PyListObject *)parts)->ob_item;
-    int failed = 0;
-    PyThreadState *saved = PyEval_SaveThread();
-    for (Py_ssize_t i = 0; i < n && !failed; i++) {
-        failed = make_blob(items[i], &writers[i], level, head, (size_t)head_size, &blobs[i]);
-        free(writers[i].data); /* the values are in the frame now */
-        free(writers[i].refs);
-    }
-    PyEval_RestoreThread(saved);
-    PyObject *result = failed ? NULL : PyList_New(n);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (result != NULL) {
-            PyObject *blob = PyBytes_FromStringAndSize((const char *)blobs[i].data,
-                                                       (Py_ssize_t)blobs[i].size);
-            if (blob == NULL) {
-                Py_CLEAR(result);
-            }
-            else {
-                PyList_SET_ITEM(result, i, blob);
-            }
-        }
-        free(blobs[i].data);
-    }
-    free(writers);
-    free(blobs);
+    chunk_job_free(job);
     if (failed == 1) {
         return PyErr_NoMemory();
     }

@@ -26,6 +26,8 @@
 
 #include "_sqlite.h"
 
+#include "_dumps.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -243,7 +245,7 @@ sqlite_forget(PyObject *module, PyObject *handle)
 
 /* A bound parameter, read from its Python value holding the GIL. */
 typedef struct {
-    enum { P_NULL, P_INT, P_FLOAT, P_TEXT, P_BLOB } kind;
+    enum { P_NULL, P_INT, P_FLOAT, P_TEXT, P_BLOB, P_CHUNK } kind;
     sqlite3_int64 i;
     double d;
     const void *p;
@@ -257,12 +259,24 @@ typedef struct {
     Py_ssize_t first, count; /* its parameters in the Param array */
 } Statement;
 
-/* 1: read; 0: declined (a value the sqlite3 module would adapt or refuse: it decides); -1: error */
+/* 1: read; 0: declined (a value the sqlite3 module would adapt or refuse: it decides); -1: error.
+ * A 1-tuple `(i,)` stands for the blob of the write's chunk i, made in the release (`chunks`). */
 static int
-read_param(PyObject *v, Param *out)
+read_param(PyObject *v, Param *out, Py_ssize_t nchunks)
 {
     PyTypeObject *tp = Py_TYPE(v);
-    if (v == Py_None) {
+    if (tp == &PyTuple_Type && PyTuple_GET_SIZE(v) == 1
+        && PyLong_CheckExact(PyTuple_GET_ITEM(v, 0))) {
+        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(v, 0));
+        if (i < 0 || i >= nchunks) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_IndexError, "no such chunk in this write");
+            return -1;
+        }
+        out->kind = P_CHUNK;
+        out->i = i;
+    }
+    else if (v == Py_None) {
         out->kind = P_NULL;
     }
     else if (tp == &PyLong_Type || tp == &PyBool_Type) {
@@ -305,9 +319,14 @@ read_param(PyObject *v, Param *out)
 }
 
 static int
-bind(sqlite3_stmt *stmt, int at, const Param *p)
+bind(sqlite3_stmt *stmt, int at, const Param *p, const ChunkJob *job)
 {
+    size_t size;
+    const void *blob;
     switch (p->kind) {
+    case P_CHUNK:
+        blob = chunk_job_blob(job, (Py_ssize_t)p->i, &size);
+        return size > INT32_MAX ? SQLITE_RANGE : s.bind_blob(stmt, at, blob, (int)size, SQLITE_STATIC);
     case P_INT:
         return s.bind_int64(stmt, at, p->i);
     case P_FLOAT:
@@ -326,8 +345,8 @@ enum { RUN_OK, RUN_ERROR, RUN_UNCHANGED };
 /* Runs every statement in order, without the GIL; on a failure, what failed and why (the error
  * message copied to `message`), and the transaction rolled back if one is open. */
 static int
-run_all(sqlite3 *db, const Statement *st, Py_ssize_t nst, const Param *params, Py_ssize_t *index,
-        int *code, char *message, size_t message_size)
+run_all(sqlite3 *db, const Statement *st, Py_ssize_t nst, const Param *params,
+        const ChunkJob *job, Py_ssize_t *index, int *code, char *message, size_t message_size)
 {
     int status = RUN_OK;
     for (Py_ssize_t k = 0; k < nst && status == RUN_OK; k++) {
@@ -346,7 +365,7 @@ run_all(sqlite3 *db, const Statement *st, Py_ssize_t nst, const Param *params, P
             break;
         }
         for (Py_ssize_t j = 0; rc == SQLITE_OK && j < st[k].count; j++) {
-            rc = bind(stmt, (int)j + 1, &params[st[k].first + j]);
+            rc = bind(stmt, (int)j + 1, &params[st[k].first + j], job);
         }
         if (rc == SQLITE_OK) {
             while ((rc = s.step(stmt)) == SQLITE_ROW) {
@@ -379,8 +398,12 @@ run_all(sqlite3 *db, const Statement *st, Py_ssize_t nst, const Param *params, P
 PyObject *
 sqlite_run(PyObject *module, PyObject *args)
 {
-    PyObject *handle, *statements;
-    if (!PyArg_ParseTuple(args, "OO!:sqlite_run", &handle, &PyList_Type, &statements)) {
+    PyObject *handle, *statements, *chunk_parts = Py_None;
+    int level = 0;
+    const char *head = "";
+    Py_ssize_t head_size = 0;
+    if (!PyArg_ParseTuple(args, "OO!|Oiy#:sqlite_run", &handle, &PyList_Type, &statements,
+                          &chunk_parts, &level, &head, &head_size)) {
         return NULL;
     }
     sqlite3 *db = handle_db(handle);
@@ -398,14 +421,22 @@ sqlite_run(PyObject *module, PyObject *args)
         }
         nparams += PyTuple_GET_SIZE(PyTuple_GET_ITEM(t, 1));
     }
+    ChunkJob *job = NULL;
+    Py_ssize_t nchunks = 0;
+    if (chunk_parts != Py_None) {
+        job = chunk_job_new(chunk_parts, level, head, (size_t)head_size);
+        if (job == NULL) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_None); /* no libzstd: declined */
+        }
+        nchunks = PyList_GET_SIZE(chunk_parts);
+    }
     Statement *st = PyMem_Calloc(nst ? nst : 1, sizeof(Statement));
     Param *params = PyMem_Calloc(nparams ? nparams : 1, sizeof(Param));
-    if (st == NULL || params == NULL) {
-        PyMem_Free(st);
-        PyMem_Free(params);
-        return PyErr_NoMemory();
-    }
     PyObject *result = NULL;
+    if (st == NULL || params == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     int declined = 0;
     Py_ssize_t at = 0;
     for (Py_ssize_t k = 0; k < nst && !declined; k++) {
@@ -428,7 +459,7 @@ sqlite_run(PyObject *module, PyObject *args)
         st[k].first = at;
         st[k].count = PyTuple_GET_SIZE(values);
         for (Py_ssize_t j = 0; j < st[k].count; j++) {
-            int r = read_param(PyTuple_GET_ITEM(values, j), &params[at++]);
+            int r = read_param(PyTuple_GET_ITEM(values, j), &params[at++], nchunks);
             if (r < 0) {
                 goto done;
             }
@@ -443,20 +474,48 @@ sqlite_run(PyObject *module, PyObject *args)
         goto done;
     }
     Py_ssize_t index = -1;
-    int code = 0, status;
+    int code = 0, status = RUN_OK, made = 0;
     char message[512];
     message[0] = '\0';
-    /* The statements' strs and bytes are immutable and held by `statements`, which the caller
-     * holds for the call: their buffers stay put without the GIL. */
+    /* The statements' strs and bytes are immutable and held by `statements`, and the chunks'
+     * parts by `chunk_parts`, which the caller holds for the call: they stay put without the
+     * GIL. The chunks are made first, then bound where the statements name them. */
     Py_BEGIN_ALLOW_THREADS
-    status = run_all(db, st, nst, params, &index, &code, message, sizeof message);
+    made = job != NULL ? chunk_job_run(job) : 0;
+    if (made == 0) {
+        status = run_all(db, st, nst, params, job, &index, &code, message, sizeof message);
+    }
     Py_END_ALLOW_THREADS
+    if (made == 1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (made) { /* a value the C writer does not write: nothing ran, the codec decides */
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *sizes = PyList_New(nchunks);
+    for (Py_ssize_t i = 0; sizes != NULL && i < nchunks; i++) {
+        size_t size;
+        chunk_job_blob(job, i, &size);
+        PyObject *x = PyLong_FromSize_t(size);
+        if (x == NULL) {
+            Py_CLEAR(sizes);
+            break;
+        }
+        PyList_SET_ITEM(sizes, i, x);
+    }
     PyObject *text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
-    if (text != NULL) {
-        result = Py_BuildValue("(iniN)", status, index, code, text);
+    if (sizes != NULL && text != NULL) {
+        result = Py_BuildValue("(iniNN)", status, index, code, text, sizes);
+    }
+    else {
+        Py_XDECREF(sizes);
+        Py_XDECREF(text);
     }
 done:
     PyMem_Free(st);
     PyMem_Free(params);
+    chunk_job_free(job);
     return result;
 }

@@ -10,7 +10,8 @@
 PyObject *sqlite_version(PyObject *module, PyObject *library);
 /* sqlite_open(library, uri, pragmas) -> handle or None */
 PyObject *sqlite_open(PyObject *module, PyObject *args);
-/* sqlite_run(handle, statements) -> (status, index, code, message), or None (declined) */
+/* sqlite_run(handle, statements[, chunk_parts, level, head]) -> (status, index, code, message,
+ * chunk sizes), or None (declined: nothing ran) */
 PyObject *sqlite_run(PyObject *module, PyObject *args);
 /* sqlite_close(handle) -> None */
 PyObject *sqlite_close(PyObject *module, PyObject *handle);

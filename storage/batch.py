@@ -73,14 +73,15 @@ _thread_of: Final = operator.itemgetter(_THREAD - 1)
 
 @dataclass(frozen=True, slots=True)
 class ChunkWrite:
-    """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events."""
+    """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events, or
+    a `codec.PendingChunk`, made by the store in the same transaction (the recorder's way)."""
 
     thread_id: int
     seq: int
     first_step: int
     last_step: int
     n_events: int
-    data: bytes
+    data: bytes | codec.PendingChunk
 
 
 def recording_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,6 +180,22 @@ class Batch:
             checkpoints=table_rows("checkpoints", recording_id, checkpoints),
         )
 
+    def pending_chunks(self) -> codec.EventChunks | None:
+        """The chunks whose blobs this batch's chunk rows are still to get, if any."""
+        pending = {id(row["data"].chunks): row["data"].chunks for row in self._pending_rows()}
+        if len(pending) > 1:
+            raise ValueError("a batch's pending chunks come from one EventChunks")
+        return next(iter(pending.values()), None)
+
+    def make_chunks(self) -> None:
+        """Give each pending chunk row its blob (`EventChunks.blobs`)."""
+        for row in self._pending_rows():
+            pending = row["data"]
+            row["data"] = pending.chunks.blobs()[pending.index]
+
+    def _pending_rows(self) -> list[dict[str, Any]]:
+        return [row for row in self.chunks if type(row["data"]) is codec.PendingChunk]
+
     @property
     def empty(self) -> bool:
         return not any(
@@ -197,7 +214,11 @@ class Batch:
 
 def chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
     data = chunk.data
-    has_header = data[: len(codec.MAGIC)] == codec.MAGIC and len(data) > len(codec.MAGIC)
+    if type(data) is codec.PendingChunk:
+        version = codec.CODEC_VERSION
+    else:
+        has_header = data[: len(codec.MAGIC)] == codec.MAGIC and len(data) > len(codec.MAGIC)
+        version = data[len(codec.MAGIC)] if has_header else codec.CODEC_VERSION
     return {
         "recording_id": recording_id,
         "thread_id": chunk.thread_id,
@@ -205,7 +226,7 @@ def chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
         "first_step": chunk.first_step,
         "last_step": chunk.last_step,
         "n_events": chunk.n_events,
-        "codec": data[len(codec.MAGIC)] if has_header else codec.CODEC_VERSION,
+        "codec": version,
         "data": data,
     }
 

@@ -100,7 +100,7 @@ from array import array
 from collections.abc import Sequence
 from itertools import accumulate, islice, repeat
 from operator import lshift, or_, sub
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import zstandard
 from replay.storage.errors import StoreError
@@ -296,12 +296,7 @@ def encode_event_chunks(
     """
     blobs: list[bytes] = []
     for start in range(0, len(batches), CHUNKS_PER_RELEASE):
-        parts: list[_Parts | tuple[bytes, bytes, bytes]] = []
-        for events in batches[start : start + CHUNKS_PER_RELEASE]:
-            found = _event_parts(events)
-            if found is None:
-                found = (marshal.dumps((_AS_LIST, list(events)), _MARSHAL_VERSION), b"", b"")
-            parts.append(found)
+        parts = [_chunk_parts(events) for events in batches[start : start + CHUNKS_PER_RELEASE]]
         # Values and compression in one release of the GIL, where libzstd is there to call
         # without it (storage/_zstd.c); else the values in one release, then python-zstandard.
         made = _c_chunks(parts, level, _HEAD) if LIBZSTD is not None else None
@@ -313,6 +308,59 @@ def encode_event_chunks(
             ]
         blobs.extend(made)
     return blobs
+
+
+def _chunk_parts(events: Sequence[tuple]) -> _Parts | tuple[bytes, bytes, bytes]:
+    """A chunk's three parts, its values not yet written: the column layout's, or a marshal
+    layout's (events of another shape)."""
+    found = _event_parts(events)
+    if found is None:
+        found = (marshal.dumps((_AS_LIST, list(events)), _MARSHAL_VERSION), b"", b"")
+    return found
+
+
+class EventChunks:
+    """The chunks of a write, encoded where they are stored.
+
+    The recorder's writer gives its events this way (as `PendingChunk`s of the chunk rows), so
+    that a store that can make the chunks in the same release of the GIL as its statements does
+    (storage/_sqlite.c: each release costs the writer a wait to get the GIL back); any other
+    store asks for `blobs`, `encode_event_chunks` of the events. `sizes` are the blobs' sizes
+    once made, either way. The events must not change meanwhile (as for encode_event_chunks).
+    """
+
+    def __init__(self, batches: Sequence[Sequence[tuple]], level: int = EVENTS_LEVEL) -> None:
+        self.batches = batches
+        self.level = level
+        self.head = _HEAD
+        self.sizes: list[int] | None = None
+        self._blobs: list[bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def chunk(self, index: int) -> PendingChunk:
+        return PendingChunk(self, index)
+
+    def parts(self) -> list[_Parts | tuple[bytes, bytes, bytes]] | None:
+        """Each chunk's parts, for `_columns.sqlite_run` to make the blobs of; None where the
+        C writer or libzstd is missing."""
+        if LIBZSTD is None:
+            return None
+        return [_chunk_parts(events) for events in self.batches]
+
+    def blobs(self) -> list[bytes]:
+        if self._blobs is None:
+            self._blobs = encode_event_chunks(self.batches, self.level)
+            self.sizes = list(map(len, self._blobs))
+        return self._blobs
+
+
+class PendingChunk(NamedTuple):
+    """A chunk row's `data` still to be made: chunk `index` of `chunks`."""
+
+    chunks: EventChunks
+    index: int
 
 
 def _dump_values(values: list[_Values | bytes]) -> list[bytes]:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Final, Self
 
 from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites, decode_recording
+from replay.storage.codec import EventChunks, PendingChunk
 from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
 from replay.storage.files import (
     check_header,
@@ -248,23 +249,12 @@ class RecordingWriter(StoreWrites):
     def _write_batch(
         self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
     ) -> None:
-        statements = [
-            statement
-            for table, rows in (
-                ("chunks", batch.chunks),
-                ("call_blocks", batch.call_blocks),
-                ("exception_blocks", batch.exception_blocks),
-            )
-            for statement in _row_statements(INSERTS[table], rows)
-        ]
-        for table in UPSERT_RULES:
-            statements += _row_statements(UPSERTS[table], getattr(batch, table))
-        if recording_values:
-            statements.append(_update_statement(recording_id, recording_values))
+        pending = batch.pending_chunks()
         with self._lock:
-            if self._direct_run(statements, recording_id):
+            if self._direct_run(recording_id, batch, recording_values, pending):
                 return
-        self._run(statements, recording_id)
+        batch.make_chunks()
+        self._run(_statements(recording_id, batch, recording_values), recording_id)
 
     def _run(self, statements: list[Statement], recording_id: int) -> None:
         """Run `statements` in one transaction through the sqlite3 module."""
@@ -274,25 +264,41 @@ class RecordingWriter(StoreWrites):
                 if must_change and cursor.rowcount == 0:
                     raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
 
-    def _direct_run(self, statements: list[Statement], recording_id: int) -> bool:
-        """Run `statements` in one transaction through SQLite's C API, in one release of the
-        GIL (storage/_sqlite.c): True if done, False if the sqlite3 module is to run them (no
-        direct connection, or a value it declines). Hold the lock."""
+    def _direct_run(
+        self,
+        recording_id: int,
+        batch: Batch,
+        recording_values: Mapping[str, Any],
+        pending: EventChunks | None,
+    ) -> bool:
+        """Make the pending chunks and run the batch's statements in one transaction, through
+        SQLite's C API, in one release of the GIL (storage/_sqlite.c): True if done, False if
+        the sqlite3 module is to run them (no direct connection, no libzstd for the chunks, or
+        a value it declines). Hold the lock."""
         if self._connection is None:
             raise StoreError(f"The store {self._path} is closed.")
         if self._direct is None:
             self._direct = _open_direct(self._path) or False
         if self._direct is False:
             return False
-        result = _sqlite_run(self._direct, [_BEGIN, *statements, _COMMIT])
+        chunks: tuple[Any, ...] = ()
+        if pending is not None:
+            parts = pending.parts()
+            if parts is None:
+                return False
+            chunks = (parts, pending.level, pending.head)
+        statements = _statements(recording_id, batch, recording_values, chunk_marks=True)
+        result = _sqlite_run(self._direct, [_BEGIN, *statements, _COMMIT], *chunks)
         if result is None:
             return False
-        status, _index, code, message = result
+        status, _index, code, message, sizes = result
         if status == _RUN_UNCHANGED:
             raise NoRecordingError(f"{self._path} has no recording {recording_id}.")
         if status == _RUN_ERROR:
             error = _sqlite_error(code, message)
             raise store_error(error, self._path, "write to") from error
+        if pending is not None:
+            pending.sizes = sizes
         return True
 
 
@@ -302,6 +308,37 @@ must change a row (the recording's UPDATE: none changed means the recording is n
 
 _BEGIN: Final[Statement] = ("BEGIN IMMEDIATE", (), False)
 _COMMIT: Final[Statement] = ("COMMIT", (), False)
+
+
+def _statements(
+    recording_id: int,
+    batch: Batch,
+    recording_values: Mapping[str, Any],
+    *,
+    chunk_marks: bool = False,
+) -> list[Statement]:
+    """The statements of a batch, in the order `Store` writes its tables. `chunk_marks`: a
+    pending chunk's data is `(i,)`, chunk i of the write (storage/_sqlite.c makes it)."""
+    chunks = batch.chunks
+    if chunk_marks:
+        chunks = [
+            {**row, "data": (row["data"].index,)} if type(row["data"]) is PendingChunk else row
+            for row in chunks
+        ]
+    statements = [
+        statement
+        for table, rows in (
+            ("chunks", chunks),
+            ("call_blocks", batch.call_blocks),
+            ("exception_blocks", batch.exception_blocks),
+        )
+        for statement in _row_statements(INSERTS[table], rows)
+    ]
+    for table in UPSERT_RULES:
+        statements += _row_statements(UPSERTS[table], getattr(batch, table))
+    if recording_values:
+        statements.append(_update_statement(recording_id, recording_values))
+    return statements
 
 
 def _row_statements(sql: str, rows: list[Mapping[str, Any]]) -> list[Statement]:

@@ -60,8 +60,8 @@ from replay.storage.codec import (
     CALL_FIELDS,
     EVENTS_LEVEL,
     FAST_EVENTS_LEVEL,
+    EventChunks,
     compress_blob,
-    encode_event_chunks,
 )
 
 FLUSH_INTERVAL = 0.5
@@ -526,10 +526,10 @@ class Writer:
                     calls.pop(call[0], None)
             ended_calls.extend(ended)
             exceptions.extend(raised)
-        # All chunks at once: their values are written without the GIL in one go (codec).
-        blobs = encode_event_chunks([events for _, events in batches], level)
-        for (thread_id, events), data in zip(batches, blobs, strict=True):
-            self.bytes_written += len(data)
+        # All chunks at once, made by the store: their values are written and compressed
+        # without the GIL in one go, with the store's statements where it can (codec).
+        pending = EventChunks([events for _, events in batches], level)
+        for index, (thread_id, events) in enumerate(batches):
             self.events_written += len(events)
             chunks.append(
                 ChunkWrite(
@@ -538,7 +538,7 @@ class Writer:
                     first_step=events[0][1],
                     last_step=events[-1][1],
                     n_events=len(events),
-                    data=data,
+                    data=pending.chunk(index),
                 )
             )
         functions, files = self._new_code_rows()
@@ -564,6 +564,7 @@ class Writer:
                 "fault_message": state.last_fault or None,
             },
         )
+        self.bytes_written += sum(pending.sizes or ())
 
     def _new_code_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         functions: list[dict[str, Any]] = []

@@ -29,7 +29,7 @@ from replay.storage import (
     sqlgen,
     sqlite_text,
 )
-from replay.storage.codec import encode_events
+from replay.storage.codec import EventChunks, encode_event_chunks, encode_events
 from storage_testkit import chunk, mixed_events, recording_meta, sha256
 from test_storage_schema1 import make_schema_1_store, schema_version
 
@@ -277,6 +277,51 @@ def test_a_failed_write_is_the_sqlite3_modules_sentence_and_leaves_nothing(
         assert [(c.seq, c.n_events) for c in store.chunk_index(rid)] == [(0, 10), (1, 5)]
         assert store.threads(rid) == []
         assert store.recording(rid)["steps"] == 15
+
+
+_PLAIN = [
+    [(1, 1, 100, 1, 3, None, (("x", 1),), None), (2, 2, 150, 1, 4, None, (("y", "two"),), None)],
+    [(1, 3, 200, 2, 9, None, (("z", (5, 7, "seq", 3, [1, 2, 3])),), ("x",))],
+]
+_DECLINED = [  # values marshal writes and the C value writer does not (a frozenset, a big int)
+    _PLAIN[0],
+    [(1, 3, 200, 2, 9, None, (("s", frozenset({1, 2})), ("big", 2**80)), None)],
+]
+
+
+@pytest.mark.parametrize("batches", [_PLAIN, _DECLINED], ids=["plain", "declined-values"])
+def test_chunks_made_by_the_store_are_the_chunks_the_codec_makes(
+    tmp_path: Path, way: str, batches: list[list[tuple]]
+) -> None:
+    # GIVEN the chunks of one write given as the recorder gives them (EventChunks, made by the
+    # store in the write's transaction), to the writer and to the Store, and as blobs the codec
+    # made beforehand, to the Store
+    def write(store: Store | RecordingWriter, data: list[bytes] | EventChunks) -> None:
+        with store:
+            rid = store.create_recording(recording_meta())
+            store.add_batch(
+                rid,
+                chunks=[
+                    ChunkWrite(1, i, events[0][1], events[-1][1], len(events), data[i])
+                    if isinstance(data, list)
+                    else ChunkWrite(1, i, events[0][1], events[-1][1], len(events), data.chunk(i))
+                    for i, events in enumerate(batches)
+                ],
+                recording={"steps": batches[-1][-1][1]},
+            )
+
+    made = encode_event_chunks(batches, 1)
+    paths = {name: tmp_path / f"{name}.db" for name in ("blobs", "store", "writer")}
+    write(Store.open(paths["blobs"], mode="w"), made)
+    write(Store.open(paths["store"], mode="w"), by_store := EventChunks(batches, 1))
+    write(RecordingWriter.open(paths["writer"]), by_writer := EventChunks(batches, 1))
+    # THEN all three stores hold the same rows and blobs, the chunks decode to the events, and
+    # each way says how big the blobs it made are
+    assert _dump(paths["writer"]) == _dump(paths["store"]) == _dump(paths["blobs"])
+    assert by_writer.sizes == by_store.sizes == [len(blob) for blob in made]
+    with Store.open(paths["writer"]) as store:
+        stored = [store.read_chunk(c.id) for c in store.chunk_index(1)]
+    assert stored == batches
 
 
 def test_a_value_sqlite_api_does_not_bind_is_written_by_the_sqlite3_module(
