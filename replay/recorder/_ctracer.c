@@ -3561,11 +3561,13 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsO}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
-                         t->fp.decimal_type != NULL ? Py_True : Py_False);
+                         t->fp.decimal_type != NULL ? Py_True : Py_False, "part_copies",
+                         (unsigned long long)t->fp.part_memo_hits, "python_calls",
+                         (unsigned long long)t->fp.python_calls);
 }
 
 static int

@@ -289,8 +289,8 @@ typedef struct {
     PyObject *fields;     /* FP_NAMEDTUPLE: its field names, a tuple of exact str (strong) */
 } FpTypeEntry;
 
-/* Direct-mapped memo of container_serial's answers by address, valid while the identity map's
- * entry_changes count stands still (looking an entry up costs an int and a dict lookup). */
+/* Memo of container_serial's answers by address, two ways per slot, valid while the identity
+ * map's entry_changes count stands still (looking an entry up costs an int and a dict lookup). */
 #define FP_ENTRY_MEMO 4096
 
 typedef struct {
@@ -299,9 +299,10 @@ typedef struct {
     uint64_t serial;      /* the answer */
 } FpEntryMemo;
 
-/* The C encoder's memo of the identity map's answers for lists, dicts and tuples, by address:
- * valid while entry_changes stands still and the object there is of the same type (a tuple:
- * same size, first and last items), which is what the map's entry is checked against. */
+/* The C encoder's memo of the identity map's answers for lists, dicts and tuples, by address,
+ * two ways per slot: valid while entry_changes stands still and the object there is of the
+ * same type (a tuple: same size, first and last items), which is what the map's entry is
+ * checked against. */
 typedef struct {
     void *addr;           /* never dereferenced, nor are type, first and last */
     uint64_t changes;
@@ -325,6 +326,23 @@ typedef struct {
     uint64_t fp;            /* its fingerprint as fp_subtree gives it, or 0: not to be shared */
     uint64_t content;       /* the content half of fp */
 } FpPart;
+
+/* A part fp_of's walk met, remembered for the rest of that walk: met again at the same depth
+ * (a body held by several pairs, an item by several orders, a constraint by several variables),
+ * it is not walked again but its hash and its entries in fp->parts are copied (walk_part). */
+#define FP_PART_MEMO 1024
+
+typedef struct {
+    void *ptr;              /* the part (never dereferenced) */
+    uint64_t ids;           /* its walk's identity serials, before they fold into its parent's */
+    uint32_t gen;           /* fp->parts_gen of the walk that met it (another: a free entry) */
+    int32_t margin_rel;     /* its walk's least budget margin, less the budget it was given
+                             * (INT32_MAX: none, or more than a budget holds) */
+    int16_t slot;           /* its entry in fp->parts; its own parts follow, up to its `next` */
+    int8_t depth;
+    int8_t min_ref_rel;     /* its walk's lowest back reference, above its own path index
+                             * (FP_MAX_PATH: none) */
+} FpPartMemo;
 
 typedef struct {
     PyObject *name;       /* an exact str (strong: its address is not reused meanwhile) */
@@ -419,6 +437,13 @@ typedef struct {
     } crepr[FP_CREPR_CACHE];
     FpValueEntry *values;    /* FP_VALUE_CACHE entries */
     FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
+    FpPartMemo *part_memo;   /* FP_PART_MEMO entries (with parts), or NULL */
+    uint64_t part_memo_hits; /* parts copied rather than walked again, counted */
+    /* Whether fp_of's walks use the memo now: it is measured over a round of walks, and kept
+     * while copies are a fair share of the parts met; off, it is tried again now and then
+     * (fp_of). A program whose values share no parts then pays nothing for it. */
+    int part_memo_on, part_memo_walks_left;
+    uint64_t part_memo_round_parts, part_memo_round_hits;
     int nparts;              /* entries recorded by the last fp_of */
     uint64_t parts_gen;      /* fp_of walks so far: a reader checks its entries are still its */
     PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
