@@ -24,7 +24,12 @@ if sys.implementation.name == "cpython":
         Extension(
             "replay.storage._columns",
             ["storage/_columns.c", "storage/_dumps.c", "storage/_sqlite.c", "storage/_zstd.c"],
-            depends=["storage/_dumps.h", "storage/_sqlite.h", "storage/_zstd.h"],
+            depends=[
+                "storage/_dumps.h",
+                "storage/_dlfind.h",
+                "storage/_sqlite.h",
+                "storage/_zstd.h",
+            ],
             # dlopen (storage/_zstd.c, storage/_sqlite.c): in libc since glibc 2.34, in libdl
             # before.
             libraries=["dl"] if sys.platform.startswith("linux") else [],

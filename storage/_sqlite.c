@@ -31,10 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <dlfcn.h>
-#define HAVE_DLOPEN 1
-#endif
+#include "_dlfind.h"
 
 /* From sqlite3.h (stable API). */
 typedef struct sqlite3 sqlite3;
@@ -81,14 +78,9 @@ sqlite_available(const char *library)
     if (lib == NULL) {
         return 0;
     }
-    /* Through a union: ISO C has no cast from an object pointer to a function pointer. */
 #define FIND(field, symbol)                                                                      \
     do {                                                                                         \
-        union {                                                                                  \
-            void *p;                                                                             \
-            __typeof__(s.field) f;                                                               \
-        } u = {dlsym(lib, symbol)};                                                              \
-        s.field = u.f;                                                                           \
+        DL_FIND(lib, s.field, symbol);                                                           \
         s.ok = s.ok && s.field != NULL;                                                          \
     } while (0)
     s.ok = 1;

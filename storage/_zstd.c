@@ -21,10 +21,7 @@
 
 #include <stdint.h>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <dlfcn.h>
-#define HAVE_DLOPEN 1
-#endif
+#include "_dlfind.h"
 
 /* From zstd.h (stable API). */
 typedef struct ZSTD_CCtx_s ZSTD_CCtx;
@@ -70,15 +67,7 @@ zstd_available(void)
     if (lib == NULL) {
         return 0;
     }
-    /* Through a union: ISO C has no cast from an object pointer to a function pointer. */
-#define FIND(field, symbol)                                                                      \
-    do {                                                                                         \
-        union {                                                                                  \
-            void *p;                                                                             \
-            __typeof__(z.field) f;                                                               \
-        } u = {dlsym(lib, symbol)};                                                              \
-        z.field = u.f;                                                                           \
-    } while (0)
+#define FIND(field, symbol) DL_FIND(lib, z.field, symbol)
     FIND(versionNumber, "ZSTD_versionNumber");
     FIND(compressBound, "ZSTD_compressBound");
     FIND(createCCtx, "ZSTD_createCCtx");
