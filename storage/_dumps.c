@@ -531,7 +531,6 @@ struct ChunkJob {
     int level;
     const char *head;
     size_t head_size;
-    Writer *writers;
     Blob *blobs;
 };
 
@@ -553,10 +552,9 @@ chunk_job_new(PyObject *parts, int level, const char *head, size_t head_size)
     }
     ChunkJob *job = calloc(1, sizeof(ChunkJob));
     if (job != NULL) {
-        job->writers = calloc(n ? (size_t)n : 1, sizeof(Writer));
         job->blobs = calloc(n ? (size_t)n : 1, sizeof(Blob));
     }
-    if (job == NULL || job->writers == NULL || job->blobs == NULL) {
+    if (job == NULL || job->blobs == NULL) {
         chunk_job_free(job);
         PyErr_NoMemory();
         return NULL;
@@ -576,12 +574,10 @@ chunk_job_run(ChunkJob *job)
     PyObject **items = ((PyListObject *)job->parts)->ob_item;
     int failed = 0;
     for (Py_ssize_t i = 0; i < job->n && !failed; i++) {
-        Writer *w = &job->writers[i];
-        failed = make_blob(items[i], w, job->level, job->head, job->head_size, &job->blobs[i]);
-        free(w->data); /* the values are in the frame now */
-        free(w->refs);
-        w->data = NULL;
-        w->refs = NULL;
+        Writer w = {0}; /* one chunk's values at a time: they are in its frame once it is made */
+        failed = make_blob(items[i], &w, job->level, job->head, job->head_size, &job->blobs[i]);
+        free(w.data);
+        free(w.refs);
     }
     return failed;
 }
@@ -602,7 +598,6 @@ chunk_job_free(ChunkJob *job)
     for (Py_ssize_t i = 0; job->blobs != NULL && i < job->n; i++) {
         free(job->blobs[i].data);
     }
-    free(job->writers);
     free(job->blobs);
     Py_XDECREF(job->parts); /* with the GIL held: the caller's */
     free(job);

@@ -336,9 +336,6 @@ class EventChunks:
         self.sizes: list[int] | None = None
         self._blobs: list[bytes] | None = None
 
-    def __len__(self) -> int:
-        return len(self.batches)
-
     def chunk(self, index: int) -> PendingChunk:
         return PendingChunk(self, index)
 
