@@ -83,6 +83,9 @@ def main() -> None:
     events = dropped[0] + sum(len(ts.events) for ts in state.threads)
     label = f"{core_name}{' --stub' if stub else ''}"
     print(f"{label}: cpu={cpu:.3f}s events={events} faults={state.faults}", file=sys.stderr)
+    tracer = getattr(core, "_tracer", None)
+    if tracer is not None:  # the C core's own counts (part copies, calls into Python)
+        print(f"counters: {tracer.counters()}", file=sys.stderr)
 
 
 if __name__ == "__main__":
