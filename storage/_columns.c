@@ -343,6 +343,264 @@ done:
     return result;
 }
 
+/* One ended call as codec.CALL_RECORD packs it (little-endian on every platform this builds
+ * on: the module is only used where the struct module's "<" layout is the native one). */
+typedef struct {
+    int64_t call, parent, function, thread, depth, first, last;
+    uint8_t exception, generator;
+    uint8_t pad[6];
+} CallRecord;
+_Static_assert(sizeof(CallRecord) == 64, "codec.CALL_RECORD is 64 bytes");
+
+static int
+record_before(const CallRecord *a, const CallRecord *b, int by_first)
+{
+    if (by_first && a->first != b->first) {
+        return a->first < b->first;
+    }
+    return a->call < b->call;
+}
+
+/* Sort `idx` (n indices into `recs`) by call id, or by (first step, call id): an insertion
+ * sort on the nearly sorted runs the writer hands (calls end in order), merge sort otherwise. */
+static void
+sort_records(const CallRecord *recs, Py_ssize_t *idx, Py_ssize_t n, int by_first,
+             Py_ssize_t *scratch)
+{
+    if (n < 2) {
+        return;
+    }
+    Py_ssize_t inversions = 0;
+    for (Py_ssize_t i = 1; i < n && inversions <= 64; i++) {
+        inversions += record_before(&recs[idx[i]], &recs[idx[i - 1]], by_first);
+    }
+    if (inversions <= 64) {
+        for (Py_ssize_t i = 1; i < n; i++) {
+            Py_ssize_t x = idx[i], j = i;
+            while (j > 0 && record_before(&recs[x], &recs[idx[j - 1]], by_first)) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = x;
+        }
+        return;
+    }
+    Py_ssize_t half = n / 2;
+    sort_records(recs, idx, half, by_first, scratch);
+    sort_records(recs, idx + half, n - half, by_first, scratch);
+    Py_ssize_t a = 0, b = half, k = 0;
+    while (a < half && b < n) {
+        scratch[k++] = record_before(&recs[idx[b]], &recs[idx[a]], by_first) ? idx[b++] : idx[a++];
+    }
+    while (a < half) {
+        scratch[k++] = idx[a++];
+    }
+    while (b < n) {
+        scratch[k++] = idx[b++];
+    }
+    memcpy(idx, scratch, (size_t)n * sizeof(Py_ssize_t));
+}
+
+/* The row tuple (codec.CALL_FIELDS) of a record, as CallRecords.rows makes it. */
+static PyObject *
+record_row(const CallRecord *r)
+{
+    return Py_BuildValue("(LNLLLLLOO)", (long long)r->call,
+                         r->parent ? PyLong_FromLongLong(r->parent) : Py_NewRef(Py_None),
+                         (long long)r->function, (long long)r->thread, (long long)r->depth,
+                         (long long)r->first, (long long)r->last,
+                         r->exception ? Py_True : Py_False, r->generator ? Py_True : Py_False);
+}
+
+/* codec._call_columns of one block of records (in block order), or the block's row tuples
+ * where call_columns would decline (a parent equal to its call, a last step before the first, a
+ * difference past 64 bits: the Python code then decides, as for rows). */
+static PyObject *
+block_columns(const CallRecord *recs, const Py_ssize_t *idx, Py_ssize_t n, int64_t *cols,
+              int64_t *rest)
+{
+    PyObject *flags = PyBytes_FromStringAndSize(NULL, n);
+    if (flags == NULL) {
+        return NULL;
+    }
+    unsigned char *flag_bytes = (unsigned char *)PyBytes_AS_STRING(flags);
+    int plain = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const CallRecord *r = &recs[idx[i]];
+        cols[P_CALL * n + i] = r->call;
+        cols[P_FUNCTION * n + i] = r->function;
+        cols[P_THREAD * n + i] = r->thread;
+        cols[P_DEPTH * n + i] = r->depth;
+        cols[P_FIRST * n + i] = r->first;
+        int64_t *gap = &cols[P_GAP * n + i], *span = &cols[P_SPAN * n + i];
+        if (r->parent == 0) {
+            *gap = 0;
+        }
+        else if (__builtin_sub_overflow(r->call, r->parent, gap) || *gap == 0) {
+            plain = 0;
+        }
+        if (__builtin_sub_overflow(r->last, r->first, span) || *span < 0) {
+            plain = 0;
+        }
+        flag_bytes[i] = (unsigned char)((r->exception != 0) | (r->generator != 0) << 1);
+    }
+    PyObject *result = NULL;
+    if (plain) {
+        static const int how[P_COLUMNS][2] = {{1, 1}, {0, 1}, {0, 1}, {0, 1},
+                                              {0, 1}, {1, 1}, {0, 1}};
+        if (n == 1) { /* the shared one-byte object, as call_columns gives it */
+            Py_SETREF(flags, PyBytes_FromStringAndSize((const char *)flag_bytes, 1));
+            if (flags == NULL) {
+                return NULL;
+            }
+        }
+        result = PyTuple_New(P_COLUMNS + 3);
+        if (result == NULL) {
+            Py_DECREF(flags);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, 0, PyLong_FromLong(1)); /* codec._AS_COLUMNS */
+        PyTuple_SET_ITEM(result, 1, PyLong_FromSsize_t(n));
+        for (int c = 0; c < P_COLUMNS && result != NULL; c++) {
+            PyObject *column = pack_column(cols + c * n, n, how[c][0], how[c][1], NULL, rest);
+            if (column == Py_None) {
+                Py_DECREF(column);
+                Py_CLEAR(result);
+                plain = 0;
+                break;
+            }
+            PyTuple_SET_ITEM(result, 2 + c, column);
+        }
+        if (result != NULL) {
+            PyTuple_SET_ITEM(result, P_COLUMNS + 2, Py_NewRef(flags));
+            for (Py_ssize_t k = 0; k < P_COLUMNS + 3; k++) {
+                if (PyTuple_GET_ITEM(result, k) == NULL) {
+                    Py_CLEAR(result);
+                    break;
+                }
+            }
+            if (result == NULL) {
+                Py_DECREF(flags);
+                return NULL;
+            }
+        }
+    }
+    Py_DECREF(flags);
+    if (plain) {
+        return result;
+    }
+    PyObject *rows = PyList_New(n);
+    for (Py_ssize_t i = 0; rows != NULL && i < n; i++) {
+        PyObject *row = record_row(&recs[idx[i]]);
+        if (row == NULL) {
+            Py_CLEAR(rows);
+            break;
+        }
+        PyList_SET_ITEM(rows, i, row);
+    }
+    return rows;
+}
+
+/* call_blocks(records, block_calls, block_span) -> batch.call_blocks_of's blocks of packed
+ * ended calls (codec.CallRecords' bytes): per thread, in the order threads first appear, calls
+ * by id cut into blocks of at most `block_calls` calls spanning fewer than `block_span` ids,
+ * each block in (first step, call id) order, as (thread_id, first_call, last_call, first_step,
+ * last_step, n_calls, columns) with columns as call_columns makes them (or the block's row
+ * tuples where it would decline). No tuple per call: the recorder's writer hands a few hundred
+ * thousand calls a second. */
+static PyObject *
+call_blocks(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t block_calls, block_span;
+    if (!PyArg_ParseTuple(args, "y*nn:call_blocks", &view, &block_calls, &block_span)) {
+        return NULL;
+    }
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    PyBuffer_Release(&view); /* the records are little-endian: the Python code reads them */
+    Py_RETURN_NONE;
+#endif
+    PyObject *out = NULL;
+    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(CallRecord);
+    const CallRecord *recs = view.buf;
+    Py_ssize_t *idx = NULL, *scratch = NULL;
+    int64_t *cols = NULL, *threads = NULL;
+    if (view.len % (Py_ssize_t)sizeof(CallRecord) != 0 || block_calls < 1 || block_span < 1) {
+        PyErr_SetString(PyExc_ValueError, "call_blocks needs whole CALL_RECORD records");
+        goto done;
+    }
+    out = PyList_New(0);
+    if (out == NULL || n == 0) {
+        goto done;
+    }
+    idx = PyMem_Malloc((size_t)n * sizeof(Py_ssize_t));
+    scratch = PyMem_Malloc((size_t)n * sizeof(Py_ssize_t));
+    threads = PyMem_Malloc((size_t)n * sizeof(int64_t));
+    Py_ssize_t widest = n < block_calls ? n : block_calls;
+    cols = PyMem_Malloc((size_t)(P_COLUMNS + 1) * (size_t)widest * sizeof(int64_t));
+    if (idx == NULL || scratch == NULL || threads == NULL || cols == NULL) {
+        PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto done;
+    }
+    Py_ssize_t nthreads = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t t = 0;
+        while (t < nthreads && threads[t] != recs[i].thread) {
+            t++;
+        }
+        if (t == nthreads) {
+            threads[nthreads++] = recs[i].thread;
+        }
+    }
+    for (Py_ssize_t t = 0; t < nthreads && out != NULL; t++) {
+        Py_ssize_t m = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (recs[i].thread == threads[t]) {
+                idx[m++] = i;
+            }
+        }
+        sort_records(recs, idx, m, 0, scratch);
+        for (Py_ssize_t start = 0; start < m;) {
+            Py_ssize_t end = start + 1, limit = start + block_calls < m ? start + block_calls : m;
+            while (end < limit && recs[idx[end]].call - recs[idx[start]].call < block_span) {
+                end++;
+            }
+            Py_ssize_t k = end - start;
+            int64_t first_call = recs[idx[start]].call, last_call = recs[idx[end - 1]].call;
+            Py_ssize_t *block = idx + start;
+            sort_records(recs, block, k, 1, scratch);
+            int64_t last_step = recs[block[0]].last;
+            for (Py_ssize_t i = 1; i < k; i++) {
+                if (recs[block[i]].last > last_step) {
+                    last_step = recs[block[i]].last;
+                }
+            }
+            PyObject *columns = block_columns(recs, block, k, cols, cols + P_COLUMNS * k);
+            PyObject *item = columns == NULL
+                                 ? NULL
+                                 : Py_BuildValue("(LLLLLnN)", (long long)threads[t],
+                                                 (long long)first_call, (long long)last_call,
+                                                 (long long)recs[block[0]].first,
+                                                 (long long)last_step, k, columns);
+            if (item == NULL || PyList_Append(out, item) < 0) {
+                Py_XDECREF(item);
+                Py_CLEAR(out);
+                break;
+            }
+            Py_DECREF(item);
+            start = end;
+        }
+    }
+done:
+    PyMem_Free(idx);
+    PyMem_Free(scratch);
+    PyMem_Free(threads);
+    PyMem_Free(cols);
+    PyBuffer_Release(&view);
+    return out;
+}
+
 /* paired(changes) -> list of codec._paired(item) for each item: None stays None, a flat tuple
  * (name, value, name, value, ...) becomes a tuple of (name, value) pairs. None (declined) unless
  * `changes` is a list whose items are None or exact tuples of even length: codec.py then runs
@@ -433,6 +691,9 @@ static PyMethodDef columns_methods[] = {
     {"kind_bytes", kind_bytes, METH_O, "kind_bytes(kinds): bytes of exact ints 0..255, or None."},
     {"call_columns", call_columns, METH_O,
      "call_columns(rows): codec._call_columns of plain call rows, in one pass; or None."},
+    {"call_blocks", call_blocks, METH_VARARGS,
+     "call_blocks(records, block_calls, block_span): batch.call_blocks_of's blocks of packed "
+     "ended calls (codec.CallRecords), their columns made as call_columns makes them."},
     {"untrack", untrack, METH_O,
      "untrack(items): stop the garbage collector watching each exact tuple of a list."},
     {"paired", paired, METH_O,

@@ -161,7 +161,7 @@ class Batch:
         files: Iterable[Mapping[str, Any]],
         threads: Iterable[Mapping[str, Any]],
         calls: Iterable[Mapping[str, Any]],
-        ended_calls: Iterable[Mapping[str, Any] | tuple],
+        ended_calls: Iterable[Mapping[str, Any] | tuple] | codec.CallRecords,
         exceptions: Iterable[Mapping[str, Any]],
         checkpoints: Iterable[Mapping[str, Any]],
     ) -> Batch:
@@ -231,14 +231,19 @@ def chunk_row(recording_id: int, chunk: ChunkWrite) -> dict[str, Any]:
     }
 
 
-def ended_calls_of(recording_id: int, given: Iterable[Mapping[str, Any] | tuple]) -> list[CallRow]:
-    """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed.
+def ended_calls_of(
+    recording_id: int, given: Iterable[Mapping[str, Any] | tuple] | codec.CallRecords
+) -> list[CallRow] | codec.CallRecords:
+    """`ended_calls` as tuples in `codec.CALL_FIELDS` order, checked and completed; packed
+    records (`codec.CallRecords`) as they are: their layout holds only ints and flags.
 
     The writer gives tens of thousands per second as tuples in that order already: a list of
     only such tuples is checked with a few C-speed passes and taken as it is. Other rows go
     one by one: a mapping with every field through one C call, others through `_rows` for the
     checks and defaults.
     """
+    if isinstance(given, codec.CallRecords):
+        return given
     rows = given if type(given) is list else list(given)
     if (
         rows
@@ -274,9 +279,29 @@ def _ended_call(recording_id: int, row: Mapping[str, Any] | tuple) -> CallRow:
     return call
 
 
-def call_blocks_of(recording_id: int, given: list[CallRow]) -> list[dict[str, Any]]:
+def call_blocks_of(
+    recording_id: int, given: list[CallRow] | codec.CallRecords
+) -> list[dict[str, Any]]:
     """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
     spanning fewer than CALL_BLOCK_SPAN call ids."""
+    if isinstance(given, codec.CallRecords):
+        made = codec.call_blocks_of_records(given, CALL_BLOCK_CALLS, CALL_BLOCK_SPAN)
+        if made is None:
+            given = given.rows()
+        else:
+            return [
+                {
+                    "recording_id": recording_id,
+                    "thread_id": thread_id,
+                    "first_call": first_call,
+                    "last_call": last_call,
+                    "first_step": first_step,
+                    "last_step": last_step,
+                    "n_calls": n_calls,
+                    "data": data,
+                }
+                for thread_id, first_call, last_call, first_step, last_step, n_calls, data in made
+            ]
     # At C speed (map, itemgetter) where it can: the writer hands tens of thousands of calls per
     # second, most often all of one thread.
     threads = set(map(_thread_of, given))
@@ -374,7 +399,7 @@ class StoreWrites:
         files: Iterable[Mapping[str, Any]] = (),
         threads: Iterable[Mapping[str, Any]] = (),
         calls: Iterable[Mapping[str, Any]] = (),
-        ended_calls: Iterable[Mapping[str, Any] | tuple] = (),
+        ended_calls: Iterable[Mapping[str, Any] | tuple] | codec.CallRecords = (),
         exceptions: Iterable[Mapping[str, Any]] = (),
         checkpoints: Iterable[Mapping[str, Any]] = (),
         recording: Mapping[str, Any] | None = None,
@@ -390,7 +415,8 @@ class StoreWrites:
         never again, not even in `calls`: packed into call blocks (most calls start and end
         between two writes; this is where they go). An ended call may also be a tuple of the
         fields in `codec.CALL_FIELDS` order, every one given (the recorder's writer gives
-        them so: a batch of such tuples is taken without a dict per call). `exceptions`:
+        them so: a batch of such tuples is taken without a dict per call), or all of them packed
+        as `codec.CallRecords` (the recorder's C scan: no tuple per call). `exceptions`:
         insert (packed into one exception block). `checkpoints`: dicts `thread_id`, `step`,
         `data`. `recording`: columns of the recording row to update in the same transaction
         (e.g. `steps`), so the row agrees with the committed chunks.

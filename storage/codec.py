@@ -111,6 +111,8 @@ except ImportError:  # no compiler at install time, or another Python implementa
     _accel = None
 C_LOOPS: Final = _accel is not None
 """Whether the column loops run in C (`replay --version` says which)."""
+C_CALL_BLOCKS: Final = getattr(_accel, "call_blocks", None) is not None
+"""Whether call blocks are made from packed records (`CallRecords`) in C."""
 _c_chunks = getattr(_accel, "chunks", None)
 _c_compress = getattr(_accel, "compress", None)
 LIBZSTD: Final[int | None] = _accel.libzstd() if _c_chunks is not None else None
@@ -612,6 +614,63 @@ def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
     are stored as a plain list.
     """
     return _compress_small(marshal.dumps(_call_columns(rows), _MARSHAL_VERSION), level)
+
+
+CALL_RECORD: Final = struct.Struct("<7q2B6x")
+"""One ended call packed for `Store.add_batch` (`CallRecords`): call_id, parent call id (0: no
+parent), function_id, thread_id, depth, first_step and last_step as 64-bit ints, then exception
+and generator as 0 or 1, little-endian, 64 bytes. The recorder's C index scan
+(replay/recorder/_scan.c) writes records in this layout."""
+
+
+class CallRecords:
+    """Ended calls packed as `CALL_RECORD` records (any bytes-like object), which
+    `Store.add_batch` takes as its `ended_calls`: a writer that hands a few hundred thousand
+    calls a second makes no tuple per call, and the store makes the call blocks from the records
+    in one C pass (`_columns.call_blocks`) instead of checking, sorting and packing tuples."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        if len(data) % CALL_RECORD.size:
+            raise ValueError(f"CallRecords needs whole {CALL_RECORD.size}-byte records")
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data) // CALL_RECORD.size
+
+    def rows(self) -> list[tuple]:
+        """The records as ended-call tuples in `CALL_FIELDS` order."""
+        return [
+            (call, parent or None, function, thread, depth, first, last, bool(exc), bool(gen))
+            for call, parent, function, thread, depth, first, last, exc, gen in (
+                CALL_RECORD.iter_unpack(self.data)
+            )
+        ]
+
+
+def call_blocks_of_records(
+    records: CallRecords, block_calls: int, block_span: int
+) -> list[tuple[int, int, int, int, int, int, bytes]] | None:
+    """The call blocks of packed ended calls, as `batch.call_blocks_of` cuts them: (thread_id,
+    first_call, last_call, first_step, last_step, n_calls, data) in the order it gives them; or
+    None where the C loop is not built (the caller then cuts `records.rows()`)."""
+    parts = _accel.call_blocks(records.data, block_calls, block_span) if C_CALL_BLOCKS else None
+    if parts is None:
+        return None
+    return [
+        (
+            *part[:6],
+            _compress_small(
+                marshal.dumps(
+                    part[6] if type(part[6]) is tuple else _call_columns(part[6]),
+                    _MARSHAL_VERSION,
+                ),
+                BLOCK_LEVEL,
+            ),
+        )
+        for part in parts
+    ]
 
 
 def _call_columns(rows: Sequence[tuple]) -> tuple:

@@ -86,7 +86,9 @@ def _build_parts() -> list[tuple[str, str]]:
         if codec.C_LOOPS
         else "Python column loops and marshal (storage/_columns.c was not built)"
     )
-    scan = "C" if writer.C_SCAN else "Python (replay/recorder/_scan.c was not built)"
+    scan = "C index scan" if writer.C_SCAN else "Python index scan (_scan.c was not built)"
+    if writer.RECORDS and codec.C_CALL_BLOCKS:
+        scan += ", calls packed as records into their blocks"
     if codec.LIBZSTD is not None:
         version = codec.LIBZSTD
         release = f"{version // 10000}.{version // 100 % 100}.{version % 100}"
@@ -100,7 +102,7 @@ def _build_parts() -> list[tuple[str, str]]:
         writes = "the sqlite3 module (its SQLite cannot be called directly here)"
     return [
         ("recorder core", f"{core} ({why})"),
-        ("recorder writer", f"{scan} index scan"),
+        ("recorder writer", scan),
         ("store codec", loops),
         ("chunk compression", zstd),
         ("store writes", writes),

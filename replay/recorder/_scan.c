@@ -17,12 +17,23 @@
  * (a third of all events are CALL or RETURN on object-heavy code): 0.56 s of the writer's 4 s on
  * richards.py, which the traced program waited for.
  *
+ * Calls as records (since 2026-11-28): given a bytearray, the loop keeps each call that begins
+ * in a C core's batch on a C stack and, when it returns or unwinds in the batch (most calls),
+ * appends a codec.CALL_RECORD record to it instead of making a row: on richards.py the rows,
+ * their dict and set entries and their tuples were most of the 0.8 s the writer held the GIL.
+ * A call that yields, resumes, is thrown into or still runs at the end becomes a row, as all
+ * calls do without records (tests/storage/test_storage_index_rows.py compares both with a plain
+ * loop).
+ *
  * No Python code runs: dict and set operations on exact int keys, list stores. Only the public
  * C API is used: the module builds on every CPython replay supports.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
 
 #include "_eventbuffer.h"
 
@@ -133,11 +144,196 @@ file_row(PyObject *row, PyObject *call_id, PyObject *fresh, PyObject *if_fresh,
     return is_fresh ? PyList_Append(if_fresh, row) : PyDict_SetItem(touched, call_id, row);
 }
 
+/* One ended call as storage's codec.CALL_RECORD packs it (writer.py checks the size). */
+typedef struct {
+    int64_t call, parent, function, thread, depth, first, last;
+    uint8_t exception, generator;
+    uint8_t pad[6];
+} CallRecord;
+_Static_assert(sizeof(CallRecord) == 64, "codec.CALL_RECORD is 64 bytes");
+
+/* A call that began in the batch and has had no event but its CALL: kept here, not as a row,
+ * until it returns (then it is a record) or a row must hold it (a YIELD, RESUME or THROW of it,
+ * or the end of the batch while it runs). */
+typedef struct {
+    int64_t call, parent, function, depth, first;
+} Pending;
+
 /* What one scan files its rows into (scan_calls' arguments and its own containers). */
 typedef struct {
     PyObject *thread_id, *open_calls, *fresh, *touched, *ended; /* borrowed */
     PyObject *started, *switches, *raised, *one;                /* owned */
+    PyObject *records;    /* bytearray of CallRecords, or NULL: every call gets a row */
+    int64_t thread;       /* thread_id as an int (with records) */
+    Pending *stack;       /* the batch's calls kept off the rows, innermost last */
+    Py_ssize_t depth, cap;
+    CallRecord *done;     /* the records of the calls that returned, for `records` */
+    Py_ssize_t ndone, donecap;
 } Scan;
+
+/* A pending call made a row, as the CALL branch of scan_one makes it: in open_calls, fresh and
+ * started. 0, or -1 with an exception set. */
+static int
+make_row(Scan *sc, const Pending *c)
+{
+    PyObject *row = PyList_New(R_FIELDS);
+    PyObject *call_id = PyLong_FromLongLong(c->call);
+    PyObject *items[] = {
+        call_id,
+        c->parent ? PyLong_FromLongLong(c->parent) : Py_NewRef(Py_None),
+        PyLong_FromLongLong(c->function),
+        Py_NewRef(sc->thread_id),
+        PyLong_FromLongLong(c->depth),
+        PyLong_FromLongLong(c->first),
+        Py_NewRef(Py_None),
+        Py_NewRef(Py_False),
+        Py_NewRef(Py_False),
+    };
+    int rc = row == NULL ? -1 : 0;
+    for (int i = 0; i < R_FIELDS; i++) {
+        if (items[i] == NULL) {
+            rc = -1;
+        }
+        if (row != NULL) {
+            PyList_SET_ITEM(row, i, items[i]);
+        }
+        else {
+            Py_XDECREF(items[i]);
+        }
+    }
+    if (rc == 0) {
+        Py_INCREF(call_id);
+        rc = PyDict_SetItem(sc->open_calls, call_id, row) < 0 || PyList_Append(sc->started, row) < 0
+                     || PySet_Add(sc->fresh, call_id) < 0
+                 ? -1
+                 : 0;
+        Py_DECREF(call_id);
+    }
+    Py_XDECREF(row);
+    return rc;
+}
+
+/* Make rows of the pending calls from position `from` up, in the order they began. */
+static int
+rows_from(Scan *sc, Py_ssize_t from)
+{
+    for (Py_ssize_t i = from; i < sc->depth; i++) {
+        if (make_row(sc, &sc->stack[i]) < 0) {
+            return -1;
+        }
+    }
+    sc->depth = from < sc->depth ? from : sc->depth;
+    return 0;
+}
+
+/* Where `call` is among the pending calls, innermost first; -1 if it is not. */
+static inline Py_ssize_t
+pending_at(const Scan *sc, int64_t call)
+{
+    for (Py_ssize_t i = sc->depth - 1; i >= 0; i--) {
+        if (sc->stack[i].call == call) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The calls of a C core's batch that begin and end in it (most), without a row: CALL keeps the
+ * call pending, its RETURN or UNWIND makes it a record. 1 when the event is handled here, 0
+ * when scan_one must see it (the pending calls it concerns are rows by then), -1 on error. */
+static int
+fast_record(Scan *sc, const EbEvent *e)
+{
+    switch (e->kind) {
+    case K_CALL: {
+        PyObject *code_id = PyTuple_GET_ITEM(e->payload, 0);
+        PyObject *parent_obj = PyTuple_GET_ITEM(e->payload, 1);
+        if (!PyLong_CheckExact(code_id)) {
+            return 0; /* its row keeps the object (the Python loop decides what it is) */
+        }
+        /* Exact ints (plain_records checked the parent): no exception, only an overflow. */
+        int overflow = 0;
+        int64_t function = PyLong_AsLongLongAndOverflow(code_id, &overflow);
+        if (overflow) {
+            return 0;
+        }
+        int64_t parent = PyLong_AsLongLongAndOverflow(parent_obj, &overflow);
+        if (overflow || parent < 0) {
+            return 0; /* a record's parent 0 stands for none */
+        }
+        int64_t depth = 0;
+        Py_ssize_t at = parent ? pending_at(sc, parent) : -1;
+        if (at >= 0) {
+            depth = sc->stack[at].depth + 1;
+        }
+        else if (parent) {
+            PyObject *caller = PyDict_GetItemWithError(sc->open_calls, parent_obj);
+            if (caller == NULL && PyErr_Occurred()) {
+                return -1;
+            }
+            if (caller != NULL) {
+                if (!PyList_CheckExact(caller) || PyList_GET_SIZE(caller) != R_FIELDS
+                    || !PyLong_CheckExact(PyList_GET_ITEM(caller, R_DEPTH))) {
+                    return 0;
+                }
+                depth = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(caller, R_DEPTH), &overflow);
+                if (overflow || depth < 0) {
+                    PyErr_Clear();
+                    return 0;
+                }
+                depth += 1;
+            }
+        }
+        if (sc->depth == sc->cap) {
+            Py_ssize_t cap = sc->cap ? 2 * sc->cap : 64;
+            Pending *grown = PyMem_Realloc(sc->stack, (size_t)cap * sizeof(Pending));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            sc->stack = grown;
+            sc->cap = cap;
+        }
+        sc->stack[sc->depth++] = (Pending){e->call, parent, function, depth, e->step};
+        return 1;
+    }
+    case K_RETURN:
+    case K_UNWIND: {
+        Py_ssize_t at = pending_at(sc, e->call);
+        if (at < 0) {
+            return 0;
+        }
+        /* Calls above it that did not end (no RETURN: the events say so) stay open, as rows. */
+        if (rows_from(sc, at + 1) < 0) {
+            return -1;
+        }
+        if (sc->ndone == sc->donecap) {
+            Py_ssize_t cap = sc->donecap ? 2 * sc->donecap : 1024;
+            CallRecord *grown = PyMem_Realloc(sc->done, (size_t)cap * sizeof(CallRecord));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            sc->done = grown;
+            sc->donecap = cap;
+        }
+        const Pending *c = &sc->stack[at];
+        sc->done[sc->ndone++] = (CallRecord){c->call,  c->parent, c->function,
+                                             sc->thread, c->depth, c->first,
+                                             e->step,  e->kind == K_UNWIND, 0, {0}};
+        sc->depth = at;
+        return e->kind == K_UNWIND ? 0 : 1; /* an UNWIND is also an exception's event */
+    }
+    case K_YIELD:
+    case K_RESUME:
+    case K_THROW: {
+        Py_ssize_t at = pending_at(sc, e->call);
+        return at < 0 ? 0 : rows_from(sc, at);
+    }
+    default:
+        return 0;
+    }
+}
 
 /* One event of a plain batch, of kind CALL, RETURN, YIELD, RESUME, THROW or UNWIND (with its
  * step and call id) or RAISE or HANDLED (step and call id unused); *raises: the caller appends
@@ -263,6 +459,12 @@ plain_records(const EventBuffer *b)
 static int
 scan_record(Scan *sc, const EbEvent *e)
 {
+    if (sc->records != NULL) {
+        int handled = fast_record(sc, e);
+        if (handled != 0) {
+            return handled < 0 ? -1 : 0;
+        }
+    }
     PyObject *step = NULL, *call_id = NULL;
     switch (e->kind) {
     case K_CALL:
@@ -319,6 +521,22 @@ file_started(PyObject *started, PyObject *open_calls, PyObject *touched)
     return 0;
 }
 
+/* The batch's records at the end of the `records` bytearray. */
+static int
+append_records(Scan *sc)
+{
+    if (sc->records == NULL || sc->ndone == 0) {
+        return 0;
+    }
+    Py_ssize_t had = PyByteArray_GET_SIZE(sc->records);
+    size_t add = (size_t)sc->ndone * sizeof(CallRecord);
+    if (PyByteArray_Resize(sc->records, had + (Py_ssize_t)add) < 0) {
+        return -1;
+    }
+    memcpy(PyByteArray_AS_STRING(sc->records) + had, sc->done, add);
+    return 0;
+}
+
 /* scan_calls(events, thread_id, open_calls, fresh, touched, ended) -> (switches, raised) or None
  * See IndexBuilder.scan: the rows of calls started, ended or changed in `events` (a list of
  * event tuples, or a C core's event buffer), filed into the given containers; `switches` maps
@@ -327,12 +545,21 @@ file_started(PyObject *started, PyObject *open_calls, PyObject *touched)
 static PyObject *
 scan_calls(PyObject *module, PyObject *args)
 {
-    PyObject *events;
+    PyObject *events, *records = Py_None;
     Scan sc = {0};
-    if (!PyArg_ParseTuple(args, "OOO!O!O!O!:scan_calls", &events, &sc.thread_id, &PyDict_Type,
+    if (!PyArg_ParseTuple(args, "OOO!O!O!O!|O:scan_calls", &events, &sc.thread_id, &PyDict_Type,
                           &sc.open_calls, &PySet_Type, &sc.fresh, &PyDict_Type, &sc.touched,
-                          &PyList_Type, &sc.ended)) {
+                          &PyList_Type, &sc.ended, &records)) {
         return NULL;
+    }
+    if (records != Py_None && !PyByteArray_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "records must be a bytearray or None");
+        return NULL;
+    }
+    if (records != Py_None && PyLong_CheckExact(sc.thread_id)) {
+        int overflow = 0;
+        sc.thread = PyLong_AsLongLongAndOverflow(sc.thread_id, &overflow);
+        sc.records = overflow ? NULL : records;
     }
     EventBuffer *buffer = PyList_CheckExact(events) ? NULL : as_buffer(events);
     if (buffer != NULL ? !plain_records(buffer)
@@ -353,10 +580,15 @@ scan_calls(PyObject *module, PyObject *args)
                 break;
             }
         }
-        if (i == n && file_started(sc.started, sc.open_calls, sc.touched) == 0) {
+        /* The calls still running at the end of the batch are rows, as the others' are. */
+        if (i == n && rows_from(&sc, 0) == 0
+            && file_started(sc.started, sc.open_calls, sc.touched) == 0
+            && append_records(&sc) == 0) {
             result = PyTuple_Pack(2, sc.switches, sc.raised);
         }
     }
+    PyMem_Free(sc.stack);
+    PyMem_Free(sc.done);
     Py_XDECREF(sc.started);
     Py_XDECREF(sc.switches);
     Py_XDECREF(sc.raised);
@@ -364,10 +596,86 @@ scan_calls(PyObject *module, PyObject *args)
     return result;
 }
 
+/* pack_rows(records, rows) -> bool: see scan_methods. */
+static PyObject *
+pack_rows(PyObject *module, PyObject *args)
+{
+    PyObject *records, *rows;
+    if (!PyArg_ParseTuple(args, "O!O!:pack_rows", &PyByteArray_Type, &records, &PyList_Type,
+                          &rows)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    CallRecord *out = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(CallRecord));
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    int fits = 1;
+    for (Py_ssize_t i = 0; fits && i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        Py_ssize_t size = PyTuple_CheckExact(row) ? PyTuple_GET_SIZE(row)
+                          : PyList_CheckExact(row) ? PyList_GET_SIZE(row)
+                                                   : -1;
+        if (size != R_FIELDS) {
+            fits = 0;
+            break;
+        }
+        PyObject **f = PySequence_Fast_ITEMS(row);
+        int64_t *ints[] = {&out[i].call,  NULL,           &out[i].function, &out[i].thread,
+                           &out[i].depth, &out[i].first, &out[i].last};
+        for (int k = 0; fits && k < 7; k++) {
+            PyObject *v = f[k];
+            int overflow = 0;
+            if (k == R_PARENT) {
+                if (v == Py_None) {
+                    out[i].parent = 0;
+                    continue;
+                }
+                ints[k] = &out[i].parent;
+            }
+            if (!PyLong_CheckExact(v)) {
+                fits = 0;
+                break;
+            }
+            *ints[k] = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow || (k == R_PARENT && *ints[k] <= 0)) {
+                fits = 0;
+            }
+        }
+        if (fits && PyBool_Check(f[R_EXCEPTION]) && PyBool_Check(f[R_GENERATOR])) {
+            out[i].exception = f[R_EXCEPTION] == Py_True;
+            out[i].generator = f[R_GENERATOR] == Py_True;
+        }
+        else {
+            fits = 0;
+        }
+    }
+    PyObject *result = Py_False;
+    if (fits && n > 0) {
+        Py_ssize_t had = PyByteArray_GET_SIZE(records);
+        if (PyByteArray_Resize(records, had + n * (Py_ssize_t)sizeof(CallRecord)) < 0) {
+            PyMem_Free(out);
+            return NULL;
+        }
+        memcpy(PyByteArray_AS_STRING(records) + had, out, (size_t)n * sizeof(CallRecord));
+    }
+    if (fits) {
+        result = Py_True;
+    }
+    PyMem_Free(out);
+    return Py_NewRef(result);
+}
+
 static PyMethodDef scan_methods[] = {
     {"scan_calls", scan_calls, METH_VARARGS,
-     "scan_calls(events, thread_id, open_calls, fresh, touched, ended): "
-     "IndexBuilder.scan's loop; (switches, raised), or None for a batch it leaves to Python."},
+     "scan_calls(events, thread_id, open_calls, fresh, touched, ended[, records]): "
+     "IndexBuilder.scan's loop; (switches, raised), or None for a batch it leaves to Python. "
+     "With a bytearray `records`, the calls of a C core's batch that begin and end in it are "
+     "appended to it as codec.CALL_RECORD records instead of `ended` rows."},
+    {"pack_rows", pack_rows, METH_VARARGS,
+     "pack_rows(records, rows): append ended call rows (codec.CALL_FIELDS order: ints, None "
+     "for no parent, bools) to `records` as CALL_RECORD records; False, having appended "
+     "nothing, if one does not fit."},
     {NULL, NULL, 0, NULL},
 };
 

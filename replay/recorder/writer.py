@@ -58,8 +58,10 @@ from replay.recorder.state import BATCH_EVENTS, RecordingState
 from replay.storage import ChunkWrite, RecordingWriter
 from replay.storage.codec import (
     CALL_FIELDS,
+    CALL_RECORD,
     EVENTS_LEVEL,
     FAST_EVENTS_LEVEL,
+    CallRecords,
     EventChunks,
     compress_blob,
 )
@@ -112,6 +114,9 @@ if (CALL, RETURN, RAISE, HANDLED, UNWIND, YIELD, RESUME, THROW) != (0, 2, 3, 4, 
     _scan = None
 C_SCAN = _scan is not None
 """Whether the writer derives index rows with the C loop (`replay --version` says)."""
+RECORDS = C_SCAN and CALL_RECORD.size == 64
+"""Whether the C loop hands the calls that begin and end in a batch as packed records
+(`CallRecords`, whose CALL_RECORD layout _scan.c writes) rather than rows."""
 
 
 class IndexBuilder:
@@ -144,9 +149,13 @@ class IndexBuilder:
         self.fresh.clear()
 
     def scan(
-        self, thread_id: int, events: list[tuple]
+        self, thread_id: int, events: list[tuple], records: bytearray | None = None
     ) -> tuple[list[CallRow], list[tuple], list[dict[str, Any]]]:
         """Calls touched, calls ended and exceptions raised in one thread's batch.
+
+        With `records` (and the C loop, on a C core's buffer), the calls that begin and end in
+        the batch, most of them, are appended to it as `codec.CALL_RECORD` records and not
+        returned as ended rows: no row, dict entry or tuple is made for them.
 
         Calls are full rows in `codec.CALL_FIELDS` order: touched ones are the live lists
         (a later batch of the same write may change them again: the writer turns them into
@@ -160,7 +169,9 @@ class IndexBuilder:
         found = (
             None
             if _scan is None
-            else _scan.scan_calls(events, thread_id, self.open_calls, self.fresh, touched, ended)
+            else _scan.scan_calls(
+                events, thread_id, self.open_calls, self.fresh, touched, ended, records
+            )
         )
         if found is None:
             # A buffer makes tuples of the events rows need only, without their changes (no
@@ -293,6 +304,17 @@ class IndexBuilder:
         if row is None:
             row = self.thread_rows[thread_id] = {"thread_id": thread_id, "first_step": first}
         row["last_step"] = max(last, row.get("last_step") or 0)
+
+
+def _packed(records: bytearray | None, ended: list[tuple]) -> CallRecords | list[tuple]:
+    """A write's ended calls for `Store.add_batch`: the scan's records with the rows packed
+    after them (`CallRecords`), or tuples where there are no records or a row does not
+    fit one (then every call is a tuple, the records' too)."""
+    if records is None:
+        return ended  # tuples: the fast path of add_batch without records
+    if ended and not _scan.pack_rows(records, ended):
+        return [*CallRecords(records).rows(), *ended]
+    return CallRecords(records)
 
 
 def _merge_runs(
@@ -507,6 +529,7 @@ class Writer:
         chunks: list[ChunkWrite] = []
         calls: dict[int, CallRow] = {}
         ended_calls: list[tuple] = []
+        records = bytearray() if RECORDS else None
         exceptions: list[dict[str, Any]] = []
         level = EVENTS_LEVEL
         if self.behind:
@@ -515,7 +538,7 @@ class Writer:
         self.index.begin_write()
         for thread_id, events in batches:
             try:
-                touched, ended, raised = self.index.scan(thread_id, events)
+                touched, ended, raised = self.index.scan(thread_id, events, records)
             except Exception as exc:  # a malformed event: keep the chunk, count the fault
                 state.fault(exc)
                 touched, ended, raised = [], [], []
@@ -554,7 +577,7 @@ class Writer:
             threads=threads,
             # Rows as they are once every batch is scanned (a later batch may change a row).
             calls=[dict(zip(CALL_FIELDS, row, strict=True)) for row in calls.values()],
-            ended_calls=ended_calls,  # tuples: the fast path of add_batch
+            ended_calls=_packed(records, ended_calls),
             exceptions=exceptions,
             # In the same transaction, so after a SIGKILL the row agrees with the chunks.
             recording={

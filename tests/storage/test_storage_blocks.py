@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from replay.storage import Store, StoreError, schema
-from replay.storage.codec import CALL_FIELDS, decode_calls
+from replay.storage.codec import CALL_FIELDS, CALL_RECORD, CallRecords, decode_calls
 from sqlalchemy import Connection
 from storage_testkit import recording_meta
 
@@ -28,12 +28,12 @@ def simulate(
     threads: int = 1,
     steps: int = 6000,
     batch: int = 500,
-    as_tuples: bool = False,
+    form: str = "dicts",
 ) -> dict[int, dict[str, Any]]:
     """Record a random call tree the way the writer does: calls that start and end within a
-    batch go to `ended_calls` (as dicts, or as tuples in `CALL_FIELDS` order), the others are
-    written as rows when they start and when they end. Returns every call's final row, by
-    call id."""
+    batch go to `ended_calls` (as dicts, as tuples in `CALL_FIELDS` order, or packed as
+    `CallRecords`), the others are written as rows when they start and when they end. Returns
+    every call's final row, by call id."""
     rng = random.Random(threads * 1000 + steps)
     final: dict[int, dict[str, Any]] = {}
     stacks: dict[int, list[int]] = {t: [] for t in range(1, threads + 1)}
@@ -71,14 +71,26 @@ def simulate(
             else:
                 touched[call_id] = row
         if step % batch == 0 or step == steps:
-            given: list[Any] = list(ended)
-            if as_tuples:
+            given: Any = list(ended)
+            if form != "dicts":
                 given = [tuple(row[name] for name in CALL_FIELDS) for row in ended]
+            if form == "records":
+                given = packed(given)
             store.add_batch(rid, calls=[dict(r) for r in touched.values()], ended_calls=given)
             fresh.clear()
             touched.clear()
             ended.clear()
     return final
+
+
+def packed(rows: list[tuple]) -> CallRecords:
+    """Ended-call tuples as the recorder's C scan hands them: CALL_RECORD records."""
+    return CallRecords(
+        b"".join(
+            CALL_RECORD.pack(call, parent or 0, function, thread, depth, first, last, exc, gen)
+            for call, parent, function, thread, depth, first, last, exc, gen in rows
+        )
+    )
 
 
 def full(rid: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -215,19 +227,53 @@ def blocks_of(path: Path) -> list[tuple]:
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_ended_calls_as_tuples_store_what_dicts_store(tmp_path: Path, threads: int) -> None:
-    # GIVEN the same recording written twice, once with its ended calls as dicts and once as
-    # tuples in CALL_FIELDS order (the writer's fast path)
+def test_ended_calls_as_tuples_or_records_store_what_dicts_store(
+    tmp_path: Path, threads: int
+) -> None:
+    # GIVEN the same recording written three times, with its ended calls as dicts, as tuples
+    # in CALL_FIELDS order and packed as records (the writer's fast paths)
     stores = {}
-    for form in ("dicts", "tuples"):
+    for form in ("dicts", "tuples", "records"):
         with Store.open(tmp_path / f"{form}.db", mode="w") as store:
             rid = store.create_recording(recording_meta())
-            final = simulate(store, rid, threads=threads, as_tuples=form == "tuples")
-            # THEN both files hold the same blocks and answer the same calls
+            final = simulate(store, rid, threads=threads, form=form)
+            # THEN the files hold the same blocks and answer the same calls
             stores[form] = (blocks_of(store.path), store.calls(rid), store.call(rid, 7))
     assert stores["dicts"][0]
     assert stores["tuples"] == stores["dicts"]
+    assert stores["records"] == stores["dicts"]
     assert len(stores["tuples"][1]) == len(final)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        (5, 5, 1, 1, 0, 10, 12, False, False),  # a parent equal to its call
+        (5, 4, 1, 1, 0, 10, 9, False, False),  # a last step before the first
+        (5, 4, 1, 1, 0, -(2**63), 2**63 - 1, True, True),  # a span past 64 bits
+    ],
+    ids=["parent-is-call", "ends-before-start", "span-past-64-bits"],
+)
+def test_records_that_do_not_fit_columns_store_what_tuples_store(
+    tmp_path: Path, odd: tuple
+) -> None:
+    # GIVEN a block of calls with one that its columns cannot hold, given as tuples and as
+    # records: the block keeps its rows as they are, either way
+    rows = [(1, None, 1, 1, 0, 1, 20, False, False), odd, (9, 1, 2, 1, 1, 13, 14, False, True)]
+    found = {}
+    for form in ("tuples", "records"):
+        with Store.open(tmp_path / f"{form}.db", mode="w") as store:
+            rid = store.create_recording(recording_meta())
+            store.add_batch(rid, ended_calls=packed(rows) if form == "records" else list(rows))
+            found[form] = (blocks_of(store.path), store.calls(rid))
+    assert found["records"] == found["tuples"]
+    assert len(found["tuples"][1]) == 3
+
+
+def test_call_records_are_whole() -> None:
+    assert len(packed([(1, None, 1, 1, 0, 1, 2, False, False)] * 3)) == 3
+    with pytest.raises(ValueError, match="whole 64-byte records"):
+        CallRecords(b"x" * 65)
 
 
 def test_ended_calls_may_mix_tuples_and_dicts(store: Store) -> None:

@@ -1,6 +1,7 @@
 """The rows the recorder's writer hands to the store: its fast `IndexBuilder.scan` (C-speed
 selection of the events that matter, or the whole loop in C: replay/recorder/_scan.c) gives
-exactly what a plain loop over every event gives."""
+exactly what a plain loop over every event gives, the calls that begin and end in a C core's
+batch packed as records (`codec.CallRecords`) or not."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from replay.storage.codec import CALL_FIELDS
+from replay.storage.codec import CALL_FIELDS, CallRecords
 
 from replay.events import (
     CALL,
@@ -143,31 +144,48 @@ def by_id(rows: Rows) -> Rows:
     return sorted(rows, key=lambda row: row["call_id"])
 
 
-@pytest.fixture(params=["c", "c-buffer", "python", "python-buffer"])
-def scan_loop(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[list[tuple]], Any]:
+class ScanLoop:
+    """`IndexBuilder.scan` of a batch made by `make`, with a records bytearray or not; its
+    ended calls are the rows it gives and its records as rows, by call id (their order does not
+    matter to the store, which cuts and sorts them into blocks)."""
+
+    def __init__(self, make: Callable[[list[tuple]], Any], records: bool) -> None:
+        self.make = make
+        self.records = records
+        self.packed = 0
+        """Calls given as records so far."""
+
+    def __call__(self, index: IndexBuilder, thread: int, batch: list[tuple]) -> tuple:
+        packed = bytearray() if self.records else None
+        touched, ended, raised = index.scan(thread, self.make(batch), packed)
+        assert all(type(call) is tuple for call in ended)  # add_batch's fast path
+        if packed is not None:
+            self.packed += len(CallRecords(packed))
+            ended = [*CallRecords(packed).rows(), *ended]
+        return touched, sorted(ended), raised
+
+
+@pytest.fixture(params=["c", "c-buffer", "c-buffer-records", "python", "python-buffer"])
+def scan_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ScanLoop:
     """Each test below runs with the writer's C scan loop and with its Python loop, on a list
     of event tuples (the Python cores) and on a C core's event buffer (the C loop reads its
-    records in place; the Python loop the tuples of the kinds it needs). Gives the batches'
-    maker."""
+    records in place; the Python loop the tuples of the kinds it needs), and the C loop on a
+    buffer with a records bytearray, as the writer gives it."""
     if request.param.startswith("python"):
         monkeypatch.setattr(writer, "_scan", None)
     elif writer._scan is None:
         pytest.skip("replay/recorder/_scan.c is not built")
-    if not request.param.endswith("buffer"):
-        return list
+    if "buffer" not in request.param:
+        return ScanLoop(list, records=False)
     from replay.recorder.csysmon import _ctracer  # noqa: PLC0415 - only where it is built
 
     if _ctracer is None:
         pytest.skip("the C core is not built here")
-    return _ctracer.EventBuffer
+    return ScanLoop(_ctracer.EventBuffer, records=request.param.endswith("records"))
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_scan_gives_what_a_plain_loop_gives(
-    seed: int, scan_loop: Callable[[list[tuple]], Any]
-) -> None:
+def test_scan_gives_what_a_plain_loop_gives(seed: int, scan_loop: ScanLoop) -> None:
     # GIVEN a random program's events, cut into batches per thread and writes
     rng = random.Random(seed)
     events = program(seed, 3000)
@@ -183,20 +201,19 @@ def test_scan_gives_what_a_plain_loop_gives(
             for thread in (1, 2):
                 batch = [event for tid, event in part if tid == thread]
                 # WHEN both scan it THEN they report the same rows
-                touched, ended, raised = copy.deepcopy(fast.scan(thread, scan_loop(batch)))
+                touched, ended, raised = copy.deepcopy(scan_loop(fast, thread, batch))
                 want = copy.deepcopy(plain.scan(thread, batch))
                 assert by_id(list(map(as_dict, touched))) == by_id(want[0])
-                assert all(type(call) is tuple for call in ended)  # add_batch's fast path
-                assert list(map(as_dict, ended)) == want[1]
+                assert list(map(as_dict, ended)) == by_id(want[1])
                 assert raised == want[2]
     # AND they end in the same state
     assert {call_id: as_dict(row) for call_id, row in fast.open_calls.items()} == plain.open_calls
     assert {call_id: row[4] for call_id, row in fast.open_calls.items()} == plain.depths
+    if scan_loop.records:  # most calls were records: the writer's path, tested
+        assert scan_loop.packed > 100
 
 
-def test_scan_of_generators_throws_and_unwinds_in_one_write(
-    scan_loop: Callable[[list[tuple]], Any],
-) -> None:
+def test_scan_of_generators_throws_and_unwinds_in_one_write(scan_loop: ScanLoop) -> None:
     # GIVEN a write of two batches of one thread: a generator that yields and returns in the
     # first, a call thrown into and returned, and an unwind; one call runs on
     exc = ("builtins.ValueError", "bad", (4, "ValueError"))
@@ -220,10 +237,10 @@ def test_scan_of_generators_throws_and_unwinds_in_one_write(
     ended_rows = []
     for batch, touched_ids, ended_ids in ((first, [1, 3], [2]), (second, [4], [3])):
         # WHEN both scan it THEN they report the same rows
-        touched, ended, raised = copy.deepcopy(fast.scan(7, scan_loop(batch)))
+        touched, ended, raised = copy.deepcopy(scan_loop(fast, 7, batch))
         want = plain.scan(7, batch)
         assert by_id(list(map(as_dict, touched))) == by_id(want[0])
-        assert list(map(as_dict, ended)) == want[1]
+        assert list(map(as_dict, ended)) == by_id(want[1])
         assert raised == want[2]
         assert sorted(row[0] for row in touched) == touched_ids
         assert [row[0] for row in ended] == ended_ids
