@@ -25,6 +25,7 @@ if sys.implementation.name == "cpython":
             "replay.storage._columns",
             ["storage/_columns.c", "storage/_dumps.c", "storage/_sqlite.c", "storage/_zstd.c"],
             depends=[
+                "storage/_callrecord.h",
                 "storage/_dumps.h",
                 "storage/_dlfind.h",
                 "storage/_sqlite.h",
@@ -41,7 +42,7 @@ if sys.implementation.name == "cpython":
         Extension(
             "replay.recorder._scan",
             ["replay/recorder/_scan.c"],
-            depends=["replay/recorder/_eventbuffer.h"],
+            depends=["replay/recorder/_eventbuffer.h", "storage/_callrecord.h"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

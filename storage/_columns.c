@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_callrecord.h"
 #include "_dumps.h"
 #include "_sqlite.h"
 #include "_zstd.h"
@@ -343,14 +344,6 @@ done:
     return result;
 }
 
-/* One ended call as codec.CALL_RECORD packs it (little-endian on every platform this builds
- * on: the module is only used where the struct module's "<" layout is the native one). */
-typedef struct {
-    int64_t call, parent, function, thread, depth, first, last;
-    uint8_t exception, generator;
-    uint8_t pad[6];
-} CallRecord;
-_Static_assert(sizeof(CallRecord) == 64, "codec.CALL_RECORD is 64 bytes");
 
 static int
 record_before(const CallRecord *a, const CallRecord *b, int by_first)

@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../../storage/_callrecord.h" /* the records it writes (codec.CALL_RECORD) */
 #include "_eventbuffer.h"
 
 /* replay.events kinds (writer.py checks they still are, before it uses this module). */
@@ -144,13 +145,6 @@ file_row(PyObject *row, PyObject *call_id, PyObject *fresh, PyObject *if_fresh,
     return is_fresh ? PyList_Append(if_fresh, row) : PyDict_SetItem(touched, call_id, row);
 }
 
-/* One ended call as storage's codec.CALL_RECORD packs it (writer.py checks the size). */
-typedef struct {
-    int64_t call, parent, function, thread, depth, first, last;
-    uint8_t exception, generator;
-    uint8_t pad[6];
-} CallRecord;
-_Static_assert(sizeof(CallRecord) == 64, "codec.CALL_RECORD is 64 bytes");
 
 /* A call that began in the batch and has had no event but its CALL: kept here, not as a row,
  * until it returns (then it is a record) or a row must hold it (a YIELD, RESUME or THROW of it,
@@ -170,6 +164,25 @@ typedef struct {
     CallRecord *done;     /* the records of the calls that returned, for `records` */
     Py_ssize_t ndone, donecap;
 } Scan;
+
+/* Room for one more item in a PyMem array of `*cap` items of `size` bytes holding `n`: 0, or
+ * -1 with MemoryError. */
+static int
+room_for_one(void **items, Py_ssize_t *cap, Py_ssize_t n, size_t size)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    Py_ssize_t more = *cap ? 2 * *cap : 64;
+    void *grown = PyMem_Realloc(*items, (size_t)more * size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *items = grown;
+    *cap = more;
+    return 0;
+}
 
 /* A pending call made a row, as the CALL branch of scan_one makes it: in open_calls, fresh and
  * started. 0, or -1 with an exception set. */
@@ -284,15 +297,8 @@ fast_record(Scan *sc, const EbEvent *e)
                 depth += 1;
             }
         }
-        if (sc->depth == sc->cap) {
-            Py_ssize_t cap = sc->cap ? 2 * sc->cap : 64;
-            Pending *grown = PyMem_Realloc(sc->stack, (size_t)cap * sizeof(Pending));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            sc->stack = grown;
-            sc->cap = cap;
+        if (room_for_one((void **)&sc->stack, &sc->cap, sc->depth, sizeof(Pending)) < 0) {
+            return -1;
         }
         sc->stack[sc->depth++] = (Pending){e->call, parent, function, depth, e->step};
         return 1;
@@ -307,15 +313,8 @@ fast_record(Scan *sc, const EbEvent *e)
         if (rows_from(sc, at + 1) < 0) {
             return -1;
         }
-        if (sc->ndone == sc->donecap) {
-            Py_ssize_t cap = sc->donecap ? 2 * sc->donecap : 1024;
-            CallRecord *grown = PyMem_Realloc(sc->done, (size_t)cap * sizeof(CallRecord));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            sc->done = grown;
-            sc->donecap = cap;
+        if (room_for_one((void **)&sc->done, &sc->donecap, sc->ndone, sizeof(CallRecord)) < 0) {
+            return -1;
         }
         const Pending *c = &sc->stack[at];
         sc->done[sc->ndone++] = (CallRecord){c->call,  c->parent, c->function,

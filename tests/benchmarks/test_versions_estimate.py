@@ -33,27 +33,19 @@ main()
 """
 
 
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def test_the_estimate_of_a_recording_with_values_held_twice(tmp_path: Path) -> None:
     script = tmp_path / "bodies.py"
     script.write_text(PROGRAM)
     store = tmp_path / "bodies.db"
-    record = subprocess.run(
-        [sys.executable, "-m", "replay", "record", "-q", "--store", str(store), str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    record = _run(["-m", "replay", "record", "-q", "--store", str(store), str(script)], tmp_path)
     assert record.returncode == 0, record.stderr
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.versions_estimate", str(store)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = _run(["-m", "benchmarks.versions_estimate", str(store)], REPO_ROOT)
     assert run.returncode == 0, run.stderr
     found = re.search(
         r"(\d+) steps, stored ([\d.]+) B/step; values today ([\d.]+) B/step, versioned "
