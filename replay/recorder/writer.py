@@ -4,6 +4,9 @@ Every FLUSH_INTERVAL seconds (and when asked) it takes the lists the traced thre
 plus whatever each thread has buffered since, derives the index rows (calls, exceptions,
 functions, files, threads) from the events, encodes each list as one zstd chunk and writes all
 of it in one transaction. So a process killed with SIGKILL loses at most about one interval.
+Between ticks, a hand-off that leaves state.WAKE_WRITER_LISTS lists waiting wakes it, and it then
+writes the oldest lists by whole groups of BEHIND_LISTS (`_full_groups`), before the traced
+thread reaches the memory bound and has to wait for it.
 
 Taking a thread's partial list without a lock: the writer copies `events[:n]` and then deletes
 `events[:n]`, two operations that are each atomic under the GIL and touch only the first n items.
@@ -388,6 +391,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="replay-writer", daemon=True)
         self._delay = injected_writer_delay()
         self._backlog = self._install_backlog(on_backlog)
+        state.wake_writer = self._wake.set
 
     def _install_backlog(self, policy: str) -> DropBacklog | None:
         """Set `state.on_backlog` for `--on-backlog` (see the module docstring)."""
@@ -441,14 +445,14 @@ class Writer:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(FLUSH_INTERVAL)
+            woken = self._wake.wait(FLUSH_INTERVAL)
             self._wake.clear()
             if self._stopping:
                 break
             with self._lock:
-                self._write_pending()
+                self._write_pending(early=woken)
 
-    def _collect(self, final: bool = False) -> list[tuple[int, list[tuple]]]:
+    def _collect(self, final: bool = False, early: bool = False) -> list[tuple[int, list[tuple]]]:
         """Handed-off lists, GAPs for dropped ones, then each thread's partial list.
 
         Under `drop`, with the policy's lock held: a dropped run must be written before any
@@ -457,7 +461,8 @@ class Writer:
         """
         backlog = self._backlog
         if backlog is None:
-            return self._gather(final, [])
+            batches = self._full_groups() if early else None
+            return batches or self._gather(final, [])
         locked = backlog.acquire()
         try:
             # Partial lists are taken after the runs: a run holds only events older than them.
@@ -465,6 +470,18 @@ class Writer:
         finally:
             if locked:
                 backlog.release()
+
+    def _full_groups(self) -> list[tuple[int, list[tuple]]]:
+        """A write between ticks (the traced threads woke the writer: WAKE_WRITER_LISTS): the
+        oldest handed-off lists, by groups of BEHIND_LISTS, which join into whole chunks of
+        MERGED_CHUNK_EVENTS; the rest and the threads' partial lists wait for the next write.
+        Taking them all made a chunk of every list left over (a store 4-6% bigger)."""
+        handoff = self.state.handoff
+        take = len(handoff) // BEHIND_LISTS * BEHIND_LISTS
+        batches = [handoff.popleft() for _ in range(take)]
+        self.behind = bool(batches)
+        batches.sort(key=lambda batch: batch[1][0][1])
+        return batches
 
     def _gather(
         self, final: bool, runs: list[tuple[int, list[tuple], int]]
@@ -497,14 +514,14 @@ class Writer:
         batches.sort(key=lambda batch: batch[1][0][1])
         return batches
 
-    def _write_pending(self, final: bool = False) -> None:
+    def _write_pending(self, final: bool = False, early: bool = False) -> None:
         if self.error is not None:
             self._discard()
             return
         self.busy = True
         started = time.thread_time_ns()
         try:
-            batches = self._collect(final)
+            batches = self._collect(final, early)
             if self._delay and batches:
                 time.sleep(self._delay * len(batches))  # test hook: a slow disk
             self._write(batches)

@@ -113,3 +113,40 @@ def test_a_write_lets_go_of_its_event_lists_when_it_ends(tmp_path: Path) -> None
     finally:
         gc.enable()
         store.close()
+
+
+def test_a_hand_off_wakes_the_writer_which_takes_whole_groups(tmp_path: Path) -> None:
+    # GIVEN a recording state whose writer is installed, and a thread that hands off its
+    # lists one by one (the writer's own thread is not started: its steps are taken here)
+    store = Store.open(tmp_path / "r.db", mode="w")
+    recording_id = store.create_recording({"format_version": 1})
+    state = RecordingState(Scope(str(tmp_path)), lambda name, value: value)
+    writer = Writer(store, recording_id, state)
+    ts = state.thread_state()
+    full = BATCH_EVENTS - 2
+    first = 1
+    woken_at = []
+    for k in range(6):
+        ts.events.extend(events_of_list(full, first))
+        first += full + 10
+        state.hand_off(ts)
+        # THEN the writer is woken once four lists wait, not at the memory bound
+        if writer._wake.is_set() and not woken_at:
+            woken_at.append(k + 1)
+    ts.events.extend(events_of_list(100, first))  # a partial list, still the thread's
+    assert woken_at == [BEHIND_LISTS]
+    # WHEN it writes, woken between two ticks
+    writer._write_pending(early=True)
+    # THEN it took the oldest lists by whole groups, joined into one chunk, and left the rest
+    # and the thread's partial list to its next write
+    chunks = store.chunk_index(recording_id)
+    assert [chunk.n_events for chunk in chunks] == [MERGED_CHUNK_EVENTS]
+    assert len(state.handoff) == 6 - BEHIND_LISTS
+    assert len(ts.events) == 102
+    # AND at its next tick it writes the rest, in step order (three lists: not behind, so
+    # chunks of their own)
+    writer._write_pending()
+    chunks = sorted(store.chunk_index(recording_id), key=lambda chunk: chunk.first_step)
+    assert [chunk.n_events for chunk in chunks] == [MERGED_CHUNK_EVENTS, *[BATCH_EVENTS] * 2, 102]
+    assert not state.handoff and not ts.events
+    store.close()
