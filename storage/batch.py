@@ -279,29 +279,39 @@ def _ended_call(recording_id: int, row: Mapping[str, Any] | tuple) -> CallRow:
     return call
 
 
+_CALL_BLOCK_KEYS: Final = (
+    "thread_id",
+    "first_call",
+    "last_call",
+    "first_step",
+    "last_step",
+    "n_calls",
+    "data",
+)
+"""The columns of a `call_blocks` row besides `recording_id`, in `_blocks_of_rows`' order."""
+
+
 def call_blocks_of(
     recording_id: int, given: list[CallRow] | codec.CallRecords
 ) -> list[dict[str, Any]]:
     """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
     spanning fewer than CALL_BLOCK_SPAN call ids."""
+    made = None
     if isinstance(given, codec.CallRecords):
         made = codec.call_blocks_of_records(given, CALL_BLOCK_CALLS, CALL_BLOCK_SPAN)
         if made is None:
             given = given.rows()
-        else:
-            return [
-                {
-                    "recording_id": recording_id,
-                    "thread_id": thread_id,
-                    "first_call": first_call,
-                    "last_call": last_call,
-                    "first_step": first_step,
-                    "last_step": last_step,
-                    "n_calls": n_calls,
-                    "data": data,
-                }
-                for thread_id, first_call, last_call, first_step, last_step, n_calls, data in made
-            ]
+    if made is None:
+        made = _blocks_of_rows(given)
+    return [
+        {"recording_id": recording_id, **dict(zip(_CALL_BLOCK_KEYS, block, strict=True))}
+        for block in made
+    ]
+
+
+def _blocks_of_rows(given: list[CallRow]) -> list[tuple[int, int, int, int, int, int, bytes]]:
+    """`call_blocks_of` for ended-call tuples: (thread_id, first_call, last_call, first_step,
+    last_step, n_calls, data) per block, as `codec.call_blocks_of_records` gives them."""
     # At C speed (map, itemgetter) where it can: the writer hands tens of thousands of calls per
     # second, most often all of one thread.
     threads = set(map(_thread_of, given))
@@ -323,16 +333,15 @@ def call_blocks_of(
             )
             block = sorted(calls[start:end], key=_block_order)
             blocks.append(
-                {
-                    "recording_id": recording_id,
-                    "thread_id": thread_id,
-                    "first_call": ids[start],
-                    "last_call": ids[end - 1],
-                    "first_step": block[0][_FIRST - 1],
-                    "last_step": max(map(_last_of, block)),
-                    "n_calls": len(block),
-                    "data": codec.encode_calls(block),
-                }
+                (
+                    thread_id,
+                    ids[start],
+                    ids[end - 1],
+                    block[0][_FIRST - 1],
+                    max(map(_last_of, block)),
+                    len(block),
+                    codec.encode_calls(block),
+                )
             )
             start = end
     return blocks

@@ -613,7 +613,12 @@ def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
     one byte. Rows that do not fit (a bool where an int belongs, a parent equal to the call)
     are stored as a plain list.
     """
-    return _compress_small(marshal.dumps(_call_columns(rows), _MARSHAL_VERSION), level)
+    return _encode_call_columns(_call_columns(rows), level)
+
+
+def _encode_call_columns(columns: tuple, level: int = BLOCK_LEVEL) -> bytes:
+    """A call block's blob from its columns (`_call_columns`, `_columns.call_blocks`)."""
+    return _compress_small(marshal.dumps(columns, _MARSHAL_VERSION), level)
 
 
 CALL_RECORD: Final = struct.Struct("<7q2B6x")
@@ -661,13 +666,7 @@ def call_blocks_of_records(
     return [
         (
             *part[:6],
-            _compress_small(
-                marshal.dumps(
-                    part[6] if type(part[6]) is tuple else _call_columns(part[6]),
-                    _MARSHAL_VERSION,
-                ),
-                BLOCK_LEVEL,
-            ),
+            _encode_call_columns(part[6] if type(part[6]) is tuple else _call_columns(part[6])),
         )
         for part in parts
     ]

@@ -195,9 +195,9 @@ class RecordingState:
         self.is_secret: Callable[[str], bool] = lambda name: False
         """The redactor's name test (set by the Recorder), for callee and function names."""
         self.on_backlog: Callable[[], None] | None = None
+        """Called by a traced thread when the writer is too far behind (see writer.py)."""
         self.wake_writer: Callable[[], None] | None = None
         """Wakes the writer (set by it): see WAKE_WRITER_LISTS."""
-        """Called by a traced thread when the writer is too far behind (see writer.py)."""
         self.max_pending = MAX_PENDING_BATCHES
         self.faults = 0
         self.last_fault = ""
