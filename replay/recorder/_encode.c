@@ -55,9 +55,57 @@ callback_failed(void)
     return NULL;
 }
 
+/* The lock-free first step of `IdentityMap.key` for an object that takes no weak references,
+ * in C: its young entry (`serial << 64 | check`, keyed by address), if the check matches: the
+ * class's id, for an exact tuple mixed with its size and the ids of its end items (`_check`,
+ * whose arithmetic keeps the low 64 bits, which is what unsigned overflow keeps here). A new
+ * reference to the serial, or NULL (no exception) where the map must be asked. */
+static PyObject *
+young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, void *first,
+             void *last)
+{
+    uint64_t check = (uint64_t)(uintptr_t)tp;
+    if (tp == &PyTuple_Type) {
+        uint64_t n = (uint64_t)size;
+        if (size) {
+            n ^= ((uint64_t)(uintptr_t)first * 31) ^ ((uint64_t)(uintptr_t)last << 1);
+        }
+        check ^= n * 0x9E3779B97F4A7C15ULL;
+    }
+    PyObject *oid = PyLong_FromVoidPtr(v);
+    if (oid == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
+    Py_DECREF(oid);
+    if (entry == NULL || !PyLong_CheckExact(entry)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_INCREF(entry);
+    PyObject *serial = NULL;
+    if (PyLong_AsUnsignedLongLongMask(entry) == check) {
+        static PyObject *shift = NULL; /* 64, made once (an immortal small int on 3.12+) */
+        if (shift == NULL) {
+            shift = PyLong_FromLong(64);
+        }
+        serial = shift != NULL ? PyNumber_Rshift(entry, shift) : NULL;
+    }
+    Py_DECREF(entry);
+    if (serial == NULL || !PyLong_CheckExact(serial)) {
+        Py_XDECREF(serial);
+        PyErr_Clear();
+        return NULL;
+    }
+    return serial;
+}
+
 /* The identity map's `key(v)`. Answered in C where the map's answer is known: an object it
- * holds a weak reference to (the serial is on that reference), or a list, dict or tuple whose
- * entry was read before and has not moved since (FpKeyMemo). Else the map is asked (Python). */
+ * holds a weak reference to (the serial is on that reference), or an object that takes none (a
+ * list, dict or tuple, a class with `__slots__` and no `__weakref__`, such as a
+ * `dataclass(slots=True)`) whose entry was read before and has not moved since (FpKeyMemo).
+ * Else the map is asked (Python). */
 static PyObject *
 serial_of(Enc *e, PyObject *v)
 {
@@ -66,10 +114,10 @@ serial_of(Enc *e, PyObject *v)
     FpKeyMemo *memo = NULL;
     Py_ssize_t size = 0;
     void *first = NULL, *last = NULL;
-    /* Lists, dicts and tuples, and their subclasses without weak references: the map keys them
-     * by address. */
-    if (fp->key_memo != NULL && tp->tp_weaklistoffset == 0
-        && PyType_HasFeature(tp, FP_CONTAINER_FLAGS)) {
+    /* Objects without weak references: the map keys them by address and class (and a tuple by
+     * its size and end items too). Until 2026-11-28 only lists, dicts and tuples: orders.py's
+     * slotted orders and lines asked the map 94,000 times. */
+    if (fp->key_memo != NULL && tp->tp_weaklistoffset == 0) {
         if (PyTuple_Check(v) && (size = PyTuple_GET_SIZE(v)) > 0) {
             first = PyTuple_GET_ITEM(v, 0);
             last = PyTuple_GET_ITEM(v, size - 1);
@@ -78,7 +126,7 @@ serial_of(Enc *e, PyObject *v)
          * share a slot do not push each other out at every encoding (a call into Python each
          * time: nbody's pairs took a third longer to record in one run in three). */
         memo = &fp->key_memo[fp_slot_of(v, FP_ENTRY_MEMO) & ~(size_t)1];
-        uint64_t changes = *(const uint64_t *)fp->entry_changes.buf;
+        uint64_t changes = ((const uint64_t *)fp->entry_changes.buf)[1];
         for (int way = 0; way < 2; way++) {
             FpKeyMemo *m = &memo[way];
             if (m->serial != NULL && m->addr == (void *)v && m->type == tp && m->size == size
@@ -93,15 +141,18 @@ serial_of(Enc *e, PyObject *v)
             return Py_NewRef(known);
         }
     }
-    fp->python_calls++;
-    PyObject *key = PyObject_CallOneArg(fp->key, v);
+    PyObject *key = memo != NULL ? young_serial(fp, v, tp, size, first, last) : NULL;
     if (key == NULL) {
-        return callback_failed();
+        fp->python_calls++;
+        key = PyObject_CallOneArg(fp->key, v);
+        if (key == NULL) {
+            return callback_failed();
+        }
     }
     if (memo != NULL && PyLong_CheckExact(key)) {
         /* The map's entry for this address is now v's: remember it until entries move, in the
          * first way, the entry there moving to the second unless it is out of date. */
-        if (memo[0].serial != NULL && memo[0].changes == *(const uint64_t *)fp->entry_changes.buf) {
+        if (memo[0].serial != NULL && memo[0].changes == ((const uint64_t *)fp->entry_changes.buf)[1]) {
             Py_XSETREF(memo[1].serial, NULL);
             memo[1] = memo[0];
             memo[0].serial = NULL;
@@ -111,7 +162,7 @@ serial_of(Enc *e, PyObject *v)
         memo->size = size;
         memo->first = first;
         memo->last = last;
-        memo->changes = *(const uint64_t *)fp->entry_changes.buf;
+        memo->changes = ((const uint64_t *)fp->entry_changes.buf)[1];
         Py_XSETREF(memo->serial, Py_NewRef(key));
     }
     return key;
@@ -790,6 +841,33 @@ enc_part(Enc *e, PyObject *v, int depth)
     return venc;
 }
 
+/* `_opaque` for a value of a C class shown by its own C repr (FP_CREPR: a Decimal, a complex, a
+ * range; the exact classes `walk_kind` names, never a subclass): `(V_OPAQUE, 0, name, text)`,
+ * the text cut at max_string as `_cut` cuts it. Made here because every sum or product of
+ * Decimals is a new one: orders.py asked the Python encoder for 159,000 of them. NULL (no
+ * exception) where the Python encoder decides: a repr that fails or is not an exact str. */
+static PyObject *
+crepr_venc(Enc *e, PyObject *v, PyObject *name)
+{
+    Fingerprinter *fp = e->fp;
+    PyObject *text = Py_TYPE(v)->tp_repr(v);
+    if (text == NULL || !PyUnicode_CheckExact(text)) {
+        Py_XDECREF(text);
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyUnicode_GET_LENGTH(text) > fp->max_string) {
+        PyObject *head = PyUnicode_Substring(text, 0, fp->max_string);
+        Py_SETREF(text, head != NULL ? PyUnicode_Concat(head, fp->names.ellipsis) : NULL);
+        Py_XDECREF(head);
+        if (text == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(iiON)", fp->tags.opaque, 0, name, text);
+}
+
 /* A class, function, method, builtin, module or generator (FP_OPAQUE): its venc from the Python
  * encoder (`encode_opaque`: the text is built there), kept in the value cache under its
  * fingerprint (but a generator's: see fp_remember_at), so that the next value holding it
@@ -809,10 +887,13 @@ enc_opaque(Enc *e, PyObject *v)
     if (known != NULL) {
         return known;
     }
-    fp->python_calls++;
-    PyObject *venc = PyObject_CallOneArg(fp->encode_opaque, v);
+    PyObject *venc = kind == FP_CREPR ? crepr_venc(e, v, name) : NULL;
     if (venc == NULL) {
-        return callback_failed();
+        fp->python_calls++;
+        venc = PyObject_CallOneArg(fp->encode_opaque, v);
+        if (venc == NULL) {
+            return callback_failed();
+        }
     }
     /* Under its fingerprint now: the encoding may have given it its serial. */
     if (fp_opaque(fp, v, &f) > 0 && fp_remember_at(fp, v, f, venc, 0, 1) < 0) {

@@ -2086,16 +2086,16 @@ entry_for_new(Fingerprinter *fp, PyObject *v, int depth)
 /* ------------------------------------------------------------------------------------------- */
 /* Set-up                                                                                      */
 
-/* A counter the identity map keeps in an array('Q', [n]), read in place through `view`. */
+/* `count` counters the identity map keeps in an array('Q'), read in place through `view`. */
 static int
-get_counter(PyObject *array, Py_buffer *view, const char *what)
+get_counters(PyObject *array, Py_buffer *view, Py_ssize_t count, const char *what)
 {
     if (PyObject_GetBuffer(array, view, PyBUF_SIMPLE) < 0) {
         return -1;
     }
-    if (view->len != sizeof(uint64_t)) {
+    if (view->len != count * (Py_ssize_t)sizeof(uint64_t)) {
         PyBuffer_Release(view);
-        PyErr_Format(PyExc_TypeError, "%s must be array('Q', [n])", what);
+        PyErr_Format(PyExc_TypeError, "%s must be an array('Q') of %zd", what, count);
         return -1;
     }
     return 0;
@@ -2137,7 +2137,7 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
     Py_DECREF(dict);
-    if (get_counter(changes, &fp->entry_changes, "identity_entry_changes") < 0) {
+    if (get_counters(changes, &fp->entry_changes, 2, "identity_entry_changes") < 0) {
         return -1;
     }
     fp->entry_memo = PyMem_Calloc(FP_ENTRY_MEMO, sizeof(FpEntryMemo));
@@ -2180,10 +2180,11 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
     /* An int of at most this many bits is below 10**(max_digits - 1): the encoder keeps it
      * whole (log2(10) > 3.3219; a bound on the safe side). */
     fp->max_int_bits = max_digits > 19 ? (size_t)((double)(max_digits - 1) * 3.3219) : 0;
-    static const char *tag_names[] = {"V_CUT", "V_REDACTED", "V_SEQ", "V_MAP", "V_OBJ", "V_REF"};
-    int *tag_slots[] = {&fp->tags.cut, &fp->tags.redacted, &fp->tags.seq,
-                        &fp->tags.map, &fp->tags.obj, &fp->tags.ref};
-    for (int i = 0; i < 6; i++) {
+    static const char *tag_names[] = {"V_CUT", "V_REDACTED", "V_SEQ", "V_MAP",
+                                      "V_OBJ", "V_REF",      "V_OPAQUE"};
+    int *tag_slots[] = {&fp->tags.cut, &fp->tags.redacted, &fp->tags.seq,   &fp->tags.map,
+                        &fp->tags.obj, &fp->tags.ref,      &fp->tags.opaque};
+    for (int i = 0; i < 7; i++) {
         PyObject *x = PyDict_GetItemString(tags, tag_names[i]);
         if (x == NULL) {
             PyErr_Format(PyExc_KeyError, "fingerprint rule tags need %s", tag_names[i]);
@@ -2199,7 +2200,8 @@ encoder_init(Fingerprinter *fp, PyObject *rule)
         || !(fp->names.dict = PyUnicode_InternFromString("dict"))
         || !(fp->names.str = PyUnicode_InternFromString("str"))
         || !(fp->names.bytes = PyUnicode_InternFromString("bytes"))
-        || !(fp->names.args = PyUnicode_InternFromString("args"))) {
+        || !(fp->names.args = PyUnicode_InternFromString("args"))
+        || !(fp->names.ellipsis = PyUnicode_InternFromString("..."))) {
         return -1;
     }
     fp->key = Py_NewRef(key);
@@ -2254,7 +2256,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     if (fp->subtype_dict_get == NULL) {
         return 0;
     }
-    if (get_counter(rotations, &fp->rotations, "identity_rotations") < 0) {
+    if (get_counters(rotations, &fp->rotations, 1, "identity_rotations") < 0) {
         return -1;
     }
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
@@ -2384,6 +2386,7 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->names.str);
     Py_CLEAR(fp->names.bytes);
     Py_CLEAR(fp->names.args);
+    Py_CLEAR(fp->names.ellipsis);
     fp->can_encode = 0;
     Py_CLEAR(fp->dict_index);
     Py_CLEAR(fp->walk_slots);

@@ -299,10 +299,13 @@ typedef struct {
     uint64_t serial;      /* the answer */
 } FpEntryMemo;
 
-/* The C encoder's memo of the identity map's answers for lists, dicts and tuples, by address,
- * two ways per slot: valid while entry_changes stands still and the object there is of the
- * same type (a tuple: same size, first and last items), which is what the map's entry is
- * checked against. */
+/* The C encoder's memo of the identity map's answers for objects that take no weak references,
+ * by address, two ways per slot: valid while no entry is replaced and the generations do not
+ * rotate (entry_changes[1]) and the object there is of the same type (a tuple: same size, first
+ * and last items), which is what the map's entry is checked against. Entries added at other
+ * addresses do not matter: until 2026-11-28 every addition (entry_changes[0]) emptied the memo,
+ * and orders.py, which makes a tuple at every step of an order's history, asked the map for its
+ * lists, dicts and slotted orders 110,000 times. */
 typedef struct {
     void *addr;           /* never dereferenced, nor are type, first and last */
     uint64_t changes;
@@ -376,7 +379,7 @@ typedef struct {
     PyObject *ref_callback;  /* the callback of the identity map's references (strong) */
     Py_ssize_t serial_offset; /* where a _Ref keeps its serial */
     PyObject *entries;       /* the identity map's young entries by id (strong), or NULL */
-    Py_buffer entry_changes; /* IdentityMap.entry_changes, one uint64 (held if entries is set) */
+    Py_buffer entry_changes; /* IdentityMap.entry_changes, two uint64 (held if entries is set) */
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
     FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
     uint64_t nodes_built;    /* lists, tuples, dicts and objects the C encoder built, counted */
@@ -418,10 +421,11 @@ typedef struct {
     PyTypeObject *method_wrapper_type; /* types.MethodWrapperType (a static type) */
     size_t max_int_bits;     /* ints past 64 bits up to this size are atoms (0: none) */
     struct {
-        int cut, redacted, seq, map, obj, ref;
+        int cut, redacted, seq, map, obj, ref, opaque;
     } tags;
     struct {
         PyObject *list, *tuple, *dict, *str, *bytes, *args; /* `args`: an exception's */
+        PyObject *ellipsis; /* "...", which ends a C repr's text cut at max_string */
     } names;
     FpTypeEntry types[FP_TYPE_CACHE];
     FpNameEntry secret_names[FP_NAME_CACHE];

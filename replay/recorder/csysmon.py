@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
-from replay.events import V_CUT, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
+from replay.events import V_CUT, V_MAP, V_OBJ, V_OPAQUE, V_REDACTED, V_REF, V_SEQ
 from replay.recorder.budget import REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name
 from replay.recorder.identity import _Ref
@@ -67,6 +67,7 @@ _VENC_TAGS = {
     "V_MAP": V_MAP,
     "V_OBJ": V_OBJ,
     "V_REF": V_REF,
+    "V_OPAQUE": V_OPAQUE,
 }
 """The venc tags the C encoder (_encode.c) builds, by name."""
 

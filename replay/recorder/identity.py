@@ -121,9 +121,13 @@ class IdentityMap:
         """How many times the generations rotated, in a buffer the C core reads directly: an
         encoding remembered before a rotation may name entries that rotation started to forget,
         so the C core's fingerprints include this count (replay/recorder/_fingerprint.c)."""
-        self.entry_changes = array("Q", [0])
-        """How many times an entry of a non-weakrefable object was added or moved (a buffer the C
-        core reads): while it stands still, the entry it read for an address is still there."""
+        self.entry_changes = array("Q", [0, 0])
+        """Two counts the C core reads in place. [0]: how many times an entry of a non-weakrefable
+        object was added or moved; while it stands still, what the map holds for an address
+        (an entry, or none) is still what it held. [1]: how many times an entry was replaced
+        (a new object at an address that had one) or the generations rotated; while it stands
+        still, an entry that was there is still there with the same serial, whatever was
+        added at other addresses (the encoder's memo of found serials needs only that)."""
         self._next = itertools.count(1).__next__
         self._lock = threading.RLock()
 
@@ -186,7 +190,8 @@ class IdentityMap:
         t = type(obj)
         serial = self._next()
         # A newer object holds this address: the old entry (if any) is of a dead object.
-        self._old.pop(oid, None)
+        if self._old.pop(oid, None) is not None or oid in self._entries:
+            self.entry_changes[1] += 1
         if _weakrefoffset(t):
             try:
                 ref = _Ref(obj, self._drop)
@@ -218,6 +223,7 @@ class IdentityMap:
         young, self._young = self._young, []
         self.rotations[0] += 1
         self.entry_changes[0] += 1
+        self.entry_changes[1] += 1
         entries = self._entries
         old: dict[int, int] = {}
         for oid in young:

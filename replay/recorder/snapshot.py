@@ -333,6 +333,19 @@ _WALK_SEQ = {
 
 # Exact types whose instances hash and compare in C: safe as keys of a C-level dict lookup.
 _SAFE_KEY_TYPE_IDS = frozenset(map(id, (str, int, float, bool, NoneType, bytes)))
+
+
+def _odict_pairs(v: Any, k: int) -> list[Any]:
+    """The first k pairs of an OrderedDict (or subclass), in its order where that is safe.
+
+    The C OrderedDict iterator re-hashes each key to find its node: only use it (to get the
+    move_to_end order) when every key is an exact str/int/... whose hash and == are C.
+    """
+    if {*map(id, map(type, dict.keys(v)))} <= _SAFE_KEY_TYPE_IDS:
+        return list(islice(OrderedDict.items(v), k))
+    return list(islice(dict.items(v), k))
+
+
 _BIGINT_PREFIX = 32  # leading digits kept for an int too long to store whole
 _BIGINT_EXACT_BITS = 33_220  # ~10,000 digits: above this, leading decimals cost over ~0.1 ms
 _LOG10_2 = 0.30102999566398120
@@ -1084,13 +1097,7 @@ class SnapshotEncoder:
         if depth >= self._max_depth or (n and k <= 0):
             return (V_MAP, key, info[1], n, None)
         st[_BUDGET] -= k
-        # The C OrderedDict iterator re-hashes each key to find its node: only use it (to get the
-        # move_to_end order) when every key is an exact str/int/... whose hash and == are C.
-        if {*map(id, map(type, dict.keys(v)))} <= _SAFE_KEY_TYPE_IDS:
-            pairs = list(islice(OrderedDict.items(v), k))
-        else:
-            pairs = list(islice(dict.items(v), k))
-        return (V_MAP, key, info[1], n, self._pairs(pairs, oid, depth + 1, st))
+        return (V_MAP, key, info[1], n, self._pairs(_odict_pairs(v, k), oid, depth + 1, st))
 
     def _pairs(self, pairs: list[Any], oid: int, depth: int, st: _State) -> list[Any]:
         path = st[_PATH]

@@ -1,0 +1,263 @@
+"""Object records, the read side: a value held as records of objects, expanded into its venc.
+
+The value model of the performance issue ("objects with versions", docs/internals.md, "Objects
+as records") holds each container and object once, as a *record* of its own level: its type,
+its length, and its first items or attributes, where each item that is itself a container or an
+object is a reference to that object's record, `(V_OREF, obj_id)`. A name's value is such a
+reference (or an atom, or a leaf venc). A mutation of one object is then one new record, seen
+through every reference to it, instead of a new tree for every name that reaches it.
+
+Readers show trees (`replay export`, `show`, the engine): `expand` turns a reference and the
+records of the objects it reaches into exactly the venc that `SnapshotEncoder` gives for the
+live value at that moment, with the same capture limits applied from that name: the depth cut
+(an object reached at depth d from the name is cut at `max_depth` - d, whatever depth it was
+recorded from), the node budget (`max_nodes` per name, spent in the encoder's order, with its
+reservations for objects' attributes given back as the encoder gives them back), back
+references (an object on the path from the name becomes a `V_REF`), and redactions (decided in
+the record: a secret-looking attribute, key or pair name hides its value wherever the record is
+read; a secret-looking *name* hides its whole value and never refers to a record).
+
+A record holds its object's own level to the limits that do not depend on where it is met
+(`max_items`, `max_attrs`, `max_string`), so one record serves every name and depth. Record
+layouts (each a tuple; the object's `obj_id` is the key it is filed under):
+
+- `(R_SEQ, type_name, length, items)`: list, tuple, set, frozenset, deque and their subclasses;
+  `items` the first `max_items` item forms.
+- `(R_MAP, type_name, length, pairs)`: dict and its subclasses; `pairs` the first `max_items`
+  `(key form, value form)` pairs (the value form redacted under a secret-looking key).
+- `(R_OBJ, type_name, args, dict_length, dict_pairs, slots)`: other objects. `args` is the form
+  of an exception's `args`, else `NO_ARGS`; `dict_length` is -1 without an instance dict, and
+  `dict_pairs` the first `max_attrs` `(name, form)` pairs of it, `(None, None)` standing for a
+  key that is not an exact str (skipped, and the object marked truncated, as the encoder does);
+  `slots` the first `max_attrs` + 1 set `__slots__` members as `(name, form)`.
+- `(R_NAMEDTUPLE, type_name, length, field_count, fields)`: `fields` the first
+  `min(length, field_count, max_attrs)` `(name, form)` pairs.
+- A `V_ERROR` venc: the encoder failed on that object (shown in its place).
+
+An item form is an atom, a leaf venc (`V_CUT`, `V_BIGINT`, `V_ATOMSUB`, `V_OPAQUE`, `V_REDACTED`,
+`V_ERROR`), an enum member `(V_ENUM, type_name, member, value form)`, a reference
+`(V_OREF, obj_id)`, or, inside a sequence, a secret-looking pair `(R_PAIR, obj_id, type_name,
+key form, value type name)` (a 2-item tuple or list whose first item names a secret: the
+encoder shows its name and hides its value there, and only there).
+
+Nothing here imports the recorder or needs the original objects; the write side is
+`replay.recorder.records`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import islice
+from typing import Any
+
+from replay.events import V_ENUM, V_ERROR, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
+
+__all__ = [
+    "NO_ARGS",
+    "R_MAP",
+    "R_NAMEDTUPLE",
+    "R_OBJ",
+    "R_PAIR",
+    "R_SEQ",
+    "V_OREF",
+    "RecordLimits",
+    "expand",
+    "references",
+]
+
+V_OREF = 12  # (V_OREF, obj_id): the object filed under obj_id, as its record is at that moment
+
+R_SEQ = 20
+R_MAP = 21
+R_OBJ = 22
+R_NAMEDTUPLE = 23
+R_PAIR = 24
+
+NO_ARGS = (R_OBJ, "no args")  # the `args` field of a record of an object that is no exception
+
+
+class RecordLimits:
+    """The capture limits the expansion applies (the `CaptureLimits` fields it reads)."""
+
+    __slots__ = ("max_attrs", "max_depth", "max_items", "max_nodes")
+
+    def __init__(self, max_depth: int, max_items: int, max_attrs: int, max_nodes: int) -> None:
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.max_attrs = max_attrs
+        self.max_nodes = max_nodes
+
+    @classmethod
+    def of(cls, limits: Any) -> RecordLimits:
+        """From any object with the four fields (a `CaptureLimits`, a recording's limits)."""
+        return cls(limits.max_depth, limits.max_items, limits.max_attrs, limits.max_nodes)
+
+
+def references(record: Any) -> list[int]:
+    """The `obj_id`s a record refers to, in its order (the records an expansion may need)."""
+    out: list[int] = []
+    kind = record[0]
+    if kind == R_SEQ:
+        forms = record[3]
+    elif kind == R_MAP:
+        forms = [f for pair in record[3] for f in pair]
+    elif kind == R_OBJ:
+        forms = [record[2]] + [f for _, f in record[4]] + [f for _, f in record[5]]
+    elif kind == R_NAMEDTUPLE:
+        forms = [f for _, f in record[4]]
+    else:
+        forms = []
+    for form in forms:
+        f = form
+        while type(f) is tuple and f[0] == V_ENUM:
+            f = f[3]  # an enum member's value
+        if type(f) is tuple and f[0] == V_OREF:
+            out.append(f[1])
+    return out
+
+
+def expand(form: Any, records: Mapping[int, Any], limits: RecordLimits) -> Any:
+    """The venc the encoder gives for the value `form` stands for, cut from where it is named.
+
+    `form` is a name's entry (an atom, a leaf venc, an enum member or a reference) and
+    `records` maps each `obj_id` it reaches to that object's record as of the moment shown. A
+    reference to an object without a record raises KeyError: the caller handed too few.
+    """
+    return _Expansion(records, limits).form(form, 0)
+
+
+class _Expansion:
+    """One top-level value's walk: the encoder's budget and path, replayed over records.
+
+    Each method mirrors the `SnapshotEncoder` handler named in its docstring, step for step:
+    the same checks in the same order, so that the budget is spent and given back alike.
+    """
+
+    __slots__ = ("budget", "limits", "path", "records")
+
+    def __init__(self, records: Mapping[int, Any], limits: RecordLimits) -> None:
+        self.records = records
+        self.limits = limits
+        self.budget = limits.max_nodes
+        self.path: list[int] = []
+
+    def form(self, f: Any, depth: int) -> Any:
+        if type(f) is not tuple:
+            return f  # an atom
+        tag = f[0]
+        if tag == V_OREF:
+            return self.object(f[1], depth)
+        if tag == V_ENUM:
+            return (V_ENUM, f[1], f[2], self.form(f[3], depth + 1))
+        if tag == R_PAIR:
+            return self.secret_pair(f, depth)
+        return f  # a leaf venc
+
+    def object(self, oid: int, depth: int) -> Any:
+        record = self.records[oid]
+        kind = record[0]
+        if kind == V_ERROR:
+            return (V_REF, oid, record[1]) if oid in self.path else record
+        if oid in self.path:
+            return (V_REF, oid, record[1])
+        try:
+            if kind in (R_SEQ, R_MAP):
+                return self.container(oid, record, depth)
+            if kind == R_OBJ:
+                return self.obj(oid, record, depth)
+            return self.namedtuple(oid, record, depth)
+        except Exception as exc:  # the encoder's own fault, replayed (SnapshotEncoder._fault)
+            args = exc.args
+            text = args[0] if len(args) == 1 and type(args[0]) is str else ""
+            what = type(exc).__qualname__
+            return (V_ERROR, record[1], f"{what}: {text}" if text else what)
+
+    def room(self, n: int) -> int:
+        """`SnapshotEncoder._room`."""
+        if not n:
+            return 0
+        k = n if n < self.limits.max_items else self.limits.max_items
+        return k if k < self.budget else self.budget
+
+    def container(self, oid: int, record: Any, depth: int) -> Any:
+        """`_list`, `_tuple`, `_dict`, `_seq`, `_map`, `_odict`, with `_items` and `_pairs`."""
+        kind, type_name, n, parts = record
+        tag = V_SEQ if kind == R_SEQ else V_MAP
+        k = self.room(n)
+        if depth >= self.limits.max_depth or (n and k <= 0):
+            return (tag, oid, type_name, n, None)
+        self.budget -= k
+        depth += 1
+        self.path.append(oid)
+        try:
+            if kind == R_SEQ:
+                items = [self.form(x, depth) for x in parts[:k]]
+            else:
+                items = [(self.form(kf, depth), self.form(vf, depth)) for kf, vf in parts[:k]]
+        finally:
+            self.path.pop()
+        return (tag, oid, type_name, n, items)
+
+    def secret_pair(self, f: Any, depth: int) -> Any:
+        """`_secret_pair`: no path check, two nodes, even past the budget."""
+        _, oid, type_name, key, value_type = f
+        if depth >= self.limits.max_depth:
+            return (V_SEQ, oid, type_name, 2, None)
+        self.budget -= 2
+        return (V_SEQ, oid, type_name, 2, [self.form(key, depth + 1), (V_REDACTED, value_type)])
+
+    def namedtuple(self, oid: int, record: Any, depth: int) -> Any:
+        """`_namedtuple`."""
+        _, type_name, n, field_count, fields = record
+        if depth >= self.limits.max_depth or self.budget <= 0:
+            return (V_OBJ, oid, type_name, None, True)
+        k = min(n, field_count, self.limits.max_attrs, self.budget)
+        self.budget -= k
+        self.path.append(oid)
+        try:
+            attrs = {name: self.form(vf, depth + 1) for name, vf in fields[:k]}
+        finally:
+            self.path.pop()
+        return (V_OBJ, oid, type_name, attrs, k < n)
+
+    def obj(self, oid: int, record: Any, depth: int) -> Any:
+        """`_obj` with `_slot_attrs`: attributes reserved from the budget, the rest given back."""
+        _, type_name, args, dict_length, dict_pairs, slots = record
+        budget = self.budget
+        if depth >= self.limits.max_depth or budget <= 0:
+            return (V_OBJ, oid, type_name, None, True)
+        max_attrs = self.limits.max_attrs
+        room = max_attrs if max_attrs < budget else budget
+        self.budget = budget - room
+        depth += 1
+        attrs: dict[str, Any] = {}
+        truncated = False
+        self.path.append(oid)
+        try:
+            if args != NO_ARGS:  # compared by value: records may have been through marshal
+                attrs["args"] = self.form(args, depth)
+                room -= 1
+            if dict_length >= 0:
+                n = dict_length
+                # As the encoder takes them, an islice that refuses a negative room included.
+                pairs = dict_pairs[:n] if n <= room else list(islice(dict_pairs, room))
+                truncated = n > len(pairs)
+                room -= len(pairs)
+                for name, vf in pairs:
+                    if name is None:
+                        truncated = True
+                        continue
+                    attrs[name] = self.form(vf, depth)
+            for name, vf in slots:
+                if room <= 0:
+                    truncated = True
+                    break
+                room -= 1
+                if name in attrs:
+                    continue
+                attrs[name] = self.form(vf, depth)
+        finally:
+            self.path.pop()
+        if room > 0:
+            self.budget += room
+        return (V_OBJ, oid, type_name, attrs, truncated)

@@ -1,0 +1,195 @@
+"""Object records (replay.recorder.records, replay.object_records) against the tree encoder.
+
+The value model with versions holds each container and object once, as a record of its own
+level that refers to the objects it holds, and a reader expands a name's reference into a tree.
+That tree must be exactly what `SnapshotEncoder` gives for the live value, under every capture
+limit: the depth cut from the name, the node budget spent in the encoder's order, back
+references, redactions. The oracle is the encoder itself, run on the same identity map.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any
+
+import pytest
+from value_zoo import CASES, Other, Plain, random_value
+
+from replay.object_records import R_OBJ, V_OREF, RecordLimits, expand, references
+from replay.recorder.identity import IdentityMap
+from replay.recorder.records import RecordEncoder
+from replay.recorder.redaction import Redactor
+from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
+
+LIMITS = [
+    CaptureLimits(),
+    CaptureLimits(max_depth=0),
+    CaptureLimits(max_depth=1),
+    CaptureLimits(max_depth=3, max_nodes=40),
+    CaptureLimits(max_items=0),
+    CaptureLimits(max_items=2, max_attrs=2),
+    CaptureLimits(max_attrs=0),
+    CaptureLimits(max_nodes=0),
+    CaptureLimits(max_nodes=1, max_attrs=1),
+    CaptureLimits(max_nodes=5),
+    CaptureLimits(max_string=3),
+]
+
+
+def _encoders(limits: CaptureLimits) -> tuple[SnapshotEncoder, RecordEncoder]:
+    encoder = SnapshotEncoder(limits, Redactor(), IdentityMap())
+    return encoder, RecordEncoder(encoder)
+
+
+def _expanded(records: RecordEncoder, name: str, value: Any) -> Any:
+    entry, held = records.records_of(name, value)
+    return expand(entry, held, RecordLimits.of(records.encoder.limits))
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=repr)
+def test_every_case_expands_to_the_encoders_tree(limits: CaptureLimits) -> None:
+    for case, value in CASES.items():
+        encoder, records = _encoders(limits)
+        tree = encoder.encode_named("value", value)
+        assert _expanded(records, "value", value) == tree, case
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_values_expand_to_the_encoders_tree(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(60):
+        value = random_value(rng, 0, [])
+        name = rng.choice(["value", "password", "items"])
+        for limits in LIMITS:
+            encoder, records = _encoders(limits)
+            assert _expanded(records, name, value) == encoder.encode_named(name, value)
+
+
+def test_a_name_holding_a_container_refers_to_its_record() -> None:
+    encoder, records = _encoders(CaptureLimits())
+    inner = [1, 2]
+    outer = Plain(inner=inner, again=inner, n=3)
+    entry, held = records.records_of("outer", outer)
+    assert entry == (V_OREF, encoder.identity.key(outer))
+    record = held[entry[1]]
+    assert record[0] == R_OBJ
+    assert references(record) == [encoder.identity.key(inner)] * 2
+    assert len(held) == 2  # the list once, however many times it is held
+
+
+def test_a_record_is_the_same_wherever_its_object_is_met() -> None:
+    # Met at depth 1 from one name and at depth 3 from another: one record serves both, and
+    # each name's expansion is cut from its own top.
+    encoder, records = _encoders(CaptureLimits(max_depth=3))
+    shared = Plain(deep=[[["four"]]], n=1)
+    near = [shared]
+    far = [[[shared]]]
+    _, from_near = records.records_of("near", near)
+    _, from_far = records.records_of("far", far)
+    key = encoder.identity.key(shared)
+    assert from_near[key] == from_far[key]
+    for name, value in (("near", near), ("far", far)):
+        assert _expanded(records, name, value) == encoder.encode_named(name, value)
+
+
+def _mutate(rng: random.Random, pool: list[Any], fresh: list[Any]) -> Any:
+    """Change one object of `pool` in place (sometimes linking in a new value); return it."""
+    target = rng.choice(pool)
+    new = random_value(rng, 2, pool) if rng.random() < 0.5 else rng.randint(0, 9)
+    fresh.append(new)
+    if isinstance(target, list):
+        if target and rng.random() < 0.4:
+            target.pop(rng.randrange(len(target)))
+        elif target and rng.random() < 0.5:
+            target[rng.randrange(len(target))] = new
+        else:
+            target.append(new)
+    elif isinstance(target, dict):
+        keys = list(target)
+        if keys and rng.random() < 0.3:
+            del target[rng.choice(keys)]
+        else:
+            target[rng.choice(["k0", "k9", "token", 7])] = new
+    elif isinstance(target, (set, deque)):
+        if isinstance(target, set):
+            target.add(rng.randint(0, 99))
+        else:
+            target.append(new)
+    else:
+        setattr(target, rng.choice(["a0", "a9", "secret", "data"]), new)
+    return target
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) -> None:
+    # A frame's names share objects (aliases, containers holding each other). After each change
+    # in place, only the changed object's record is made again (and those of new values it now
+    # holds); every name's expansion must still be the encoder's tree of its value as it is now.
+    rng = random.Random(seed)
+    limits = rng.choice(LIMITS[:4])
+    encoder, records = _encoders(limits)
+    pool: list[Any] = []
+    names = {f"v{i}": random_value(rng, 0, pool) for i in range(4)}
+    names["alias"] = rng.choice(pool) if pool else names["v0"]
+    entries: dict[str, Any] = {}
+    held: dict[int, Any] = {}
+    for name, value in names.items():
+        entries[name], reach = records.records_of(name, value)
+        held.update(reach)
+    pool = [x for x in pool if isinstance(x, (list, dict, set, deque, Plain, Other))]
+    if not pool:
+        pytest.skip("this seed made no mutable containers")
+    for _ in range(40):
+        fresh: list[Any] = []
+        changed = _mutate(rng, pool, fresh)
+        held[encoder.identity.key(changed)] = records.record(changed)
+        for value in fresh:  # what the change linked in, to the depth any name can reach it
+            held.update(records.records_of(None, value)[1])
+        for name, value in names.items():
+            tree = encoder.encode_named(name, value)
+            assert expand(entries[name], held, RecordLimits.of(limits)) == tree, name
+
+
+class Loud:
+    """Every hook a careless reader could call raises (and counts)."""
+
+    calls = 0
+
+    def __init__(self) -> None:
+        self.x = [1]
+
+    def _hook(self, *args: Any) -> Any:
+        Loud.calls += 1
+        raise AssertionError("user code ran")
+
+    __repr__ = __eq__ = __hash__ = __len__ = __iter__ = __getattr__ = _hook  # type: ignore[assignment]
+
+    @property
+    def prop(self) -> int:
+        Loud.calls += 1
+        return 0
+
+
+class LoudList(list):
+    def _hook(self, *args: Any) -> Any:
+        Loud.calls += 1
+        raise AssertionError("user code ran")
+
+    __len__ = __iter__ = __getitem__ = __repr__ = _hook  # type: ignore[assignment]
+
+
+class LoudDict(dict):
+    def _hook(self, *args: Any) -> Any:
+        Loud.calls += 1
+        raise AssertionError("user code ran")
+
+    __len__ = __iter__ = __getitem__ = items = keys = _hook  # type: ignore[assignment]
+
+
+def test_making_records_runs_no_user_code() -> None:
+    encoder, records = _encoders(CaptureLimits())
+    value = LoudList([Loud(), LoudDict(k=Loud()), (Loud(), "password")])
+    Loud.calls = 0
+    assert _expanded(records, "value", value) == encoder.encode_named("value", value)
+    assert Loud.calls == 0
