@@ -29,7 +29,6 @@ from replay.object_records import (
     V_OREF,
 )
 from replay.recorder.snapshot import (
-    _MISSING,
     K_ENUM,
     K_MAP,
     K_NAMEDTUPLE,
@@ -37,11 +36,9 @@ from replay.recorder.snapshot import (
     K_ODICT,
     K_SEQ,
     SnapshotEncoder,
-    _class_get,
     _exc_args,
-    _Member,
-    _member_get,
     _odict_pairs,
+    _set_slots,
     _slot_members,
     _type_mro,
 )
@@ -61,8 +58,6 @@ class RecordEncoder:
         limits = encoder.limits
         self._max_items = limits.max_items
         self._max_attrs = limits.max_attrs
-        self._big = encoder._big
-        self._max_string = limits.max_string
         self._max_depth = limits.max_depth
         self._met: list[tuple[int, Any]] | None = None  # (obj_id, object) of each reference made
 
@@ -104,17 +99,11 @@ class RecordEncoder:
     def form(self, x: Any) -> Any:
         """The form of a value met as an item, key, attribute or name."""
         t = type(x)
-        if t is int:
-            if -self._big < x < self._big:
-                return x
-        elif t is str:
-            if len(x) <= self._max_string:
-                return x
-        elif t is float or t is bool or t is NoneType:
-            return x
         if t is list or t is dict or t is tuple:
             return self._ref(x)
         enc = self.encoder
+        if t is int or t is str or t is float or t is bool or t is NoneType:
+            return enc.encode(x)  # itself, or cut
         try:
             info = enc._info(t)
             kind = info[0]
@@ -125,7 +114,7 @@ class RecordEncoder:
                 return member if member is not None else self._ref(x)
         except Exception as exc:
             return enc._fault(t, exc)
-        return enc._enc(x, 0, [enc.limits.max_nodes, []])  # a leaf: no budget, no depth
+        return enc.encode(x)  # a leaf: no budget, no depth
 
     def item_form(self, x: Any) -> Any:
         """A sequence item's form: a secret-looking (name, value) pair is shown there alone."""
@@ -142,14 +131,8 @@ class RecordEncoder:
         return self.form(x)
 
     def _enum_member(self, x: Any, t: type, info: Any) -> Any:
-        d = self.encoder._instance_dict(x, t, info[2])
-        if d is None:
-            return None
-        name = dict.get(d, "_name_")
-        value = dict.get(d, "_value_", _MISSING)
-        if value is _MISSING or not (name is None or type(name) is str):
-            return None
-        return (V_ENUM, info[1], name, self.form(value))
+        member = self.encoder.enum_member(x, t, info)
+        return None if member is None else (V_ENUM, info[1], member[0], self.form(member[1]))
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -229,20 +212,10 @@ class RecordEncoder:
                     dict_pairs.append((None, None))
                 else:
                     dict_pairs.append((name, self._named(name, val)))
-        set_slots: list[Any] = []
-        if slots:
-            mro = _type_mro(t)
-            for index, name in slots:
-                if len(set_slots) > self._max_attrs:
-                    break
-                descr = _class_get(mro[index], name)
-                if type(descr) is not _Member:
-                    continue
-                try:
-                    val = _member_get(descr, obj, t)
-                except AttributeError:  # an unset slot
-                    continue
-                set_slots.append((name, self._named(name, val)))
+        set_slots = [
+            (name, self._named(name, val))
+            for name, val in islice(_set_slots(obj, t, slots), self._max_attrs + 1)
+        ]
         return (R_OBJ, info[1], args, dict_length, dict_pairs, set_slots)
 
 

@@ -38,7 +38,7 @@ import functools
 import sys
 import types
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -1259,17 +1259,7 @@ class SnapshotEncoder:
         depth: int,
         st: _State,
     ) -> tuple[int, bool]:
-        mro = _type_mro(t)
-        for index, name in slots:
-            # The descriptor is fetched from the class dict each time (not cached): holding it
-            # would keep the class alive (trap 2) and its type-cache entry forever.
-            descr = _class_get(mro[index], name)
-            if type(descr) is not _Member:
-                continue
-            try:
-                val = _member_get(descr, v, t)
-            except AttributeError:  # an unset slot
-                continue
+        for name, val in _set_slots(v, t, slots):
             if room <= 0:
                 return room, True
             room -= 1
@@ -1281,13 +1271,21 @@ class SnapshotEncoder:
                 attrs[name] = self._enc(val, depth, st)
         return room, False
 
-    def _enum(self, v: Any, t: type, info: _TypeInfo, depth: int, st: _State) -> Any:
+    def enum_member(self, v: Any, t: type, info: _TypeInfo) -> tuple[str | None, Any] | None:
+        """`(name, value)` of a normal enum member, read from its instance dict; else None."""
         d = self._instance_dict(v, t, info[2])
-        if d is not None:
-            name = dict.get(d, "_name_")
-            value = dict.get(d, "_value_", _MISSING)
-            if value is not _MISSING and (name is None or type(name) is str):
-                return (V_ENUM, info[1], name, self._enc(value, depth + 1, st))
+        if d is None:
+            return None
+        name = dict.get(d, "_name_")
+        value = dict.get(d, "_value_", _MISSING)
+        if value is _MISSING or not (name is None or type(name) is str):
+            return None
+        return name, value
+
+    def _enum(self, v: Any, t: type, info: _TypeInfo, depth: int, st: _State) -> Any:
+        member = self.enum_member(v, t, info)
+        if member is not None:
+            return (V_ENUM, info[1], member[0], self._enc(member[1], depth + 1, st))
         # Not a normal member (no _value_ in its dict): show it as an object.
         loc = info[2]
         slots = _slot_members(_type_mro(t))
@@ -1423,6 +1421,22 @@ class SnapshotEncoder:
 
 
 _MISSING: Any = object()
+
+
+def _set_slots(v: Any, t: type, slots: tuple[tuple[int, str], ...]) -> Iterator[tuple[str, Any]]:
+    """`(name, value)` of each member-descriptor slot of `v` that is set, in the encoder's order."""
+    mro = _type_mro(t)
+    for index, name in slots:
+        # The descriptor is fetched from the class dict each time (not cached): holding it
+        # would keep the class alive (trap 2) and its type-cache entry forever.
+        descr = _class_get(mro[index], name)
+        if type(descr) is not _Member:
+            continue
+        try:
+            val = _member_get(descr, v, t)
+        except AttributeError:  # an unset slot
+            continue
+        yield name, val
 
 
 def _is_str_or_bytes(x: Any) -> bool:
