@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from replay.events import V_ENUM, V_ERROR, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
 
@@ -76,21 +76,17 @@ R_PAIR = 24
 NO_ARGS = (R_OBJ, "no args")  # the `args` field of a record of an object that is no exception
 
 
-class RecordLimits:
-    """The capture limits the expansion applies (the `CaptureLimits` fields it reads)."""
+class RecordLimits(Protocol):
+    """The capture limits the expansion applies: a recording's `CaptureLimits` serves as is."""
 
-    __slots__ = ("max_attrs", "max_depth", "max_items", "max_nodes")
-
-    def __init__(self, max_depth: int, max_items: int, max_attrs: int, max_nodes: int) -> None:
-        self.max_depth = max_depth
-        self.max_items = max_items
-        self.max_attrs = max_attrs
-        self.max_nodes = max_nodes
-
-    @classmethod
-    def of(cls, limits: Any) -> RecordLimits:
-        """From any object with the four fields (a `CaptureLimits`, a recording's limits)."""
-        return cls(limits.max_depth, limits.max_items, limits.max_attrs, limits.max_nodes)
+    @property
+    def max_depth(self) -> int: ...
+    @property
+    def max_items(self) -> int: ...
+    @property
+    def max_attrs(self) -> int: ...
+    @property
+    def max_nodes(self) -> int: ...
 
 
 def references(record: Any) -> list[int]:
@@ -155,11 +151,11 @@ class _Expansion:
 
     def object(self, oid: int, depth: int) -> Any:
         record = self.records[oid]
-        kind = record[0]
-        if kind == V_ERROR:
-            return (V_REF, oid, record[1]) if oid in self.path else record
         if oid in self.path:
             return (V_REF, oid, record[1])
+        kind = record[0]
+        if kind == V_ERROR:
+            return record
         try:
             if kind in (R_SEQ, R_MAP):
                 return self.container(oid, record, depth)

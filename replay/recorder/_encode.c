@@ -72,15 +72,8 @@ young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, 
         }
         check ^= n * 0x9E3779B97F4A7C15ULL;
     }
-    PyObject *oid = PyLong_FromVoidPtr(v);
-    if (oid == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
-    Py_DECREF(oid);
-    if (entry == NULL || !PyLong_CheckExact(entry)) {
-        PyErr_Clear();
+    PyObject *entry = fp_young_entry(fp, v);
+    if (entry == NULL) {
         return NULL;
     }
     Py_INCREF(entry);

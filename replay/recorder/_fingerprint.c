@@ -538,6 +538,23 @@ object_serial(Fingerprinter *fp, PyObject *v)
     return overflow || n < 0 ? 0 : (uint64_t)n;
 }
 
+PyObject *
+fp_young_entry(Fingerprinter *fp, PyObject *v)
+{
+    PyObject *oid = PyLong_FromVoidPtr(v);
+    if (oid == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
+    Py_DECREF(oid);
+    if (entry == NULL || !PyLong_CheckExact(entry)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return entry;
+}
+
 /* The identity map's entry for a list, dict or tuple (by address, as the map keys them), as a
  * number that changes whenever the map gives that address a new serial; 0 if it has none in its
  * young generation (`_entries`; an old entry is renewed by the next encoding).
@@ -563,15 +580,9 @@ container_serial(Fingerprinter *fp, PyObject *v)
     if (memo[0].changes == changes) {
         memo[1] = memo[0];
     }
-    PyObject *oid = PyLong_FromVoidPtr(v);
-    if (oid == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject *entry = PyDict_GetItemWithError(fp->entries, oid); /* int keys: no user code */
-    Py_DECREF(oid);
+    PyObject *entry = fp_young_entry(fp, v);
     uint64_t serial = 0;
-    if (entry != NULL && PyLong_CheckExact(entry)) {
+    if (entry != NULL) {
         Py_hash_t h = PyObject_Hash(entry); /* serial << 64 | check: another serial differs */
         serial = h == -1 ? 0 : (uint64_t)h;
     }

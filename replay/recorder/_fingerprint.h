@@ -533,6 +533,11 @@ fp_name_secret(Fingerprinter *fp, PyObject *name)
  * to it, or NULL (no exception) if the map holds none. */
 PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
 
+/* The identity map's young entry for the object at `v`'s address (`serial << 64 | check`, an
+ * exact int, borrowed from the map's dict: use it before anything can run), or NULL with no
+ * exception when it has none. */
+PyObject *fp_young_entry(Fingerprinter *fp, PyObject *v);
+
 /* The FP_* kind of a class (classifying it first if needed) and, for a walked kind, its name in
  * a venc (borrowed). FP_NOT_WALKED (possibly with an exception set) when it is not mine. */
 int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);

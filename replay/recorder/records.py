@@ -145,8 +145,7 @@ class RecordEncoder:
                 items = obj[: self._max_items]
                 return (R_SEQ, "list" if t is list else "tuple", len(obj), self._items(items))
             if t is dict:
-                pairs = list(islice(obj.items(), self._max_items))
-                return (R_MAP, "dict", len(obj), self._pairs(pairs))
+                return (R_MAP, "dict", len(obj), self._pairs(_dict_pairs(obj, self._max_items)))
             info = enc._info(t)
             kind = info[0]
             if kind == K_SEQ:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from value_zoo import CASES, Other, Plain, random_value
 
-from replay.object_records import R_OBJ, V_OREF, RecordLimits, expand, references
+from replay.object_records import R_OBJ, V_OREF, expand, references
 from replay.recorder.identity import IdentityMap
 from replay.recorder.records import RecordEncoder
 from replay.recorder.redaction import Redactor
@@ -44,7 +44,7 @@ def _encoders(limits: CaptureLimits) -> tuple[SnapshotEncoder, RecordEncoder]:
 
 def _expanded(records: RecordEncoder, name: str, value: Any) -> Any:
     entry, held = records.records_of(name, value)
-    return expand(entry, held, RecordLimits.of(records.encoder.limits))
+    return expand(entry, held, records.encoder.limits)
 
 
 @pytest.mark.parametrize("limits", LIMITS, ids=repr)
@@ -148,7 +148,7 @@ def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) 
             held.update(records.records_of(None, value)[1])
         for name, value in names.items():
             tree = encoder.encode_named(name, value)
-            assert expand(entries[name], held, RecordLimits.of(limits)) == tree, name
+            assert expand(entries[name], held, limits) == tree, name
 
 
 class Loud:
