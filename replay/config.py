@@ -7,6 +7,9 @@ it. Environment knobs read anywhere in replay are listed here so they can be fou
 - REPLAY_STORE: default store path when --store is not given.
 - REPLAY_CONFIG: set by `replay record` for child processes; its presence starts a recorder.
 - REPLAY_CORE: force the per-event core (`python` or `c`), see replay/recorder/core.py.
+- REPLAY_VALUE_MODEL: `trees` (the default) or `records`: how changed values are written (object
+  records, stage (b) of the version model in docs/internals.md; the Python cores only for now),
+  see replay/recorder/versions.py.
 - REPLAY_PARENT: set by a recording process for its children: the parent's recording id.
 - REPLAY_ON_BACKLOG: default of `replay record --on-backlog` (`block` or `drop`): what a traced
   thread does when the writer is behind by more than the memory bound (see writer.py).
@@ -26,6 +29,8 @@ ENV_STORE = "REPLAY_STORE"
 ENV_CONFIG = "REPLAY_CONFIG"
 ENV_CORE = "REPLAY_CORE"
 ENV_INJECT_FAULT = "REPLAY_INJECT_FAULT"
+ENV_VALUE_MODEL = "REPLAY_VALUE_MODEL"
+VALUE_MODELS = ("trees", "records")
 ENV_ON_BACKLOG = "REPLAY_ON_BACKLOG"
 ENV_INJECT_WRITER_DELAY = "REPLAY_INJECT_WRITER_DELAY"
 

@@ -7,6 +7,9 @@ unpack the tuples that `replay.recorder` packs, so any change here bumps FORMAT_
 from __future__ import annotations
 
 FORMAT_VERSION = 1
+FORMAT_RECORDS = 2
+"""A recording whose events' `changes` hold object records under integer keys and names'
+entries (replay/recorder/versions.py); readers expand them (object_records.expand_events)."""
 
 # Event kinds: field 0 of every event tuple (kind, step, ts, call, line, payload, changes, deleted).
 CALL = 0

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from replay.events import V_ENUM, V_ERROR, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
 
@@ -60,8 +60,11 @@ __all__ = [
     "R_PAIR",
     "R_SEQ",
     "V_OREF",
+    "ExpansionLimits",
     "RecordLimits",
     "expand",
+    "expand_events",
+    "form_reference",
     "references",
 ]
 
@@ -89,6 +92,58 @@ class RecordLimits(Protocol):
     def max_nodes(self) -> int: ...
 
 
+class ExpansionLimits(NamedTuple):
+    """A recording's capture limits as its metadata keeps them (`config["limits"]`)."""
+
+    max_depth: int
+    max_items: int
+    max_attrs: int
+    max_nodes: int
+
+    @classmethod
+    def of_config(cls, config: Mapping[str, Any]) -> ExpansionLimits:
+        """The limits a recording of object records was made with; ValueError if it does not
+        say (a recording without them cannot be expanded, and guessing would show wrong trees)."""
+        limits = config.get("limits") if isinstance(config, Mapping) else None
+        if not isinstance(limits, Mapping):
+            raise ValueError("the recording holds object records but not its capture limits")
+        values = [limits.get(name) for name in cls._fields]
+        if not all(type(v) is int and v >= 0 for v in values):
+            raise ValueError(f"the recording's capture limits are not whole numbers: {limits}")
+        return cls(*values)
+
+
+def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
+    """One chunk's events with each name's entry expanded into its tree, records left out.
+
+    A chunk of a recording of object records holds, in each event's `changes`, records under
+    integer `obj_id`s and entries under names (replay/recorder/versions.py). A chunk is whole
+    lists of one thread and each list holds the records its entries reach, so the records met so
+    far in the chunk are all an expansion needs. The events come out as a recording of trees
+    has them: `changes` the `(name, tree)` pairs, None when the event changed no name.
+    """
+    table: dict[int, Any] = {}
+    out: list[tuple] = []
+    append = out.append
+    for event in events:
+        changes = event[6]
+        if not changes:
+            append(event)
+            continue
+        named: list[tuple[str, Any]] = []
+        for key, value in changes:
+            if type(key) is int:
+                table[key] = value
+            else:
+                try:
+                    tree = _Expansion(table, limits).form(value, 0)
+                except KeyError:  # a record the chunk does not hold: say so, never guess
+                    tree = (V_ERROR, "?", "replay lost the records of this value")
+                named.append((key, tree))
+        append((*event[:6], tuple(named) if named else None, event[7]))
+    return out
+
+
 def references(record: Any) -> list[int]:
     """The `obj_id`s a record refers to, in its order (the records an expansion may need)."""
     out: list[int] = []
@@ -104,12 +159,20 @@ def references(record: Any) -> list[int]:
     else:
         forms = []
     for form in forms:
-        f = form
-        while type(f) is tuple and f[0] == V_ENUM:
-            f = f[3]  # an enum member's value
-        if type(f) is tuple and f[0] == V_OREF:
-            out.append(f[1])
+        oid = form_reference(form)
+        if oid is not None:
+            out.append(oid)
     return out
+
+
+def form_reference(form: Any) -> int | None:
+    """The `obj_id` a form (a name's entry, or an item's) refers to, if any."""
+    f = form
+    while type(f) is tuple and f[0] == V_ENUM:
+        f = f[3]  # an enum member's value
+    if type(f) is tuple and f[0] == V_OREF:
+        return f[1]
+    return None
 
 
 def expand(form: Any, records: Mapping[int, Any], limits: RecordLimits) -> Any:

@@ -19,11 +19,13 @@ from replay.events import (
     F_CALL,
     F_LINE,
     F_STEP,
+    FORMAT_RECORDS,
     KIND_NAMES,
     RETURN,
     UNWIND,
 )
-from replay.exceptions import NoRecordingError
+from replay.exceptions import NoRecordingError, StoreError
+from replay.object_records import ExpansionLimits, expand_events
 from replay.storage import Store
 
 
@@ -115,6 +117,19 @@ class RecordingCatalog:
         self.meta = store.recording(recording_id)
         self.files = store.files(recording_id)
         self.functions = store.functions(recording_id)
+        self._limits: ExpansionLimits | None = None
+        if self.meta.get("format_version") == FORMAT_RECORDS:
+            try:
+                self._limits = ExpansionLimits.of_config(self.meta.get("config") or {})
+            except ValueError as exc:
+                raise StoreError(f"recording {recording_id} cannot be read: {exc}") from None
+
+    def read_chunk(self, chunk_id: int) -> list[tuple]:
+        """A chunk's events, each value a tree (a recording of object records is expanded)."""
+        events = self.store.read_chunk(chunk_id)
+        if self._limits is None:
+            return events
+        return expand_events(events, self._limits)
 
     @property
     def capture_depth(self) -> int:
@@ -177,7 +192,7 @@ class RecordingReader(RecordingCatalog):
 
     def _thread_events(self, thread_id: int, chunks: list[Any]) -> Iterator[tuple[int, tuple]]:
         for info in chunks:
-            for event in self.store.read_chunk(info.id):
+            for event in self.read_chunk(info.id):
                 yield thread_id, event
 
     def steps(self, thread_id: int | None = None) -> Iterator[Step]:
@@ -222,7 +237,7 @@ class RecordingReader(RecordingCatalog):
             self.recording_id, call["first_step"], upto_step, call["thread_id"]
         )
         for info in sorted(chunks, key=lambda c: c.first_step):
-            for event in self.store.read_chunk(info.id):
+            for event in self.read_chunk(info.id):
                 if event[F_STEP] > upto_step:
                     return values, line
                 if event[F_CALL] != call_id:

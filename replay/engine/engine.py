@@ -71,7 +71,7 @@ class Engine(RecordingCatalog):
         super().__init__(store, recording_id)
         self.thread_rows = {row["thread_id"]: row for row in store.threads(recording_id)}
         self._owns_store = owns_store
-        self.cache = ChunkCache(store, cache_chunks)
+        self.cache = ChunkCache(store, cache_chunks, self.read_chunk)
         self.blobs = BlobFile()
         self.notes: list[str] = []
         """Things the engine could not do but worked around (e.g. persisting its index)."""
@@ -194,7 +194,7 @@ class Engine(RecordingCatalog):
                             summary = summaries[k] if k < len(summaries) else None
                             if summary is not None and GAP not in summary.kinds:
                                 continue
-                            found.extend(gaps_in(thread_id, self.store.read_chunk(info.id)))
+                            found.extend(gaps_in(thread_id, self.read_chunk(info.id)))
             found.sort(key=lambda gap: gap.step)
             self._gaps = found
             for gap in found:

@@ -35,11 +35,19 @@ class ChunkCache:
     """Decoded chunks by chunk id, least recently used dropped first.
 
     `capacity` is in units of `CACHE_UNIT_EVENTS` events; the chunk in use always stays.
+    `read` decodes a chunk (the store's `read_chunk`, or a recording's, which expands object
+    records into trees: `RecordingCatalog.read_chunk`).
     """
 
-    def __init__(self, store: Store, capacity: int = 48) -> None:
+    def __init__(
+        self,
+        store: Store,
+        capacity: int = 48,
+        read: Callable[[int], list[tuple]] | None = None,
+    ) -> None:
         self.store = store
         self.capacity = capacity
+        self._read = read if read is not None else store.read_chunk
         self._chunks: OrderedDict[int, list[tuple]] = OrderedDict()
         self._units = 0
         self.reads = 0
@@ -50,7 +58,7 @@ class ChunkCache:
         if events is not None:
             self._chunks.move_to_end(chunk_id)
             return events
-        events = self.store.read_chunk(chunk_id)
+        events = self._read(chunk_id)
         self.reads += 1
         self._chunks[chunk_id] = events
         self._units += _units(events)

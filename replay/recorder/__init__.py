@@ -9,6 +9,7 @@ signals, children) are in session.py; the per-event work in state.py and the cor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -18,14 +19,15 @@ import time
 from typing import Any
 
 from replay.config import RecordConfig
-from replay.events import FORMAT_VERSION
+from replay.events import FORMAT_RECORDS, FORMAT_VERSION
 from replay.recorder.budget import OverheadBudget
-from replay.recorder.core import Core, choose_backend, make_core
+from replay.recorder.core import Core, choose_backend, make_core, value_model
 from replay.recorder.identity import IdentityMap
 from replay.recorder.redaction import Redactor
 from replay.recorder.scope import Scope
 from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
+from replay.recorder.versions import ObjectVersions, carry_records
 from replay.recorder.writer import Writer
 from replay.storage import RecordingWriter
 
@@ -66,6 +68,8 @@ class Recorder:
         self.config = config
         self.recording_id: int | None = None
         self.backend, self.backend_reason = choose_backend(config.backend)
+        self.records = value_model() == "records"
+        """Whether changed values are written as object records (versions.py), not trees."""
         self.redactor = Redactor(config.redact, defaults=config.redact_defaults)
         self.limits = CaptureLimits(
             max_depth=config.max_depth,
@@ -164,6 +168,10 @@ class Recorder:
             self._encoder.encode_named,
         )
         state.is_secret = self.redactor.is_secret
+        if self.records:
+            state.diff_locals = ObjectVersions(state, self._encoder).diff_locals
+            state.carry_records = carry_records
+            state.cut_at_safe_points = True
         self._state = state
         # The writer installs state.on_backlog: --on-backlog block or drop (see writer.py).
         self._writer = Writer(self._store, self.recording_id, state, on_backlog=config.on_backlog)
@@ -190,9 +198,13 @@ class Recorder:
             "started_at": time.time(),
             "status": "running",
             "backend": self.backend,
-            "config": {**json.loads(config.to_env()), "command": command},
+            "config": {
+                **json.loads(config.to_env()),
+                "command": command,
+                **({"limits": dataclasses.asdict(self.limits)} if self.records else {}),
+            },
             "parent_id": parent_id,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_RECORDS if self.records else FORMAT_VERSION,
         }
 
     def _finish_row(

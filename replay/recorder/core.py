@@ -8,6 +8,9 @@ Each backend has a pure-Python core and a C one (`c-sysmon`, `c-settrace`: the `
 extension) producing the same events faster. The C core is used when it is built;
 `REPLAY_CORE=python` forces the Python cores and `REPLAY_CORE=c` the C one (an error where it
 cannot run). The core that ran is the recording's `backend`.
+
+`REPLAY_VALUE_MODEL=records` writes object records instead of trees (versions.py); only the
+Python cores can yet, so it takes them (with `REPLAY_CORE=c` it is an error).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from replay.config import ENV_CORE
+from replay.config import ENV_CORE, ENV_VALUE_MODEL, VALUE_MODELS
 from replay.exceptions import ReplayError, UsageError
 from replay.recorder import csettrace, csysmon, settrace, sysmon
 from replay.recorder.budget import OverheadBudget
@@ -64,10 +67,22 @@ def choose_backend(requested: str) -> tuple[str, str]:
     return _choose_core(backend, why)
 
 
+def value_model() -> str:
+    """`trees` or `records`, from REPLAY_VALUE_MODEL (docs/internals.md, "The plan")."""
+    wanted = os.environ.get(ENV_VALUE_MODEL, "").strip().lower() or "trees"
+    if wanted not in VALUE_MODELS:
+        raise UsageError(f"{ENV_VALUE_MODEL} must be 'trees' or 'records', not {wanted!r}")
+    return wanted
+
+
 def _choose_core(backend: str, why: str) -> tuple[str, str]:
     wanted = os.environ.get(ENV_CORE, "").strip().lower() or "auto"
     if wanted not in ("auto", "c", "python"):
         raise UsageError(f"{ENV_CORE} must be 'c' or 'python', not {wanted!r}")
+    if value_model() == "records":
+        if wanted == "c":
+            raise UsageError(f"{ENV_VALUE_MODEL}=records is written by the Python cores only")
+        return backend, f"{why}; pure-Python core (object records, {ENV_VALUE_MODEL}=records)"
     if wanted == "python":
         return backend, f"{why}; pure-Python core ({ENV_CORE}=python)"
     c_core = C_CORES[backend]

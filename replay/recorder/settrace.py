@@ -42,7 +42,6 @@ from replay.recorder.state import (
     TS_MASK,
     FrameState,
     RecordingState,
-    diff_locals,
     note_unnamed,
     settle_unnamed,
     touched_now,
@@ -125,6 +124,7 @@ class SettraceCore:
         codes = state.codes
         scope_wants = state.scope.wants
         encode_named = state.encode_named
+        diff_locals = state.diff_locals  # tree or object-record changes (versions.py)
         encode_exception = self.encode_exception
         suspended = state.suspended
         local = state.local

@@ -55,6 +55,9 @@ it writes are the same."""
 
 _PY312 = sys.version_info[:2] == (3, 12)
 
+DiffLocals = Callable[..., tuple[tuple | None, tuple | None]]
+"""`diff_locals(st, frame, encode_named, touched=None)` -> (changes, deleted)."""
+
 
 class FrameState:
     """What the recorder remembers about one running (or suspended) in-scope frame."""
@@ -106,7 +109,16 @@ class FrameState:
 class ThreadState:
     """One traced thread: its event list and its stack of in-scope frames."""
 
-    __slots__ = ("events", "ident", "name", "stack", "thread_id", "unnamed")
+    __slots__ = (
+        "cut_requested",
+        "events",
+        "ident",
+        "name",
+        "stack",
+        "thread_id",
+        "unnamed",
+        "written",
+    )
 
     def __init__(self, thread_id: int, ident: int, name: str) -> None:
         self.thread_id = thread_id
@@ -120,6 +132,12 @@ class ThreadState:
         """(step, id(value)) of recent RETURN/EXTERNAL steps whose value is a bare str/bytes:
         still patchable, in case the program binds that value to a secret-looking name
         (see `note_unnamed`). The writer leaves them in the list until settled."""
+        self.written: dict[int, Any] = {}
+        """Recordings of object records only (versions.py): obj_id -> the record the current
+        list holds for it. Forgotten at every hand-off, so that each list is self-contained."""
+        self.cut_requested = False
+        """Set by the writer where it may not cut the list itself (`cut_at_safe_points`): the
+        thread hands its list off at its next event."""
 
 
 class CodeInfo:
@@ -176,6 +194,15 @@ class RecordingState:
     def __init__(self, scope: Scope, encode_named: Callable[[str, Any], Any]) -> None:
         self.scope = scope
         self.encode_named = self._guarded(_with_injected_fault(encode_named))
+        self.diff_locals: DiffLocals = diff_locals
+        """What the Python cores call to diff a frame's locals: `diff_locals`, or in a
+        recording of object records `ObjectVersions.diff_locals` (versions.py)."""
+        self.carry_records: Callable[[list[tuple], list[tuple]], None] | None = None
+        """Set with the records-writing diff: moves records along with the events a hand-off
+        keeps back for the next list (versions.carry_records)."""
+        self.cut_at_safe_points = False
+        """Whether the writer must leave a live thread's list to the thread to cut (at its
+        next event: `ThreadState.cut_requested`), as a recording of object records needs."""
         self.steps = itertools.count(1)
         self.calls = itertools.count(1)
         self.t0 = time.perf_counter_ns()
@@ -288,9 +315,14 @@ class RecordingState:
                 ts.unnamed = None
                 events.extend(keep)
                 keep = events[len(events) :]
+        if keep and self.carry_records is not None:
+            self.carry_records(events, keep)
         if events:
             self.handoff.append((ts.thread_id, events))
         ts.events = keep
+        ts.cut_requested = False
+        if ts.written:
+            ts.written = {}
         queued = len(self.handoff)
         if queued > self.max_pending and self.on_backlog is not None:
             self.on_backlog()

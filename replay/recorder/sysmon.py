@@ -39,7 +39,6 @@ from replay.recorder.state import (
     TS_MASK,
     FrameState,
     RecordingState,
-    diff_locals,
     note_unnamed,
     settle_unnamed,
     touched_now,
@@ -210,6 +209,7 @@ class SysMonitoringCore:
         codes = state.codes
         scope_wants = state.scope.wants
         encode_named = state.encode_named
+        diff_locals = state.diff_locals  # tree or object-record changes (versions.py)
         encode_exception = self.encode_exception
         suspended = state.suspended
         local = state.local

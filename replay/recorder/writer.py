@@ -35,6 +35,7 @@ REPLAY_INJECT_WRITER_DELAY (tests only) makes the writer sleep per chunk, so tha
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -495,9 +496,16 @@ class Writer:
         for thread_id, events, dropped in runs:
             batches.append((thread_id, events))
             self.events_dropped += dropped
+        # A recording of object records cuts a live thread's list only where that thread is
+        # between events (versions.py): a cut here could fall between an event's records and
+        # its append, so the thread is asked to hand its list off at its next event instead.
+        live = set(sys._current_frames()) if state.cut_at_safe_points and not final else ()
         for ts in list(state.threads):
             events = ts.events
             n = len(events)
+            if n and ts.ident in live:
+                ts.cut_requested = True
+                continue
             pending = None if final else ts.unnamed
             if pending:
                 # Steps that may still be redacted stay with the thread (see note_unnamed).

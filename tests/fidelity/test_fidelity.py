@@ -30,9 +30,13 @@ BACKENDS = ["settrace", "sysmon"] if sys.version_info >= (3, 12) else ["settrace
 # (backend, REPLAY_CORE): every backend with its pure-Python core, and with its C core where it
 # is built (tests/recorder/test_ctracer.py makes CI fail if it is missing).
 _C_AVAILABLE = {"sysmon": csysmon.available() is None, "settrace": csettrace.available() is None}
-CORES = [(backend, "python") for backend in BACKENDS] + [
-    (backend, "c") for backend in BACKENDS if backend in C_CORES and _C_AVAILABLE[backend]
-]
+CORES = (
+    [(backend, "python") for backend in BACKENDS]
+    + [(backend, "c") for backend in BACKENDS if backend in C_CORES and _C_AVAILABLE[backend]]
+    # "records": the Python core writing object records (REPLAY_VALUE_MODEL=records), which
+    # every reader expands into the trees compared here (replay/recorder/versions.py).
+    + [(backend, "records") for backend in BACKENDS]
+)
 
 # replay's event kinds as the settrace events they correspond to; others have no settrace twin.
 KIND_TO_SETTRACE = {
@@ -64,7 +68,9 @@ ATOM_TYPES = {"NoneType", "bool", "int", "float", "str", "bytes"}
 def _env(core: str | None = None) -> dict[str, str]:
     # Same hash seed for both runs, so set iteration order (and thus recorded items) agree.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    if core is not None:
+    if core == "records":
+        env["REPLAY_VALUE_MODEL"] = "records"
+    elif core is not None:
         env["REPLAY_CORE"] = core
     return env
 
@@ -243,10 +249,14 @@ def engine_stacks(store: Path) -> list[list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("program", STACK_PROGRAMS)
-def test_every_frame_of_the_engine_stack_matches_oracle(program: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("core", [None, "records"], ids=["default", "records"])
+def test_every_frame_of_the_engine_stack_matches_oracle(
+    program: str, core: str | None, tmp_path: Path
+) -> None:
     # GIVEN a program whose objects are held by several frames and changed by the innermost
+    # (recorded by the default core, and as object records the engine expands)
     oracle = run_oracle(program, tmp_path, stacks=True)["MainThread"]
-    store = record(program, tmp_path)
+    store = record(program, tmp_path, core=core)
     # WHEN the engine stands at each of its lines
     got = engine_stacks(store)
     # THEN every frame of its stack shows the values the program's frames had then, not only

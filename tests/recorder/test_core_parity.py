@@ -68,12 +68,23 @@ CORE_NAMES = {"sysmon": ("sysmon", "c-sysmon"), "settrace": ("settrace", "c-sett
 
 
 def record(
-    program: Path, core: str, store: Path, *, backend: str = "sysmon", faults: bool = False
+    program: Path,
+    core: str,
+    store: Path,
+    *,
+    backend: str = "sysmon",
+    faults: bool = False,
+    values: str = "trees",
 ) -> tuple[dict[str, Any], list[tuple]]:
     done = subprocess.run(
         [*REPLAY_RECORD, "--store", str(store), "--backend", backend, program.name],
         cwd=program.parent,
-        env={**os.environ, "PYTHONHASHSEED": "0", "REPLAY_CORE": core},
+        env={
+            **os.environ,
+            "PYTHONHASHSEED": "0",
+            "REPLAY_CORE": core,
+            "REPLAY_VALUE_MODEL": values,
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -199,3 +210,29 @@ def test_an_injected_fault_costs_the_same_values_in_both_cores(
         event[F_KIND] == CALL and event[F_CHANGES] and "count" in dict(event[F_CHANGES])
         for _tid, event in c_events
     )
+
+
+@pytest.mark.parametrize(
+    "backend", ["sysmon", "settrace"] if sys.version_info >= (3, 12) else ["settrace"]
+)
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_object_records_read_back_as_the_trees_the_python_core_records(
+    program: Path, backend: str, tmp_path: Path
+) -> None:
+    # GIVEN the same program recorded by the Python core as trees, and as object records
+    # (each changed name an entry, each changed object a record: replay/recorder/versions.py)
+    trees_row, trees = record(program, "python", tmp_path / "trees.db", backend=backend)
+    records_row, records = record(
+        program, "python", tmp_path / "records.db", backend=backend, values="records"
+    )
+    # THEN the records, expanded by the reader, are the very events the trees are
+    assert (trees_row["format_version"], records_row["format_version"]) == (1, 2)
+    assert trees_row["tracer_faults"] == records_row["tracer_faults"] == 0
+    assert len(trees) == len(records) > 0
+    per_thread = len({tid for tid, _ in trees}) > 1
+    expected = comparable(trees, per_thread=per_thread)
+    got = comparable(records, per_thread=per_thread)
+    assert sorted(got) == sorted(expected)
+    for thread_id, want in expected.items():
+        for index, (mine, theirs) in enumerate(zip(got[thread_id], want, strict=True)):
+            assert mine == theirs, f"thread {thread_id}, event {index}"
