@@ -61,6 +61,7 @@ __all__ = [
     "R_SEQ",
     "V_OREF",
     "ExpansionLimits",
+    "ExpansionMemo",
     "RecordLimits",
     "expand",
     "expand_events",
@@ -123,6 +124,7 @@ def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
     has them: `changes` the `(name, tree)` pairs, None when the event changed no name.
     """
     table: dict[int, Any] = {}
+    memo = ExpansionMemo()
     out: list[tuple] = []
     append = out.append
     for event in events:
@@ -134,9 +136,10 @@ def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
         for key, value in changes:
             if type(key) is int:
                 table[key] = value
+                memo.forget(key)
             else:
                 try:
-                    tree = _Expansion(table, limits).form(value, 0)
+                    tree = _Expansion(table, limits, memo).form(value, 0)
                 except KeyError:  # a record the chunk does not hold: say so, never guess
                     tree = (V_ERROR, "?", "replay lost the records of this value")
                 named.append((key, tree))
@@ -175,30 +178,101 @@ def form_reference(form: Any) -> int | None:
     return None
 
 
-def expand(form: Any, records: Mapping[int, Any], limits: RecordLimits) -> Any:
+def expand(
+    form: Any,
+    records: Mapping[int, Any],
+    limits: RecordLimits,
+    memo: ExpansionMemo | None = None,
+) -> Any:
     """The venc the encoder gives for the value `form` stands for, cut from where it is named.
 
     `form` is a name's entry (an atom, a leaf venc, an enum member or a reference) and
     `records` maps each `obj_id` it reaches to that object's record as of the moment shown. A
-    reference to an object without a record raises KeyError: the caller handed too few.
+    reference to an object without a record raises KeyError: the caller handed too few. A
+    `memo` reuses subtrees of earlier expansions over the same records (the caller tells it of
+    every record it changes: `ExpansionMemo.forget`).
     """
-    return _Expansion(records, limits).form(form, 0)
+    return _Expansion(records, limits, memo).form(form, 0)
+
+
+class ExpansionMemo:
+    """Trees of objects already expanded, reused while nothing they show can differ.
+
+    Names that reach the same objects (nbody's `bodies` and `pairs`, an alias, the next change
+    of a name whose other parts stayed) expand the same subtrees again and again; a subtree is
+    kept under `(obj_id, depth)` with what it depends on, and used again when all of it holds:
+    no record it reached has changed since (`forget` drops every tree that reached a changed
+    object), no object it reached is on the path it is met from (that one would be a `V_REF`),
+    and the node budget left where it is met is at least the least budget under which none of
+    its cuts depended on the budget (`need`), so that it is spent alike (`spent`). A tree whose
+    cut depended on the budget, or that met a fault, is not kept. The trees are shared, not
+    copied: readers never change a venc.
+    """
+
+    __slots__ = ("dependents", "hits", "trees")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        """Subtrees used again (for tests and benchmarks)."""
+        self.trees: dict[tuple[int, int], tuple[Any, int, int, frozenset[int]]] = {}
+        """(obj_id, depth) -> (tree, spent, need, reach)."""
+        self.dependents: dict[int, list[tuple[int, int]]] = {}
+        """obj_id -> the keys of the trees that reached it."""
+
+    def keep(
+        self, key: tuple[int, int], tree: Any, spent: int, need: int, reached: set[int]
+    ) -> None:
+        reach = frozenset(reached)
+        self.trees[key] = (tree, spent, need, reach)
+        dependents = self.dependents
+        for oid in reach:
+            keys = dependents.get(oid)
+            if keys is None:
+                dependents[oid] = [key]
+            else:
+                keys.append(key)
+
+    def forget(self, oid: int) -> None:
+        """`oid` has a new record: drop every tree that reached it."""
+        keys = self.dependents.pop(oid, None)
+        if keys:
+            trees = self.trees
+            for key in keys:
+                trees.pop(key, None)
+
+
+_UNBOUNDED = 1 << 62
 
 
 class _Expansion:
     """One top-level value's walk: the encoder's budget and path, replayed over records.
 
     Each method mirrors the `SnapshotEncoder` handler named in its docstring, step for step:
-    the same checks in the same order, so that the budget is spent and given back alike.
+    the same checks in the same order, so that the budget is spent and given back alike. With
+    a memo, each object's expansion also notes what it depends on (`track`: per object being
+    expanded, the objects it reached and its least slack, how far the budget could fall before
+    one of its cuts would change), and a subtree kept in the memo is used instead of expanded.
     """
 
-    __slots__ = ("budget", "limits", "path", "records")
+    __slots__ = ("budget", "limits", "memo", "path", "records", "track")
 
-    def __init__(self, records: Mapping[int, Any], limits: RecordLimits) -> None:
+    def __init__(
+        self, records: Mapping[int, Any], limits: RecordLimits, memo: ExpansionMemo | None = None
+    ) -> None:
         self.records = records
         self.limits = limits
         self.budget = limits.max_nodes
         self.path: list[int] = []
+        self.memo = memo
+        self.track: list[list[Any]] = []  # [reach set, least slack] per object being expanded
+
+    def slack(self, least_budget: int) -> None:
+        """A cut that holds as long as the budget here is at least `least_budget`."""
+        track = self.track
+        if track:
+            slack = self.budget - least_budget
+            top = track[-1]
+            top[1] = min(top[1], slack)
 
     def form(self, f: Any, depth: int) -> Any:
         if type(f) is not tuple:
@@ -214,8 +288,43 @@ class _Expansion:
 
     def object(self, oid: int, depth: int) -> Any:
         record = self.records[oid]
-        if oid in self.path:
+        path = self.path
+        track = self.track
+        if oid in path:
+            if track:
+                track[-1][0].add(oid)
             return (V_REF, oid, record[1])
+        memo = self.memo
+        if memo is None:
+            return self._object(oid, record, depth)
+        kept = memo.trees.get((oid, depth))
+        budget = self.budget
+        if kept is not None:
+            tree, spent, need, reach = kept
+            if budget >= need and reach.isdisjoint(path):
+                memo.hits += 1
+                self.budget = budget - spent
+                if track:
+                    top = track[-1]
+                    top[0] |= reach
+                    top[1] = min(top[1], budget - need)
+                return tree
+        mine: list[Any] = [{oid}, _UNBOUNDED]
+        track.append(mine)
+        try:
+            tree = self._object(oid, record, depth)
+        finally:
+            track.pop()
+        reach, slack = mine
+        if track:
+            top = track[-1]
+            top[0] |= reach
+            top[1] = min(top[1], slack)
+        if slack >= 0 and reach.isdisjoint(path):
+            memo.keep((oid, depth), tree, budget - self.budget, budget - slack, reach)
+        return tree
+
+    def _object(self, oid: int, record: Any, depth: int) -> Any:
         kind = record[0]
         if kind == V_ERROR:
             return record
@@ -226,6 +335,7 @@ class _Expansion:
                 return self.obj(oid, record, depth)
             return self.namedtuple(oid, record, depth)
         except Exception as exc:  # the encoder's own fault, replayed (SnapshotEncoder._fault)
+            self.slack(_UNBOUNDED)  # never kept: a fault is not worth a rule of its own
             args = exc.args
             text = args[0] if len(args) == 1 and type(args[0]) is str else ""
             what = type(exc).__qualname__
@@ -243,8 +353,13 @@ class _Expansion:
         kind, type_name, n, parts = record
         tag = V_SEQ if kind == R_SEQ else V_MAP
         k = self.room(n)
-        if depth >= self.limits.max_depth or (n and k <= 0):
+        if depth >= self.limits.max_depth:
             return (tag, oid, type_name, n, None)
+        if n:
+            max_items = self.limits.max_items
+            self.slack(n if n < max_items else max_items)
+            if k <= 0:
+                return (tag, oid, type_name, n, None)
         self.budget -= k
         depth += 1
         self.path.append(oid)
@@ -268,7 +383,10 @@ class _Expansion:
     def namedtuple(self, oid: int, record: Any, depth: int) -> Any:
         """`_namedtuple`."""
         _, type_name, n, field_count, fields = record
-        if depth >= self.limits.max_depth or self.budget <= 0:
+        if depth >= self.limits.max_depth:
+            return (V_OBJ, oid, type_name, None, True)
+        self.slack(max(1, min(n, field_count, self.limits.max_attrs)))
+        if self.budget <= 0:
             return (V_OBJ, oid, type_name, None, True)
         k = min(n, field_count, self.limits.max_attrs, self.budget)
         self.budget -= k
@@ -283,9 +401,12 @@ class _Expansion:
         """`_obj` with `_slot_attrs`: attributes reserved from the budget, the rest given back."""
         _, type_name, args, dict_length, dict_pairs, slots = record
         budget = self.budget
-        if depth >= self.limits.max_depth or budget <= 0:
+        if depth >= self.limits.max_depth:
             return (V_OBJ, oid, type_name, None, True)
         max_attrs = self.limits.max_attrs
+        self.slack(max(1, max_attrs))
+        if budget <= 0:
+            return (V_OBJ, oid, type_name, None, True)
         room = max_attrs if max_attrs < budget else budget
         self.budget = budget - room
         depth += 1

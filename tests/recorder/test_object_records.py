@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from value_zoo import CASES, Other, Plain, random_value
 
-from replay.object_records import R_OBJ, V_OREF, expand, references
+from replay.object_records import R_OBJ, V_OREF, ExpansionMemo, expand, references
 from replay.recorder.identity import IdentityMap
 from replay.recorder.records import RecordEncoder
 from replay.recorder.redaction import Redactor
@@ -149,6 +149,45 @@ def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) 
         for name, value in names.items():
             tree = encoder.encode_named(name, value)
             assert expand(entries[name], held, limits) == tree, name
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=repr)
+@pytest.mark.parametrize("seed", range(4))
+def test_subtrees_reused_from_earlier_expansions_are_the_encoders_trees(
+    seed: int, limits: CaptureLimits
+) -> None:
+    # The reader keeps the subtrees it expanded (ExpansionMemo) and reuses them for the next
+    # name or event that meets the same object: right only while none of the records they show
+    # changed, they are met from a path that holds none of their objects, and with a budget
+    # that cuts them alike. Names sharing objects, changed in place 40 times, every name
+    # expanded after each change through one memo: each must be the encoder's tree.
+    rng = random.Random(seed)
+    encoder, records = _encoders(limits)
+    pool: list[Any] = []
+    names = {f"v{i}": random_value(rng, 0, pool) for i in range(4)}
+    names["alias"] = rng.choice(pool) if pool else names["v0"]
+    names["pair"] = [names["v0"], names["alias"]]
+    entries: dict[str, Any] = {}
+    held: dict[int, Any] = {}
+    memo = ExpansionMemo()
+    for name, value in names.items():
+        entries[name], reach = records.records_of(name, value)
+        held.update(reach)
+    pool = [x for x in pool if isinstance(x, (list, dict, set, deque, Plain, Other))]
+    for _ in range(40 if pool else 1):
+        if pool:
+            fresh: list[Any] = []
+            changed = _mutate(rng, pool, fresh)
+            made = {encoder.identity.key(changed): records.record(changed)}
+            for value in fresh:
+                made.update(records.records_of(None, value)[1])
+            for oid, record in made.items():
+                held[oid] = record
+                memo.forget(oid)
+        for name in rng.sample(list(names), len(names)):
+            tree = encoder.encode_named(name, names[name])
+            assert expand(entries[name], held, limits, memo) == tree, name
+    assert memo.hits or limits.max_depth == 0 or limits.max_nodes < 40  # tiny budgets bind
 
 
 class Loud:
