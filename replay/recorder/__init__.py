@@ -169,7 +169,9 @@ class Recorder:
         )
         state.is_secret = self.redactor.is_secret
         if self.records:
-            state.diff_locals = ObjectVersions(state, self._encoder).diff_locals
+            versions = ObjectVersions(state, self._encoder)
+            state.diff_locals = versions.diff_locals
+            state.records_for = versions.records_for
             state.carry_records = carry_records
             state.cut_at_safe_points = True
         self._state = state

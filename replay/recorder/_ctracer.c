@@ -465,6 +465,10 @@ struct Tracer {
     PyObject *callee_name;
     PyObject *is_secret;      /* or NULL */
     PyObject *inject;         /* REPLAY_INJECT_FAULT name, or NULL */
+    /* state.records_for (a recording of object records, versions.py), or NULL: the changes of
+     * each diff are turned into entries and records by it, and a list is cut where the writer
+     * asked for it (ts.cut_requested), after an event, never between a diff and its append. */
+    PyObject *records_for;
     /* From bind(). */
     PyObject *set_local_events;
     PyObject *disable;
@@ -1091,6 +1095,20 @@ hand_off(Tracer *t, CThread *th)
     return 0;
 }
 
+/* ts.cut_requested: the writer asks a thread of a recording of object records to hand its list
+ * off (versions.py: only the thread itself may cut its list, between events). 1/0, -1. */
+static int
+cut_requested(CThread *th)
+{
+    PyObject *flag = PyObject_GetAttrString(th->pyts, "cut_requested");
+    if (flag == NULL) {
+        return -1;
+    }
+    int cut = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return cut;
+}
+
 /* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's buffer. Steals
  * payload, changes (flat: diff_locals' names and values one after the other, EbEvent.flat) and
  * deleted (NULL means None); `line` is borrowed. With check, hands the list
@@ -1124,6 +1142,10 @@ emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject 
         && (th->events->n >= t->batch
             || t->nodes_encoded - th->nodes_mark >= (uint64_t)t->batch * BATCH_NODES_PER_EVENT)) {
         return hand_off(t, th);
+    }
+    if (check && t->records_for != NULL) {
+        int cut = cut_requested(th);
+        return cut > 0 ? hand_off(t, th) : cut;
     }
     return 0;
 }
@@ -2387,6 +2409,64 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
     return 0;
 }
 
+/* A recording of object records: `*pchanges` (flat names and trees) replaced by what
+ * state.records_for makes of it, given the changed names' values (versions.py). The values are
+ * read as the diff read them: fast locals by slot, else from the mapping `loc`. */
+static int
+to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyObject **pchanges)
+{
+    PyObject *changes = *pchanges;
+    PyObject *values = PyDict_New();
+    if (values == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k += 2) {
+        PyObject *name = PyTuple_GET_ITEM(changes, k), *v = NULL;
+        if (loc == NULL) {
+            for (int i = 0; i < st->nslots; i++) {
+                if (PyTuple_GET_ITEM(st->ce->names, i) == name) {
+                    v = read_slot(st->ce->kinds, f->localsplus, i);
+                    break;
+                }
+            }
+            Py_XINCREF(v);
+        }
+        else if (PyDict_Check(loc)) {
+            v = PyDict_GetItemWithError(loc, name);
+            Py_XINCREF(v);
+        }
+        else {
+            v = PyObject_GetItem(loc, name);
+        }
+        if (v == NULL) {
+            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_KeyError)) {
+                Py_DECREF(values);
+                return -1;
+            }
+            PyErr_Clear();
+            continue; /* records_for keeps the tree of a name it has no value for */
+        }
+        int rc = PyDict_SetItem(values, name, v);
+        Py_DECREF(v);
+        if (rc < 0) {
+            Py_DECREF(values);
+            return -1;
+        }
+    }
+    PyObject *out = PyObject_CallFunctionObjArgs(t->records_for, values, changes, NULL);
+    Py_DECREF(values);
+    if (out == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(out)) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_TypeError, "records_for must return a tuple");
+        return -1;
+    }
+    Py_SETREF(*pchanges, out);
+    return 0;
+}
+
 /* state.diff_locals(st, frame, encode_named, touched): new references (or NULL for None) in
  * pchanges, pdeleted. `narrow` passes touched_now(st), as sysmon.py does for LINE, exception and
  * leave events (PY_START and PY_RESUME check every name). */
@@ -2434,6 +2514,9 @@ diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObj
         rc = d.loc == NULL ? -1 : diff_mapping(t, st, &d, pchanges, pdeleted);
         break;
     }
+    }
+    if (rc == 0 && *pchanges != NULL && t->records_for != NULL) {
+        rc = to_records(t, st, f, d.loc, pchanges);
     }
     pb_clear(&d.changes);
     pb_clear(&d.rechecked);
@@ -3368,6 +3451,16 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
         || !(t->fault = get_attr_required(state, "fault"))) {
         return -1;
     }
+    PyObject *records_for = PyObject_GetAttrString(state, "records_for");
+    if (records_for == NULL) {
+        PyErr_Clear(); /* a state without object records */
+    }
+    else if (records_for == Py_None) {
+        Py_DECREF(records_for);
+    }
+    else {
+        t->records_for = records_for;
+    }
     PyObject *scope = PyObject_GetAttrString(state, "scope");
     if (scope == NULL) {
         return -1;
@@ -3575,6 +3668,7 @@ tracer_traverse(Tracer *t, visitproc visit, void *arg)
 {
     Py_VISIT(t->state);
     Py_VISIT(t->encode_named);
+    Py_VISIT(t->records_for);
     Py_VISIT(t->encode_exception);
     Py_VISIT(t->register_code);
     Py_VISIT(t->scope_wants);
@@ -3594,6 +3688,7 @@ tracer_clear(Tracer *t)
     fp_clear(&t->fp);
     Py_CLEAR(t->state);
     Py_CLEAR(t->encode_named);
+    Py_CLEAR(t->records_for);
     Py_CLEAR(t->encode_exception);
     Py_CLEAR(t->register_code);
     Py_CLEAR(t->scope_wants);

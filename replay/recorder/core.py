@@ -9,8 +9,8 @@ extension) producing the same events faster. The C core is used when it is built
 `REPLAY_CORE=python` forces the Python cores and `REPLAY_CORE=c` the C one (an error where it
 cannot run). The core that ran is the recording's `backend`.
 
-`REPLAY_VALUE_MODEL=records` writes object records instead of trees (versions.py); only the
-Python cores can yet, so it takes them (with `REPLAY_CORE=c` it is an error).
+`REPLAY_VALUE_MODEL=records` writes object records instead of trees (versions.py), with either
+core (the C core asks the Python record encoder for a changed name's records, for now).
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ def _choose_core(backend: str, why: str) -> tuple[str, str]:
     if wanted not in ("auto", "c", "python"):
         raise UsageError(f"{ENV_CORE} must be 'c' or 'python', not {wanted!r}")
     if value_model() == "records":
-        if wanted == "c":
-            raise UsageError(f"{ENV_VALUE_MODEL}=records is written by the Python cores only")
-        return backend, f"{why}; pure-Python core (object records, {ENV_VALUE_MODEL}=records)"
+        why = f"{why}; object records ({ENV_VALUE_MODEL}=records)"
     if wanted == "python":
         return backend, f"{why}; pure-Python core ({ENV_CORE}=python)"
     c_core = C_CORES[backend]

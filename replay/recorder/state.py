@@ -197,6 +197,8 @@ class RecordingState:
         self.diff_locals: DiffLocals = diff_locals
         """What the Python cores call to diff a frame's locals: `diff_locals`, or in a
         recording of object records `ObjectVersions.diff_locals` (versions.py)."""
+        self.records_for: Callable[[Mapping[str, Any], tuple], tuple] | None = None
+        """The C cores' `diff_locals` in a recording of object records: see versions.py."""
         self.carry_records: Callable[[list[tuple], list[tuple]], None] | None = None
         """Set with the records-writing diff: moves records along with the events a hand-off
         keeps back for the next list (versions.carry_records)."""

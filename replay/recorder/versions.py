@@ -24,7 +24,7 @@ by the writer as before).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -37,7 +37,8 @@ _MISSING = object()
 
 
 class ObjectVersions:
-    """The records-writing `diff_locals` of one recording (set as `RecordingState.diff_locals`)."""
+    """The records-writing `diff_locals` of one recording (set as `RecordingState.diff_locals`
+    for the Python cores), and `records_for`, the same for the C cores' diff."""
 
     def __init__(self, state: RecordingState, encoder: SnapshotEncoder) -> None:
         self.state = state
@@ -59,26 +60,45 @@ class ObjectVersions:
         if changes is None:
             return None, deleted
         values = read_locals(frame, st.code)
-        written = ts.written
-        records_of = self.records.records_of
         out: list[tuple[Any, Any]] = []
+        self._convert(ts.written, values or {}, changes, out.append)
+        return tuple(out), deleted
+
+    def records_for(self, values: Mapping[str, Any], flat: tuple) -> tuple:
+        """The C cores' way in (`_ctracer.c`, to_records): an event's changes, flat (name,
+        tree, name, tree, ...), with the changed names' values, made flat entries and records."""
+        out: list[Any] = []
+        self._convert(
+            self.state.local.ts.written, values, zip(flat[::2], flat[1::2], strict=True), out.extend
+        )
+        return tuple(out)
+
+    def _convert(
+        self,
+        written: dict[int, Any],
+        values: Mapping[str, Any],
+        changes: Iterable[tuple[str, Any]],
+        put: Callable[[tuple[Any, Any]], Any],
+    ) -> None:
+        """Each changed name's records (those `written` does not hold in that version), then
+        its entry, handed to `put` as (key, value) pairs in that order."""
+        records_of = self.records.records_of
         for name, tree in changes:
-            value = values.get(name, _MISSING) if values is not None else _MISSING
+            value = values.get(name, _MISSING)
             if value is _MISSING or _is_fault(tree):
-                out.append((name, tree))  # the tree is its own entry (a leaf, as expand sees it)
+                put((name, tree))  # the tree is its own entry (a leaf, as expand sees it)
                 continue
             try:
                 entry, records = records_of(name, value)
             except Exception as exc:  # never lose the event: the tree stands for the value
-                state.fault(exc)
-                out.append((name, tree))
+                self.state.fault(exc)
+                put((name, tree))
                 continue
             for oid, record in records.items():
                 if written.get(oid, _MISSING) != record:
                     written[oid] = record
-                    out.append((oid, record))
-            out.append((name, entry))
-        return tuple(out), deleted
+                    put((oid, record))
+            put((name, entry))
 
 
 def _is_fault(tree: Any) -> bool:

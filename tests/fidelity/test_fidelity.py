@@ -33,9 +33,14 @@ _C_AVAILABLE = {"sysmon": csysmon.available() is None, "settrace": csettrace.ava
 CORES = (
     [(backend, "python") for backend in BACKENDS]
     + [(backend, "c") for backend in BACKENDS if backend in C_CORES and _C_AVAILABLE[backend]]
-    # "records": the Python core writing object records (REPLAY_VALUE_MODEL=records), which
-    # every reader expands into the trees compared here (replay/recorder/versions.py).
+    # "records", "c-records": each core writing object records (REPLAY_VALUE_MODEL=records),
+    # which every reader expands into the trees compared here (replay/recorder/versions.py).
     + [(backend, "records") for backend in BACKENDS]
+    + [
+        (backend, "c-records")
+        for backend in BACKENDS
+        if backend in C_CORES and _C_AVAILABLE[backend]
+    ]
 )
 
 # replay's event kinds as the settrace events they correspond to; others have no settrace twin.
@@ -68,8 +73,9 @@ ATOM_TYPES = {"NoneType", "bool", "int", "float", "str", "bytes"}
 def _env(core: str | None = None) -> dict[str, str]:
     # Same hash seed for both runs, so set iteration order (and thus recorded items) agree.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    if core == "records":
+    if core is not None and core.endswith("records"):
         env["REPLAY_VALUE_MODEL"] = "records"
+        env["REPLAY_CORE"] = "c" if core == "c-records" else "python"
     elif core is not None:
         env["REPLAY_CORE"] = core
     return env
@@ -198,7 +204,7 @@ def _describe(record: dict[str, Any]) -> str:
 def test_recording_matches_oracle(program: str, backend: str, core: str, tmp_path: Path) -> None:
     oracle = run_oracle(program, tmp_path)
     export = run_replay(program, tmp_path, backend, core)
-    expected_core = C_CORES[backend] if core == "c" else backend
+    expected_core = C_CORES[backend] if core in ("c", "c-records") else backend
     assert export["recording"]["backend"] == expected_core, "the requested core recorded"
     recorded = replay_sequences(export)
 
@@ -249,7 +255,7 @@ def engine_stacks(store: Path) -> list[list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("program", STACK_PROGRAMS)
-@pytest.mark.parametrize("core", [None, "records"], ids=["default", "records"])
+@pytest.mark.parametrize("core", [None, "records", "c-records"], ids=["default", "records", "c"])
 def test_every_frame_of_the_engine_stack_matches_oracle(
     program: str, core: str | None, tmp_path: Path
 ) -> None:

@@ -212,20 +212,20 @@ def test_an_injected_fault_costs_the_same_values_in_both_cores(
     )
 
 
-@pytest.mark.parametrize(
-    "backend", ["sysmon", "settrace"] if sys.version_info >= (3, 12) else ["settrace"]
-)
+@pytest.mark.parametrize("core", ["python", "c"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
 def test_object_records_read_back_as_the_trees_the_python_core_records(
-    program: Path, backend: str, tmp_path: Path
+    program: Path, backend: str, core: str, tmp_path: Path
 ) -> None:
-    # GIVEN the same program recorded by the Python core as trees, and as object records
-    # (each changed name an entry, each changed object a record: replay/recorder/versions.py)
+    # GIVEN the same program recorded by the Python core as trees, and by each core as object
+    # records (each changed name an entry, each changed object a record: recorder/versions.py)
     trees_row, trees = record(program, "python", tmp_path / "trees.db", backend=backend)
     records_row, records = record(
-        program, "python", tmp_path / "records.db", backend=backend, values="records"
+        program, core, tmp_path / "records.db", backend=backend, values="records"
     )
     # THEN the records, expanded by the reader, are the very events the trees are
+    assert records_row["backend"] == CORE_NAMES[backend][core == "c"]
     assert (trees_row["format_version"], records_row["format_version"]) == (1, 2)
     assert trees_row["tracer_faults"] == records_row["tracer_faults"] == 0
     assert len(trees) == len(records) > 0

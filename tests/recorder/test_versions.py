@@ -18,14 +18,17 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from replay.storage import Store
 
 from replay.events import LINE, V_ERROR, V_SEQ
 from replay.object_records import R_SEQ, V_OREF, ExpansionLimits, expand_events
 from replay.reader import open_recording
+from replay.recorder import csettrace
 from replay.recorder.versions import carry_records
 
 REPLAY = (sys.executable, "-m", "replay")
+CORES = ["python"] + (["c"] if csettrace.available() is None else [])
 LIMITS = ExpansionLimits(max_depth=4, max_items=64, max_attrs=64, max_nodes=1024)
 
 # Three names reach each body: a change to one velocity changes the trees of `v`, `bodies`
@@ -61,15 +64,15 @@ print(len(shared["items"]))
 """
 
 
-def record(tmp_path: Path, source: str, values: str, name: str) -> Path:
+def record(tmp_path: Path, source: str, values: str, name: str, core: str = "python") -> Path:
     program = tmp_path / f"{name}.py"
     program.write_text(textwrap.dedent(source))
-    store = tmp_path / f"{name}-{values}.db"
+    store = tmp_path / f"{name}-{values}-{core}.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
     done = subprocess.run(
         [*REPLAY, "record", "-q", "--store", str(store), str(program)],
         cwd=tmp_path,
-        env={**env, "PYTHONHASHSEED": "0", "REPLAY_CORE": "python", "REPLAY_VALUE_MODEL": values},
+        env={**env, "PYTHONHASHSEED": "0", "REPLAY_CORE": core, "REPLAY_VALUE_MODEL": values},
         capture_output=True,
         text=True,
         timeout=120,
@@ -110,11 +113,12 @@ def named_values(events: list[tuple[int, tuple]]) -> list[tuple[int, str, Any]]:
     ]
 
 
+@pytest.mark.parametrize("core", CORES)
 def test_a_change_in_place_is_stored_once_not_in_every_name_that_reaches_it(
-    tmp_path: Path,
+    tmp_path: Path, core: str
 ) -> None:
-    trees = record(tmp_path, CASCADE, "trees", "cascade")
-    records = record(tmp_path, CASCADE, "records", "cascade")
+    trees = record(tmp_path, CASCADE, "trees", "cascade", core)
+    records = record(tmp_path, CASCADE, "records", "cascade", core)
     # The same changes read back (the parity suite checks every field of every event) ...
     assert named_values(events_of(records)) == named_values(events_of(trees))
     # ... from a store that holds each velocity list's new version, not three trees.
@@ -130,11 +134,12 @@ def test_a_change_in_place_is_stored_once_not_in_every_name_that_reaches_it(
     assert all(v[0] == R_SEQ for k, v in moved.items() if type(k) is int)
 
 
+@pytest.mark.parametrize("core", CORES)
 def test_every_chunk_holds_the_records_its_entries_need_across_writer_ticks(
-    tmp_path: Path,
+    tmp_path: Path, core: str
 ) -> None:
-    trees = record(tmp_path, SLOW, "trees", "slow")
-    records = record(tmp_path, SLOW, "records", "slow")
+    trees = record(tmp_path, SLOW, "trees", "slow", core)
+    records = record(tmp_path, SLOW, "records", "slow", core)
     with Store.open(str(records), mode="r") as store:
         chunks = store.chunk_index(store.latest_recording_id())
     assert len(chunks) >= 3, "the writer's ticks cut the main thread's list"
@@ -175,10 +180,7 @@ def test_bad_settings_and_unreadable_recordings_are_one_line_errors(tmp_path: Pa
     program = tmp_path / "p.py"
     program.write_text("x = [1]\nx.append(2)\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
-    for extra in (
-        {"REPLAY_VALUE_MODEL": "graphs"},
-        {"REPLAY_VALUE_MODEL": "records", "REPLAY_CORE": "c"},
-    ):
+    for extra in ({"REPLAY_VALUE_MODEL": "graphs"}, {"REPLAY_VALUE_MODEL": "tree"}):
         done = subprocess.run(
             [*REPLAY, "record", "-q", "--store", str(tmp_path / "bad.db"), str(program)],
             cwd=tmp_path,
