@@ -15,6 +15,7 @@ encoder's own accessors (its type cache, `_instance_dict`, the base types' C slo
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from typing import Any
 
@@ -27,6 +28,7 @@ from replay.object_records import (
     R_PAIR,
     R_SEQ,
     V_OREF,
+    expand,
 )
 from replay.recorder.snapshot import (
     K_ENUM,
@@ -59,32 +61,31 @@ class RecordEncoder:
         self._max_items = limits.max_items
         self._max_attrs = limits.max_attrs
         self._max_depth = limits.max_depth
-        self._met: list[tuple[int, Any]] | None = None  # (obj_id, object) of each reference made
+        self._met: dict[int, Any] | None = None  # obj_id -> object, of each reference made
 
     def records_of(self, name: str | None, value: Any) -> tuple[Any, dict[int, Any]]:
         """The entry of `name` (None: a value without a name, such as a return value) and the
-        records of the objects it reaches within the capture depth, which `expand` needs."""
-        met: list[tuple[int, Any]] = []
+        records of the objects its expansion shows, which `expand` needs.
+
+        Exactly those: the records are made as the expansion asks for them (`_RecordsOnDemand`),
+        so the work is bounded by the capture limits as the encoder's is (`max_nodes` per name),
+        however far the objects reach. Making the records of everything within the capture
+        depth instead would take up to `max_items` ** `max_depth` records for one name.
+        """
+        met: dict[int, Any] = {}
         self._met = met
-        records: dict[int, Any] = {}
         try:
             entry = self.form(value) if name is None else self.entry_named(name, value)
-            depth = 0
-            while met and depth <= self._max_depth:
-                level = [(oid, obj) for oid, obj in met if oid not in records]
-                met.clear()
-                for oid, obj in level:
-                    if oid not in records:
-                        records[oid] = self.record(obj)
-                depth += 1
+            records = _RecordsOnDemand(self, met)
+            expand(entry, records, self.encoder.limits)
         finally:
             self._met = None
-        return entry, records
+        return entry, records.made
 
     def _ref(self, x: Any) -> Any:
         oid = self.encoder._key(x)
         if self._met is not None:
-            self._met.append((oid, x))
+            self._met[oid] = x
         return (V_OREF, oid)
 
     # -- entries ---------------------------------------------------------------------------------
@@ -220,3 +221,27 @@ class RecordEncoder:
 
 def _dict_pairs(obj: Any, k: int) -> list[Any]:
     return list(islice(dict.items(obj), k))
+
+
+class _RecordsOnDemand(Mapping[int, Any]):
+    """The records an expansion asks for, made when it asks (`RecordEncoder.records_of`)."""
+
+    def __init__(self, encoder: RecordEncoder, met: dict[int, Any]) -> None:
+        self.encoder = encoder
+        self.met = met
+        self.made: dict[int, Any] = {}
+
+    def __getitem__(self, oid: int) -> Any:
+        record = self.made.get(oid, _NOT_MADE)
+        if record is _NOT_MADE:
+            record = self.made[oid] = self.encoder.record(self.met[oid])
+        return record
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.made)
+
+    def __len__(self) -> int:
+        return len(self.made)
+
+
+_NOT_MADE = object()

@@ -143,12 +143,31 @@ def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) 
     for _ in range(40):
         fresh: list[Any] = []
         changed = _mutate(rng, pool, fresh)
-        held[encoder.identity.key(changed)] = records.record(changed)
-        for value in fresh:  # what the change linked in, to the depth any name can reach it
+        changed_id = encoder.identity.key(changed)
+        held[changed_id] = records.record(changed)
+        for value in fresh:  # what the change linked in
             held.update(records.records_of(None, value)[1])
+        for name, value in names.items():
+            # The records a name's expansion shows now: only the changed object's differs
+            # from a record made before (new ones appear where the change made more visible).
+            _, reach = records.records_of(name, value)
+            assert {o for o, r in reach.items() if o in held and held[o] != r} <= {changed_id}
+            held.update(reach)
         for name, value in names.items():
             tree = encoder.encode_named(name, value)
             assert expand(entries[name], held, limits) == tree, name
+
+
+def test_a_name_that_reaches_many_objects_costs_the_records_its_value_shows() -> None:
+    # 40 x 40 x 40 lists of one-item lists, all within the capture depth: the encoder shows at
+    # most max_nodes of them, and records are made for those alone (each item it shows is one
+    # node), not for the 65,000 objects within the depth.
+    grid = [[[[k] for k in range(40)] for _ in range(40)] for _ in range(40)]
+    limits = CaptureLimits()
+    encoder, records = _encoders(limits)
+    entry, made = records.records_of("grid", grid)
+    assert len(made) <= limits.max_nodes + 1
+    assert expand(entry, made, limits) == encoder.encode_named("grid", grid)
 
 
 @pytest.mark.parametrize("limits", LIMITS, ids=repr)
