@@ -54,6 +54,7 @@ from replay.events import V_ENUM, V_ERROR, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SE
 
 __all__ = [
     "NO_ARGS",
+    "R_GROWN",
     "R_MAP",
     "R_NAMEDTUPLE",
     "R_OBJ",
@@ -63,9 +64,11 @@ __all__ = [
     "ExpansionLimits",
     "ExpansionMemo",
     "RecordLimits",
+    "apply_record",
     "expand",
     "expand_events",
     "form_reference",
+    "grown",
     "references",
 ]
 
@@ -76,6 +79,11 @@ R_MAP = 21
 R_OBJ = 22
 R_NAMEDTUPLE = 23
 R_PAIR = 24
+R_GROWN = 25
+"""`(R_GROWN, length, more)` in an event, under an obj_id: that object's record as the chunk last
+holds it (an `R_SEQ` or `R_MAP`), with its length now `length` and the item or pair forms `more`
+after its own. Most changes of a list or dict in place add at its end (an append, a new key),
+and past `max_items` only the length changes: a few bytes instead of the whole record."""
 
 NO_ARGS = (R_OBJ, "no args")  # the `args` field of a record of an object that is no exception
 
@@ -114,6 +122,35 @@ class ExpansionLimits(NamedTuple):
         return cls(*values)
 
 
+def apply_record(table: dict[int, Any], oid: int, value: Any) -> None:
+    """File an event's record (or `R_GROWN` change of one) for `oid` in `table`.
+
+    A growth of a record the table does not hold drops the object from the table instead: a
+    value that needs it then shows as lost, never as a wrong record."""
+    if type(value) is tuple and value and value[0] == R_GROWN:
+        base = table.get(oid)
+        if base is None or base[0] not in (R_SEQ, R_MAP):
+            table.pop(oid, None)
+            return
+        value = (base[0], base[1], value[1], [*base[3], *value[2]])
+    table[oid] = value
+
+
+def grown(old: Any, new: Any) -> Any:
+    """`new` as an `R_GROWN` change of `old` if that is what it is (same kind and type, `old`'s
+    item or pair forms first), else `new` itself."""
+    if (
+        type(old) is tuple
+        and old[0] == new[0]
+        and new[0] in (R_SEQ, R_MAP)
+        and old[1] == new[1]
+        and len(new[3]) >= len(old[3])
+        and new[3][: len(old[3])] == old[3]
+    ):
+        return (R_GROWN, new[2], new[3][len(old[3]) :])
+    return new
+
+
 def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
     """One chunk's events with each name's entry expanded into its tree, records left out.
 
@@ -135,7 +172,7 @@ def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
         named: list[tuple[str, Any]] = []
         for key, value in changes:
             if type(key) is int:
-                table[key] = value
+                apply_record(table, key, value)
                 memo.forget(key)
             else:
                 try:

@@ -19,7 +19,18 @@ records they refer to (`carry_records`). And a list is cut only by its own threa
 events: the writer, which cuts a tree recording's lists at its ticks from its own thread, could
 cut between an event's records and its append, so here it asks the thread instead
 (`ThreadState.cut_requested`, taken at the thread's next event; a thread that has ended is cut
-by the writer as before).
+by the writer as before). What that costs, known and not fixed yet: a live thread's events
+since its last hand-off reach the store at its next event or when the recording stops, not at
+the writer's next tick, nor at the flushes before a crash (an uncaught exception's, a signal's):
+a process killed outright (SIGKILL) loses them, up to one list per thread, where a recording of
+trees loses half a second at most. The cure is for the writer to know when a thread is between
+events (a flag the C cores can set at no cost), for stage (c).
+
+Which names changed is still decided on trees (the C cores' fingerprints, the Python cores'
+encoder), so recording costs as much as before, and the Python record encoder (`records_of`)
+comes on top for every changed name, in the C cores too: this stage is for the store and the
+readers, proven by the fidelity and parity suites; the C record encoder, which would take the
+records from the C walk, is stage (c) (docs/internals.md, "The plan").
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
-from replay.object_records import form_reference, references
+from replay.object_records import R_GROWN, apply_record, form_reference, grown, references
 from replay.recorder.records import RecordEncoder
 from replay.recorder.snapshot import SnapshotEncoder
 from replay.recorder.state import FrameState, RecordingState, diff_locals, read_locals
@@ -95,9 +106,10 @@ class ObjectVersions:
                 put((name, tree))
                 continue
             for oid, record in records.items():
-                if written.get(oid, _MISSING) != record:
+                old = written.get(oid, _MISSING)
+                if old != record:
                     written[oid] = record
-                    put((oid, record))
+                    put((oid, record if old is _MISSING else grown(old, record)))
             put((name, entry))
 
 
@@ -121,19 +133,24 @@ def carry_records(handed: list[tuple], kept: list[tuple]) -> None:
         if changes:
             for key, value in changes:
                 if type(key) is int:
-                    table[key] = value
+                    apply_record(table, key, value)
     if not table:
         return
     carried: dict[int, Any] = {}
     todo: list[int] = []
+    after = dict(table)  # the records as the kept events change them, to follow their references
     for event in kept:
         for key, value in event[6] or ():
-            if type(key) is int:
-                todo.extend(references(value))
-            else:
+            if type(key) is not int:
                 oid = form_reference(value)
                 if oid is not None:
                     todo.append(oid)
+                continue
+            if type(value) is tuple and value[0] == R_GROWN:
+                todo.append(key)  # grown from a record handed: that record goes with it
+            apply_record(after, key, value)
+            if key in after:
+                todo.extend(references(after[key]))
     while todo:
         oid = todo.pop()
         if oid in carried or oid not in table:

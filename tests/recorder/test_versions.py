@@ -22,7 +22,16 @@ import pytest
 from replay.storage import Store
 
 from replay.events import LINE, V_ERROR, V_SEQ
-from replay.object_records import R_SEQ, V_OREF, ExpansionLimits, expand_events
+from replay.object_records import (
+    R_GROWN,
+    R_MAP,
+    R_SEQ,
+    V_OREF,
+    ExpansionLimits,
+    apply_record,
+    expand_events,
+    grown,
+)
 from replay.reader import open_recording
 from replay.recorder import csettrace
 from replay.recorder.versions import carry_records
@@ -214,3 +223,39 @@ def test_bad_settings_and_unreadable_recordings_are_one_line_errors(tmp_path: Pa
         and "capture limits" in done.stderr
     )
     assert store.read_bytes() == before
+
+
+def test_a_list_or_dict_that_grows_is_written_as_what_it_gained() -> None:
+    old = (R_SEQ, "list", 2, [1, (V_OREF, 5)])
+    longer = (R_SEQ, "list", 3, [1, (V_OREF, 5), "x"])
+    assert grown(old, longer) == (R_GROWN, 3, ["x"])
+    past_max_items = (R_SEQ, "list", 900, [1, (V_OREF, 5)])
+    assert grown(old, past_max_items) == (R_GROWN, 900, [])
+    changed = (R_SEQ, "list", 2, [2, (V_OREF, 5)])
+    assert grown(old, changed) is changed  # an item replaced: the whole record
+    assert grown(old, (R_SEQ, "tuple", 3, [1, (V_OREF, 5), 0]))[0] == R_SEQ  # another type
+    pairs = (R_MAP, "dict", 1, [("a", 1)])
+    assert grown(pairs, (R_MAP, "dict", 2, [("a", 1), ("b", 2)])) == (R_GROWN, 2, [("b", 2)])
+    table = {7: old}
+    apply_record(table, 7, (R_GROWN, 3, ["x"]))
+    assert table[7] == longer
+    apply_record(table, 8, (R_GROWN, 3, ["x"]))  # nothing to grow: dropped, shown as lost
+    assert 8 not in table
+    inner = (R_SEQ, "list", 1, [0])
+    events = [
+        (LINE, 1, 0, 1, 1, None, ((5, inner), (7, old), ("xs", (V_OREF, 7))), None),
+        (LINE, 2, 0, 1, 2, None, ((7, (R_GROWN, 3, ["x"])), ("xs", (V_OREF, 7))), None),
+    ]
+    xs = expand_events(events, LIMITS)[1][6][0][1]
+    assert xs == (V_SEQ, 7, "list", 3, [1, (V_SEQ, 5, "list", 1, [0]), "x"])
+
+
+def test_events_kept_back_with_a_growth_take_the_record_it_grows() -> None:
+    old = (R_SEQ, "list", 1, [(V_OREF, 2)])
+    handed = [
+        (LINE, 1, 0, 1, 1, None, ((2, (R_SEQ, "list", 0, [])), (1, old), ("xs", (V_OREF, 1))), None)
+    ]
+    kept = [(LINE, 2, 0, 1, 2, None, ((1, (R_GROWN, 2, [3])), ("xs", (V_OREF, 1))), None)]
+    carry_records(handed, kept)
+    expanded = expand_events(kept, LIMITS)
+    assert expanded[0][6] == (("xs", (V_SEQ, 1, "list", 2, [(V_SEQ, 2, "list", 0, []), 3])),)
