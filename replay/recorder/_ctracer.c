@@ -2416,16 +2416,30 @@ static int
 to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyObject **pchanges)
 {
     PyObject *changes = *pchanges;
+    /* Only containers and objects have records: changes of atoms and leaves alone (most of
+     * them) stay as they are, each its own entry. */
+    int any = 0;
+    for (Py_ssize_t k = 1; k < PyTuple_GET_SIZE(changes) && !any; k += 2) {
+        PyObject *tree = PyTuple_GET_ITEM(changes, k);
+        any = PyTuple_CheckExact(tree) && PyTuple_GET_SIZE(tree) == 5;
+    }
+    if (!any) {
+        return 0;
+    }
     PyObject *values = PyDict_New();
-    if (values == NULL) {
+    PyObject *done = values != NULL ? PyDict_New() : NULL; /* name -> (entry, records) made in C */
+    if (done == NULL) {
+        Py_XDECREF(values);
         return -1;
     }
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k += 2) {
         PyObject *name = PyTuple_GET_ITEM(changes, k), *v = NULL;
+        int slow = 1;
         if (loc == NULL) {
             for (int i = 0; i < st->nslots; i++) {
                 if (PyTuple_GET_ITEM(st->ce->names, i) == name) {
                     v = read_slot(st->ce->kinds, f->localsplus, i);
+                    slow = st->ce->slow[i];
                     break;
                 }
             }
@@ -2447,14 +2461,33 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
             continue; /* records_for keeps the tree of a name it has no value for */
         }
         int rc = PyDict_SetItem(values, name, v);
+        if (rc == 0 && !slow && t->fp.enabled) {
+            /* The records in C, from the tree just made (fp_records); else the Python ones. */
+            PyObject *made = PyDict_New(), *entry = NULL;
+            int r = made != NULL ? fp_records(&t->fp, v, PyTuple_GET_ITEM(changes, k + 1), &entry,
+                                              made)
+                                 : -1;
+            if (r > 0) {
+                PyObject *pair = PyTuple_Pack(2, entry, made);
+                rc = pair != NULL ? PyDict_SetItem(done, name, pair) : -1;
+                Py_XDECREF(pair);
+            }
+            else if (r < 0) {
+                rc = -1;
+            }
+            Py_XDECREF(entry);
+            Py_XDECREF(made);
+        }
         Py_DECREF(v);
         if (rc < 0) {
             Py_DECREF(values);
+            Py_DECREF(done);
             return -1;
         }
     }
-    PyObject *out = PyObject_CallFunctionObjArgs(t->records_for, values, changes, NULL);
+    PyObject *out = PyObject_CallFunctionObjArgs(t->records_for, values, changes, done, NULL);
     Py_DECREF(values);
+    Py_DECREF(done);
     if (out == NULL) {
         return -1;
     }
@@ -3993,6 +4026,25 @@ tracer_c_encode(Tracer *t, PyObject *v)
     return venc != NULL || PyErr_Occurred() ? venc : Py_NewRef(Py_NotImplemented);
 }
 
+/* Test helper: the C encoder's tree of `v` and what fp_records makes of it, as (tree, entry,
+ * records), or NotImplemented where either leaves `v` to Python. */
+static PyObject *
+tracer_c_records(Tracer *t, PyObject *v)
+{
+    PyObject *tree = tracer_c_encode(t, v);
+    if (tree == NULL || tree == Py_NotImplemented) {
+        return tree;
+    }
+    PyObject *made = PyDict_New(), *entry = NULL;
+    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made) : -1;
+    if (r <= 0) {
+        Py_DECREF(tree);
+        Py_XDECREF(made);
+        return r < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    }
+    return Py_BuildValue("(NNN)", tree, entry, made);
+}
+
 /* The walk's fingerprint of a value, 0 when it gives up: whether the core can tell that the value
  * has not changed without the Python encoder (tests). */
 static PyObject *
@@ -4008,6 +4060,8 @@ tracer_c_fingerprint(Tracer *t, PyObject *v)
 static PyMethodDef tracer_methods[] = {
     {"_c_encode", (PyCFunction)tracer_c_encode, METH_O,
      "What the C encoder makes of a value, or NotImplemented (tests)."},
+    {"_c_records", (PyCFunction)tracer_c_records, METH_O,
+     "The C encoder's tree of a value, its entry and records, or NotImplemented (tests)."},
     {"_c_fingerprint", (PyCFunction)tracer_c_fingerprint, METH_O,
      "The walk's fingerprint of a value, 0 when it gives up (tests)."},
     {"bind", (PyCFunction)tracer_bind, METH_VARARGS,

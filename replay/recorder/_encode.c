@@ -996,3 +996,389 @@ fp_encode(Fingerprinter *fp, PyObject *v)
     }
     return venc;
 }
+
+/* ------------------------------------------------------------------------------------------- */
+/* Object records (replay/recorder/records.py, versions.py)                                     */
+/*
+ * In a recording of object records, a changed name is written as its entry and the records of
+ * the objects its value shows. The tree the C core has just made for the name (to decide that
+ * it changed) shows exactly those objects, each with its serial: fp_records walks the tree and
+ * the live value side by side and makes, for each container or object the tree shows, its
+ * record as `RecordEncoder.record` makes it (its own level to `max_items`/`max_attrs`, each
+ * item that is itself a container or object a reference `(V_OREF, serial)`). What it does not
+ * know it leaves to the Python record encoder (NULL, no exception: "not mine"): a secret-looking
+ * pair in a sequence, a deque, a slotted object, an exception, a namedtuple, an enum member
+ * whose value is not an atom, and any live value that is no longer what the tree shows (its
+ * serial differs: another thread changed it meanwhile).
+ */
+
+enum { R_TAG_OREF = 12, R_TAG_SEQ = 20, R_TAG_MAP = 21, R_TAG_OBJ = 22, R_TAG_ENUM = 10 };
+
+/* (V_OREF, serial of x) */
+static PyObject *
+rec_ref(Enc *e, PyObject *x)
+{
+    PyObject *key = serial_of(e, x);
+    return key != NULL ? Py_BuildValue("(iN)", R_TAG_OREF, key) : NULL;
+}
+
+/* A leaf's form: its venc, as the tree encoder makes it; but an enum member whose value is a
+ * container has a form of its own (the value's reference): the Python encoder's. */
+static PyObject *
+rec_leaf(Enc *e, PyObject *x)
+{
+    PyObject *leaf = enc_opaque(e, x);
+    if (leaf != NULL && PyTuple_CheckExact(leaf) && PyTuple_GET_SIZE(leaf) == 4
+        && PyLong_CheckExact(PyTuple_GET_ITEM(leaf, 0))
+        && PyLong_AsLong(PyTuple_GET_ITEM(leaf, 0)) == R_TAG_ENUM
+        && PyTuple_CheckExact(PyTuple_GET_ITEM(leaf, 3))) {
+        Py_DECREF(leaf);
+        return NULL;
+    }
+    return leaf;
+}
+
+/* `RecordEncoder.form`. */
+static PyObject *
+rec_form(Enc *e, PyObject *x)
+{
+    Fingerprinter *fp = e->fp;
+    PyTypeObject *tp = Py_TYPE(x);
+    if (tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyFloat_Type
+        || tp == &PyBool_Type || x == Py_None) {
+        return enc_value(e, x, 0); /* itself, or cut; NULL for an int only Python shows */
+    }
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
+        return rec_ref(e, x);
+    }
+    if (!fp_is_part(x, fp->deque_type)) {
+        return rec_leaf(e, x);
+    }
+    PyObject *tname = NULL;
+    int kind = fp_type_kind(fp, tp, &tname);
+    if (fp_leaf_kind(kind)) {
+        return rec_leaf(e, x);
+    }
+    switch (kind) {
+    case FP_PLAIN:
+    case FP_LIST:
+    case FP_TUPLE:
+    case FP_DICT:
+    case FP_SET:
+    case FP_DEQUE:
+    case FP_SLOTTED:
+    case FP_EXCEPTION:
+    case FP_NAMEDTUPLE:
+        return rec_ref(e, x);
+    default:
+        return NULL;
+    }
+}
+
+/* `RecordEncoder.item_form`: a secret-looking pair is the Python encoder's. */
+static PyObject *
+rec_item_form(Enc *e, PyObject *x)
+{
+    PyTypeObject *tx = Py_TYPE(x);
+    if ((tx == &PyTuple_Type || tx == &PyList_Type) && Py_SIZE(x) == 2) {
+        int secret = key_is_secret(e, PySequence_Fast_ITEMS(x)[0]);
+        if (secret != 0) {
+            return NULL; /* secret: not mine; -1: not mine either */
+        }
+    }
+    return rec_form(e, x);
+}
+
+/* The first k items of a list, tuple or set (hash table order) or their subclass, with
+ * references, into items (k slots); how many were taken. */
+static Py_ssize_t
+rec_take_items(PyObject *v, Py_ssize_t k, PyObject **items)
+{
+    if (PyAnySet_Check(v)) {
+        PySetObject *so = (PySetObject *)v;
+        Py_ssize_t got = 0;
+        for (Py_ssize_t i = 0; i <= so->mask && got < k; i++) {
+            setentry *entry = &so->table[i];
+            if (entry->key != NULL && entry->hash != -1) {
+                items[got++] = Py_NewRef(entry->key);
+            }
+        }
+        return got;
+    }
+    PyObject **src = PyTuple_Check(v) ? ((PyTupleObject *)v)->ob_item : ((PyListObject *)v)->ob_item;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        items[i] = Py_NewRef(src[i]);
+    }
+    return k;
+}
+
+/* A record `(R_SEQ, tname, n, [item forms])`, `(R_MAP, tname, n, [(key, value) forms])` or
+ * `(R_OBJ, tname, NO_ARGS, dict_length, [(name, form)], [])` of v, a list, tuple, set, dict
+ * (or a subclass of one) or a plain object; NULL without an exception for anything else. */
+static PyObject *
+rec_record(Enc *e, PyObject *v)
+{
+    Fingerprinter *fp = e->fp;
+    PyTypeObject *tp = Py_TYPE(v);
+    PyObject *tname = NULL;
+    int kind;
+    if (tp == &PyList_Type) {
+        kind = FP_LIST, tname = fp->names.list;
+    }
+    else if (tp == &PyTuple_Type) {
+        kind = FP_TUPLE, tname = fp->names.tuple;
+    }
+    else if (tp == &PyDict_Type) {
+        kind = FP_DICT, tname = fp->names.dict;
+    }
+    else {
+        kind = fp_type_kind(fp, tp, &tname);
+    }
+    if (kind == FP_LIST || kind == FP_TUPLE || kind == FP_SET) {
+        Py_ssize_t n = kind == FP_SET ? PySet_GET_SIZE(v) : Py_SIZE(v);
+        Py_ssize_t k = n < fp->max_items ? n : fp->max_items;
+        PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
+        if (items == NULL) {
+            return PyErr_NoMemory();
+        }
+        Py_ssize_t got = rec_take_items(v, k, items);
+        PyObject *forms = PyList_New(got);
+        for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
+            PyObject *f = rec_item_form(e, items[i]);
+            if (f == NULL) {
+                Py_CLEAR(forms);
+                break;
+            }
+            PyList_SET_ITEM(forms, i, f);
+        }
+        release(items, got);
+        return forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_SEQ, tname, n, forms) : NULL;
+    }
+    if (kind == FP_DICT) {
+        Py_ssize_t n = PyDict_GET_SIZE(v), got = 0;
+        PyObject **pairs = copy_pairs(v, n < fp->max_items ? n : fp->max_items, &got);
+        if (pairs == NULL) {
+            return NULL;
+        }
+        PyObject *forms = PyList_New(got);
+        for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
+            PyObject *k = pairs[2 * i], *val = pairs[2 * i + 1];
+            int secret = key_is_secret(e, k);
+            PyObject *kf = secret < 0 ? NULL : rec_form(e, k);
+            PyObject *vf = kf == NULL ? NULL : secret ? redacted(e, val) : rec_form(e, val);
+            PyObject *pair = vf != NULL ? PyTuple_Pack(2, kf, vf) : NULL;
+            Py_XDECREF(kf);
+            Py_XDECREF(vf);
+            if (pair == NULL) {
+                Py_CLEAR(forms);
+                break;
+            }
+            PyList_SET_ITEM(forms, i, pair);
+        }
+        release(pairs, 2 * got);
+        return forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms) : NULL;
+    }
+    if (kind != FP_PLAIN) {
+        return NULL;
+    }
+    PyObject *d = PyObject_GenericGetDict(v, NULL);
+    if (d == NULL || !PyDict_CheckExact(d)) {
+        if (d == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(d);
+        return NULL;
+    }
+    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
+    PyObject **pairs = copy_pairs(d, n < fp->max_attrs ? n : fp->max_attrs, &got);
+    Py_DECREF(d);
+    if (pairs == NULL) {
+        return NULL;
+    }
+    PyObject *forms = PyList_New(got);
+    for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
+        PyObject *name = pairs[2 * i], *val = pairs[2 * i + 1], *pair;
+        if (!PyUnicode_CheckExact(name)) {
+            pair = PyTuple_Pack(2, Py_None, Py_None); /* a key that is not an exact str */
+        }
+        else {
+            int secret = key_is_secret(e, name);
+            PyObject *vf = secret < 0 ? NULL : secret ? redacted(e, val) : rec_form(e, val);
+            pair = vf != NULL ? PyTuple_Pack(2, name, vf) : NULL;
+            Py_XDECREF(vf);
+        }
+        if (pair == NULL) {
+            Py_CLEAR(forms);
+            break;
+        }
+        PyList_SET_ITEM(forms, i, pair);
+    }
+    release(pairs, 2 * got);
+    if (forms == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(iO(is)nN[])", R_TAG_OBJ, tname, R_TAG_OBJ, "no args", n, forms);
+}
+
+/* Whether a tree node is a container's or object's, and its serial (borrowed). */
+static PyObject *
+rec_node_serial(Enc *e, PyObject *tree)
+{
+    if (!PyTuple_CheckExact(tree) || PyTuple_GET_SIZE(tree) != 5
+        || !PyLong_CheckExact(PyTuple_GET_ITEM(tree, 0))) {
+        return NULL;
+    }
+    long tag = PyLong_AsLong(PyTuple_GET_ITEM(tree, 0));
+    Fingerprinter *fp = e->fp;
+    return tag == fp->tags.seq || tag == fp->tags.map || tag == fp->tags.obj
+               ? PyTuple_GET_ITEM(tree, 1)
+               : NULL;
+}
+
+/* The records of what `tree` shows of `v`, into `made` (serial -> record). 1, 0 (not mine),
+ * -1 (error). */
+static int
+rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
+{
+    PyObject *serial = rec_node_serial(e, tree);
+    if (serial == NULL) {
+        return 1; /* an atom, a leaf, a back reference: no record */
+    }
+    if (depth > FP_MAX_PATH) {
+        return 0;
+    }
+    PyObject *key = serial_of(e, v);
+    if (key == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int same = PyObject_RichCompareBool(key, serial, Py_EQ);
+    Py_DECREF(key);
+    if (same <= 0) {
+        return same; /* changed since the tree was made: the Python encoder's */
+    }
+    PyObject *record = PyDict_GetItemWithError(made, serial);
+    if (record == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        record = rec_record(e, v);
+        if (record == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        int rc = PyDict_SetItem(made, serial, record);
+        Py_DECREF(record);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    long tag = PyLong_AsLong(PyTuple_GET_ITEM(tree, 0));
+    Fingerprinter *fp = e->fp;
+    if (tag == fp->tags.obj) {
+        PyObject *attrs = PyTuple_GET_ITEM(tree, 3);
+        if (!PyDict_Check(attrs) || PyDict_GET_SIZE(attrs) == 0) {
+            return 1;
+        }
+        PyObject *d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL || !PyDict_CheckExact(d)) {
+            Py_XDECREF(d);
+            PyErr_Clear();
+            return 0;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *name, *vt;
+        int rc = 1;
+        while (rc == 1 && PyDict_Next(attrs, &pos, &name, &vt)) {
+            if (rec_node_serial(e, vt) == NULL) {
+                continue;
+            }
+            PyObject *val = PyDict_GetItemWithError(d, name);
+            if (val == NULL) {
+                rc = PyErr_Occurred() ? -1 : 0;
+                break;
+            }
+            Py_INCREF(val);
+            rc = rec_walk(e, val, vt, made, depth + 1);
+            Py_DECREF(val);
+        }
+        Py_DECREF(d);
+        return rc;
+    }
+    PyObject *shown = PyTuple_GET_ITEM(tree, 4);
+    if (!PyList_Check(shown) || PyList_GET_SIZE(shown) == 0) {
+        return 1; /* cut: the record alone */
+    }
+    Py_ssize_t k = PyList_GET_SIZE(shown), got;
+    int is_map = tag == fp->tags.map;
+    PyObject **live = NULL;
+    if (is_map) {
+        if (!PyDict_Check(v)) {
+            return 0;
+        }
+        live = copy_pairs(v, k, &got);
+        got *= 2;
+    }
+    else {
+        if (!(PyList_Check(v) || PyTuple_Check(v) || PyAnySet_Check(v))) {
+            return 0;
+        }
+        Py_ssize_t n = PyAnySet_Check(v) ? PySet_GET_SIZE(v) : Py_SIZE(v);
+        if (n < k) {
+            return 0;
+        }
+        live = PyMem_Malloc((size_t)k * sizeof(PyObject *));
+        got = live != NULL ? rec_take_items(v, k, live) : 0;
+    }
+    if (live == NULL) {
+        return -1;
+    }
+    int rc = got == (is_map ? 2 * k : k);
+    for (Py_ssize_t i = 0; rc == 1 && i < k; i++) {
+        PyObject *node = PyList_GET_ITEM(shown, i);
+        if (is_map) {
+            if (!PyTuple_CheckExact(node) || PyTuple_GET_SIZE(node) != 2) {
+                rc = 0;
+                break;
+            }
+            rc = rec_walk(e, live[2 * i], PyTuple_GET_ITEM(node, 0), made, depth + 1);
+            if (rc == 1) {
+                rc = rec_walk(e, live[2 * i + 1], PyTuple_GET_ITEM(node, 1), made, depth + 1);
+            }
+        }
+        else {
+            rc = rec_walk(e, live[i], node, made, depth + 1);
+        }
+    }
+    release(live, got);
+    return rc;
+}
+
+int
+fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made)
+{
+    *entry = NULL;
+    if (!fp->can_encode) {
+        return 0;
+    }
+    Enc e;
+    e.fp = fp;
+    e.budget = fp->max_nodes;
+    e.npath = 0;
+    e.cursor = -1;
+    e.parts_gen = fp->parts_gen;
+    e.python_calls = fp->python_calls;
+    PyObject *serial = rec_node_serial(&e, tree);
+    if (serial == NULL) {
+        *entry = Py_NewRef(tree); /* an atom or a leaf is its own entry */
+        return 1;
+    }
+    int rc = rec_walk(&e, v, tree, made, 0);
+    if (rc < 0) {
+        callback_failed(); /* the Python encoder decides */
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (rc == 1) {
+        *entry = Py_BuildValue("(iO)", R_TAG_OREF, serial);
+        return *entry != NULL ? 1 : -1;
+    }
+    return 0;
+}

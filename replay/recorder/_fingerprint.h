@@ -553,6 +553,10 @@ int fp_dict_head_has(PyObject *d, Py_ssize_t take, PyObject *name);
  * with no exception when `v` holds something only the Python encoder knows (the caller runs it),
  * or NULL with an exception that must reach the program (KeyboardInterrupt). */
 PyObject *fp_encode(Fingerprinter *fp, PyObject *v);
+/* A recording of object records: the entry of a value whose tree the core just made, and the
+ * records of the objects the tree shows, into `made` (serial -> record). 1 done, 0 not mine
+ * (the Python record encoder's), -1 error. (_encode.c) */
+int fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made);
 
 /* Remember `venc` as the encoding of `v` with fingerprint `f` (nothing if f is 0). 0 or -1. */
 int fp_remember(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc);

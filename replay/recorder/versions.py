@@ -75,13 +75,18 @@ class ObjectVersions:
         self._convert(ts.written, values or {}, changes, out.append)
         return tuple(out), deleted
 
-    def records_for(self, values: Mapping[str, Any], flat: tuple) -> tuple:
+    def records_for(
+        self,
+        values: Mapping[str, Any],
+        flat: tuple,
+        made: Mapping[str, tuple[Any, dict[int, Any]]] | None = None,
+    ) -> tuple:
         """The C cores' way in (`_ctracer.c`, to_records): an event's changes, flat (name,
-        tree, name, tree, ...), with the changed names' values, made flat entries and records."""
+        tree, name, tree, ...), with the changed names' values, made flat entries and records;
+        `made` holds the entries and records the C record encoder made (fp_records), by name."""
         out: list[Any] = []
-        self._convert(
-            self.state.local.ts.written, values, zip(flat[::2], flat[1::2], strict=True), out.extend
-        )
+        pairs = zip(flat[::2], flat[1::2], strict=True)
+        self._convert(self.state.local.ts.written, values, pairs, out.extend, made)
         return tuple(out)
 
     def _convert(
@@ -90,6 +95,7 @@ class ObjectVersions:
         values: Mapping[str, Any],
         changes: Iterable[tuple[str, Any]],
         put: Callable[[tuple[Any, Any]], Any],
+        made: Mapping[str, tuple[Any, dict[int, Any]]] | None = None,
     ) -> None:
         """Each changed name's records (those `written` does not hold in that version), then
         its entry, handed to `put` as (key, value) pairs in that order."""
@@ -100,7 +106,8 @@ class ObjectVersions:
                 put((name, tree))  # the tree is its own entry (a leaf, as expand sees it)
                 continue
             try:
-                entry, records = records_of(name, value)
+                done = made.get(name) if made else None
+                entry, records = done if done is not None else records_of(name, value)
             except Exception as exc:  # never lose the event: the tree stands for the value
                 self.state.fault(exc)
                 put((name, tree))

@@ -45,6 +45,7 @@ from value_zoo import (
     random_value,
 )
 
+from replay.object_records import R_MAP, R_OBJ, R_SEQ, V_OREF, expand
 from replay.recorder import csettrace
 from replay.recorder.identity import IdentityMap
 from replay.recorder.redaction import Redactor
@@ -700,3 +701,46 @@ def test_values_changed_between_encodings_encode_alike(seed: int) -> None:
             _python(c_side, value)
             continue
         assert c_venc == py_venc
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        CaptureLimits(),
+        CaptureLimits(max_depth=1),
+        CaptureLimits(max_items=2, max_attrs=2),
+        CaptureLimits(max_nodes=5),
+        CaptureLimits(max_string=3),
+    ],
+    ids=repr,
+)
+def test_the_c_records_expand_to_the_c_encoders_tree(limits: CaptureLimits) -> None:
+    # A recording of object records (REPLAY_VALUE_MODEL=records) takes a changed name's
+    # records from the tree the C core just made (fp_records): expanded, they must give that
+    # tree back, whatever the limits cut. What the C side leaves to Python is allowed, but
+    # the plain containers and objects are its own.
+    mine = 0
+    for name, value in [*CASES.items(), *((f"random{i}", v) for i, v in enumerate(_randoms()))]:
+        tracer, _, _ = _encoders(limits)
+        got = tracer._c_records(value)
+        if got is NotImplemented:
+            continue
+        tree, entry, records = got
+        assert expand(entry, records, limits) == tree, name
+        mine += 1
+    assert mine > 100
+
+
+def _randoms() -> list[Any]:
+    rng = random.Random(7)
+    return [random_value(rng, 0, []) for _ in range(300)]
+
+
+def test_the_c_records_of_plain_containers_are_made_in_c() -> None:
+    tracer, _, _ = _encoders(CaptureLimits())
+    shared = [1.5, 2.5]
+    value = {"a": [shared, (shared, "x")], "b": Plain(), "c": {1, 2}}
+    tree, entry, records = tracer._c_records(value)
+    assert entry == (V_OREF, tree[1])
+    assert {r[0] for r in records.values()} == {R_SEQ, R_MAP, R_OBJ}
+    assert expand(entry, records, CaptureLimits()) == tree
