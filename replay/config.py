@@ -8,8 +8,8 @@ it. Environment knobs read anywhere in replay are listed here so they can be fou
 - REPLAY_CONFIG: set by `replay record` for child processes; its presence starts a recorder.
 - REPLAY_CORE: force the per-event core (`python` or `c`), see replay/recorder/core.py.
 - REPLAY_VALUE_MODEL: `trees` (the default) or `records`: how changed values are written (object
-  records, stage (b) of the version model in docs/internals.md; the Python cores only for now),
-  see replay/recorder/versions.py.
+  records, the version model's stages (b) and (c) in docs/internals.md, "The plan"), see
+  replay/recorder/versions.py.
 - REPLAY_PARENT: set by a recording process for its children: the parent's recording id.
 - REPLAY_ON_BACKLOG: default of `replay record --on-backlog` (`block` or `drop`): what a traced
   thread does when the writer is behind by more than the memory bound (see writer.py).

@@ -26,11 +26,13 @@ a process killed outright (SIGKILL) loses them, up to one list per thread, where
 trees loses half a second at most. The cure is for the writer to know when a thread is between
 events (a flag the C cores can set at no cost), for stage (c).
 
-Which names changed is still decided on trees (the C cores' fingerprints, the Python cores'
-encoder), so recording costs as much as before, and the Python record encoder (`records_of`)
-comes on top for every changed name, in the C cores too: this stage is for the store and the
-readers, proven by the fidelity and parity suites; the C record encoder, which would take the
-records from the C walk, is stage (c) (docs/internals.md, "The plan").
+Which names changed is still decided on trees (the C cores' fingerprints and encoder, the
+Python cores' encoder), and the records of a changed name come on top: the C cores read them
+off the tree they just made (`fp_records` in _encode.c, for lists, tuples, sets, dicts and
+plain objects), and ask `records_of` here for the rest. So recording costs more than with trees
+(every changed name's whole reach is recorded again, where the C tree encoder reuses the parts
+it made before); what removes that cost is stage (d), the reader deciding which names changed
+(docs/internals.md, "The plan").
 """
 
 from __future__ import annotations
