@@ -2409,15 +2409,89 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
     return 0;
 }
 
-/* A recording of object records: `*pchanges` (flat names and trees) replaced by what
- * state.records_for makes of it, given the changed names' values (versions.py). The values are
- * read as the diff read them: fast locals by slot, else from the mapping `loc`. */
+/* The calling thread's table of the records its current list holds (versions.py:
+ * state.local.ts.written). A new reference, NULL on error. */
+static PyObject *
+records_written(Tracer *t)
+{
+    PyObject *local = PyObject_GetAttrString(t->state, "local");
+    PyObject *ts = local != NULL ? PyObject_GetAttrString(local, "ts") : NULL;
+    PyObject *written = ts != NULL ? PyObject_GetAttrString(ts, "written") : NULL;
+    Py_XDECREF(local);
+    Py_XDECREF(ts);
+    if (written != NULL && !PyDict_CheckExact(written)) {
+        Py_DECREF(written);
+        PyErr_SetString(PyExc_TypeError, "ThreadState.written must be a dict");
+        return NULL;
+    }
+    return written;
+}
+
+/* object_records.grown(old, new): `new` as a growth of `old` where it is one. New reference. */
+static PyObject *
+records_grown(PyObject *old, PyObject *record)
+{
+    static PyObject *grown = NULL; /* the function, imported once (strong, for the process) */
+    if (grown == NULL) {
+        PyObject *mod = PyImport_ImportModule("replay.object_records");
+        grown = mod != NULL ? PyObject_GetAttrString(mod, "grown") : NULL;
+        Py_XDECREF(mod);
+        if (grown == NULL) {
+            return NULL;
+        }
+    }
+    return PyObject_CallFunctionObjArgs(grown, old, record, NULL);
+}
+
+/* One changed name's records in C (fp_records, from the tree just made): those the list's
+ * table does not hold in that version go to `out`, then the name's entry. 1 done, 0 not mine
+ * (the Python record encoder's), -1 error. */
+static int
+name_records(Tracer *t, PyObject *written, PyObject *name, PyObject *v, PyObject *tree,
+             PairBuf *out)
+{
+    PyObject *made = PyDict_New(), *entry = NULL;
+    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made) : -1;
+    Py_ssize_t pos = 0;
+    PyObject *oid, *record;
+    while (r > 0 && PyDict_Next(made, &pos, &oid, &record)) {
+        PyObject *old = PyDict_GetItemWithError(written, oid);
+        if (old == record) {
+            continue; /* the same record, kept by fp_records: already in this list */
+        }
+        int same = old != NULL ? PyObject_RichCompareBool(old, record, Py_EQ) : 0;
+        PyObject *put = same < 0 ? NULL : same ? NULL : old != NULL ? records_grown(old, record)
+                                                                    : Py_NewRef(record);
+        if (same < 0 || (!same && put == NULL)) {
+            r = -1;
+            break;
+        }
+        if (same) {
+            r = PyDict_SetItem(written, oid, record) < 0 ? -1 : 1; /* the identical one now */
+            continue;
+        }
+        r = PyDict_SetItem(written, oid, record) < 0 || pb_add(out, oid, put) < 0 ? -1 : 1;
+        Py_DECREF(put);
+    }
+    if (r > 0 && pb_add(out, name, entry) < 0) {
+        r = -1;
+    }
+    Py_XDECREF(entry);
+    Py_XDECREF(made);
+    return r;
+}
+
+/* A recording of object records: `*pchanges` (flat names and trees) replaced by the names'
+ * entries and records (versions.py). A change of an atom or leaf is its own entry; a container
+ * or object's records are made in C where fp_records can, else by state.records_for (the Python
+ * record encoder). The values are read as the diff read them: fast locals by slot, else from
+ * the mapping `loc`. */
 static int
 to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyObject **pchanges)
 {
     PyObject *changes = *pchanges;
     /* Only containers and objects have records: changes of atoms and leaves alone (most of
-     * them) stay as they are, each its own entry. */
+     * them) stay as they are. */
     int any = 0;
     for (Py_ssize_t k = 1; k < PyTuple_GET_SIZE(changes) && !any; k += 2) {
         PyObject *tree = PyTuple_GET_ITEM(changes, k);
@@ -2426,15 +2500,21 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
     if (!any) {
         return 0;
     }
-    PyObject *values = PyDict_New();
-    PyObject *done = values != NULL ? PyDict_New() : NULL; /* name -> (entry, records) made in C */
-    if (done == NULL) {
-        Py_XDECREF(values);
+    PyObject *written = records_written(t);
+    if (written == NULL) {
         return -1;
     }
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(changes); k += 2) {
-        PyObject *name = PyTuple_GET_ITEM(changes, k), *v = NULL;
+    PairBuf out;
+    pb_init(&out);
+    int rc = 0;
+    for (Py_ssize_t k = 0; rc == 0 && k < PyTuple_GET_SIZE(changes); k += 2) {
+        PyObject *name = PyTuple_GET_ITEM(changes, k), *tree = PyTuple_GET_ITEM(changes, k + 1);
+        PyObject *v = NULL;
         int slow = 1;
+        if (!(PyTuple_CheckExact(tree) && PyTuple_GET_SIZE(tree) == 5)) {
+            rc = pb_add(&out, name, tree);
+            continue;
+        }
         if (loc == NULL) {
             for (int i = 0; i < st->nslots; i++) {
                 if (PyTuple_GET_ITEM(st->ce->names, i) == name) {
@@ -2454,49 +2534,50 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
         }
         if (v == NULL) {
             if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_KeyError)) {
-                Py_DECREF(values);
-                return -1;
+                rc = -1;
+                break;
             }
             PyErr_Clear();
-            continue; /* records_for keeps the tree of a name it has no value for */
+            rc = pb_add(&out, name, tree); /* no value to read: the tree is its own entry */
+            continue;
         }
-        int rc = PyDict_SetItem(values, name, v);
-        if (rc == 0 && !slow && t->fp.enabled) {
-            /* The records in C, from the tree just made (fp_records); else the Python ones. */
-            PyObject *made = PyDict_New(), *entry = NULL;
-            int r = made != NULL ? fp_records(&t->fp, v, PyTuple_GET_ITEM(changes, k + 1), &entry,
-                                              made)
-                                 : -1;
-            if (r > 0) {
-                PyObject *pair = PyTuple_Pack(2, entry, made);
-                rc = pair != NULL ? PyDict_SetItem(done, name, pair) : -1;
-                Py_XDECREF(pair);
+        int r = !slow && t->fp.enabled ? name_records(t, written, name, v, tree, &out) : 0;
+        if (r == 0) {
+            /* The Python record encoder, for this name (state.records_for). */
+            PyObject *values = Py_BuildValue("{OO}", name, v);
+            PyObject *one = values != NULL ? PyTuple_Pack(2, name, tree) : NULL;
+            PyObject *got = one != NULL
+                                ? PyObject_CallFunctionObjArgs(t->records_for, values, one, NULL)
+                                : NULL;
+            Py_XDECREF(values);
+            Py_XDECREF(one);
+            if (got == NULL || !PyTuple_CheckExact(got)) {
+                if (got != NULL) {
+                    PyErr_SetString(PyExc_TypeError, "records_for must return a tuple");
+                }
+                Py_XDECREF(got);
+                r = -1;
             }
-            else if (r < 0) {
-                rc = -1;
+            else {
+                for (Py_ssize_t j = 0; r == 0 && j + 1 < PyTuple_GET_SIZE(got); j += 2) {
+                    r = pb_add(&out, PyTuple_GET_ITEM(got, j), PyTuple_GET_ITEM(got, j + 1));
+                }
+                Py_DECREF(got);
             }
-            Py_XDECREF(entry);
-            Py_XDECREF(made);
         }
         Py_DECREF(v);
-        if (rc < 0) {
-            Py_DECREF(values);
-            Py_DECREF(done);
-            return -1;
-        }
+        rc = r < 0 ? -1 : 0;
     }
-    PyObject *out = PyObject_CallFunctionObjArgs(t->records_for, values, changes, done, NULL);
-    Py_DECREF(values);
-    Py_DECREF(done);
-    if (out == NULL) {
+    Py_DECREF(written);
+    if (rc < 0) {
+        pb_clear(&out);
         return -1;
     }
-    if (!PyTuple_CheckExact(out)) {
-        Py_DECREF(out);
-        PyErr_SetString(PyExc_TypeError, "records_for must return a tuple");
-        return -1;
+    PyObject *flat = pb_take_tuple(&out);
+    if (flat == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
     }
-    Py_SETREF(*pchanges, out);
+    Py_SETREF(*pchanges, flat);
     return 0;
 }
 

@@ -1112,6 +1112,62 @@ rec_take_items(PyObject *v, Py_ssize_t k, PyObject **items)
     return k;
 }
 
+/* One item in an own-level hash: what its form depends on. An exact atom or a part by
+ * identity (and class), a leaf by its content (fp_opaque: a generator's text may change);
+ * 0 where that cannot be said (the record is then not kept). */
+static uint64_t
+rec_item_hash(Enc *e, PyObject *x)
+{
+    PyTypeObject *tp = Py_TYPE(x);
+    uint64_t h = (uint64_t)(uintptr_t)x * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)tp;
+    if (tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyFloat_Type
+        || tp == &PyBool_Type || x == Py_None || fp_is_part(x, e->fp->deque_type)) {
+        return h | 1;
+    }
+    uint64_t f = 0;
+    return fp_opaque(e->fp, x, &f) > 0 ? (h ^ (f * 0xC2B2AE3D27D4EB4FULL)) | 1 : 0;
+}
+
+static inline uint64_t
+rec_mix(uint64_t h, uint64_t x)
+{
+    return (h ^ x) * 0x100000001B3ULL + 0x9E3779B97F4A7C15ULL;
+}
+
+/* The memo entry for v, and whether it holds v's record as it is now (own: v's own-level
+ * hash, 0 for "not kept"). */
+static FpRecordMemo *
+rec_memo_of(Enc *e, PyObject *v, uint64_t own, int *hit)
+{
+    Fingerprinter *fp = e->fp;
+    *hit = 0;
+    if (own == 0 || fp->entries == NULL) {
+        return NULL;
+    }
+    if (fp->record_memo == NULL) {
+        fp->record_memo = PyMem_Calloc(FP_RECORD_MEMO, sizeof(FpRecordMemo));
+        if (fp->record_memo == NULL) {
+            return NULL; /* no memo: records made every time */
+        }
+    }
+    FpRecordMemo *m = &fp->record_memo[fp_slot_of(v, FP_RECORD_MEMO)];
+    uint64_t changes = ((const uint64_t *)fp->entry_changes.buf)[1];
+    *hit = m->record != NULL && m->obj == (void *)v && m->own == own && m->changes == changes;
+    return m;
+}
+
+static PyObject *
+rec_memo_keep(Enc *e, FpRecordMemo *m, PyObject *v, uint64_t own, PyObject *record)
+{
+    if (m != NULL && record != NULL) {
+        m->obj = (void *)v;
+        m->own = own;
+        m->changes = ((const uint64_t *)e->fp->entry_changes.buf)[1];
+        Py_XSETREF(m->record, Py_NewRef(record));
+    }
+    return record;
+}
+
 /* A record `(R_SEQ, tname, n, [item forms])`, `(R_MAP, tname, n, [(key, value) forms])` or
  * `(R_OBJ, tname, NO_ARGS, dict_length, [(name, form)], [])` of v, a list, tuple, set, dict
  * (or a subclass of one) or a plain object; NULL without an exception for anything else. */
@@ -1142,6 +1198,17 @@ rec_record(Enc *e, PyObject *v)
             return PyErr_NoMemory();
         }
         Py_ssize_t got = rec_take_items(v, k, items);
+        uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
+        for (Py_ssize_t i = 0; i < got && own; i++) {
+            uint64_t h = rec_item_hash(e, items[i]);
+            own = h ? rec_mix(own, h) | 1 : 0;
+        }
+        int hit;
+        FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
+        if (hit) {
+            release(items, got);
+            return Py_NewRef(m->record);
+        }
         PyObject *forms = PyList_New(got);
         for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
             PyObject *f = rec_item_form(e, items[i]);
@@ -1152,13 +1219,25 @@ rec_record(Enc *e, PyObject *v)
             PyList_SET_ITEM(forms, i, f);
         }
         release(items, got);
-        return forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_SEQ, tname, n, forms) : NULL;
+        return rec_memo_keep(
+            e, m, v, own, forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_SEQ, tname, n, forms) : NULL);
     }
     if (kind == FP_DICT) {
         Py_ssize_t n = PyDict_GET_SIZE(v), got = 0;
         PyObject **pairs = copy_pairs(v, n < fp->max_items ? n : fp->max_items, &got);
         if (pairs == NULL) {
             return NULL;
+        }
+        uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
+        for (Py_ssize_t i = 0; i < 2 * got && own; i++) {
+            uint64_t h = rec_item_hash(e, pairs[i]);
+            own = h ? rec_mix(own, h) | 1 : 0;
+        }
+        int hit;
+        FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
+        if (hit) {
+            release(pairs, 2 * got);
+            return Py_NewRef(m->record);
         }
         PyObject *forms = PyList_New(got);
         for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
@@ -1176,7 +1255,8 @@ rec_record(Enc *e, PyObject *v)
             PyList_SET_ITEM(forms, i, pair);
         }
         release(pairs, 2 * got);
-        return forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms) : NULL;
+        return rec_memo_keep(
+            e, m, v, own, forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms) : NULL);
     }
     if (kind != FP_PLAIN) {
         return NULL;
@@ -1194,6 +1274,17 @@ rec_record(Enc *e, PyObject *v)
     Py_DECREF(d);
     if (pairs == NULL) {
         return NULL;
+    }
+    uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
+    for (Py_ssize_t i = 0; i < 2 * got && own; i++) {
+        uint64_t h = rec_item_hash(e, pairs[i]);
+        own = h ? rec_mix(own, h) | 1 : 0;
+    }
+    int hit;
+    FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
+    if (hit) {
+        release(pairs, 2 * got);
+        return Py_NewRef(m->record);
     }
     PyObject *forms = PyList_New(got);
     for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
@@ -1217,7 +1308,8 @@ rec_record(Enc *e, PyObject *v)
     if (forms == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(iO(is)nN[])", R_TAG_OBJ, tname, R_TAG_OBJ, "no args", n, forms);
+    return rec_memo_keep(
+        e, m, v, own, Py_BuildValue("(iO(is)nN[])", R_TAG_OBJ, tname, R_TAG_OBJ, "no args", n, forms));
 }
 
 /* Whether a tree node is a container's or object's, and its serial (borrowed). */

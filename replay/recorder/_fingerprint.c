@@ -2370,6 +2370,13 @@ fp_clear(Fingerprinter *fp)
     }
     Py_CLEAR(fp->ref_type);
     Py_CLEAR(fp->ref_callback);
+    if (fp->record_memo != NULL) {
+        for (int i = 0; i < FP_RECORD_MEMO; i++) {
+            Py_CLEAR(fp->record_memo[i].record);
+        }
+        PyMem_Free(fp->record_memo);
+        fp->record_memo = NULL;
+    }
     if (fp->entries != NULL) {
         PyBuffer_Release(&fp->entry_changes);
         PyMem_Free(fp->entry_memo);

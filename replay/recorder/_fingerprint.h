@@ -109,6 +109,19 @@ fp_int_member(int type)
 /* At most this many encoder nodes held by the value cache (about 100 bytes each). */
 #define FP_MAX_CACHED_NODES 131072
 
+/* Object records made by fp_records, by object (direct-mapped): the record of an object whose
+ * own level has not changed (the same items, by identity) is the one made before, so a name's
+ * reach is not recorded again only to be found equal, and the list's table finds it by
+ * identity. Valid while the identity map's entries stand (entry_changes[1]): a record holds
+ * its items' serials. */
+#define FP_RECORD_MEMO 4096
+typedef struct {
+    void *obj;          /* the object (not held: `own` covers all its record depends on) */
+    uint64_t own;       /* its own level: type, length, its items' identities */
+    uint64_t changes;   /* entry_changes[1] when it was made */
+    PyObject *record;   /* strong */
+} FpRecordMemo;
+
 /* How the walk and the C encoder read instances of a class. */
 enum {
     FP_NOT_WALKED = 0, /* the Python encoder's rules only */
@@ -382,6 +395,7 @@ typedef struct {
     Py_buffer entry_changes; /* IdentityMap.entry_changes, two uint64 (held if entries is set) */
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
     FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
+    FpRecordMemo *record_memo; /* FP_RECORD_MEMO entries (fp_records), or NULL until needed */
     uint64_t nodes_built;    /* lists, tuples, dicts and objects the C encoder built, counted */
     uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
                               * while it stands still, no Python code ran (nothing changed) */

@@ -77,18 +77,13 @@ class ObjectVersions:
         self._convert(ts.written, values or {}, changes, out.append)
         return tuple(out), deleted
 
-    def records_for(
-        self,
-        values: Mapping[str, Any],
-        flat: tuple,
-        made: Mapping[str, tuple[Any, dict[int, Any]]] | None = None,
-    ) -> tuple:
-        """The C cores' way in (`_ctracer.c`, to_records): an event's changes, flat (name,
-        tree, name, tree, ...), with the changed names' values, made flat entries and records;
-        `made` holds the entries and records the C record encoder made (fp_records), by name."""
+    def records_for(self, values: Mapping[str, Any], flat: tuple) -> tuple:
+        """The C cores' way in (`_ctracer.c`, to_records) for what their C record encoder
+        leaves: changes, flat (name, tree, name, tree, ...), with the names' values, made flat
+        entries and records."""
         out: list[Any] = []
         pairs = zip(flat[::2], flat[1::2], strict=True)
-        self._convert(self.state.local.ts.written, values, pairs, out.extend, made)
+        self._convert(self.state.local.ts.written, values, pairs, out.extend)
         return tuple(out)
 
     def _convert(
@@ -97,7 +92,6 @@ class ObjectVersions:
         values: Mapping[str, Any],
         changes: Iterable[tuple[str, Any]],
         put: Callable[[tuple[Any, Any]], Any],
-        made: Mapping[str, tuple[Any, dict[int, Any]]] | None = None,
     ) -> None:
         """Each changed name's records (those `written` does not hold in that version), then
         its entry, handed to `put` as (key, value) pairs in that order."""
@@ -108,15 +102,14 @@ class ObjectVersions:
                 put((name, tree))  # the tree is its own entry (a leaf, as expand sees it)
                 continue
             try:
-                done = made.get(name) if made else None
-                entry, records = done if done is not None else records_of(name, value)
+                entry, records = records_of(name, value)
             except Exception as exc:  # never lose the event: the tree stands for the value
                 self.state.fault(exc)
                 put((name, tree))
                 continue
             for oid, record in records.items():
                 old = written.get(oid, _MISSING)
-                if old != record:
+                if old is not record and old != record:  # `is`: the C encoder's kept records
                     written[oid] = record
                     put((oid, record if old is _MISSING else grown(old, record)))
             put((name, entry))
