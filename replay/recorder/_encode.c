@@ -1007,12 +1007,11 @@ fp_encode(Fingerprinter *fp, PyObject *v)
  * record as `RecordEncoder.record` makes it (its own level to `max_items`/`max_attrs`, each
  * item that is itself a container or object a reference `(V_OREF, serial)`). What it does not
  * know it leaves to the Python record encoder (NULL, no exception: "not mine"): a secret-looking
- * pair in a sequence, a deque, a slotted object, an exception, a namedtuple, an enum member
- * whose value is not an atom, and any live value that is no longer what the tree shows (its
- * serial differs: another thread changed it meanwhile).
+ * pair in a sequence, a deque, an enum member whose value is not an atom, and any live value
+ * that is no longer what the tree shows (its serial differs: another thread changed it).
  */
 
-enum { R_TAG_OREF = 12, R_TAG_SEQ = 20, R_TAG_MAP = 21, R_TAG_OBJ = 22, R_TAG_ENUM = 10 };
+enum { R_TAG_OREF = 12, R_TAG_SEQ = 20, R_TAG_MAP = 21, R_TAG_OBJ = 22, R_TAG_NT = 23, R_TAG_ENUM = 10 };
 
 /* (V_OREF, serial of x) */
 static PyObject *
@@ -1168,6 +1167,139 @@ rec_memo_keep(Enc *e, FpRecordMemo *m, PyObject *v, uint64_t own, PyObject *reco
     return record;
 }
 
+/* `RecordEncoder._named`: (name, form), or (name, redacted) under a secret-looking name. */
+static PyObject *
+rec_named(Enc *e, PyObject *name, PyObject *val)
+{
+    int secret = key_is_secret(e, name);
+    PyObject *vf = secret < 0 ? NULL : secret ? redacted(e, val) : rec_form(e, val);
+    if (vf == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, name, vf);
+    Py_DECREF(vf);
+    return pair;
+}
+
+/* `RecordEncoder._obj` for a slotted object or an exception (FP_SLOTTED, FP_EXCEPTION):
+ * `(R_OBJ, tname, args form or NO_ARGS, dict_length, [(name, form)], [set slots])`, the set
+ * slots to max_attrs + 1 (whether the object is cut is decided where it is shown). */
+static PyObject *
+rec_slotted(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
+{
+    Fingerprinter *fp = e->fp;
+    int exc = te->kind == FP_EXCEPTION;
+    int has_dict = exc || te->has_dict;
+    Py_ssize_t nslots = exc ? 0 : te->nslots;
+    /* The layout is copied: making forms may run Python code that reclassifies the class. */
+    FpSlot *slots = nslots ? PyMem_Malloc((size_t)nslots * sizeof *slots) : NULL;
+    if (nslots && slots == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < nslots; i++) {
+        slots[i].name = Py_NewRef(te->slots[i].name);
+        slots[i].offset = te->slots[i].offset;
+        slots[i].type = te->slots[i].type;
+    }
+    PyObject *args = NULL, *dict_forms = NULL, *slot_forms = NULL, *record = NULL;
+    Py_ssize_t dict_length = -1;
+    if (exc) {
+        PyObject *a = ((PyBaseExceptionObject *)v)->args;
+        a = Py_NewRef(a != NULL ? a : Py_None);
+        args = rec_form(e, a);
+        Py_DECREF(a);
+    }
+    else {
+        args = Py_BuildValue("(is)", R_TAG_OBJ, "no args");
+    }
+    dict_forms = args != NULL ? PyList_New(0) : NULL;
+    if (dict_forms != NULL && has_dict) {
+        PyObject *d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL || !PyDict_CheckExact(d)) {
+            PyErr_Clear();
+            Py_XDECREF(d);
+            Py_CLEAR(dict_forms); /* not mine */
+        }
+        else {
+            dict_length = PyDict_GET_SIZE(d);
+            Py_ssize_t got = 0;
+            PyObject **pairs = copy_pairs(d, dict_length < fp->max_attrs ? dict_length
+                                                                          : fp->max_attrs, &got);
+            Py_DECREF(d);
+            for (Py_ssize_t i = 0; pairs != NULL && dict_forms != NULL && i < got; i++) {
+                PyObject *name = pairs[2 * i];
+                PyObject *pair = PyUnicode_CheckExact(name) ? rec_named(e, name, pairs[2 * i + 1])
+                                                            : PyTuple_Pack(2, Py_None, Py_None);
+                if (pair == NULL || PyList_Append(dict_forms, pair) < 0) {
+                    Py_CLEAR(dict_forms);
+                }
+                Py_XDECREF(pair);
+            }
+            if (pairs != NULL) {
+                release(pairs, 2 * got);
+            }
+            else {
+                Py_CLEAR(dict_forms);
+            }
+        }
+    }
+    slot_forms = dict_forms != NULL ? PyList_New(0) : NULL;
+    for (Py_ssize_t i = 0; slot_forms != NULL && i < nslots; i++) {
+        if (PyList_GET_SIZE(slot_forms) > fp->max_attrs) {
+            break;
+        }
+        PyObject *val = fp_slot_get(v, &slots[i]);
+        if (val == NULL) {
+            if (PyErr_Occurred()) {
+                Py_CLEAR(slot_forms);
+            }
+            continue; /* unset: not shown */
+        }
+        PyObject *pair = rec_named(e, slots[i].name, val);
+        Py_DECREF(val);
+        if (pair == NULL || PyList_Append(slot_forms, pair) < 0) {
+            Py_CLEAR(slot_forms);
+        }
+        Py_XDECREF(pair);
+    }
+    if (slot_forms != NULL) {
+        record = Py_BuildValue("(iOOnOO)", R_TAG_OBJ, tname, args, dict_length, dict_forms,
+                               slot_forms);
+    }
+    Py_XDECREF(args);
+    Py_XDECREF(dict_forms);
+    Py_XDECREF(slot_forms);
+    for (Py_ssize_t i = 0; i < nslots; i++) {
+        Py_DECREF(slots[i].name);
+    }
+    PyMem_Free(slots);
+    return record;
+}
+
+/* `RecordEncoder._namedtuple`: `(R_NAMEDTUPLE, tname, n, field_count, [(field, form)])`. */
+static PyObject *
+rec_namedtuple(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
+{
+    if (te->fields == NULL) {
+        return NULL;
+    }
+    PyObject *fields = Py_NewRef(te->fields);
+    Py_ssize_t n = PyTuple_GET_SIZE(v), nf = PyTuple_GET_SIZE(fields);
+    Py_ssize_t k = n < nf ? n : nf;
+    k = k < e->fp->max_attrs ? k : e->fp->max_attrs;
+    PyObject *forms = PyList_New(k);
+    for (Py_ssize_t i = 0; forms != NULL && i < k; i++) {
+        PyObject *pair = rec_named(e, PyTuple_GET_ITEM(fields, i), PyTuple_GET_ITEM(v, i));
+        if (pair == NULL) {
+            Py_CLEAR(forms);
+            break;
+        }
+        PyList_SET_ITEM(forms, i, pair);
+    }
+    Py_DECREF(fields);
+    return forms != NULL ? Py_BuildValue("(iOnnN)", R_TAG_NT, tname, n, nf, forms) : NULL;
+}
+
 /* A record `(R_SEQ, tname, n, [item forms])`, `(R_MAP, tname, n, [(key, value) forms])` or
  * `(R_OBJ, tname, NO_ARGS, dict_length, [(name, form)], [])` of v, a list, tuple, set, dict
  * (or a subclass of one) or a plain object; NULL without an exception for anything else. */
@@ -1258,6 +1390,13 @@ rec_record(Enc *e, PyObject *v)
         return rec_memo_keep(
             e, m, v, own, forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms) : NULL);
     }
+    if (kind == FP_SLOTTED || kind == FP_EXCEPTION || kind == FP_NAMEDTUPLE) {
+        const FpTypeEntry *te = fp_type_entry(fp, tp);
+        if (te == NULL || te->kind != kind) {
+            return NULL;
+        }
+        return kind == FP_NAMEDTUPLE ? rec_namedtuple(e, v, tname, te) : rec_slotted(e, v, tname, te);
+    }
     if (kind != FP_PLAIN) {
         return NULL;
     }
@@ -1310,6 +1449,53 @@ rec_record(Enc *e, PyObject *v)
     }
     return rec_memo_keep(
         e, m, v, own, Py_BuildValue("(iO(is)nN[])", R_TAG_OBJ, tname, R_TAG_OBJ, "no args", n, forms));
+}
+
+/* The value of attribute `name` as the encoder shows it for an object of a kind fp_records
+ * knows: a namedtuple's field, an exception's `args`, an instance dict's entry, a set slot. A
+ * new reference, or NULL (with an exception: an error; without: not found, not mine). */
+static PyObject *
+rec_attr(Enc *e, PyObject *v, PyObject *name)
+{
+    Fingerprinter *fp = e->fp;
+    const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
+    int kind = te != NULL ? te->kind : FP_PLAIN;
+    if (kind == FP_NAMEDTUPLE) {
+        PyObject *fields = te->fields;
+        for (Py_ssize_t i = 0; fields != NULL && i < PyTuple_GET_SIZE(fields)
+                               && i < PyTuple_GET_SIZE(v); i++) {
+            if (PyTuple_GET_ITEM(fields, i) == name
+                || PyUnicode_Compare(PyTuple_GET_ITEM(fields, i), name) == 0) {
+                return Py_NewRef(PyTuple_GET_ITEM(v, i));
+            }
+        }
+        return NULL;
+    }
+    if (kind == FP_EXCEPTION && PyUnicode_Compare(name, fp->names.args) == 0) {
+        PyObject *a = ((PyBaseExceptionObject *)v)->args;
+        return Py_NewRef(a != NULL ? a : Py_None);
+    }
+    if (kind != FP_SLOTTED || te->has_dict) {
+        PyObject *d = PyObject_GenericGetDict(v, NULL);
+        if (d == NULL || !PyDict_CheckExact(d)) {
+            Py_XDECREF(d);
+            PyErr_Clear();
+            return NULL;
+        }
+        PyObject *val = PyDict_GetItemWithError(d, name);
+        Py_XINCREF(val);
+        Py_DECREF(d);
+        if (val != NULL || PyErr_Occurred()) {
+            return val;
+        }
+    }
+    for (Py_ssize_t i = 0; kind == FP_SLOTTED && i < te->nslots; i++) {
+        if (te->slots[i].name == name || PyUnicode_Compare(te->slots[i].name, name) == 0) {
+            FpSlot slot = te->slots[i];
+            return fp_slot_get(v, &slot);
+        }
+    }
+    return NULL;
 }
 
 /* Whether a tree node is a container's or object's, and its serial (borrowed). */
@@ -1370,12 +1556,8 @@ rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
         if (!PyDict_Check(attrs) || PyDict_GET_SIZE(attrs) == 0) {
             return 1;
         }
-        PyObject *d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL || !PyDict_CheckExact(d)) {
-            Py_XDECREF(d);
-            PyErr_Clear();
-            return 0;
-        }
+        /* The record is of a kind fp_records knows (rec_record made it): read each attribute
+         * the tree shows where that kind keeps it. */
         Py_ssize_t pos = 0;
         PyObject *name, *vt;
         int rc = 1;
@@ -1383,16 +1565,14 @@ rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
             if (rec_node_serial(e, vt) == NULL) {
                 continue;
             }
-            PyObject *val = PyDict_GetItemWithError(d, name);
+            PyObject *val = rec_attr(e, v, name);
             if (val == NULL) {
                 rc = PyErr_Occurred() ? -1 : 0;
                 break;
             }
-            Py_INCREF(val);
             rc = rec_walk(e, val, vt, made, depth + 1);
             Py_DECREF(val);
         }
-        Py_DECREF(d);
         return rc;
     }
     PyObject *shown = PyTuple_GET_ITEM(tree, 4);

@@ -28,10 +28,10 @@ events (a flag the C cores can set at no cost), for stage (c).
 
 Which names changed is still decided on trees (the C cores' fingerprints and encoder, the
 Python cores' encoder), and the records of a changed name come on top: the C cores read them
-off the tree they just made (`fp_records` in _encode.c, for lists, tuples, sets, dicts and
-plain objects), and ask `records_of` here for the rest. So recording costs more than with trees
-(every changed name's whole reach is recorded again, where the C tree encoder reuses the parts
-it made before); what removes that cost is stage (d), the reader deciding which names changed
+off the tree they just made (`fp_records` in _encode.c, for lists, tuples, sets, dicts, plain
+and slotted objects, exceptions and namedtuples), and ask `records_of` here for the rest. So
+recording costs more than with trees (every changed name's whole reach is walked again for its
+records); what removes that cost is stage (d), the reader deciding which names changed
 (docs/internals.md, "The plan").
 """
 
