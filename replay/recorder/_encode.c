@@ -1155,6 +1155,24 @@ rec_memo_of(Enc *e, PyObject *v, uint64_t own, int *hit)
     return m;
 }
 
+/* The record kept for v if its own level (its type, length `n` and the `count` items or
+ * pair halves `items` its record is made of) is as it was then: a new reference, or NULL with
+ * *own and *m set for rec_memo_keep. */
+static PyObject *
+rec_kept(Enc *e, PyObject *v, Py_ssize_t n, PyObject **items, Py_ssize_t count, uint64_t *own,
+         FpRecordMemo **m)
+{
+    uint64_t h = rec_mix((uint64_t)(uintptr_t)Py_TYPE(v), (uint64_t)n) | 1;
+    for (Py_ssize_t i = 0; i < count && h; i++) {
+        uint64_t x = rec_item_hash(e, items[i]);
+        h = x ? rec_mix(h, x) | 1 : 0;
+    }
+    int hit;
+    *own = h;
+    *m = rec_memo_of(e, v, h, &hit);
+    return hit ? Py_NewRef((*m)->record) : NULL;
+}
+
 static PyObject *
 rec_memo_keep(Enc *e, FpRecordMemo *m, PyObject *v, uint64_t own, PyObject *record)
 {
@@ -1179,6 +1197,48 @@ rec_named(Enc *e, PyObject *name, PyObject *val)
     PyObject *pair = PyTuple_Pack(2, name, vf);
     Py_DECREF(vf);
     return pair;
+}
+
+/* The forms of a dict's first `limit` pairs: a map's `(key form, value form)` (the value
+ * redacted under a secret-looking key) or, for an instance dict (`attrs`), its `(name, form)`
+ * with `(None, None)` for a key that is not an exact str. With `owner`, the record kept for
+ * it may stand instead (*kept: rec_kept, the dict being its whole own level). A new list, or
+ * NULL (*kept set, or an error, or not mine). */
+static PyObject *
+rec_dict_forms(Enc *e, PyObject *d, Py_ssize_t limit, int attrs, PyObject *owner,
+               PyObject **kept, uint64_t *own, FpRecordMemo **m)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
+    PyObject **pairs = copy_pairs(d, n < limit ? n : limit, &got);
+    if (pairs == NULL) {
+        return NULL;
+    }
+    if (owner != NULL && (*kept = rec_kept(e, owner, n, pairs, 2 * got, own, m)) != NULL) {
+        release(pairs, 2 * got);
+        return NULL;
+    }
+    PyObject *forms = PyList_New(got);
+    for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
+        PyObject *k = pairs[2 * i], *val = pairs[2 * i + 1], *pair;
+        if (attrs) {
+            pair = PyUnicode_CheckExact(k) ? rec_named(e, k, val) : PyTuple_Pack(2, Py_None, Py_None);
+        }
+        else {
+            int secret = key_is_secret(e, k);
+            PyObject *kf = secret < 0 ? NULL : rec_form(e, k);
+            PyObject *vf = kf == NULL ? NULL : secret ? redacted(e, val) : rec_form(e, val);
+            pair = vf != NULL ? PyTuple_Pack(2, kf, vf) : NULL;
+            Py_XDECREF(kf);
+            Py_XDECREF(vf);
+        }
+        if (pair == NULL) {
+            Py_CLEAR(forms);
+            break;
+        }
+        PyList_SET_ITEM(forms, i, pair);
+    }
+    release(pairs, 2 * got);
+    return forms;
 }
 
 /* `RecordEncoder._obj` for a slotted object or an exception (FP_SLOTTED, FP_EXCEPTION):
@@ -1222,25 +1282,8 @@ rec_slotted(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
         }
         else {
             dict_length = PyDict_GET_SIZE(d);
-            Py_ssize_t got = 0;
-            PyObject **pairs = copy_pairs(d, dict_length < fp->max_attrs ? dict_length
-                                                                          : fp->max_attrs, &got);
+            Py_SETREF(dict_forms, rec_dict_forms(e, d, fp->max_attrs, 1, NULL, NULL, NULL, NULL));
             Py_DECREF(d);
-            for (Py_ssize_t i = 0; pairs != NULL && dict_forms != NULL && i < got; i++) {
-                PyObject *name = pairs[2 * i];
-                PyObject *pair = PyUnicode_CheckExact(name) ? rec_named(e, name, pairs[2 * i + 1])
-                                                            : PyTuple_Pack(2, Py_None, Py_None);
-                if (pair == NULL || PyList_Append(dict_forms, pair) < 0) {
-                    Py_CLEAR(dict_forms);
-                }
-                Py_XDECREF(pair);
-            }
-            if (pairs != NULL) {
-                release(pairs, 2 * got);
-            }
-            else {
-                Py_CLEAR(dict_forms);
-            }
         }
     }
     slot_forms = dict_forms != NULL ? PyList_New(0) : NULL;
@@ -1330,16 +1373,12 @@ rec_record(Enc *e, PyObject *v)
             return PyErr_NoMemory();
         }
         Py_ssize_t got = rec_take_items(v, k, items);
-        uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
-        for (Py_ssize_t i = 0; i < got && own; i++) {
-            uint64_t h = rec_item_hash(e, items[i]);
-            own = h ? rec_mix(own, h) | 1 : 0;
-        }
-        int hit;
-        FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
-        if (hit) {
+        uint64_t own;
+        FpRecordMemo *m;
+        PyObject *kept = rec_kept(e, v, n, items, got, &own, &m);
+        if (kept != NULL) {
             release(items, got);
-            return Py_NewRef(m->record);
+            return kept;
         }
         PyObject *forms = PyList_New(got);
         for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
@@ -1355,40 +1394,15 @@ rec_record(Enc *e, PyObject *v)
             e, m, v, own, forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_SEQ, tname, n, forms) : NULL);
     }
     if (kind == FP_DICT) {
-        Py_ssize_t n = PyDict_GET_SIZE(v), got = 0;
-        PyObject **pairs = copy_pairs(v, n < fp->max_items ? n : fp->max_items, &got);
-        if (pairs == NULL) {
-            return NULL;
+        uint64_t own = 0;
+        FpRecordMemo *m = NULL;
+        PyObject *kept = NULL;
+        PyObject *forms = rec_dict_forms(e, v, fp->max_items, 0, v, &kept, &own, &m);
+        if (forms == NULL) {
+            return kept;
         }
-        uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
-        for (Py_ssize_t i = 0; i < 2 * got && own; i++) {
-            uint64_t h = rec_item_hash(e, pairs[i]);
-            own = h ? rec_mix(own, h) | 1 : 0;
-        }
-        int hit;
-        FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
-        if (hit) {
-            release(pairs, 2 * got);
-            return Py_NewRef(m->record);
-        }
-        PyObject *forms = PyList_New(got);
-        for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
-            PyObject *k = pairs[2 * i], *val = pairs[2 * i + 1];
-            int secret = key_is_secret(e, k);
-            PyObject *kf = secret < 0 ? NULL : rec_form(e, k);
-            PyObject *vf = kf == NULL ? NULL : secret ? redacted(e, val) : rec_form(e, val);
-            PyObject *pair = vf != NULL ? PyTuple_Pack(2, kf, vf) : NULL;
-            Py_XDECREF(kf);
-            Py_XDECREF(vf);
-            if (pair == NULL) {
-                Py_CLEAR(forms);
-                break;
-            }
-            PyList_SET_ITEM(forms, i, pair);
-        }
-        release(pairs, 2 * got);
-        return rec_memo_keep(
-            e, m, v, own, forms != NULL ? Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms) : NULL);
+        Py_ssize_t n = PyDict_GET_SIZE(v);
+        return rec_memo_keep(e, m, v, own, Py_BuildValue("(iOnN)", R_TAG_MAP, tname, n, forms));
     }
     if (kind == FP_SLOTTED || kind == FP_EXCEPTION || kind == FP_NAMEDTUPLE) {
         const FpTypeEntry *te = fp_type_entry(fp, tp);
@@ -1408,44 +1422,14 @@ rec_record(Enc *e, PyObject *v)
         Py_XDECREF(d);
         return NULL;
     }
-    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
-    PyObject **pairs = copy_pairs(d, n < fp->max_attrs ? n : fp->max_attrs, &got);
+    uint64_t own = 0;
+    FpRecordMemo *m = NULL;
+    PyObject *kept = NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(d);
+    PyObject *forms = rec_dict_forms(e, d, fp->max_attrs, 1, v, &kept, &own, &m);
     Py_DECREF(d);
-    if (pairs == NULL) {
-        return NULL;
-    }
-    uint64_t own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
-    for (Py_ssize_t i = 0; i < 2 * got && own; i++) {
-        uint64_t h = rec_item_hash(e, pairs[i]);
-        own = h ? rec_mix(own, h) | 1 : 0;
-    }
-    int hit;
-    FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
-    if (hit) {
-        release(pairs, 2 * got);
-        return Py_NewRef(m->record);
-    }
-    PyObject *forms = PyList_New(got);
-    for (Py_ssize_t i = 0; forms != NULL && i < got; i++) {
-        PyObject *name = pairs[2 * i], *val = pairs[2 * i + 1], *pair;
-        if (!PyUnicode_CheckExact(name)) {
-            pair = PyTuple_Pack(2, Py_None, Py_None); /* a key that is not an exact str */
-        }
-        else {
-            int secret = key_is_secret(e, name);
-            PyObject *vf = secret < 0 ? NULL : secret ? redacted(e, val) : rec_form(e, val);
-            pair = vf != NULL ? PyTuple_Pack(2, name, vf) : NULL;
-            Py_XDECREF(vf);
-        }
-        if (pair == NULL) {
-            Py_CLEAR(forms);
-            break;
-        }
-        PyList_SET_ITEM(forms, i, pair);
-    }
-    release(pairs, 2 * got);
     if (forms == NULL) {
-        return NULL;
+        return kept;
     }
     return rec_memo_keep(
         e, m, v, own, Py_BuildValue("(iO(is)nN[])", R_TAG_OBJ, tname, R_TAG_OBJ, "no args", n, forms));

@@ -181,14 +181,18 @@ def test_c_core_records_the_same_events_as_the_python_core(
 
     assert (py_row["backend"], c_row["backend"]) == CORE_NAMES[backend]
     assert py_row["tracer_faults"] == c_row["tracer_faults"] == 0
-    assert len(py_events) == len(c_events) > 0
-    per_thread = len({tid for tid, _ in py_events}) > 1
-    expected = comparable(py_events, per_thread=per_thread)
-    got = comparable(c_events, per_thread=per_thread)
+    assert_same_events(c_events, py_events)
+
+
+def assert_same_events(got_events: list[tuple], expected_events: list[tuple]) -> None:
+    """Event by event, per thread where threads interleave (see `comparable`)."""
+    assert len(got_events) == len(expected_events) > 0
+    per_thread = len({tid for tid, _ in expected_events}) > 1
+    expected = comparable(expected_events, per_thread=per_thread)
+    got = comparable(got_events, per_thread=per_thread)
     assert sorted(got) == sorted(expected)
     for thread_id, want in expected.items():
-        have = got[thread_id]
-        for index, (mine, theirs) in enumerate(zip(have, want, strict=True)):
+        for index, (mine, theirs) in enumerate(zip(got[thread_id], want, strict=True)):
             assert mine == theirs, f"thread {thread_id}, event {index}"
 
 
@@ -228,11 +232,4 @@ def test_object_records_read_back_as_the_trees_the_python_core_records(
     assert records_row["backend"] == CORE_NAMES[backend][core == "c"]
     assert (trees_row["format_version"], records_row["format_version"]) == (1, 2)
     assert trees_row["tracer_faults"] == records_row["tracer_faults"] == 0
-    assert len(trees) == len(records) > 0
-    per_thread = len({tid for tid, _ in trees}) > 1
-    expected = comparable(trees, per_thread=per_thread)
-    got = comparable(records, per_thread=per_thread)
-    assert sorted(got) == sorted(expected)
-    for thread_id, want in expected.items():
-        for index, (mine, theirs) in enumerate(zip(got[thread_id], want, strict=True)):
-            assert mine == theirs, f"thread {thread_id}, event {index}"
+    assert_same_events(records, trees)

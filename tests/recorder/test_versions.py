@@ -92,6 +92,14 @@ def record(tmp_path: Path, source: str, values: str, name: str, core: str = "pyt
     return store
 
 
+def record_both(tmp_path: Path, source: str, name: str, core: str) -> tuple[Path, Path]:
+    """The program recorded as trees, then as object records, by `core`."""
+    return (
+        record(tmp_path, source, "trees", name, core),
+        record(tmp_path, source, "records", name, core),
+    )
+
+
 def stored_bytes(store: Path) -> int:
     with sqlite3.connect(store) as db:
         return db.execute("SELECT sum(length(data)) FROM chunks").fetchone()[0]
@@ -126,8 +134,7 @@ def named_values(events: list[tuple[int, tuple]]) -> list[tuple[int, str, Any]]:
 def test_a_change_in_place_is_stored_once_not_in_every_name_that_reaches_it(
     tmp_path: Path, core: str
 ) -> None:
-    trees = record(tmp_path, CASCADE, "trees", "cascade", core)
-    records = record(tmp_path, CASCADE, "records", "cascade", core)
+    trees, records = record_both(tmp_path, CASCADE, "cascade", core)
     # The same changes read back (the parity suite checks every field of every event) ...
     assert named_values(events_of(records)) == named_values(events_of(trees))
     # ... from a store that holds each velocity list's new version, not three trees.
@@ -147,8 +154,7 @@ def test_a_change_in_place_is_stored_once_not_in_every_name_that_reaches_it(
 def test_every_chunk_holds_the_records_its_entries_need_across_writer_ticks(
     tmp_path: Path, core: str
 ) -> None:
-    trees = record(tmp_path, SLOW, "trees", "slow", core)
-    records = record(tmp_path, SLOW, "records", "slow", core)
+    trees, records = record_both(tmp_path, SLOW, "slow", core)
     with Store.open(str(records), mode="r") as store:
         chunks = store.chunk_index(store.latest_recording_id())
     assert len(chunks) >= 3, "the writer's ticks cut the main thread's list"
