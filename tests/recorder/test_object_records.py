@@ -170,6 +170,22 @@ def test_a_name_that_reaches_many_objects_costs_the_records_its_value_shows() ->
     assert expand(entry, made, limits) == encoder.encode_named("grid", grid)
 
 
+def test_a_subtree_is_not_reused_where_less_budget_would_cut_it() -> None:
+    # `inner` is expanded whole under `x`; under `y` a 30-item sibling comes first, and the
+    # 40-node budget leaves it 8 items: the memo's tree of 20 must not stand in for that.
+    limits = CaptureLimits(max_nodes=40)
+    encoder, records = _encoders(limits)
+    inner = list(range(20))
+    x, y = [inner], [list(range(30)), inner]
+    memo = ExpansionMemo()
+    held: dict[int, Any] = {}
+    for name, value in (("x", x), ("y", y), ("x", x)):
+        entry, reach = records.records_of(name, value)
+        held.update(reach)
+        assert expand(entry, held, limits, memo) == encoder.encode_named(name, value), name
+    assert memo.hits
+
+
 @pytest.mark.parametrize("limits", LIMITS, ids=repr)
 @pytest.mark.parametrize("seed", range(4))
 def test_subtrees_reused_from_earlier_expansions_are_the_encoders_trees(
