@@ -27,7 +27,7 @@ from replay.recorder.redaction import Redactor
 from replay.recorder.scope import Scope
 from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
-from replay.recorder.versions import ObjectVersions, carry_records
+from replay.recorder.versions import ObjectVersions
 from replay.recorder.writer import Writer
 from replay.storage import RecordingWriter
 
@@ -169,11 +169,7 @@ class Recorder:
         )
         state.is_secret = self.redactor.is_secret
         if self.records:
-            versions = ObjectVersions(state, self._encoder)
-            state.diff_locals = versions.diff_locals
-            state.records_for = versions.records_for
-            state.carry_records = carry_records
-            state.cut_at_safe_points = True
+            state.use_versions(ObjectVersions(state, self._encoder))
         self._state = state
         # The writer installs state.on_backlog: --on-backlog block or drop (see writer.py).
         self._writer = Writer(self._store, self.recording_id, state, on_backlog=config.on_backlog)

@@ -465,9 +465,10 @@ struct Tracer {
     PyObject *callee_name;
     PyObject *is_secret;      /* or NULL */
     PyObject *inject;         /* REPLAY_INJECT_FAULT name, or NULL */
-    /* state.records_for (a recording of object records, versions.py), or NULL: the changes of
-     * each diff are turned into entries and records by it, and a list is cut where the writer
-     * asked for it (ts.cut_requested), after an event, never between a diff and its append. */
+    /* state.versions.records_for (a recording of object records, versions.py), or NULL: the
+     * changes of each diff are turned into entries and records (to_records), and a list is cut
+     * where the writer asked for it (ts.cut_requested), after an event, never between a diff
+     * and its append. */
     PyObject *records_for;
     /* From bind(). */
     PyObject *set_local_events;
@@ -536,6 +537,8 @@ static uint64_t next_gen = 1;
 static PyTypeObject *method_wrapper_type;
 
 static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_filename;
+/* Attributes read per event in a recording of object records (versions.py). */
+static PyObject *str_cut_requested, *str_local, *str_ts, *str_written;
 static PyObject *empty_names; /* frozenset(): state._NOTHING */
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1100,7 +1103,7 @@ hand_off(Tracer *t, CThread *th)
 static int
 cut_requested(CThread *th)
 {
-    PyObject *flag = PyObject_GetAttrString(th->pyts, "cut_requested");
+    PyObject *flag = PyObject_GetAttr(th->pyts, str_cut_requested);
     if (flag == NULL) {
         return -1;
     }
@@ -2414,9 +2417,9 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
 static PyObject *
 records_written(Tracer *t)
 {
-    PyObject *local = PyObject_GetAttrString(t->state, "local");
-    PyObject *ts = local != NULL ? PyObject_GetAttrString(local, "ts") : NULL;
-    PyObject *written = ts != NULL ? PyObject_GetAttrString(ts, "written") : NULL;
+    PyObject *local = PyObject_GetAttr(t->state, str_local);
+    PyObject *ts = local != NULL ? PyObject_GetAttr(local, str_ts) : NULL;
+    PyObject *written = ts != NULL ? PyObject_GetAttr(ts, str_written) : NULL;
     Py_XDECREF(local);
     Py_XDECREF(ts);
     if (written != NULL && !PyDict_CheckExact(written)) {
@@ -2483,8 +2486,8 @@ name_records(Tracer *t, PyObject *written, PyObject *name, PyObject *v, PyObject
 
 /* A recording of object records: `*pchanges` (flat names and trees) replaced by the names'
  * entries and records (versions.py). A change of an atom or leaf is its own entry; a container
- * or object's records are made in C where fp_records can, else by state.records_for (the Python
- * record encoder). The values are read as the diff read them: fast locals by slot, else from
+ * or object's records are made in C where fp_records can, else by versions.records_for (the
+ * Python record encoder). The values are read as the diff read them: fast locals by slot, else from
  * the mapping `loc`. */
 static int
 to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyObject **pchanges)
@@ -2543,7 +2546,7 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
         }
         int r = !slow && t->fp.enabled ? name_records(t, written, name, v, tree, &out) : 0;
         if (r == 0) {
-            /* The Python record encoder, for this name (state.records_for). */
+            /* The Python record encoder, for this name (versions.records_for). */
             PyObject *values = Py_BuildValue("{OO}", name, v);
             PyObject *one = values != NULL ? PyTuple_Pack(2, name, tree) : NULL;
             PyObject *got = one != NULL
@@ -3565,16 +3568,18 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
         || !(t->fault = get_attr_required(state, "fault"))) {
         return -1;
     }
-    PyObject *records_for = PyObject_GetAttrString(state, "records_for");
-    if (records_for == NULL) {
+    PyObject *versions = PyObject_GetAttrString(state, "versions");
+    if (versions == NULL) {
         PyErr_Clear(); /* a state without object records */
     }
-    else if (records_for == Py_None) {
-        Py_DECREF(records_for);
+    else if (versions != Py_None) {
+        t->records_for = PyObject_GetAttrString(versions, "records_for");
+        if (t->records_for == NULL) {
+            Py_DECREF(versions);
+            return -1;
+        }
     }
-    else {
-        t->records_for = records_for;
-    }
+    Py_XDECREF(versions);
     PyObject *scope = PyObject_GetAttrString(state, "scope");
     if (scope == NULL) {
         return -1;
@@ -4226,7 +4231,11 @@ PyInit__ctracer(void)
         || !(str_events = PyUnicode_InternFromString("events"))
         || !(empty_names = PyFrozenSet_New(NULL))
         || !(str_co_lines = PyUnicode_InternFromString("co_lines"))
-        || !(str_co_filename = PyUnicode_InternFromString("co_filename"))) {
+        || !(str_co_filename = PyUnicode_InternFromString("co_filename"))
+        || !(str_cut_requested = PyUnicode_InternFromString("cut_requested"))
+        || !(str_local = PyUnicode_InternFromString("local"))
+        || !(str_ts = PyUnicode_InternFromString("ts"))
+        || !(str_written = PyUnicode_InternFromString("written"))) {
         return NULL;
     }
     PyObject *wrapper = PyObject_GetAttrString(Py_None, "__eq__");

@@ -10,7 +10,8 @@ extension) producing the same events faster. The C core is used when it is built
 cannot run). The core that ran is the recording's `backend`.
 
 `REPLAY_VALUE_MODEL=records` writes object records instead of trees (versions.py), with either
-core (the C core asks the Python record encoder for a changed name's records, for now).
+core (the C core makes most records in C, `fp_records`, and asks the Python record encoder for
+the rest).
 """
 
 from __future__ import annotations

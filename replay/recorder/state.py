@@ -24,7 +24,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import CodeType, FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from replay.config import ENV_INJECT_FAULT
 from replay.events import ATOM_TYPES, EXTERNAL, LINE, V_ERROR, V_REDACTED
@@ -57,6 +57,22 @@ _PY312 = sys.version_info[:2] == (3, 12)
 
 DiffLocals = Callable[..., tuple[tuple | None, tuple | None]]
 """`diff_locals(st, frame, encode_named, touched=None)` -> (changes, deleted)."""
+
+
+class ValueVersions(Protocol):
+    """What a recording of object records adds to the cores (versions.ObjectVersions)."""
+
+    def diff_locals(self, *args: Any) -> tuple[tuple | None, tuple | None]:
+        """The Python cores' diff, writing entries and records."""
+        ...
+
+    def records_for(self, values: Mapping[str, Any], flat: tuple) -> tuple:
+        """The C cores' way to records for what their C record encoder leaves."""
+        ...
+
+    def carry(self, handed: list[tuple], kept: list[tuple]) -> None:
+        """Give events kept back at a hand-off the records they refer to."""
+        ...
 
 
 class FrameState:
@@ -136,8 +152,8 @@ class ThreadState:
         """Recordings of object records only (versions.py): obj_id -> the record the current
         list holds for it. Forgotten at every hand-off, so that each list is self-contained."""
         self.cut_requested = False
-        """Set by the writer where it may not cut the list itself (`cut_at_safe_points`): the
-        thread hands its list off at its next event."""
+        """Set by the writer where it may not cut the list itself (`RecordingState.versions`):
+        the thread hands its list off at its next event."""
 
 
 class CodeInfo:
@@ -195,16 +211,11 @@ class RecordingState:
         self.scope = scope
         self.encode_named = self._guarded(_with_injected_fault(encode_named))
         self.diff_locals: DiffLocals = diff_locals
-        """What the Python cores call to diff a frame's locals: `diff_locals`, or in a
-        recording of object records `ObjectVersions.diff_locals` (versions.py)."""
-        self.records_for: Callable[[Mapping[str, Any], tuple], tuple] | None = None
-        """The C cores' `diff_locals` in a recording of object records: see versions.py."""
-        self.carry_records: Callable[[list[tuple], list[tuple]], None] | None = None
-        """Set with the records-writing diff: moves records along with the events a hand-off
-        keeps back for the next list (versions.carry_records)."""
-        self.cut_at_safe_points = False
-        """Whether the writer must leave a live thread's list to the thread to cut (at its
-        next event: `ThreadState.cut_requested`), as a recording of object records needs."""
+        """What the Python cores call to diff a frame's locals (`use_versions` replaces it)."""
+        self.versions: ValueVersions | None = None
+        """A recording of object records (versions.py), else None: its diffs write records,
+        a hand-off carries records along with the events it keeps back, and the writer leaves
+        a live thread's list to the thread to cut (`ThreadState.cut_requested`)."""
         self.steps = itertools.count(1)
         self.calls = itertools.count(1)
         self.t0 = time.perf_counter_ns()
@@ -234,6 +245,11 @@ class RecordingState:
         """1 while the garbage collector runs (`watch_gc`). The settrace cores show no call it
         makes (weak reference callbacks, finalizers) as a call of the frame it interrupted: the
         program did not make it, and when it happens depends on the recorder's own allocations."""
+
+    def use_versions(self, versions: ValueVersions) -> None:
+        """Write object records (versions.py) instead of trees: set before the core starts."""
+        self.versions = versions
+        self.diff_locals = versions.diff_locals
 
     def watch_gc(self) -> None:
         """Keep `collecting` up to date (gc.callbacks), until `unwatch_gc`."""
@@ -317,8 +333,8 @@ class RecordingState:
                 ts.unnamed = None
                 events.extend(keep)
                 keep = events[len(events) :]
-        if keep and self.carry_records is not None:
-            self.carry_records(events, keep)
+        if keep and self.versions is not None:
+            self.versions.carry(events, keep)
         if events:
             self.handoff.append((ts.thread_id, events))
         ts.events = keep

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
+from replay.events import V_ERROR
 from replay.object_records import R_GROWN, apply_record, form_reference, grown, references
 from replay.recorder.records import RecordEncoder
 from replay.recorder.snapshot import SnapshotEncoder
@@ -50,8 +51,8 @@ _MISSING = object()
 
 
 class ObjectVersions:
-    """The records-writing `diff_locals` of one recording (set as `RecordingState.diff_locals`
-    for the Python cores), and `records_for`, the same for the C cores' diff."""
+    """A recording's object records (`RecordingState.use_versions`): the Python cores' diff,
+    `records_for` for the C cores' diff, and `carry` for the hand-off."""
 
     def __init__(self, state: RecordingState, encoder: SnapshotEncoder) -> None:
         self.state = state
@@ -76,6 +77,10 @@ class ObjectVersions:
         out: list[tuple[Any, Any]] = []
         self._convert(ts.written, values or {}, changes, out.append)
         return tuple(out), deleted
+
+    def carry(self, handed: list[tuple], kept: list[tuple]) -> None:
+        """`carry_records`, for `RecordingState.hand_off`."""
+        carry_records(handed, kept)
 
     def records_for(self, values: Mapping[str, Any], flat: tuple) -> tuple:
         """The C cores' way in (`_ctracer.c`, to_records) for what their C record encoder
@@ -118,7 +123,7 @@ class ObjectVersions:
 def _is_fault(tree: Any) -> bool:
     """Whether the encoder failed on the value itself (its tree is one `V_ERROR`): the records
     would fail alike, and the tree already says so."""
-    return type(tree) is tuple and len(tree) == 3 and tree[0] == 11  # V_ERROR
+    return type(tree) is tuple and len(tree) == 3 and tree[0] == V_ERROR
 
 
 def carry_records(handed: list[tuple], kept: list[tuple]) -> None:

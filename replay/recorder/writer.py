@@ -499,7 +499,7 @@ class Writer:
         # A recording of object records cuts a live thread's list only where that thread is
         # between events (versions.py): a cut here could fall between an event's records and
         # its append, so the thread is asked to hand its list off at its next event instead.
-        live = set(sys._current_frames()) if state.cut_at_safe_points and not final else ()
+        live = set(sys._current_frames()) if state.versions is not None and not final else ()
         for ts in list(state.threads):
             events = ts.events
             n = len(events)
