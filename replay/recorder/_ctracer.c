@@ -2430,20 +2430,39 @@ records_written(Tracer *t)
     return written;
 }
 
-/* object_records.grown(old, new): `new` as a growth of `old` where it is one. New reference. */
+/* object_records.grown in C: `record` as an R_GROWN change of `old` where it is one (both a
+ * sequence's or both a map's record, of the same type, `old`'s item or pair forms first), else
+ * `record` itself. New reference. */
 static PyObject *
 records_grown(PyObject *old, PyObject *record)
 {
-    static PyObject *grown = NULL; /* the function, imported once (strong, for the process) */
-    if (grown == NULL) {
-        PyObject *mod = PyImport_ImportModule("replay.object_records");
-        grown = mod != NULL ? PyObject_GetAttrString(mod, "grown") : NULL;
-        Py_XDECREF(mod);
-        if (grown == NULL) {
-            return NULL;
-        }
+    if (!PyTuple_CheckExact(old) || !PyTuple_CheckExact(record) || PyTuple_GET_SIZE(old) < 4
+        || PyTuple_GET_SIZE(record) < 4) {
+        return Py_NewRef(record);
     }
-    return PyObject_CallFunctionObjArgs(grown, old, record, NULL);
+    PyObject *kind = PyTuple_GET_ITEM(record, 0), *old_kind = PyTuple_GET_ITEM(old, 0);
+    long k = PyLong_CheckExact(kind) ? PyLong_AsLong(kind) : -1;
+    if ((k != R_TAG_SEQ && k != R_TAG_MAP) || !PyLong_CheckExact(old_kind)
+        || PyLong_AsLong(old_kind) != k) {
+        return Py_NewRef(record);
+    }
+    PyObject *forms = PyTuple_GET_ITEM(record, 3), *old_forms = PyTuple_GET_ITEM(old, 3);
+    if (!PyList_CheckExact(forms) || !PyList_CheckExact(old_forms)
+        || PyList_GET_SIZE(forms) < PyList_GET_SIZE(old_forms)) {
+        return Py_NewRef(record);
+    }
+    int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(old, 1), PyTuple_GET_ITEM(record, 1), Py_EQ);
+    Py_ssize_t n = PyList_GET_SIZE(old_forms);
+    for (Py_ssize_t i = 0; same > 0 && i < n; i++) {
+        same = PyObject_RichCompareBool(PyList_GET_ITEM(old_forms, i), PyList_GET_ITEM(forms, i),
+                                        Py_EQ);
+    }
+    if (same <= 0) {
+        return same < 0 ? NULL : Py_NewRef(record);
+    }
+    PyObject *more = PyList_GetSlice(forms, n, PyList_GET_SIZE(forms));
+    return more != NULL ? Py_BuildValue("(iON)", R_TAG_GROWN, PyTuple_GET_ITEM(record, 2), more)
+                        : NULL;
 }
 
 /* One changed name's records in C (fp_records, from the tree just made): those the list's
@@ -2454,7 +2473,7 @@ name_records(Tracer *t, PyObject *written, PyObject *name, PyObject *v, PyObject
              PairBuf *out)
 {
     PyObject *made = PyDict_New(), *entry = NULL;
-    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made) : -1;
+    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made, written) : -1;
     Py_ssize_t pos = 0;
     PyObject *oid, *record;
     while (r > 0 && PyDict_Next(made, &pos, &oid, &record)) {
@@ -2473,6 +2492,10 @@ name_records(Tracer *t, PyObject *written, PyObject *name, PyObject *v, PyObject
             r = PyDict_SetItem(written, oid, record) < 0 ? -1 : 1; /* the identical one now */
             continue;
         }
+        /* Records are trees of tuples and lists of atoms, as vencs are: kept out of the
+         * collector's way (untrack_venc). */
+        untrack_venc(record, 0);
+        untrack_venc(put, 0);
         r = PyDict_SetItem(written, oid, record) < 0 || pb_add(out, oid, put) < 0 ? -1 : 1;
         Py_DECREF(put);
     }
@@ -3773,13 +3796,14 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsOsKsK}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
                          t->fp.decimal_type != NULL ? Py_True : Py_False, "part_copies",
                          (unsigned long long)t->fp.part_memo_hits, "python_calls",
-                         (unsigned long long)t->fp.python_calls);
+                         (unsigned long long)t->fp.python_calls, "filed_subtrees",
+                         (unsigned long long)t->fp.filed_hits);
 }
 
 static int
@@ -4122,7 +4146,7 @@ tracer_c_records(Tracer *t, PyObject *v)
         return tree;
     }
     PyObject *made = PyDict_New(), *entry = NULL;
-    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made) : -1;
+    int r = made != NULL ? fp_records(&t->fp, v, tree, &entry, made, NULL) : -1;
     if (r <= 0) {
         Py_DECREF(tree);
         Py_XDECREF(made);
@@ -4194,7 +4218,20 @@ static PyTypeObject Tracer_Type = {
     .tp_new = PyType_GenericNew,
 };
 
+/* Test helper: records_grown(old, new), beside object_records.grown. */
+static PyObject *
+debug_grown(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *old, *record;
+    if (!PyArg_ParseTuple(args, "OO", &old, &record)) {
+        return NULL;
+    }
+    return records_grown(old, record);
+}
+
 static PyMethodDef module_methods[] = {
+    {"_grown", (PyCFunction)debug_grown, METH_VARARGS,
+     "object_records.grown as the C cores make it (tests)."},
     {"_fast_locals", (PyCFunction)debug_fast_locals, METH_O,
      "The fast locals of a frame as the C core reads them (tests)."},
     {"_frame_line", (PyCFunction)debug_frame_line, METH_O,

@@ -37,6 +37,11 @@ typedef struct {
     uint64_t parts_gen;
     uint64_t python_calls; /* fp->python_calls when the encoding began */
     void *path[FP_MAX_PATH];
+    /* fp_records only: the list's table of records (or NULL: no subtree is skipped), and the
+     * (serial, record) of every node the walk met or skipped, in order, strong (FpFiledMemo). */
+    PyObject *written;
+    PyObject **visits;
+    Py_ssize_t nvisits, visits_cap;
 } Enc;
 
 /* Every function below returns a new reference, or NULL: with an exception set for an error
@@ -1011,8 +1016,6 @@ fp_encode(Fingerprinter *fp, PyObject *v)
  * that is no longer what the tree shows (its serial differs: another thread changed it).
  */
 
-enum { R_TAG_OREF = 12, R_TAG_SEQ = 20, R_TAG_MAP = 21, R_TAG_OBJ = 22, R_TAG_NT = 23, R_TAG_ENUM = 10 };
-
 /* (V_OREF, serial of x) */
 static PyObject *
 rec_ref(Enc *e, PyObject *x)
@@ -1497,8 +1500,91 @@ rec_node_serial(Enc *e, PyObject *tree)
                : NULL;
 }
 
-/* The records of what `tree` shows of `v`, into `made` (serial -> record). 1, 0 (not mine),
- * -1 (error). */
+/* A node's (serial, record) noted as met by this walk. 0, or -1 (no memory). */
+static int
+rec_visit(Enc *e, PyObject *serial, PyObject *record)
+{
+    if (e->nvisits + 2 > e->visits_cap) {
+        Py_ssize_t cap = e->visits_cap ? 2 * e->visits_cap : 64;
+        PyObject **grown = PyMem_Realloc(e->visits, (size_t)cap * sizeof(PyObject *));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e->visits = grown;
+        e->visits_cap = cap;
+    }
+    e->visits[e->nvisits++] = Py_NewRef(serial);
+    e->visits[e->nvisits++] = Py_NewRef(record);
+    return 0;
+}
+
+/* Whether the list's table still holds every record filed for `tree` (FpFiledMemo): then they
+ * are noted as met, for the subtrees that hold this one, and the walk need not go in. 1 yes,
+ * 0 no, -1 error. */
+static int
+rec_filed_kept(Enc *e, PyObject *tree)
+{
+    Fingerprinter *fp = e->fp;
+    if (e->written == NULL || fp->filed_memo == NULL) {
+        return 0;
+    }
+    FpFiledMemo *m = &fp->filed_memo[fp_slot_of(tree, FP_FILED_MEMO)];
+    if (m->node != tree) {
+        return 0;
+    }
+    PyObject *filed = m->filed;
+    Py_ssize_t n = PyTuple_GET_SIZE(filed);
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        PyObject *now = PyDict_GetItemWithError(e->written, PyTuple_GET_ITEM(filed, i));
+        if (now != PyTuple_GET_ITEM(filed, i + 1)) {
+            return now == NULL && PyErr_Occurred() ? -1 : 0;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        if (rec_visit(e, PyTuple_GET_ITEM(filed, i), PyTuple_GET_ITEM(filed, i + 1)) < 0) {
+            return -1;
+        }
+    }
+    fp->filed_hits++;
+    return 1;
+}
+
+/* Remember the records this walk met under `tree` (those noted since `first`), which the list's
+ * table holds once fp_records' caller has filed them. 0, or -1 (error). */
+static int
+rec_filed_keep(Enc *e, PyObject *tree, Py_ssize_t first)
+{
+    Fingerprinter *fp = e->fp;
+    Py_ssize_t n = e->nvisits - first;
+    if (e->written == NULL || n < 4 || n > 2 * FP_FILED_MAX) {
+        return 0; /* one record is checked as cheaply as it is made; a big subtree not kept */
+    }
+    if (fp->filed_memo == NULL) {
+        fp->filed_memo = PyMem_Calloc(FP_FILED_MEMO, sizeof(FpFiledMemo));
+        if (fp->filed_memo == NULL) {
+            return 0; /* no memo: every subtree walked */
+        }
+    }
+    PyObject *filed = PyTuple_New(n);
+    if (filed == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(filed, i, Py_NewRef(e->visits[first + i]));
+    }
+    PyObject_GC_UnTrack(filed); /* serials and records: no cycle can go through it */
+    FpFiledMemo *m = &fp->filed_memo[fp_slot_of(tree, FP_FILED_MEMO)];
+    Py_XSETREF(m->node, Py_NewRef(tree));
+    Py_XSETREF(m->filed, filed);
+    return 0;
+}
+
+static int rec_walk_node(Enc *e, PyObject *v, PyObject *tree, PyObject *serial, PyObject *made,
+                         int depth);
+
+/* The records of what `tree` shows of `v`, into `made` (serial -> record), but for subtrees the
+ * list's table already holds (rec_filed_kept). 1, 0 (not mine), -1 (error). */
 static int
 rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
 {
@@ -1509,6 +1595,19 @@ rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
     if (depth > FP_MAX_PATH) {
         return 0;
     }
+    int kept = rec_filed_kept(e, tree);
+    if (kept != 0) {
+        return kept;
+    }
+    Py_ssize_t first = e->nvisits;
+    int rc = rec_walk_node(e, v, tree, serial, made, depth);
+    return rc == 1 && rec_filed_keep(e, tree, first) < 0 ? -1 : rc;
+}
+
+/* rec_walk for a node the memo does not stand for: its record, then its parts'. */
+static int
+rec_walk_node(Enc *e, PyObject *v, PyObject *tree, PyObject *serial, PyObject *made, int depth)
+{
     PyObject *key = serial_of(e, v);
     if (key == NULL) {
         return PyErr_Occurred() ? -1 : 0;
@@ -1532,6 +1631,9 @@ rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
         if (rc < 0) {
             return -1;
         }
+    }
+    if (rec_visit(e, serial, record) < 0) {
+        return -1;
     }
     long tag = PyLong_AsLong(PyTuple_GET_ITEM(tree, 0));
     Fingerprinter *fp = e->fp;
@@ -1609,7 +1711,8 @@ rec_walk(Enc *e, PyObject *v, PyObject *tree, PyObject *made, int depth)
 }
 
 int
-fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made)
+fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made,
+           PyObject *written)
 {
     *entry = NULL;
     if (!fp->can_encode) {
@@ -1627,7 +1730,11 @@ fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyO
         *entry = Py_NewRef(tree); /* an atom or a leaf is its own entry */
         return 1;
     }
+    e.written = written;
+    e.visits = NULL;
+    e.nvisits = e.visits_cap = 0;
     int rc = rec_walk(&e, v, tree, made, 0);
+    release(e.visits, e.nvisits);
     if (rc < 0) {
         callback_failed(); /* the Python encoder decides */
         return PyErr_Occurred() ? -1 : 0;

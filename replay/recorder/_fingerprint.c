@@ -2377,6 +2377,14 @@ fp_clear(Fingerprinter *fp)
         PyMem_Free(fp->record_memo);
         fp->record_memo = NULL;
     }
+    if (fp->filed_memo != NULL) {
+        for (int i = 0; i < FP_FILED_MEMO; i++) {
+            Py_CLEAR(fp->filed_memo[i].node);
+            Py_CLEAR(fp->filed_memo[i].filed);
+        }
+        PyMem_Free(fp->filed_memo);
+        fp->filed_memo = NULL;
+    }
     if (fp->entries != NULL) {
         PyBuffer_Release(&fp->entry_changes);
         PyMem_Free(fp->entry_memo);

@@ -122,6 +122,21 @@ typedef struct {
     PyObject *record;   /* strong */
 } FpRecordMemo;
 
+/* Subtrees whose records a thread's list already holds (fp_records), by tree node
+ * (direct-mapped). The C encoder shares a node between versions of a value only while every
+ * object it shows reads the same, so when the list's table (`ThreadState.written`) still holds
+ * each record filed for that node, walking it again would file nothing: one lookup per record
+ * stands for the walk. The records are checked, not trusted, because the table may have moved on
+ * (a newer version filed through another name, the table forgotten at a hand-off): any record
+ * not found identical there and the node is walked as before. Nodes and records are held; a
+ * subtree of more than FP_FILED_MAX records is not kept, which bounds what the memo keeps alive. */
+#define FP_FILED_MEMO 1024
+#define FP_FILED_MAX 64
+typedef struct {
+    PyObject *node;  /* strong: a venc tree node (a container's or an object's 5-tuple) */
+    PyObject *filed; /* strong: (serial, record, serial, record, ...) of the node's subtree */
+} FpFiledMemo;
+
 /* How the walk and the C encoder read instances of a class. */
 enum {
     FP_NOT_WALKED = 0, /* the Python encoder's rules only */
@@ -396,6 +411,8 @@ typedef struct {
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
     FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
     FpRecordMemo *record_memo; /* FP_RECORD_MEMO entries (fp_records), or NULL until needed */
+    FpFiledMemo *filed_memo;   /* FP_FILED_MEMO entries (fp_records), or NULL until needed */
+    uint64_t filed_hits;       /* subtrees fp_records did not walk again (counted: tests) */
     uint64_t nodes_built;    /* lists, tuples, dicts and objects the C encoder built, counted */
     uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
                               * while it stands still, no Python code ran (nothing changed) */
@@ -570,7 +587,19 @@ PyObject *fp_encode(Fingerprinter *fp, PyObject *v);
 /* A recording of object records: the entry of a value whose tree the core just made, and the
  * records of the objects the tree shows, into `made` (serial -> record). 1 done, 0 not mine
  * (the Python record encoder's), -1 error. (_encode.c) */
-int fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made);
+/* The tags of object records (replay/object_records.py). */
+enum {
+    R_TAG_ENUM = 10,
+    R_TAG_OREF = 12,
+    R_TAG_SEQ = 20,
+    R_TAG_MAP = 21,
+    R_TAG_OBJ = 22,
+    R_TAG_NT = 23,
+    R_TAG_GROWN = 25,
+};
+
+int fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyObject *made,
+               PyObject *written);
 
 /* Remember `venc` as the encoding of `v` with fingerprint `f` (nothing if f is 0). 0 or -1. */
 int fp_remember(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc);

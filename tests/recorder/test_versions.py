@@ -34,6 +34,7 @@ from replay.object_records import (
 )
 from replay.reader import open_recording
 from replay.recorder import csettrace
+from replay.recorder.csysmon import _ctracer
 from replay.recorder.versions import carry_records
 
 REPLAY = (sys.executable, "-m", "replay")
@@ -231,7 +232,13 @@ def test_bad_settings_and_unreadable_recordings_are_one_line_errors(tmp_path: Pa
     assert store.read_bytes() == before
 
 
-def test_a_list_or_dict_that_grows_is_written_as_what_it_gained() -> None:
+GROWN = [pytest.param(grown, id="python")]
+if _ctracer is not None and hasattr(_ctracer, "_grown"):
+    GROWN.append(pytest.param(_ctracer._grown, id="c"))
+
+
+@pytest.mark.parametrize("grown", GROWN)
+def test_a_list_or_dict_that_grows_is_written_as_what_it_gained(grown: Any) -> None:
     old = (R_SEQ, "list", 2, [1, (V_OREF, 5)])
     longer = (R_SEQ, "list", 3, [1, (V_OREF, 5), "x"])
     assert grown(old, longer) == (R_GROWN, 3, ["x"])
