@@ -1322,6 +1322,30 @@ rec_slotted(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
     return record;
 }
 
+/* The own-level hash of a slotted object without an instance dict, as rec_kept makes one over
+ * a container's items: each slot's value by identity (and class), an unset slot by a mark of
+ * its own. 0 where that cannot be said (the record is then made, not kept). */
+static uint64_t
+rec_slots_own(Enc *e, PyObject *v, const FpTypeEntry *te)
+{
+    uint64_t h = rec_mix((uint64_t)(uintptr_t)Py_TYPE(v), (uint64_t)te->nslots) | 1;
+    for (Py_ssize_t i = 0; i < te->nslots && h; i++) {
+        PyObject *val = fp_slot_get(v, &te->slots[i]);
+        if (val == NULL) {
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+                return 0;
+            }
+            h = rec_mix(h, 0x7A5E7ULL) | 1; /* unset: not shown */
+            continue;
+        }
+        uint64_t x = rec_item_hash(e, val);
+        Py_DECREF(val);
+        h = x ? rec_mix(h, x) | 1 : 0;
+    }
+    return h;
+}
+
 /* `RecordEncoder._namedtuple`: `(R_NAMEDTUPLE, tname, n, field_count, [(field, form)])`. */
 static PyObject *
 rec_namedtuple(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
@@ -1412,7 +1436,28 @@ rec_record(Enc *e, PyObject *v)
         if (te == NULL || te->kind != kind) {
             return NULL;
         }
-        return kind == FP_NAMEDTUPLE ? rec_namedtuple(e, v, tname, te) : rec_slotted(e, v, tname, te);
+        /* Kept while its own level is unchanged, as a container's record is (FpRecordMemo): a
+         * namedtuple by its items, a slotted object without an instance dict by its slots. */
+        uint64_t own = 0;
+        if (kind == FP_NAMEDTUPLE) {
+            Py_ssize_t n = PyTuple_GET_SIZE(v);
+            own = rec_mix((uint64_t)(uintptr_t)tp, (uint64_t)n) | 1;
+            for (Py_ssize_t i = 0; i < n && own; i++) {
+                uint64_t x = rec_item_hash(e, PyTuple_GET_ITEM(v, i));
+                own = x ? rec_mix(own, x) | 1 : 0;
+            }
+        }
+        else if (kind == FP_SLOTTED && !te->has_dict) {
+            own = rec_slots_own(e, v, te);
+        }
+        int hit;
+        FpRecordMemo *m = rec_memo_of(e, v, own, &hit);
+        if (hit) {
+            return Py_NewRef(m->record);
+        }
+        return rec_memo_keep(e, m, v, own,
+                             kind == FP_NAMEDTUPLE ? rec_namedtuple(e, v, tname, te)
+                                                   : rec_slotted(e, v, tname, te));
     }
     if (kind != FP_PLAIN) {
         return NULL;

@@ -35,6 +35,7 @@ from value_zoo import (
     Pair,
     Plain,
     Slotted,
+    Point3,
     SlottedPair,
     _big_ints,
     _descriptors_and_code,
@@ -744,3 +745,38 @@ def test_the_c_records_of_plain_containers_are_made_in_c() -> None:
     assert entry == (V_OREF, tree[1])
     assert {r[0] for r in records.values()} == {R_SEQ, R_MAP, R_OBJ}
     assert expand(entry, records, CaptureLimits()) == tree
+
+
+def test_a_slotted_objects_record_is_kept_while_its_slots_hold_the_same_objects() -> None:
+    # fp_records keeps a record while its object's own level is unchanged (FpRecordMemo): for a
+    # slotted object that is the object in each slot, set or unset; for a namedtuple its items.
+    tracer, _, _ = _encoders(CaptureLimits())
+    limits = CaptureLimits()
+    pair, inner = SlottedPair(), [1]
+    pair.b = inner
+    named = Point3(inner, 2, 3)
+    kept = {}
+    for value in (pair, named):
+        tree, entry, first = tracer._c_records(value)
+        assert expand(entry, first, limits) == tree
+        assert own_record(tracer, value) is first[entry[1]]  # kept, not made again
+        kept[id(value)] = first[entry[1]]
+    inner.append(2)  # below their own levels: only the record of `inner` changes
+    assert own_record(tracer, pair) is kept[id(pair)]
+    assert own_record(tracer, named) is kept[id(named)]
+    for change in (
+        lambda: setattr(pair, "b", [1, 2]),  # another object, equal to the one it replaces
+        lambda: setattr(pair, "password", "x"),
+        lambda: delattr(pair, "b"),
+    ):
+        before = own_record(tracer, pair)
+        change()
+        tree, entry, records = tracer._c_records(pair)
+        assert records[entry[1]] is not before and records[entry[1]] != before
+        assert expand(entry, records, limits) == tree
+
+
+def own_record(tracer: Any, value: Any) -> Any:
+    """The record the C side makes of `value` itself now."""
+    _, entry, records = tracer._c_records(value)
+    return records[entry[1]]
