@@ -446,6 +446,9 @@ typedef struct {
         void *id;
     } unnamed[8];
     uint64_t nodes_mark; /* tracer->nodes_encoded at this thread's last hand-off */
+    /* A recording of object records: pyts.written, the table of the records this thread's
+     * list holds (strong, NULL until read; read again after each hand-off, which replaces it). */
+    PyObject *written;
 } CThread;
 
 static PyTypeObject CThread_Type;
@@ -467,8 +470,8 @@ struct Tracer {
     PyObject *inject;         /* REPLAY_INJECT_FAULT name, or NULL */
     /* state.versions.records_for (a recording of object records, versions.py), or NULL: the
      * changes of each diff are turned into entries and records (to_records), and a list is cut
-     * where the writer asked for it (ts.cut_requested), after an event, never between a diff
-     * and its append. */
+     * where the writer asked for it (its buffer's cut_requested), after an event, never between
+     * a diff and its append. */
     PyObject *records_for;
     /* From bind(). */
     PyObject *set_local_events;
@@ -538,7 +541,7 @@ static PyTypeObject *method_wrapper_type;
 
 static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_filename;
 /* Attributes read per event in a recording of object records (versions.py). */
-static PyObject *str_cut_requested, *str_local, *str_ts, *str_written;
+static PyObject *str_written;
 static PyObject *empty_names; /* frozenset(): state._NOTHING */
 
 /* ------------------------------------------------------------------------------------------- */
@@ -960,6 +963,7 @@ th_dealloc(CThread *th)
     th_truncate(th, 0);
     PyMem_Free(th->stack);
     Py_XDECREF(th->events);
+    Py_XDECREF(th->written);
     Py_XDECREF(th->pyts);
     Py_XDECREF(th->tracer);
     PyObject_Free(th);
@@ -1032,6 +1036,7 @@ get_thread_of(Tracer *t, PyThreadState *tstate, int create)
     th->depth = 0;
     th->cap = 0;
     th->n_unnamed = 0;
+    th->written = NULL;
     /* state.thread_state() ran Python code: the dict may have changed meanwhile. */
     dict = PyThreadState_GetDict();
     if (dict == NULL || PyDict_SetItem(dict, t->tls_key, (PyObject *)th) < 0) {
@@ -1064,6 +1069,7 @@ hand_off(Tracer *t, CThread *th)
 {
     th->nodes_mark = t->nodes_encoded;
     PyObject *r = PyObject_CallOneArg(t->hand_off, th->pyts);
+    Py_CLEAR(th->written); /* a new list, a new table (state.hand_off) */
     if (r != NULL) {
         PyObject *unnamed = PyObject_GetAttrString(th->pyts, "unnamed");
         if (unnamed == NULL) {
@@ -1096,20 +1102,6 @@ hand_off(Tracer *t, CThread *th)
     }
     Py_DECREF(r);
     return 0;
-}
-
-/* ts.cut_requested: the writer asks a thread of a recording of object records to hand its list
- * off (versions.py: only the thread itself may cut its list, between events). 1/0, -1. */
-static int
-cut_requested(CThread *th)
-{
-    PyObject *flag = PyObject_GetAttr(th->pyts, str_cut_requested);
-    if (flag == NULL) {
-        return -1;
-    }
-    int cut = PyObject_IsTrue(flag);
-    Py_DECREF(flag);
-    return cut;
 }
 
 /* Append (kind, step, ts, call, line, payload, changes, deleted) to the thread's buffer. Steals
@@ -1146,9 +1138,8 @@ emit_step(Tracer *t, CThread *th, int kind, unsigned long long stepno, PyObject 
             || t->nodes_encoded - th->nodes_mark >= (uint64_t)t->batch * BATCH_NODES_PER_EVENT)) {
         return hand_off(t, th);
     }
-    if (check && t->records_for != NULL) {
-        int cut = cut_requested(th);
-        return cut > 0 ? hand_off(t, th) : cut;
+    if (check && th->events->cut_requested) {
+        return hand_off(t, th); /* the writer asked (a recording of object records) */
     }
     return 0;
 }
@@ -2413,21 +2404,25 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
 }
 
 /* The calling thread's table of the records its current list holds (versions.py:
- * state.local.ts.written). A new reference, NULL on error. */
+ * ThreadState.written), kept on its CThread until its next hand-off. A new reference, NULL on
+ * error. */
 static PyObject *
 records_written(Tracer *t)
 {
-    PyObject *local = PyObject_GetAttr(t->state, str_local);
-    PyObject *ts = local != NULL ? PyObject_GetAttr(local, str_ts) : NULL;
-    PyObject *written = ts != NULL ? PyObject_GetAttr(ts, str_written) : NULL;
-    Py_XDECREF(local);
-    Py_XDECREF(ts);
-    if (written != NULL && !PyDict_CheckExact(written)) {
-        Py_DECREF(written);
-        PyErr_SetString(PyExc_TypeError, "ThreadState.written must be a dict");
+    CThread *th = get_thread(t, 1);
+    if (th == NULL) {
         return NULL;
     }
-    return written;
+    if (th->written == NULL) {
+        PyObject *written = PyObject_GetAttr(th->pyts, str_written);
+        if (written != NULL && !PyDict_CheckExact(written)) {
+            Py_DECREF(written);
+            PyErr_SetString(PyExc_TypeError, "ThreadState.written must be a dict");
+            return NULL;
+        }
+        th->written = written;
+    }
+    return Py_XNewRef(th->written);
 }
 
 /* object_records.grown in C: `record` as an R_GROWN change of `old` where it is one (both a
@@ -4269,9 +4264,6 @@ PyInit__ctracer(void)
         || !(empty_names = PyFrozenSet_New(NULL))
         || !(str_co_lines = PyUnicode_InternFromString("co_lines"))
         || !(str_co_filename = PyUnicode_InternFromString("co_filename"))
-        || !(str_cut_requested = PyUnicode_InternFromString("cut_requested"))
-        || !(str_local = PyUnicode_InternFromString("local"))
-        || !(str_ts = PyUnicode_InternFromString("ts"))
         || !(str_written = PyUnicode_InternFromString("written"))) {
         return NULL;
     }

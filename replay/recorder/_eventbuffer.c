@@ -40,6 +40,7 @@ eb_new(Py_ssize_t cap)
     b->n = 0;
     b->cap = 0;
     b->ev = NULL;
+    b->cut_requested = 0;
     if (cap > 0) {
         b->ev = PyMem_Malloc(cap * sizeof(EbEvent));
         if (b->ev == NULL) {
@@ -657,6 +658,29 @@ static PyMethodDef eb_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+eb_get_cut_requested(EventBuffer *b, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(b->cut_requested);
+}
+
+static int
+eb_set_cut_requested(EventBuffer *b, PyObject *value, void *Py_UNUSED(closure))
+{
+    int truth = value != NULL ? PyObject_IsTrue(value) : 0;
+    if (truth < 0) {
+        return -1;
+    }
+    b->cut_requested = truth;
+    return 0;
+}
+
+static PyGetSetDef eb_getset[] = {
+    {"cut_requested", (getter)eb_get_cut_requested, (setter)eb_set_cut_requested,
+     "Whether the writer asked the thread to hand this list off at its next event.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 PyTypeObject EventBuffer_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "replay.recorder._ctracer.EventBuffer",
@@ -668,5 +692,6 @@ PyTypeObject EventBuffer_Type = {
     .tp_as_mapping = &eb_as_mapping,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_methods = eb_methods,
+    .tp_getset = eb_getset,
     .tp_new = eb_new_type,
 };

@@ -35,6 +35,9 @@ typedef struct {
     Py_ssize_t n;
     Py_ssize_t cap;
     EbEvent *ev;
+    /* The writer asks the thread to hand this list off at its next event (a recording of
+     * object records: ThreadState.cut_requested, read by the C cores here, in C). */
+    int cut_requested;
 } EventBuffer;
 
 extern PyTypeObject EventBuffer_Type;

@@ -504,7 +504,9 @@ class Writer:
             events = ts.events
             n = len(events)
             if n and ts.ident in live:
-                ts.cut_requested = True
+                ts.cut_requested = True  # read there by the Python cores,
+                if type(events) is not list:
+                    events.cut_requested = True  # on their buffer (in C) by the C cores
                 continue
             pending = None if final else ts.unnamed
             if pending:
