@@ -428,6 +428,21 @@ typedef struct {
 
 static PyTypeObject FrameState_Type;
 
+/* Between a thread and the writer, for a recording of object records: whether the thread is
+ * inside one of the core's callbacks (`busy`, a depth), and how many times the writer took its
+ * list while it was not (`taken`). A list is cut only between two events (versions.py: an
+ * event's records and its append must go to the same list), so the writer takes the list of a
+ * live thread only while `busy` is 0 (take_idle_list), and the thread, at its next callback,
+ * lets go of the list and table it held (th_sync). Owned by a capsule (LIST_GUARD_CAPSULE) that
+ * the thread's CThread and its Python ThreadState (`guard`) both hold: the writer reaches it
+ * from the ThreadState, and it outlives whichever goes first. */
+typedef struct {
+    int busy;
+    unsigned int taken;
+} ListGuard;
+
+#define LIST_GUARD_CAPSULE "replay.recorder._ctracer.ListGuard"
+
 typedef struct {
     PyObject_HEAD
     Tracer *tracer;       /* strong */
@@ -449,6 +464,9 @@ typedef struct {
     /* A recording of object records: pyts.written, the table of the records this thread's
      * list holds (strong, NULL until read; read again after each hand-off, which replaces it). */
     PyObject *written;
+    ListGuard *guard;      /* owned by guard_capsule */
+    PyObject *guard_capsule; /* strong; also pyts.guard */
+    unsigned int taken_seen; /* guard->taken when this thread last synced its list */
 } CThread;
 
 static PyTypeObject CThread_Type;
@@ -541,7 +559,7 @@ static PyTypeObject *method_wrapper_type;
 
 static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_filename;
 /* Attributes read per event in a recording of object records (versions.py). */
-static PyObject *str_written;
+static PyObject *str_written, *str_guard, *str_unnamed, *str_cut_requested;
 static PyObject *empty_names; /* frozenset(): state._NOTHING */
 
 /* ------------------------------------------------------------------------------------------- */
@@ -951,6 +969,12 @@ th_truncate(CThread *th, int depth)
 }
 
 static void
+guard_capsule_free(PyObject *capsule)
+{
+    PyMem_Free(PyCapsule_GetPointer(capsule, LIST_GUARD_CAPSULE));
+}
+
+static void
 th_dealloc(CThread *th)
 {
     if (th->tracer != NULL && th->tracer->last_th == th) {
@@ -964,6 +988,7 @@ th_dealloc(CThread *th)
     PyMem_Free(th->stack);
     Py_XDECREF(th->events);
     Py_XDECREF(th->written);
+    Py_XDECREF(th->guard_capsule);
     Py_XDECREF(th->pyts);
     Py_XDECREF(th->tracer);
     PyObject_Free(th);
@@ -1037,6 +1062,28 @@ get_thread_of(Tracer *t, PyThreadState *tstate, int create)
     th->cap = 0;
     th->n_unnamed = 0;
     th->written = NULL;
+    th->taken_seen = 0;
+    /* Made inside a callback: busy until that callback returns (list_leave). */
+    th->guard = PyMem_Calloc(1, sizeof(ListGuard));
+    th->guard_capsule = th->guard != NULL ? PyCapsule_New(th->guard, LIST_GUARD_CAPSULE,
+                                                          guard_capsule_free)
+                                          : NULL;
+    if (th->guard_capsule == NULL) {
+        if (th->guard != NULL) {
+            PyMem_Free(th->guard);
+        }
+        else {
+            PyErr_NoMemory();
+        }
+        th->guard = NULL;
+        Py_DECREF(th);
+        return NULL;
+    }
+    th->guard->busy = 1;
+    if (PyObject_SetAttr(pyts, str_guard, th->guard_capsule) < 0) {
+        Py_DECREF(th);
+        return NULL;
+    }
     /* state.thread_state() ran Python code: the dict may have changed meanwhile. */
     dict = PyThreadState_GetDict();
     if (dict == NULL || PyDict_SetItem(dict, t->tls_key, (PyObject *)th) < 0) {
@@ -1057,6 +1104,68 @@ static inline CThread *
 get_thread(Tracer *t, int create)
 {
     return get_thread_of(t, PyThreadState_GET(), create);
+}
+
+/* The list and table the writer left the thread when it took its list (take_idle_list). */
+static int
+th_sync(CThread *th)
+{
+    PyObject *events = PyObject_GetAttr(th->pyts, str_events);
+    if (events == NULL) {
+        return -1;
+    }
+    if (!EventBuffer_CheckExact(events)) {
+        Py_DECREF(events);
+        PyErr_SetString(PyExc_TypeError, "ThreadState.events must be the C core's EventBuffer");
+        return -1;
+    }
+    Py_SETREF(th->events, (EventBuffer *)events);
+    Py_CLEAR(th->written);
+    th->nodes_mark = th->tracer->nodes_encoded;
+    th->taken_seen = th->guard->taken;
+    return 0;
+}
+
+/* A callback begins on the calling thread (ListGuard): its list is the thread's until
+ * list_leave. The thread (a new reference), or NULL for a thread seen for the first time,
+ * which get_thread makes busy. */
+static inline CThread *
+list_enter(Tracer *t)
+{
+    if (t->records_for == NULL) {
+        return NULL; /* a recording of trees: the writer cuts any list (state.hand_off) */
+    }
+    CThread *th = get_thread(t, 0);
+    if (th == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    th->guard->busy++;
+    if (th->guard->taken != th->taken_seen && th_sync(th) < 0) {
+        PyErr_Clear(); /* the buffer it held stays: its events go with its next hand-off */
+    }
+    return (CThread *)Py_NewRef(th);
+}
+
+/* The callback list_enter began has returned: `entered` is what list_enter gave, or NULL, and
+ * then the thread the callback made, if it is still the tracer's last (else it stays busy: the
+ * writer then asks it to cut its list, as it asks the Python cores). */
+static inline void
+list_leave(Tracer *t, CThread *entered)
+{
+    if (entered != NULL) {
+        entered->guard->busy--;
+        Py_DECREF(entered);
+        return;
+    }
+    if (t->records_for == NULL) {
+        return;
+    }
+    PyThreadState *tstate = PyThreadState_GET();
+    if (t->last_th != NULL && t->last_tstate == tstate
+        && t->last_tid == PyThreadState_GetID(tstate)) {
+        t->last_th->guard->busy--;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -4042,10 +4151,12 @@ budget_charge(Tracer *t, PyObject *code, long long start)
         /* Keep the tracer alive even if another thread unregisters it meanwhile. */              \
         Py_INCREF(t);                                                                             \
         long long start = t->budget_on ? now_ns() : 0;                                            \
+        CThread *entered = list_enter(t);                                                         \
         PyObject *r = func(t, args, nargs);                                                       \
         if (t->budget_on && r != NULL && nargs > 0 && budget_charge(t, args[0], start) < 0) {    \
             Py_CLEAR(r);                                                                          \
         }                                                                                         \
+        list_leave(t, entered); /* after the budget's review too: it may write GAP steps */      \
         Py_DECREF(t);                                                                             \
         return r;                                                                                 \
     }
@@ -4213,6 +4324,52 @@ static PyTypeObject Tracer_Type = {
     .tp_new = PyType_GenericNew,
 };
 
+/* take_idle_list(ts): the writer takes the list of a live thread of a recording of object
+ * records that is between two callbacks (ListGuard), as a hand-off would: the thread gets an
+ * empty list and table, and lets go of its old ones at its next callback. None where it may
+ * not: the thread is inside a callback (the writer then asks it to cut: cut_requested), it
+ * has steps still open to redaction (the thread's own hand-off keeps those back), it is not a
+ * C core's, or its list is empty. Runs no Python code between its checks and its changes, so
+ * nothing can come between (the GIL). */
+static PyObject *
+take_idle_list(PyObject *Py_UNUSED(module), PyObject *ts)
+{
+    PyObject *capsule = PyObject_GetAttr(ts, str_guard);
+    if (capsule == NULL) {
+        return NULL;
+    }
+    ListGuard *guard = PyCapsule_IsValid(capsule, LIST_GUARD_CAPSULE)
+                           ? PyCapsule_GetPointer(capsule, LIST_GUARD_CAPSULE)
+                           : NULL;
+    /* Made first: an allocation may run a collection, and a finalizer may let other threads
+     * run; from the checks on, nothing can. */
+    PyObject *fresh = guard != NULL ? (PyObject *)eb_new(0) : NULL;
+    PyObject *table = fresh != NULL ? PyDict_New() : NULL;
+    PyObject *unnamed = table != NULL ? PyObject_GetAttr(ts, str_unnamed) : NULL;
+    PyObject *events = unnamed != NULL ? PyObject_GetAttr(ts, str_events) : NULL;
+    PyObject *taken = NULL;
+    int settled = unnamed == Py_None || (PyList_CheckExact(unnamed) && PyList_GET_SIZE(unnamed) == 0);
+    if (events != NULL && guard->busy == 0 && settled && EventBuffer_CheckExact(events)
+        && ((EventBuffer *)events)->n > 0) {
+        if (PyObject_SetAttr(ts, str_events, fresh) == 0
+            && PyObject_SetAttr(ts, str_written, table) == 0
+            && PyObject_SetAttr(ts, str_cut_requested, Py_False) == 0) {
+            guard->taken++;
+            taken = Py_NewRef(events);
+        }
+    }
+    Py_DECREF(capsule);
+    Py_XDECREF(fresh);
+    Py_XDECREF(table);
+    Py_XDECREF(unnamed);
+    Py_XDECREF(events);
+    if (PyErr_Occurred()) {
+        Py_XDECREF(taken);
+        return NULL;
+    }
+    return taken != NULL ? taken : Py_NewRef(Py_None);
+}
+
 /* Test helper: records_grown(old, new), beside object_records.grown. */
 static PyObject *
 debug_grown(PyObject *Py_UNUSED(module), PyObject *args)
@@ -4225,6 +4382,8 @@ debug_grown(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"take_idle_list", (PyCFunction)take_idle_list, METH_O,
+     "The list of a thread between two callbacks, taken for the writer, or None (ListGuard)."},
     {"_grown", (PyCFunction)debug_grown, METH_VARARGS,
      "object_records.grown as the C cores make it (tests)."},
     {"_fast_locals", (PyCFunction)debug_fast_locals, METH_O,
@@ -4264,7 +4423,10 @@ PyInit__ctracer(void)
         || !(empty_names = PyFrozenSet_New(NULL))
         || !(str_co_lines = PyUnicode_InternFromString("co_lines"))
         || !(str_co_filename = PyUnicode_InternFromString("co_filename"))
-        || !(str_written = PyUnicode_InternFromString("written"))) {
+        || !(str_written = PyUnicode_InternFromString("written"))
+        || !(str_guard = PyUnicode_InternFromString("guard"))
+        || !(str_unnamed = PyUnicode_InternFromString("unnamed"))
+        || !(str_cut_requested = PyUnicode_InternFromString("cut_requested"))) {
         return NULL;
     }
     PyObject *wrapper = PyObject_GetAttrString(Py_None, "__eq__");

@@ -505,6 +505,7 @@ st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     long long start = t->budget_on ? now_ns() : 0;
     PyObject *charged = FRAME_CODE(f); /* borrowed: the frame holds it */
     int rc = 0;
+    CThread *entered = list_enter(t);
     if (what == PyTrace_CALL) {
         rc = st_call(t, frame, f);
     }
@@ -534,6 +535,7 @@ st_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     if (rc == 0 && t->budget_on && budget_charge(t, charged, start) < 0) {
         rc = -1;
     }
+    list_leave(t, entered); /* after the budget's review too: it may write GAP steps */
     Py_DECREF(t);
     return rc;
 }

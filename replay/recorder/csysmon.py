@@ -127,6 +127,7 @@ def new_tracer(state: RecordingState, encode_exception: Callable[[BaseException]
     """The C `Tracer` of one recording (both C cores drive one: this one and csettrace's)."""
     if _ctracer is None:
         raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
+    state.take_idle_list = _ctracer.take_idle_list
     return _ctracer.Tracer(
         state,
         encode_exception,

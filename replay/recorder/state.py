@@ -128,6 +128,7 @@ class ThreadState:
     __slots__ = (
         "cut_requested",
         "events",
+        "guard",
         "ident",
         "name",
         "stack",
@@ -154,6 +155,9 @@ class ThreadState:
         self.cut_requested = False
         """Set by the writer where it may not cut the list itself (`RecordingState.versions`):
         the thread hands its list off at its next event."""
+        self.guard: object = None
+        """The C cores' ListGuard (_ctracer.c): whether the thread is inside a callback, so
+        that the writer may take its list between two (`RecordingState.take_idle_list`)."""
 
 
 class CodeInfo:
@@ -214,8 +218,13 @@ class RecordingState:
         """What the Python cores call to diff a frame's locals (`use_versions` replaces it)."""
         self.versions: ValueVersions | None = None
         """A recording of object records (versions.py), else None: its diffs write records,
-        a hand-off carries records along with the events it keeps back, and the writer leaves
-        a live thread's list to the thread to cut (`ThreadState.cut_requested`)."""
+        a hand-off carries records along with the events it keeps back, and the writer takes
+        a live thread's list only between two of its events (`take_idle_list`), else leaves it
+        to the thread to cut (`ThreadState.cut_requested`)."""
+        self.take_idle_list: Callable[[ThreadState], Any] | None = None
+        """The C cores' `take_idle_list` (_ctracer.c): a live thread's list, taken where the
+        thread is between two callbacks, or None. The Python cores have none: their threads
+        cut their own lists."""
         self.steps = itertools.count(1)
         self.calls = itertools.count(1)
         self.t0 = time.perf_counter_ns()

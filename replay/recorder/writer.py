@@ -498,12 +498,19 @@ class Writer:
             self.events_dropped += dropped
         # A recording of object records cuts a live thread's list only where that thread is
         # between events (versions.py): a cut here could fall between an event's records and
-        # its append, so the thread is asked to hand its list off at its next event instead.
+        # its append. The C cores know when a thread is between two callbacks, and its list
+        # is then taken as a hand-off would take it; else the thread is asked to hand its list
+        # off at its next event.
         live = set(sys._current_frames()) if state.versions is not None and not final else ()
+        take_idle = state.take_idle_list
         for ts in list(state.threads):
             events = ts.events
             n = len(events)
             if n and ts.ident in live:
+                taken = take_idle(ts) if take_idle is not None else None
+                if taken is not None:
+                    batches.append((ts.thread_id, taken))
+                    continue
                 ts.cut_requested = True  # read there by the Python cores,
                 if type(events) is not list:
                     events.cut_requested = True  # on their buffer (in C) by the C cores

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,111 @@ def test_events_kept_back_with_a_growth_take_the_record_it_grows() -> None:
     carry_records(handed, kept)
     expanded = expand_events(kept, LIMITS)
     assert expanded[0][6] == (("xs", (V_SEQ, 1, "list", 2, [(V_SEQ, 2, "list", 0, []), 3])),)
+
+
+# A thread that records a little, then waits: the writer's ticks must still write what it
+# recorded, as they do for trees, so that a process killed while it waits keeps it.
+IDLE = """
+import sys, time
+orders = {"a": [1, 2]}
+for n in range(40):
+    orders["a"].append(n)
+    orders[f"k{n}"] = [n]
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+# The Python cores' threads cut their own lists (at their next event): a thread of a recording
+# of object records that waits keeps its list until it wakes (docs/internals.md).
+WAITING = [("python", "trees")] + ([("c", "trees"), ("c", "records")] if "c" in CORES else [])
+
+
+@pytest.mark.parametrize(("core", "values"), WAITING)
+def test_a_thread_that_waits_has_its_list_written_before_it_is_killed(
+    tmp_path: Path, core: str, values: str
+) -> None:
+    # GIVEN a recording whose only thread recorded, then went to sleep
+    program = tmp_path / "idle.py"
+    program.write_text(textwrap.dedent(IDLE))
+    store = tmp_path / "idle.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAY_")}
+    process = subprocess.Popen(
+        [*REPLAY, "record", "-q", "--store", str(store), str(program)],
+        cwd=tmp_path,
+        env={**env, "REPLAY_CORE": core, "REPLAY_VALUE_MODEL": values},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"started\n"
+        # WHEN it is killed outright after a few of the writer's ticks (0.5 s each)
+        deadline = time.monotonic() + 10
+        steps = 0
+        while time.monotonic() < deadline and steps == 0:
+            time.sleep(0.5)
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+                steps = db.execute("SELECT coalesce(sum(n_events), 0) FROM chunks").fetchone()[0]
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    # THEN the store holds every step it recorded before it slept, each value whole
+    assert steps > 0, "the sleeping thread's list was never written"
+    got = events_of(store)
+    lost = [
+        (e[1], n) for _t, e in got for n, t in e[6] or () if type(t) is tuple and t[0] == V_ERROR
+    ]
+    assert lost == []
+    last = [tree for _t, e in got for n, tree in e[6] or () if n == "orders"][-1]
+    assert last[3] == 41  # the dict's length: "a" and k0..k39
+
+
+# Threads that pause between short bursts, sharing one dict: the writer takes their lists while
+# they pause (take_idle_list), each list must still hold every record its entries need, and no
+# event may be lost or written twice.
+PAUSING = """
+import threading, time
+shared = {"hits": []}
+lock = threading.Lock()
+def work(name):
+    mine = []
+    for n in range(300):
+        mine.append([n])
+        with lock:
+            shared["hits"].append(name)
+            seen = len(shared["hits"])
+        time.sleep(0.005)
+    return mine, seen
+threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(shared["hits"]))
+"""
+
+
+@pytest.mark.parametrize("core", ["c"] if "c" in CORES else [])
+def test_lists_taken_from_pausing_threads_hold_every_step_and_record(
+    tmp_path: Path, core: str
+) -> None:
+    store = record(tmp_path, PAUSING, "records", "pausing", core)
+    with Store.open(str(store), mode="r") as db:
+        rid = db.latest_recording_id()
+        chunks = db.chunk_index(rid)
+    got = events_of(store)
+    steps = [event[1] for _tid, event in got]
+    assert len(steps) == len(set(steps)), "a step written twice"
+    assert sorted(steps) == list(range(1, len(steps) + 1)), "a step lost"
+    lost = [
+        (e[1], n) for _t, e in got for n, t in e[6] or () if type(t) is tuple and t[0] == V_ERROR
+    ]
+    assert lost == []
+    # the workers' lists went to the store while the workers ran, not only when they ended
+    by_thread: dict[int, int] = {}
+    for info in chunks:
+        by_thread[info.thread_id] = by_thread.get(info.thread_id, 0) + 1
+    assert max(by_thread.values()) >= 3
+    lengths = [t[3] for _t, e in got for n, t in e[6] or () if n == "mine"]
+    assert max(lengths) == 300
