@@ -1012,8 +1012,8 @@ fp_encode(Fingerprinter *fp, PyObject *v)
  * record as `RecordEncoder.record` makes it (its own level to `max_items`/`max_attrs`, each
  * item that is itself a container or object a reference `(V_OREF, serial)`). What it does not
  * know it leaves to the Python record encoder (NULL, no exception: "not mine"): a secret-looking
- * pair in a sequence, a deque, an enum member whose value is not an atom, and any live value
- * that is no longer what the tree shows (its serial differs: another thread changed it).
+ * pair in a sequence, an enum member whose value is not an atom, and any live value that is no
+ * longer what the tree shows (its serial differs: another thread changed it).
  */
 
 /* (V_OREF, serial of x) */
@@ -1091,11 +1091,39 @@ rec_item_form(Enc *e, PyObject *x)
     return rec_form(e, x);
 }
 
-/* The first k items of a list, tuple or set (hash table order) or their subclass, with
- * references, into items (k slots); how many were taken. */
-static Py_ssize_t
-rec_take_items(PyObject *v, Py_ssize_t k, PyObject **items)
+/* Whether v is a deque or an instance of a subclass of deque. */
+static inline int
+rec_is_deque(Enc *e, PyObject *v)
 {
+    return e->fp->deque_type != NULL && PyObject_TypeCheck(v, e->fp->deque_type);
+}
+
+/* The length of a list, tuple, set or deque (or of a subclass of one), as the encoder reads
+ * it: through the base class's own slots, never a subclass's __len__. */
+static Py_ssize_t
+rec_length(Enc *e, PyObject *v)
+{
+    return PyAnySet_Check(v) ? PySet_GET_SIZE(v)
+           : rec_is_deque(e, v) ? fp_deque_len(e->fp->deque_type, v)
+                                : Py_SIZE(v);
+}
+
+/* The first k items of a list, tuple, set (hash table order) or deque (its iterator's order),
+ * or of a subclass of one, with references, into items (k slots); how many were taken (fewer
+ * only where a deque's item could not be read: an error is then set). */
+static Py_ssize_t
+rec_take_items(Enc *e, PyObject *v, Py_ssize_t k, PyObject **items)
+{
+    if (rec_is_deque(e, v)) {
+        Py_ssize_t got = 0;
+        for (; got < k; got++) {
+            items[got] = fp_deque_item(e->fp->deque_type, v, got);
+            if (items[got] == NULL) {
+                break;
+            }
+        }
+        return got;
+    }
     if (PyAnySet_Check(v)) {
         PySetObject *so = (PySetObject *)v;
         Py_ssize_t got = 0;
@@ -1392,14 +1420,18 @@ rec_record(Enc *e, PyObject *v)
     else {
         kind = fp_type_kind(fp, tp, &tname);
     }
-    if (kind == FP_LIST || kind == FP_TUPLE || kind == FP_SET) {
-        Py_ssize_t n = kind == FP_SET ? PySet_GET_SIZE(v) : Py_SIZE(v);
+    if (kind == FP_LIST || kind == FP_TUPLE || kind == FP_SET || kind == FP_DEQUE) {
+        Py_ssize_t n = rec_length(e, v);
         Py_ssize_t k = n < fp->max_items ? n : fp->max_items;
         PyObject **items = PyMem_Malloc((size_t)(k ? k : 1) * sizeof(PyObject *));
         if (items == NULL) {
             return PyErr_NoMemory();
         }
-        Py_ssize_t got = rec_take_items(v, k, items);
+        Py_ssize_t got = rec_take_items(e, v, k, items);
+        if (got < k) {
+            release(items, got);
+            return NULL; /* a deque's item unread: the error stands */
+        }
         uint64_t own;
         FpRecordMemo *m;
         PyObject *kept = rec_kept(e, v, n, items, got, &own, &m);
@@ -1721,15 +1753,18 @@ rec_walk_node(Enc *e, PyObject *v, PyObject *tree, PyObject *serial, PyObject *m
         got *= 2;
     }
     else {
-        if (!(PyList_Check(v) || PyTuple_Check(v) || PyAnySet_Check(v))) {
+        if (!(PyList_Check(v) || PyTuple_Check(v) || PyAnySet_Check(v) || rec_is_deque(e, v))) {
             return 0;
         }
-        Py_ssize_t n = PyAnySet_Check(v) ? PySet_GET_SIZE(v) : Py_SIZE(v);
-        if (n < k) {
+        if (rec_length(e, v) < k) {
             return 0;
         }
         live = PyMem_Malloc((size_t)k * sizeof(PyObject *));
-        got = live != NULL ? rec_take_items(v, k, live) : 0;
+        got = live != NULL ? rec_take_items(e, v, k, live) : 0;
+        if (got < k && PyErr_Occurred()) {
+            release(live, got);
+            return -1;
+        }
     }
     if (live == NULL) {
         return -1;

@@ -740,10 +740,12 @@ def _randoms() -> list[Any]:
 def test_the_c_records_of_plain_containers_are_made_in_c() -> None:
     tracer, _, _ = _encoders(CaptureLimits())
     shared = [1.5, 2.5]
-    value = {"a": [shared, (shared, "x")], "b": Plain(), "c": {1, 2}}
+    waiting = deque([shared, "job"], maxlen=5)  # asyncio.Queue holds its items in one
+    value = {"a": [shared, (shared, "x")], "b": Plain(), "c": {1, 2}, "d": waiting}
     tree, entry, records = tracer._c_records(value)
     assert entry == (V_OREF, tree[1])
     assert {r[0] for r in records.values()} == {R_SEQ, R_MAP, R_OBJ}
+    assert ("collections.deque", 2) in {(r[1], r[2]) for r in records.values()}
     assert expand(entry, records, CaptureLimits()) == tree
 
 
