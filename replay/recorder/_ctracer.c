@@ -2555,7 +2555,8 @@ records_grown(PyObject *old, PyObject *record)
         || PyList_GET_SIZE(forms) < PyList_GET_SIZE(old_forms)) {
         return Py_NewRef(record);
     }
-    int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(old, 1), PyTuple_GET_ITEM(record, 1), Py_EQ);
+    int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(old, 1), PyTuple_GET_ITEM(record, 1),
+                                        Py_EQ);
     Py_ssize_t n = PyList_GET_SIZE(old_forms);
     for (Py_ssize_t i = 0; same > 0 && i < n; i++) {
         same = PyObject_RichCompareBool(PyList_GET_ITEM(old_forms, i), PyList_GET_ITEM(forms, i),
@@ -4348,7 +4349,8 @@ take_idle_list(PyObject *Py_UNUSED(module), PyObject *ts)
     PyObject *unnamed = table != NULL ? PyObject_GetAttr(ts, str_unnamed) : NULL;
     PyObject *events = unnamed != NULL ? PyObject_GetAttr(ts, str_events) : NULL;
     PyObject *taken = NULL;
-    int settled = unnamed == Py_None || (PyList_CheckExact(unnamed) && PyList_GET_SIZE(unnamed) == 0);
+    int settled = unnamed == Py_None
+                  || (unnamed != NULL && PyList_CheckExact(unnamed) && PyList_GET_SIZE(unnamed) == 0);
     if (events != NULL && guard->busy == 0 && settled && EventBuffer_CheckExact(events)
         && ((EventBuffer *)events)->n > 0) {
         if (PyObject_SetAttr(ts, str_events, fresh) == 0
