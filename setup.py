@@ -10,6 +10,9 @@
   the library found at run time; without it the sqlite3 module writes the same rows.
 - replay.recorder._scan, the writer's index scan loop (replay/recorder/_scan.c), on every
   CPython: public C API only. Without it writer.py runs the same loop in Python (same rows).
+- replay._expand, the readers' expansion of object records into trees (replay/_expand.c), on
+  every CPython: public C API only. Without it replay/object_records.py expands every name (the
+  same trees).
 
 All are optional: without a compiler the install still succeeds.
 """
@@ -43,6 +46,14 @@ if sys.implementation.name == "cpython":
             "replay.recorder._scan",
             ["replay/recorder/_scan.c"],
             depends=["replay/recorder/_eventbuffer.h", "storage/_callrecord.h"],
+            optional=True,
+            extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+        )
+    )
+    ext_modules.append(
+        Extension(
+            "replay._expand",
+            ["replay/_expand.c"],
             optional=True,
             extra_compile_args=["-O2"] if sys.platform != "win32" else [],
         )

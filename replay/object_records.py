@@ -52,6 +52,12 @@ from typing import Any, NamedTuple, Protocol
 
 from replay.events import V_ENUM, V_ERROR, V_MAP, V_OBJ, V_REDACTED, V_REF, V_SEQ
 
+try:  # the same walk in C (replay/_expand.c), optional: it declines what it does not handle
+    from replay import _expand as _c_walk
+except ImportError:  # pragma: no cover - a build without a compiler
+    _c_walk = None
+_c_expand_events = None if _c_walk is None else _c_walk.expand_events
+
 __all__ = [
     "NO_ARGS",
     "R_GROWN",
@@ -159,9 +165,23 @@ def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
     lists of one thread and each list holds the records its entries reach, so the records met so
     far in the chunk are all an expansion needs. The events come out as a recording of trees
     has them: `changes` the `(name, tree)` pairs, None when the event changed no name.
+
+    With replay/_expand.c built, the loop and the walk run in C, which hands the names it
+    declines (a lost record, a fault the walk replays, a shape it does not know) to the walk
+    below, over the same table and memo: the trees are the same either way.
     """
-    table: dict[int, Any] = {}
     memo = ExpansionMemo()
+
+    def expanded(entry: Any, table: Mapping[int, Any]) -> Any:
+        try:
+            return _Expansion(table, limits, memo).form(entry, 0)
+        except KeyError:  # a record the chunk does not hold: say so, never guess
+            return (V_ERROR, "?", "replay lost the records of this value")
+
+    if _c_expand_events is not None and type(events) is list:
+        bounds = (limits.max_depth, limits.max_items, limits.max_attrs, limits.max_nodes)
+        return _c_expand_events(events, *bounds, memo, expanded)
+    table: dict[int, Any] = {}
     out: list[tuple] = []
     append = out.append
     for event in events:
@@ -175,11 +195,7 @@ def expand_events(events: list[tuple], limits: RecordLimits) -> list[tuple]:
                 apply_record(table, key, value)
                 memo.forget(key)
             else:
-                try:
-                    tree = _Expansion(table, limits, memo).form(value, 0)
-                except KeyError:  # a record the chunk does not hold: say so, never guess
-                    tree = (V_ERROR, "?", "replay lost the records of this value")
-                named.append((key, tree))
+                named.append((key, expanded(value, table)))
         append((*event[:6], tuple(named) if named else None, event[7]))
     return out
 

@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 from replay.storage import codec
 
+from replay import object_records
 from replay.recorder import writer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
         (lambda: codec._accel, "storage/_sqlite.c"),
         (lambda: writer._scan, "replay/recorder/_scan.c"),
         (lambda: writer._scan, "replay/recorder/_eventbuffer.h"),
+        (lambda: object_records._c_walk, "replay/_expand.c"),
     ],
     ids=[
         "store codec column loops",
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
         "store writes through SQLite's C API",
         "writer index scan",
         "writer index scan's event records",
+        "readers' expansion of object records",
     ],
 )
 def test_the_optional_c_part_is_built_and_current(used, source: str) -> None:

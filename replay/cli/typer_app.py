@@ -73,6 +73,7 @@ def _build_parts() -> list[tuple[str, str]]:
     `coverage --version` says "with C extension"): a recording made without them is correct but
     slower, and a user comparing figures needs to know."""
     # Imported here: the recorder's modules are not loaded for any other command line.
+    from replay import object_records  # noqa: PLC0415
     from replay.recorder import writer  # noqa: PLC0415
     from replay.recorder.core import choose_backend  # noqa: PLC0415
     from replay.storage import codec, recording_writer  # noqa: PLC0415
@@ -95,6 +96,11 @@ def _build_parts() -> list[tuple[str, str]]:
         zstd = f"libzstd {release}, with the values in one release of the GIL"
     else:
         zstd = "python-zstandard (no libzstd found to call without the GIL)"
+    expansion = (
+        "C expansion of object records"
+        if object_records._c_walk is not None
+        else "Python expansion of object records (replay/_expand.c was not built)"
+    )
     direct = recording_writer.direct_sqlite()
     if direct is not None:
         writes = f"SQLite {direct} through its C API, a write in one release of the GIL"
@@ -106,6 +112,7 @@ def _build_parts() -> list[tuple[str, str]]:
         ("store codec", loops),
         ("chunk compression", zstd),
         ("store writes", writes),
+        ("reader", expansion),
     ]
 
 

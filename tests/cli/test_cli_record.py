@@ -326,6 +326,7 @@ def test_version_names_the_core_that_records(tmp_path: Path, store: Path, core: 
     assert lines["chunk compression"].startswith(("libzstd ", "python-zstandard "))
     assert lines["store writes"].startswith(("SQLite 3.", "the sqlite3 module"))
     assert "index scan" in lines["recorder writer"]
+    assert "expansion of object records" in lines["reader"]
     # THEN the core it names is the one a recording made in the same environment ran
     script = write(tmp_path / "app.py", "x = 1\n")
     recorded = replay("record", "--store", str(store), str(script), cwd=tmp_path, env=env)

@@ -16,7 +16,17 @@ from typing import Any
 import pytest
 from value_zoo import CASES, Other, Plain, random_value
 
-from replay.object_records import R_OBJ, V_OREF, ExpansionMemo, expand, references
+from replay import events as venc_tags
+from replay import object_records
+from replay.object_records import (
+    R_OBJ,
+    V_OREF,
+    ExpansionLimits,
+    ExpansionMemo,
+    expand,
+    expand_events,
+    references,
+)
 from replay.recorder.identity import IdentityMap
 from replay.recorder.records import RecordEncoder
 from replay.recorder.redaction import Redactor
@@ -37,33 +47,89 @@ LIMITS = [
 ]
 
 
+try:
+    from replay import _expand
+except ImportError:  # not built: the Python walk alone
+    _expand = None  # type: ignore[assignment]
+
+# Both walks of the reader: the Python one, and the C one (replay/_expand.c), which declines
+# (NotImplemented) what it leaves to the Python one; where it does not, its tree is compared.
+WALKS = ["python"] + (["c"] if _expand is not None else [])
+
+
+def expand_by(
+    walk: str, entry: Any, records: Any, limits: Any, memo: ExpansionMemo | None = None
+) -> Any:
+    """`expand` by the named walk (the C one falls back to Python where it declines)."""
+    if walk == "c":
+        table = dict(getattr(records, "made", records))
+        got = _expand.expand(
+            entry,
+            table,
+            limits.max_depth,
+            limits.max_items,
+            limits.max_attrs,
+            limits.max_nodes,
+            memo,
+        )
+        if got is not NotImplemented:
+            return got
+    return expand(entry, records, limits, memo)
+
+
 def _encoders(limits: CaptureLimits) -> tuple[SnapshotEncoder, RecordEncoder]:
     encoder = SnapshotEncoder(limits, Redactor(), IdentityMap())
     return encoder, RecordEncoder(encoder)
 
 
-def _expanded(records: RecordEncoder, name: str, value: Any) -> Any:
+def _expanded(records: RecordEncoder, name: str, value: Any, walk: str = "python") -> Any:
     entry, held = records.records_of(name, value)
-    return expand(entry, held, records.encoder.limits)
+    tree = expand(entry, held, records.encoder.limits)  # makes the records it asks for
+    return tree if walk == "python" else expand_by(walk, entry, held, records.encoder.limits)
 
 
+@pytest.mark.parametrize("walk", WALKS)
 @pytest.mark.parametrize("limits", LIMITS, ids=repr)
-def test_every_case_expands_to_the_encoders_tree(limits: CaptureLimits) -> None:
+def test_every_case_expands_to_the_encoders_tree(limits: CaptureLimits, walk: str) -> None:
     for case, value in CASES.items():
         encoder, records = _encoders(limits)
         tree = encoder.encode_named("value", value)
-        assert _expanded(records, "value", value) == tree, case
+        assert _expanded(records, "value", value, walk) == tree, case
 
 
+@pytest.mark.parametrize("walk", WALKS)
 @pytest.mark.parametrize("seed", range(8))
-def test_random_values_expand_to_the_encoders_tree(seed: int) -> None:
+def test_random_values_expand_to_the_encoders_tree(seed: int, walk: str) -> None:
     rng = random.Random(seed)
     for _ in range(60):
         value = random_value(rng, 0, [])
         name = rng.choice(["value", "password", "items"])
         for limits in LIMITS:
             encoder, records = _encoders(limits)
-            assert _expanded(records, name, value) == encoder.encode_named(name, value)
+            assert _expanded(records, name, value, walk) == encoder.encode_named(name, value)
+
+
+@pytest.mark.skipif(_expand is None, reason="replay._expand is not built")
+def test_the_c_walk_declines_only_what_it_must() -> None:
+    # Its tags are the Python ones, and it expands nearly every case itself: it declines a lost
+    # record, a record of a shape it does not know, and the encoder's faults the Python walk
+    # replays (an islice refusing a negative stop).
+    assert _expand.TAGS == {
+        name: getattr(venc_tags, name, None) or getattr(object_records, name)
+        for name in _expand.TAGS
+    }
+    limits = CaptureLimits()
+    declined = 0
+    for value in CASES.values():
+        _, records = _encoders(limits)
+        entry, held = records.records_of("value", value)
+        expand(entry, held, limits)
+        table = dict(getattr(held, "made", held))
+        bounds = (limits.max_depth, limits.max_items, limits.max_attrs, limits.max_nodes)
+        declined += _expand.expand(entry, table, *bounds) is NotImplemented
+    assert declined <= len(CASES) // 20
+    lost = _expand.expand((V_OREF, 7), {}, 4, 64, 64, 1024)
+    assert lost is NotImplemented  # the Python walk says it is lost, and how
 
 
 def test_a_name_holding_a_container_refers_to_its_record() -> None:
@@ -121,8 +187,9 @@ def _mutate(rng: random.Random, pool: list[Any], fresh: list[Any]) -> Any:
     return target
 
 
+@pytest.mark.parametrize("walk", WALKS)
 @pytest.mark.parametrize("seed", range(6))
-def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) -> None:
+def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int, walk: str) -> None:
     # A frame's names share objects (aliases, containers holding each other). After each change
     # in place, only the changed object's record is made again (and those of new values it now
     # holds); every name's expansion must still be the encoder's tree of its value as it is now.
@@ -155,7 +222,7 @@ def test_a_change_in_place_is_one_new_record_seen_through_every_name(seed: int) 
             held.update(reach)
         for name, value in names.items():
             tree = encoder.encode_named(name, value)
-            assert expand(entries[name], held, limits) == tree, name
+            assert expand_by(walk, entries[name], held, limits) == tree, name
 
 
 def test_a_name_that_reaches_many_objects_costs_the_records_its_value_shows() -> None:
@@ -170,7 +237,8 @@ def test_a_name_that_reaches_many_objects_costs_the_records_its_value_shows() ->
     assert expand(entry, made, limits) == encoder.encode_named("grid", grid)
 
 
-def test_a_subtree_is_not_reused_where_less_budget_would_cut_it() -> None:
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_subtree_is_not_reused_where_less_budget_would_cut_it(walk: str) -> None:
     # `inner` is expanded whole under `x`; under `y` a 30-item sibling comes first, and the
     # 40-node budget leaves it 8 items: the memo's tree of 20 must not stand in for that.
     limits = CaptureLimits(max_nodes=40)
@@ -182,14 +250,35 @@ def test_a_subtree_is_not_reused_where_less_budget_would_cut_it() -> None:
     for name, value in (("x", x), ("y", y), ("x", x)):
         entry, reach = records.records_of(name, value)
         held.update(reach)
-        assert expand(entry, held, limits, memo) == encoder.encode_named(name, value), name
+        assert expand_by(walk, entry, held, limits, memo) == encoder.encode_named(name, value), name
     assert memo.hits
 
 
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_subtree_that_holds_a_reused_one_needs_the_budget_that_one_needs(walk: str) -> None:
+    # `q` is expanded under `c` with `inner` taken from the memo (kept under `a`'s `p`): what
+    # `inner` needs must count in what `q` needs, or `q`'s tree, `inner` whole in it, would
+    # stand in under `d`, where a 30-item sibling leaves `q` too little budget for `inner`.
+    limits = CaptureLimits(max_nodes=40)
+    encoder, records = _encoders(limits)
+    inner = list(range(20))
+    p, q = [inner], [inner]
+    values = {"a": [p], "c": [q], "d": [list(range(30)), q]}
+    memo = ExpansionMemo()
+    held: dict[int, Any] = {}
+    for name, value in values.items():
+        entry, reach = records.records_of(name, value)
+        held.update(reach)
+        tree = encoder.encode_named(name, value)
+        assert expand_by(walk, entry, held, limits, memo) == tree, name
+    assert memo.hits
+
+
+@pytest.mark.parametrize("walk", WALKS)
 @pytest.mark.parametrize("limits", LIMITS, ids=repr)
 @pytest.mark.parametrize("seed", range(4))
 def test_subtrees_reused_from_earlier_expansions_are_the_encoders_trees(
-    seed: int, limits: CaptureLimits
+    seed: int, limits: CaptureLimits, walk: str
 ) -> None:
     # The reader keeps the subtrees it expanded (ExpansionMemo) and reuses them for the next
     # name or event that meets the same object: right only while none of the records they show
@@ -221,7 +310,7 @@ def test_subtrees_reused_from_earlier_expansions_are_the_encoders_trees(
                 memo.forget(oid)
         for name in rng.sample(list(names), len(names)):
             tree = encoder.encode_named(name, names[name])
-            assert expand(entries[name], held, limits, memo) == tree, name
+            assert expand_by(walk, entries[name], held, limits, memo) == tree, name
     assert memo.hits or limits.max_depth == 0 or limits.max_nodes < 40  # tiny budgets bind
 
 
@@ -267,3 +356,58 @@ def test_making_records_runs_no_user_code() -> None:
     Loud.calls = 0
     assert _expanded(records, "value", value) == encoder.encode_named("value", value)
     assert Loud.calls == 0
+
+
+@pytest.mark.skipif(_expand is None, reason="replay._expand is not built")
+@pytest.mark.parametrize("seed", range(4))
+def test_a_chunk_reads_the_same_through_either_walk(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chunk as a recording of records holds it: events whose changes are records under
+    # obj_ids (some as R_GROWN changes of the record before) and names' entries, one entry
+    # lost (its record is not in the chunk). expand_events in C and in Python give the same
+    # events, each name the encoder's tree of its value at that step.
+    rng = random.Random(seed)
+    limits = CaptureLimits(max_nodes=rng.choice([40, 1024]))
+    encoder, records = _encoders(limits)
+    pool: list[Any] = []
+    names = {f"v{i}": random_value(rng, 0, pool) for i in range(3)}
+    names["grows"] = [1, 2]
+    pool = [x for x in pool if isinstance(x, (list, dict, set, deque, Plain, Other))]
+    events: list[tuple] = []
+    expected: list[list[tuple[str, Any]]] = []
+    held: dict[int, Any] = {}
+    for step in range(1, 30):
+        changes: list[tuple[Any, Any]] = []
+        if step > 1:
+            names["grows"].append(step)
+            if pool:
+                _mutate(rng, pool, [])
+        shown = []
+        for name, value in names.items():
+            entry, reach = records.records_of(name, value)
+            expand(entry, reach, limits)  # makes the records it asks for
+            for oid, record in dict(getattr(reach, "made", reach)).items():
+                if held.get(oid) != record:
+                    old = held.get(oid)
+                    changes.append((oid, object_records.grown(old, record) if old else record))
+                    held[oid] = record
+            changes.append((name, entry))
+            shown.append((name, encoder.encode_named(name, value)))
+        if step == 15:
+            changes.append(("lost", (V_OREF, 10**9)))
+            shown.append(
+                ("lost", (venc_tags.V_ERROR, "?", "replay lost the records of this value"))
+            )
+        events.append((1, step, 0, 1, 3, None, tuple(changes), None))
+        expected.append(shown)
+    events.append((2, 30, 0, 1, None, None, None, None))
+    expansion = ExpansionLimits(
+        limits.max_depth, limits.max_items, limits.max_attrs, limits.max_nodes
+    )
+    in_c = expand_events(events, expansion)
+    monkeypatch.setattr(object_records, "_c_expand_events", None)
+    in_python = expand_events(events, expansion)
+    assert in_c == in_python
+    assert [list(e[6]) for e in in_c[:-1]] == expected
+    assert in_c[-1] is events[-1]
