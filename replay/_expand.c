@@ -17,6 +17,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 /* The tags of replay/events.py and replay/object_records.py (the module exports them as TAGS,
  * and a test compares). */
 enum {
@@ -84,6 +86,25 @@ tag_at(PyObject *t, Py_ssize_t i)
         PyErr_Clear();
     }
     return tag;
+}
+
+/* Whether `record` has the layout its kind says: `layout` gives each field, '.' anything, 'i'
+ * an exact int, 'l' an exact list (object_records.py's module docstring has the layouts). */
+static int
+has_layout(PyObject *record, const char *layout)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(layout);
+    if (PyTuple_GET_SIZE(record) != n) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *field = PyTuple_GET_ITEM(record, i);
+        if ((layout[i] == 'i' && !PyLong_CheckExact(field))
+            || (layout[i] == 'l' && !PyList_CheckExact(field))) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* `_Expansion.room`. */
@@ -189,8 +210,7 @@ memo_keep(Expansion *x, PyObject *key, PyObject *tree, Py_ssize_t spent, Py_ssiz
 static PyObject *
 container(Expansion *x, PyObject *oid, long long id, PyObject *record, long kind, Py_ssize_t depth)
 {
-    if (PyTuple_GET_SIZE(record) != 4 || !PyLong_CheckExact(PyTuple_GET_ITEM(record, 2))
-        || !PyList_CheckExact(PyTuple_GET_ITEM(record, 3))) {
+    if (!has_layout(record, "..il")) { /* (kind, type_name, length, forms) */
         return decline(x);
     }
     PyObject *type_name = PyTuple_GET_ITEM(record, 1), *parts = PyTuple_GET_ITEM(record, 3);
@@ -243,18 +263,23 @@ container(Expansion *x, PyObject *oid, long long id, PyObject *record, long kind
     return Py_BuildValue("(iOOnN)", tag, oid, type_name, n, items);
 }
 
+/* An object shown by its header alone (cut by the depth or the budget). */
+static PyObject *
+obj_header(PyObject *oid, PyObject *type_name)
+{
+    return Py_BuildValue("(iOOOO)", V_OBJ, oid, type_name, Py_None, Py_True);
+}
+
 /* `_Expansion.namedtuple`. */
 static PyObject *
 namedtuple(Expansion *x, PyObject *oid, long long id, PyObject *record, Py_ssize_t depth)
 {
-    if (PyTuple_GET_SIZE(record) != 5 || !PyLong_CheckExact(PyTuple_GET_ITEM(record, 2))
-        || !PyLong_CheckExact(PyTuple_GET_ITEM(record, 3))
-        || !PyList_CheckExact(PyTuple_GET_ITEM(record, 4))) {
+    if (!has_layout(record, "..iil")) { /* (kind, type_name, length, field_count, fields) */
         return decline(x);
     }
     PyObject *type_name = PyTuple_GET_ITEM(record, 1), *fields = PyTuple_GET_ITEM(record, 4);
     if (depth >= x->max_depth) {
-        return Py_BuildValue("(iOOOO)", V_OBJ, oid, type_name, Py_None, Py_True);
+        return obj_header(oid, type_name);
     }
     Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(record, 2));
     Py_ssize_t count = PyLong_AsSsize_t(PyTuple_GET_ITEM(record, 3));
@@ -266,7 +291,7 @@ namedtuple(Expansion *x, PyObject *oid, long long id, PyObject *record, Py_ssize
     k = k < x->max_attrs ? k : x->max_attrs;
     slack(x, k > 1 ? k : 1);
     if (x->budget <= 0) {
-        return Py_BuildValue("(iOOOO)", V_OBJ, oid, type_name, Py_None, Py_True);
+        return obj_header(oid, type_name);
     }
     k = k < x->budget ? k : x->budget;
     x->budget -= k;
@@ -322,20 +347,18 @@ static PyObject *str_args; /* "args", interned */
 static PyObject *
 obj(Expansion *x, PyObject *oid, long long id, PyObject *record, Py_ssize_t depth)
 {
-    if (PyTuple_GET_SIZE(record) != 6 || !PyLong_CheckExact(PyTuple_GET_ITEM(record, 3))
-        || !PyList_CheckExact(PyTuple_GET_ITEM(record, 4))
-        || !PyList_CheckExact(PyTuple_GET_ITEM(record, 5))) {
+    if (!has_layout(record, "...ill")) { /* (kind, type_name, args, dict_length, pairs, slots) */
         return decline(x);
     }
     PyObject *type_name = PyTuple_GET_ITEM(record, 1), *args = PyTuple_GET_ITEM(record, 2);
     PyObject *dict_pairs = PyTuple_GET_ITEM(record, 4), *slots = PyTuple_GET_ITEM(record, 5);
     Py_ssize_t budget = x->budget;
     if (depth >= x->max_depth) {
-        return Py_BuildValue("(iOOOO)", V_OBJ, oid, type_name, Py_None, Py_True);
+        return obj_header(oid, type_name);
     }
     slack(x, x->max_attrs > 1 ? x->max_attrs : 1);
     if (budget <= 0) {
-        return Py_BuildValue("(iOOOO)", V_OBJ, oid, type_name, Py_None, Py_True);
+        return obj_header(oid, type_name);
     }
     Py_ssize_t dict_length = PyLong_AsSsize_t(PyTuple_GET_ITEM(record, 3));
     if (dict_length == -1 && PyErr_Occurred()) {
@@ -603,7 +626,8 @@ expansion_init(Expansion *x, PyObject *records, PyObject *memo)
     }
     x->trees = PyObject_GetAttrString(memo, "trees");
     x->dependents = x->trees != NULL ? PyObject_GetAttrString(memo, "dependents") : NULL;
-    if (x->dependents == NULL || !PyDict_CheckExact(x->trees) || !PyDict_CheckExact(x->dependents)) {
+    if (x->dependents == NULL || !PyDict_CheckExact(x->trees)
+        || !PyDict_CheckExact(x->dependents)) {
         Py_CLEAR(x->trees);
         Py_CLEAR(x->dependents);
         if (!PyErr_Occurred()) {
@@ -674,7 +698,9 @@ expand(PyObject *Py_UNUSED(module), PyObject *args)
 static int
 apply_record(PyObject *table, PyObject *oid, PyObject *value)
 {
-    if (!(PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) > 0 && tag_at(value, 0) == R_GROWN)) {
+    int growth = PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) > 0
+                 && tag_at(value, 0) == R_GROWN;
+    if (!growth) {
         return PyDict_SetItem(table, oid, value);
     }
     PyObject *base = PyDict_GetItemWithError(table, oid);
@@ -698,8 +724,9 @@ apply_record(PyObject *table, PyObject *oid, PyObject *value)
         rc = PyList_Append(forms, PySequence_Fast_GET_ITEM(more, i));
     }
     Py_XDECREF(more);
-    PyObject *grown = rc == 0 ? PyTuple_Pack(4, PyTuple_GET_ITEM(base, 0), PyTuple_GET_ITEM(base, 1),
-                                             PyTuple_GET_ITEM(value, 1), forms)
+    PyObject *grown = rc == 0 ? PyTuple_Pack(4, PyTuple_GET_ITEM(base, 0),
+                                             PyTuple_GET_ITEM(base, 1), PyTuple_GET_ITEM(value, 1),
+                                             forms)
                               : NULL;
     Py_XDECREF(forms);
     rc = grown != NULL ? PyDict_SetItem(table, oid, grown) : -1;
