@@ -108,6 +108,12 @@ def _replay_python(venv: Venv, target: Target, tmp: Path) -> Invocation:
     return Invocation(argv, env={"REPLAY_CORE": "python"}, store=store)
 
 
+def _replay_records(venv: Venv, target: Target, tmp: Path) -> Invocation:
+    store = tmp / "replay.db"
+    argv = _replay_argv(venv, target, store, [])
+    return Invocation(argv, env={"REPLAY_VALUE_MODEL": "records"}, store=store)
+
+
 def _replay_keep_failed(venv: Venv, target: Target, tmp: Path) -> Invocation:
     store = tmp / "replay.db"
     return Invocation(_replay_argv(venv, target, store, ["--keep", "failed"]), store=store)
@@ -157,6 +163,15 @@ TRACERS: tuple[Tracer, ...] = (
         "replay (py core)",
         "REPLAY_CORE=python replay record ... (the pure-Python fallback core)",
         _replay_python,
+        replay=True,
+        in_quick=False,
+        capped=True,
+    ),
+    Tracer(
+        "replay-records",
+        "replay (records)",
+        "REPLAY_VALUE_MODEL=records replay record ... (object records, not yet the default)",
+        _replay_records,
         replay=True,
         in_quick=False,
         capped=True,
