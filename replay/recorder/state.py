@@ -159,6 +159,14 @@ class ThreadState:
         """The C cores' ListGuard (_ctracer.c): whether the thread is inside a callback, so
         that the writer may take its list between two (`RecordingState.take_idle_list`)."""
 
+    def request_cut(self) -> None:
+        """The writer asks the thread to hand its list off at its next event: the Python cores
+        read `cut_requested`, the C cores the same flag on their event buffer (in C, per
+        event)."""
+        self.cut_requested = True
+        if type(self.events) is not list:
+            self.events.cut_requested = True  # type: ignore[attr-defined]
+
 
 class CodeInfo:
     """A code object the recorder has seen in scope; becomes a `functions` row."""

@@ -511,9 +511,7 @@ class Writer:
                 if taken is not None:
                     batches.append((ts.thread_id, taken))
                     continue
-                ts.cut_requested = True  # read there by the Python cores,
-                if type(events) is not list:
-                    events.cut_requested = True  # on their buffer (in C) by the C cores
+                ts.request_cut()
                 continue
             pending = None if final else ts.unnamed
             if pending:

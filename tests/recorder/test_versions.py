@@ -112,6 +112,13 @@ def events_of(store: Path) -> list[tuple[int, tuple]]:
         return list(reader.raw_events())
 
 
+def lost_values(events: list[tuple[int, tuple]]) -> list[tuple[int, str]]:
+    """(step, name) of every value the reader showed as lost or failed (a `V_ERROR` tree)."""
+    return [
+        (e[1], n) for _t, e in events for n, t in e[6] or () if type(t) is tuple and t[0] == V_ERROR
+    ]
+
+
 def named_values(events: list[tuple[int, tuple]]) -> list[tuple[int, str, Any]]:
     """(step, name, tree without object ids) of every change: ids are serials per run."""
 
@@ -161,13 +168,7 @@ def test_every_chunk_holds_the_records_its_entries_need_across_writer_ticks(
         chunks = store.chunk_index(store.latest_recording_id())
     assert len(chunks) >= 3, "the writer's ticks cut the main thread's list"
     got = events_of(records)
-    lost = [
-        (event[1], name)
-        for _tid, event in got
-        for name, tree in event[6] or ()
-        if type(tree) is tuple and tree[0] == V_ERROR
-    ]
-    assert lost == []
+    assert lost_values(got) == []
     assert named_values(got) == named_values(events_of(trees))
 
 
@@ -325,10 +326,7 @@ def test_a_thread_that_waits_has_its_list_written_before_it_is_killed(
     # THEN the store holds every step it recorded before it slept, each value whole
     assert steps > 0, "the sleeping thread's list was never written"
     got = events_of(store)
-    lost = [
-        (e[1], n) for _t, e in got for n, t in e[6] or () if type(t) is tuple and t[0] == V_ERROR
-    ]
-    assert lost == []
+    assert lost_values(got) == []
     last = [tree for _t, e in got for n, tree in e[6] or () if n == "orders"][-1]
     assert last[3] == 41  # the dict's length: "a" and k0..k39
 
@@ -370,10 +368,7 @@ def test_lists_taken_from_pausing_threads_hold_every_step_and_record(
     steps = [event[1] for _tid, event in got]
     assert len(steps) == len(set(steps)), "a step written twice"
     assert sorted(steps) == list(range(1, len(steps) + 1)), "a step lost"
-    lost = [
-        (e[1], n) for _t, e in got for n, t in e[6] or () if type(t) is tuple and t[0] == V_ERROR
-    ]
-    assert lost == []
+    assert lost_values(got) == []
     # the workers' lists went to the store while the workers ran, not only when they ended
     by_thread: dict[int, int] = {}
     for info in chunks:
