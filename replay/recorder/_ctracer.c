@@ -1624,9 +1624,94 @@ encode_value(Tracer *t, PyObject *name, int slow, PyObject *v)
     return encode_value_fp(t, name, slow, v, &fp, 0);
 }
 
+/* `_safe_to_print` (snapshot.py): str() and repr() of `x` are C code all the way down (exact
+ * atoms, and exact tuples and lists of at most 64 of them, `depth` levels deep). */
+static int
+safe_to_print(PyObject *x, int depth)
+{
+    PyTypeObject *tp = Py_TYPE(x);
+    if (tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type || tp == &PyBool_Type
+        || x == Py_None || tp == &PyBytes_Type) {
+        return 1;
+    }
+    if ((tp != &PyTuple_Type && tp != &PyList_Type) || depth <= 0 || Py_SIZE(x) > 64) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < Py_SIZE(x); i++) {
+        PyObject *item = tp == &PyTuple_Type ? PyTuple_GET_ITEM(x, i) : PyList_GET_ITEM(x, i);
+        if (!safe_to_print(item, depth - 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* `SnapshotEncoder.encode_exception` in C, for the exceptions it would describe without user
+ * code through BaseException's own `__str__` (StopIteration above all: a generator's end under
+ * sys.monitoring, made up by cb_stop_iteration, was nearly half of an asyncio program's core
+ * time through Python): `(type name, message, venc)`, the message `str(exc)` cut at max_string
+ * as `_cut` cuts it, the venc the C encoder's. NULL without an exception: left to Python (a
+ * class with a `__str__` of its own, `args` whose str could run user code, an exception the
+ * walk does not read). */
+static PyObject *
+c_encode_exception(Tracer *t, PyObject *exc)
+{
+    static PyObject *str_name = NULL;
+    if (str_name == NULL && (str_name = PyUnicode_InternFromString("__str__")) == NULL) {
+        return NULL;
+    }
+    PyTypeObject *tp = Py_TYPE(exc);
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    /* _PyType_Lookup reads the dicts of the MRO (str keys: no Python code), as _exc_str_func. */
+    PyObject *own_str = _PyType_Lookup(tp, str_name);
+    if (!t->fp.enabled || args == NULL || !PyTuple_CheckExact(args) || own_str == NULL
+        || own_str != _PyType_Lookup((PyTypeObject *)PyExc_BaseException, str_name)
+        || !safe_to_print(args, 3)) {
+        return NULL;
+    }
+    /* BaseException's C __str__ over safe args: "", str(args[0]) or str(args). */
+    PyObject *text = ((PyTypeObject *)PyExc_BaseException)->tp_str(exc);
+    if (text != NULL && PyUnicode_CheckExact(text) && PyUnicode_GET_LENGTH(text) > t->max_string) {
+        PyObject *head = PyUnicode_Substring(text, 0, t->max_string);
+        Py_SETREF(text, head != NULL ? PyUnicode_FromFormat("%U...", head) : NULL);
+        Py_XDECREF(head);
+    }
+    if (text == NULL || !PyUnicode_CheckExact(text)) {
+        Py_XDECREF(text);
+        return NULL;
+    }
+    /* Then the walk (which classifies the class) and, right after it, the encoder it logs for. */
+    uint64_t f = 0;
+    if (fp_of(&t->fp, exc, &f) < 0) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    const FpTypeEntry *te = fp_type_entry(&t->fp, tp);
+    if (f == 0 || te == NULL || te->kind != FP_EXCEPTION || te->name == NULL) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    PyObject *name = Py_NewRef(te->name); /* encoding may reuse the class's cache entry */
+    uint64_t built = t->fp.nodes_built;
+    PyObject *venc = fp_encode(&t->fp, exc);
+    if (venc == NULL) {
+        Py_DECREF(name);
+        Py_DECREF(text);
+        return NULL;
+    }
+    t->nodes_encoded += t->fp.nodes_built - built;
+    return Py_BuildValue("(NNN)", name, text, untrack_venc(venc, 0));
+}
+
 static PyObject *
 encode_exception(Tracer *t, PyObject *exc)
 {
+    if (t->atoms_fast) {
+        PyObject *e = c_encode_exception(t, exc);
+        if (e != NULL || PyErr_Occurred()) {
+            return e;
+        }
+    }
     PyObject *e = PyObject_CallOneArg(t->encode_exception, exc);
     return t->atoms_fast ? untrack_venc(e, 0) : e;
 }
@@ -3432,9 +3517,12 @@ cb_stop_iteration(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     if (st == NULL) {
         goto done;
     }
-    /* settrace reports a StopIteration here, so we record one (see sysmon.py). */
-    PyObject *e = value != Py_None ? PyObject_CallOneArg(PyExc_StopIteration, value)
-                                   : PyObject_CallNoArgs(PyExc_StopIteration);
+    /* settrace reports a StopIteration here, so we record one (see sysmon.py): the one
+     * CPython passes where it made one, else one made for the value returned. */
+    PyObject *e = PyObject_TypeCheck(value, (PyTypeObject *)PyExc_StopIteration)
+                      ? Py_NewRef(value)
+                  : value != Py_None ? PyObject_CallOneArg(PyExc_StopIteration, value)
+                                     : PyObject_CallNoArgs(PyExc_StopIteration);
     if (e == NULL) {
         goto done;
     }
@@ -4262,6 +4350,19 @@ tracer_c_records(Tracer *t, PyObject *v)
     return Py_BuildValue("(NNN)", tree, entry, made);
 }
 
+/* Test helper: what the C core records of an exception, `(type name, message, venc)`, or
+ * NotImplemented where it asks the Python encoder (c_encode_exception). */
+static PyObject *
+tracer_c_encode_exception(Tracer *t, PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "an exception instance is needed");
+        return NULL;
+    }
+    PyObject *e = c_encode_exception(t, exc);
+    return e != NULL || PyErr_Occurred() ? e : Py_NewRef(Py_NotImplemented);
+}
+
 /* The walk's fingerprint of a value, 0 when it gives up: whether the core can tell that the value
  * has not changed without the Python encoder (tests). */
 static PyObject *
@@ -4277,6 +4378,8 @@ tracer_c_fingerprint(Tracer *t, PyObject *v)
 static PyMethodDef tracer_methods[] = {
     {"_c_encode", (PyCFunction)tracer_c_encode, METH_O,
      "What the C encoder makes of a value, or NotImplemented (tests)."},
+    {"_c_encode_exception", (PyCFunction)tracer_c_encode_exception, METH_O,
+     "What the C core records of an exception, or NotImplemented (tests)."},
     {"_c_records", (PyCFunction)tracer_c_records, METH_O,
      "The C encoder's tree of a value, its entry and records, or NotImplemented (tests)."},
     {"_c_fingerprint", (PyCFunction)tracer_c_fingerprint, METH_O,

@@ -680,14 +680,15 @@ enc_object(Enc *e, PyObject *v, PyObject *tname, int depth)
     if (depth >= fp->max_depth || e->budget <= 0) {
         return venc_node(fp->tags.obj, key, tname, Py_NewRef(Py_None), Py_NewRef(Py_True));
     }
-    /* A slotted class (FP_SLOTTED): its slots after its instance dict, if it has one. The
-     * layout is copied: encoding the attributes may run Python code (the identity map, the
-     * redactor) that classifies other classes, which may reuse this class's cache entry. */
+    /* A slotted class (FP_SLOTTED) or an exception: its slots after its instance dict, if it
+     * has one. The layout is copied: encoding the attributes may run Python code (the identity
+     * map, the redactor) that classifies other classes, which may reuse this class's cache
+     * entry. */
     const FpTypeEntry *te = fp_type_entry(fp, Py_TYPE(v));
     int slotted = te != NULL && te->kind == FP_SLOTTED;
     int exc = te != NULL && te->kind == FP_EXCEPTION;
     int has_dict = !slotted || te->has_dict;
-    Py_ssize_t nslots = slotted ? te->nslots : 0;
+    Py_ssize_t nslots = slotted || exc ? te->nslots : 0;
     FpSlot *slots = nslots ? PyMem_Malloc((size_t)nslots * sizeof *slots) : NULL;
     if (nslots && slots == NULL) {
         Py_DECREF(key);
@@ -1281,7 +1282,7 @@ rec_slotted(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
     Fingerprinter *fp = e->fp;
     int exc = te->kind == FP_EXCEPTION;
     int has_dict = exc || te->has_dict;
-    Py_ssize_t nslots = exc ? 0 : te->nslots;
+    Py_ssize_t nslots = te->nslots;
     /* The layout is copied: making forms may run Python code that reclassifies the class. */
     FpSlot *slots = nslots ? PyMem_Malloc((size_t)nslots * sizeof *slots) : NULL;
     if (nslots && slots == NULL) {
@@ -1553,7 +1554,7 @@ rec_attr(Enc *e, PyObject *v, PyObject *name)
             return val;
         }
     }
-    for (Py_ssize_t i = 0; kind == FP_SLOTTED && i < te->nslots; i++) {
+    for (Py_ssize_t i = 0; (kind == FP_SLOTTED || kind == FP_EXCEPTION) && i < te->nslots; i++) {
         if (te->slots[i].name == name || PyUnicode_Compare(te->slots[i].name, name) == 0) {
             FpSlot slot = te->slots[i];
             return fp_slot_get(v, &slot);

@@ -1245,8 +1245,10 @@ walk_object(Walk *w, PyObject *v, int depth)
     default:
         return 0;
     }
-    const FpTypeEntry *te = kind == FP_SLOTTED ? fp_type_entry(w->fp, Py_TYPE(v)) : NULL;
-    if (kind == FP_SLOTTED && te == NULL) {
+    /* The layout (slots, instance dict) of the kinds that have one. */
+    int laid_out = kind == FP_SLOTTED || kind == FP_EXCEPTION;
+    const FpTypeEntry *te = laid_out ? fp_type_entry(w->fp, Py_TYPE(v)) : NULL;
+    if (laid_out && te == NULL) {
         return 0;
     }
     if (on_path(w, v)) {
@@ -1581,13 +1583,17 @@ plain_dict_at(Fingerprinter *fp, PyTypeObject *tp, long i)
 
 /* `members`: which member types are read: 0 Py_T_OBJECT_EX slots only (a Python class's), 1
  * also Py_T_OBJECT, 2 also a C class's bool, int and Py_ssize_t members (FpSlot).
- * The slot layout of an FP_WALK_SLOTTED class (`SnapshotEncoder.walk_slots`) into *out:
- * nslots -1 when the walk cannot read it (a slot that is not a plain object slot of this class,
- * a `__dict__` that is not the plain one). 0, or -1 with an exception set. */
+ * The slot layout of an FP_WALK_SLOTTED or FP_WALK_EXCEPTION class (`SnapshotEncoder.
+ * walk_slots`) into *out: nslots -1 when the walk cannot read it (a slot that is not a plain
+ * object slot of this class, a `__dict__` that is not the plain one). Only heap classes are
+ * asked, and the builtin exceptions, whose C fields (`StopIteration.value`, `OSError.errno`...)
+ * are Py_T_OBJECT members at fixed offsets. 0, or -1 with an exception set. */
 static int
 slot_layout(Fingerprinter *fp, PyTypeObject *tp, FpTypeEntry *out, int members)
 {
-    if (fp->walk_slots == NULL || !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+    if (fp->walk_slots == NULL
+        || !(PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)
+             || PyType_FastSubclass(tp, Py_TPFLAGS_BASE_EXC_SUBCLASS))) {
         return 0;
     }
     fp->python_calls++;
@@ -1750,10 +1756,14 @@ classify_type(Fingerprinter *fp)
         kind = lock_class(fp) && tp == fp->lock_type ? FP_LOCK : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_EXCEPTION) {
-        /* Its instance dict through BaseException's `__dict__` (PyObject_GenericGetDict). */
-        kind = tp->tp_dictoffset != 0 && PyType_FastSubclass(tp, Py_TPFLAGS_BASE_EXC_SUBCLASS)
-                   ? FP_EXCEPTION
-                   : FP_NOT_WALKED;
+        /* Its instance dict through BaseException's `__dict__` (PyObject_GenericGetDict), then
+         * its member slots, object members only (a C int member's value is not one). */
+        int exc = tp->tp_dictoffset != 0 && PyType_FastSubclass(tp, Py_TPFLAGS_BASE_EXC_SUBCLASS);
+        if (exc && slot_layout(fp, tp, &layout, 1) < 0) {
+            Py_DECREF(tp);
+            return -1;
+        }
+        kind = exc && layout.nslots >= 0 && layout.has_dict ? FP_EXCEPTION : FP_NOT_WALKED;
     }
     else if (i == FP_WALK_GENERIC_DICT) {
         /* A C class whose dict PyObject_GenericGetDict reads, as FP_PLAIN reads every dict. */
@@ -1797,7 +1807,7 @@ classify_type(Fingerprinter *fp)
         e->version = version;
         e->kind = kind;
         e->name = name;
-        if (kind == FP_SLOTTED || kind == FP_UUID || kind == FP_PATH
+        if (kind == FP_SLOTTED || kind == FP_EXCEPTION || kind == FP_UUID || kind == FP_PATH
             || kind == FP_CREPR_CHECKED) { /* the entry takes the layout */
             e->has_dict = layout.has_dict;
             e->nslots = layout.nslots;

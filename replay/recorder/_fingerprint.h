@@ -167,8 +167,9 @@ enum {
                         * and an identity */
     FP_CREPR_CHECKED,  /* a re.Pattern or re.Match: FP_CREPR once its one checked member
                         * (FpTypeEntry.slots[0]) is an exact str or bytes */
-    FP_EXCEPTION,      /* an exception without slots: its `args` (BaseException's C field),
-                        * then its instance dict, as a plain object's */
+    FP_EXCEPTION,      /* an exception: its `args` (BaseException's C field), then its
+                        * instance dict, as a plain object's, then its object member slots
+                        * (builtin C fields such as `StopIteration.value`, or `__slots__`) */
     FP_LOCK,           /* a _thread.lock: a text saying whether it is locked, and an identity */
 };
 
@@ -311,8 +312,10 @@ typedef struct {
     int kind;             /* FP_* */
     PyObject *name;       /* its name in a venc (SnapshotEncoder.class_name), strong; walked
                            * kinds only */
-    int has_dict;         /* FP_SLOTTED: instances have the plain instance dict, read first */
-    Py_ssize_t nslots;    /* FP_SLOTTED: its slots, in the encoder's order (walk_slots) */
+    int has_dict;         /* FP_SLOTTED: instances have the plain instance dict, read first
+                           * (FP_EXCEPTION: always) */
+    Py_ssize_t nslots;    /* FP_SLOTTED, FP_EXCEPTION: its slots, in the encoder's order
+                           * (walk_slots) */
     FpSlot *slots;        /* PyMem, owned */
     PyObject *fields;     /* FP_NAMEDTUPLE: its field names, a tuple of exact str (strong) */
 } FpTypeEntry;

@@ -311,9 +311,11 @@ WALK_CREPR_CHECKED = -17
 (`_CHECKED_MEMBERS`) is an exact str or bytes; the C core reads that member, then the repr."""
 _CHECKED_MEMBERS = {"Pattern": "pattern", "Match": "string"}
 WALK_EXCEPTION = -18
-"""An exception whose class adds no slots and reads its instance dict through BaseException's
-own `__dict__`: the C core reads `args` (BaseException's field) first, then the dict, as `_obj`
-does. (Exceptions with C fields shown as slots, `OSError`'s `errno`..., are left to Python.)"""
+"""An exception whose class reads its instance dict through BaseException's own `__dict__`: the
+C core reads `args` (BaseException's field) first, then the dict, then the member slots
+`walk_slots` names (`StopIteration.value`, `OSError.errno`..., a subclass's `__slots__`), as
+`_obj` does; a class with a member the walk cannot read (`UnicodeError.start`, a C
+`Py_ssize_t`) is left to Python."""
 _BASE_EXCEPTION_DICT = BaseException.__dict__["__dict__"]
 WALK_LOCK = -19
 """A `_thread.lock` (`threading.Lock()`): the C core reads `locked()` through the class's own
@@ -764,7 +766,7 @@ class SnapshotEncoder:
         loc, slots, is_exc, _ = extra
         if loc == (-1, False) and not slots and not is_exc:
             return WALK_GENERIC_DICT
-        if is_exc and not slots and loc is not None and loc[0] >= 0 and not loc[1]:
+        if is_exc and loc is not None and loc[0] >= 0 and not loc[1]:
             dict_descr = _type_dict(_type_mro(t)[loc[0]]).get("__dict__")
             return WALK_EXCEPTION if dict_descr is _BASE_EXCEPTION_DICT else -1
         if is_exc or (loc is not None and (loc[0] < 0 or loc[1])):
@@ -786,12 +788,13 @@ class SnapshotEncoder:
             return ()
 
     def walk_slots(self, t: type) -> tuple[int, tuple[tuple[str, Any], ...]]:
-        """For a class `walk_kind` calls WALK_SLOTTED: the MRO index of the `__dict__` getset
-        the encoder reads (-1: no instance dict), and its slots in the encoder's order (base
-        first, `_slot_members`) as (name, member descriptor), the descriptors `_slot_attrs`
-        finds in the class dicts now (a slot whose name is bound to something else there is
-        skipped by the encoder, so it is left out). The C core keeps each slot's offset, not
-        the descriptor, and asks again when the class changes (its version tag)."""
+        """For a class `walk_kind` calls WALK_SLOTTED or WALK_EXCEPTION: the MRO index of the
+        `__dict__` getset the encoder reads (-1: no instance dict), and its slots in the
+        encoder's order (base first, `_slot_members`) as (name, member descriptor), the
+        descriptors `_slot_attrs` finds in the class dicts now (a slot whose name is bound to
+        something else there is skipped by the encoder, so it is left out). The C core keeps
+        each slot's offset, not the descriptor, and asks again when the class changes (its
+        version tag)."""
         try:
             kind, _, extra, _ = self._info(t)
             if kind == K_UUID:  # the slot its text reads

@@ -441,15 +441,20 @@ class SysMonitoringCore:
             return None
 
         def stop_iteration(code: CodeType, offset: int, value: Any) -> Any:
-            # A generator ended inside `yield from`/`await`/a for loop: CPython raises no real
-            # StopIteration there, but settrace reports one, so we record it as RAISE.
+            # A generator ended inside `yield from`/`await`/a for loop: settrace reports a
+            # StopIteration there, so we record it as RAISE. CPython passes the one it made
+            # (`yield from`, a send from C) or the value returned (a for loop): one is made then.
             try:
                 frame = getframe(1)
                 ts, st = current(frame, code)
                 if st is None:
                     return None
                 exc = encode_exception(
-                    StopIteration(value) if value is not None else StopIteration()
+                    value
+                    if issubclass(type(value), StopIteration)  # (isinstance could read __class__)
+                    else StopIteration(value)
+                    if value is not None
+                    else StopIteration()
                 )
                 emit(ts, (RAISE, next(steps), (now() - t0) & TS_MASK, st.call_id, frame.f_lineno,
                           exc, None, None))  # fmt: skip

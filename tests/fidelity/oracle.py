@@ -181,6 +181,7 @@ def tracer(frame, event, arg):
             record["stack"] = outer_frames(frame)
     if event == "exception":
         record["type"] = type_name(arg[0])
+        record["value"] = plain(arg[1])  # the exception as replay shows it: args, dict, slots
     events.setdefault(name, []).append(record)
     return tracer
 

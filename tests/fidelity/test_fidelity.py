@@ -177,6 +177,7 @@ def replay_sequences(export: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             record["locals"] = {name: plain(v) for name, v in values.items()}
         if kind == "exception":
             record["type"] = step["exception"]["type"]
+            record["value"] = plain(step["exception"]["value"])
         sequences.setdefault(names[step["thread"]], []).append(record)
     return sequences
 
@@ -216,6 +217,7 @@ def test_recording_matches_oracle(program: str, backend: str, core: str, tmp_pat
             assert mine["file"] == theirs["file"]
             if theirs["kind"] == "exception":
                 assert mine["type"] == theirs["type"], _describe(theirs)
+                assert scrub(mine["value"]) == scrub(theirs["value"]), _describe(theirs)
             if theirs["kind"] == "line" and theirs["locals"] is not None:
                 assert scrub(mine["locals"]) == scrub(theirs["locals"]), _describe(theirs)
 

@@ -124,7 +124,7 @@ def test_values_only_python_knows_are_left_to_it() -> None:
         10**1000,  # more digits than max_int_digits: shown by its leading digits
         [-(10**999)],
         _odd_uuid(),
-        OSError(2, "x"),  # C fields shown as slots (errno, strerror...)
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),  # a C Py_ssize_t member (start)
         OrderedDict(a=1),
         [Pair.ONE],
     )
@@ -191,8 +191,41 @@ def test_the_walk_reads_it_so_an_unchanged_value_costs_no_encoding(value: Any) -
 
 def test_the_walk_gives_up_where_only_python_knows() -> None:
     tracer, _, _ = _encoders(CaptureLimits())
-    for value in ([10**1000], [OSError(2, "x")], [OrderedDict(a=1)], [Pair.ONE]):
+    odd_error = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad")
+    for value in ([10**1000], [odd_error], [OrderedDict(a=1)], [Pair.ONE]):
         assert tracer._c_fingerprint(value) == 0
+
+
+class OwnStrError(Exception):
+    def __str__(self) -> str:
+        raise AssertionError("the recorder ran the exception's __str__")
+
+
+def test_exceptions_are_described_in_c_as_the_python_encoder_describes_them() -> None:
+    # Every exception event (a generator's end above all) is `(type name, message, venc)`.
+    tracer, _, encoder = _encoders(CaptureLimits(max_string=20))
+    described = [
+        StopIteration(5),
+        StopIteration(),
+        StopIteration("s" * 30),  # the message cut as the Python encoder cuts it
+        StopIteration([1, (2, "x")]),
+        ValueError("bad", 3),
+        GeneratorExit(),
+        SystemExit(3),
+        *(e for e in _exceptions() if type(e).__name__ == "SlottedError"),  # set and unset
+    ]
+    for exc in described:
+        assert tracer._c_encode_exception(exc) == encoder.encode_exception(exc)
+    left_to_python = [
+        OwnStrError("own"),  # its __str__ is user code: never called, decided in Python
+        KeyError("k"),  # a C __str__ of its own (the key's repr)
+        OSError(2, "x"),
+        StopIteration(Plain()),  # str() of the argument could be user code
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),  # a member the walk does not read
+    ]
+    for exc in left_to_python:
+        assert tracer._c_encode_exception(exc) is NotImplemented
+    assert encoder.encode_exception(OwnStrError("own"))[1] == "own"
 
 
 def test_a_bound_slot_wrapper_follows_the_class_of_its_object() -> None:

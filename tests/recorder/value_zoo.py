@@ -355,6 +355,12 @@ class AppError(Exception):
         self.token = token  # a secret name: redacted as any attribute
 
 
+class SlottedError(Exception):
+    """An exception with slots of its own: shown after its instance dict, as any slot is."""
+
+    __slots__ = ("code",)
+
+
 def _app_error(rng: random.Random) -> AppError:
     error = AppError("e", rng.randint(0, 3), "t")
     if rng.random() < 0.5:
@@ -369,8 +375,18 @@ def _exceptions() -> list[Any]:
     caused.detail = {"inner": KeyError("k"), "items": [1, 2]}
     no_args = RuntimeError()
     no_args.args = ()
+    slotted = SlottedError("slotted")
+    slotted.code = [4, 5]
     return [
         ValueError("bad", 3),
+        # C fields shown as slots (Py_T_OBJECT members of the builtin classes)
+        StopIteration(7),
+        StopIteration(),
+        OSError(2, "x", "f"),
+        SystemExit(3),
+        AttributeError("a", name="n", obj=[1]),
+        slotted,
+        SlottedError(),  # its slot unset: not shown
         KeyError("missing"),
         caused,
         looped,
