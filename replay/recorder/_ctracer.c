@@ -1587,9 +1587,9 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
     /* A value the walk could read is built in C (_encode.c) unless it holds something only
      * the Python encoder knows (then NULL, no exception). A secret name (slow) is redacted by
      * the Python encoder. */
-    uint64_t calls = t->fp.python_calls, built = t->fp.nodes_built;
+    uint64_t epoch = fp_epoch(&t->fp), built = t->fp.nodes_built;
     PyObject *venc = f != 0 && !slow ? fp_encode(&t->fp, v) : NULL;
-    int python_ran = venc == NULL || t->fp.python_calls != calls;
+    int python_ran = venc == NULL || fp_epoch(&t->fp) != epoch; /* or a serial given out */
     /* New venc nodes, for the hand-off bound: counted by the C encoder, else the size of the
      * value as the walk saw it (or a guess when it gave up). */
     t->nodes_encoded += venc != NULL ? t->fp.nodes_built - built

@@ -35,7 +35,7 @@ typedef struct {
      * -1 once out of step with them (then parts are walked one by one: fp_subtree). */
     int cursor;
     uint64_t parts_gen;
-    uint64_t python_calls; /* fp->python_calls when the encoding began */
+    uint64_t epoch; /* fp_epoch when the encoding began */
     void *path[FP_MAX_PATH];
     /* fp_records only: the list's table of records (or NULL: no subtree is skipped), and the
      * (serial, record) of every node the walk met or skipped, in order, strong (FpFiledMemo). */
@@ -60,14 +60,11 @@ callback_failed(void)
     return NULL;
 }
 
-/* The lock-free first step of `IdentityMap.key` for an object that takes no weak references,
- * in C: its young entry (`serial << 64 | check`, keyed by address), if the check matches: the
- * class's id, for an exact tuple mixed with its size and the ids of its end items (`_check`,
- * whose arithmetic keeps the low 64 bits, which is what unsigned overflow keeps here). A new
- * reference to the serial, or NULL (no exception) where the map must be asked. */
-static PyObject *
-young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, void *first,
-             void *last)
+/* The identity map's check for an object that takes no weak references (`_check`): the class's
+ * id, for an exact tuple mixed with its size and the ids of its end items (its arithmetic keeps
+ * the low 64 bits, which is what unsigned overflow keeps here). */
+static uint64_t
+identity_check(PyTypeObject *tp, Py_ssize_t size, void *first, void *last)
 {
     uint64_t check = (uint64_t)(uintptr_t)tp;
     if (tp == &PyTuple_Type) {
@@ -77,6 +74,84 @@ young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, 
         }
         check ^= n * 0x9E3779B97F4A7C15ULL;
     }
+    return check;
+}
+
+/* `IdentityMap._insert` of an object that takes no weak references, in C, in the one case that
+ * is all of its work on the hot path: a new young entry (`serial << 64 | check`) at an address
+ * that has none, or one of a dead object (replaced, counted in `entry_changes[1]`), with no old
+ * entry there (one to promote) and room in the young generation (no rotation), the map's lock
+ * taken without waiting (a thread inside the Python insert is waited for there). A yielded
+ * tuple, a request's new dict: each asked the map in Python (2-3 us; 28,000 times on
+ * generators.py 25). A new reference to the serial, or NULL (no exception): the map is asked. */
+static PyObject *
+young_insert(Fingerprinter *fp, PyObject *v, uint64_t check)
+{
+    if (fp->identity_map == NULL) {
+        return NULL;
+    }
+    PyObject *no = Py_False, *taken = PyObject_CallMethod(fp->identity_lock, "acquire", "O", no);
+    if (taken != Py_True) {
+        Py_XDECREF(taken);
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_DECREF(taken);
+    /* Nothing below runs Python code or a collection (int keys, ints, a list append), so the
+     * map cannot change under it on this thread or another. */
+    PyObject *serial = NULL, *oid = PyLong_FromVoidPtr(v);
+    PyObject *old = oid != NULL ? PyObject_GetAttrString(fp->identity_map, "_old") : NULL;
+    PyObject *young = old != NULL ? PyObject_GetAttrString(fp->identity_map, "_young") : NULL;
+    if (young == NULL || !PyDict_CheckExact(old) || !PyList_CheckExact(young)
+        || PyList_GET_SIZE(young) >= fp->identity_limit) {
+        goto done;
+    }
+    int in_old = PyDict_Contains(old, oid);
+    PyObject *entry = in_old == 0 ? PyDict_GetItemWithError(fp->entries, oid) : NULL;
+    if (in_old != 0 || (entry != NULL && !PyLong_CheckExact(entry)) || PyErr_Occurred()) {
+        goto done; /* an old entry to look at, or a weak reference: the map decides */
+    }
+    serial = PyObject_CallNoArgs(fp->identity_next);
+    PyObject *shifted = serial != NULL ? PyNumber_Lshift(serial, fp->int_64) : NULL;
+    PyObject *low = shifted != NULL ? PyLong_FromUnsignedLongLong(check) : NULL;
+    PyObject *made = low != NULL ? PyNumber_Or(shifted, low) : NULL;
+    Py_XDECREF(shifted);
+    Py_XDECREF(low);
+    uint64_t *changes = (uint64_t *)fp->entry_changes.buf;
+    if (made != NULL && entry != NULL) {
+        changes[0]++; /* a newer object holds the address: the entry there was a dead one's */
+        changes[1]++;
+    }
+    if (made == NULL || PyDict_SetItem(fp->entries, oid, made) < 0
+        || PyList_Append(young, oid) < 0) {
+        Py_CLEAR(serial);
+    }
+    else {
+        changes[0]++;
+        fp->map_entries++; /* a serial given out: fingerprints taken before do not hold it */
+    }
+    Py_XDECREF(made);
+done:
+    Py_XDECREF(oid);
+    Py_XDECREF(old);
+    Py_XDECREF(young);
+    PyObject *released = PyObject_CallMethod(fp->identity_lock, "release", NULL);
+    Py_XDECREF(released);
+    if (serial == NULL || released == NULL) {
+        Py_CLEAR(serial);
+        PyErr_Clear();
+    }
+    return serial;
+}
+
+/* The lock-free first step of `IdentityMap.key` for an object that takes no weak references,
+ * in C: its young entry (`serial << 64 | check`, keyed by address), if the check matches. A new
+ * reference to the serial, or NULL (no exception) where the map must be asked. */
+static PyObject *
+young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, void *first,
+             void *last)
+{
+    uint64_t check = identity_check(tp, size, first, last);
     PyObject *entry = fp_young_entry(fp, v);
     if (entry == NULL) {
         return NULL;
@@ -140,6 +215,9 @@ serial_of(Enc *e, PyObject *v)
         }
     }
     PyObject *key = memo != NULL ? young_serial(fp, v, tp, size, first, last) : NULL;
+    if (key == NULL && memo != NULL) {
+        key = young_insert(fp, v, identity_check(tp, size, first, last));
+    }
     if (key == NULL) {
         fp->python_calls++;
         key = PyObject_CallOneArg(fp->key, v);
@@ -780,7 +858,7 @@ logged_part(Enc *e, PyObject *v, int depth)
     }
     /* Once Python code ran (the identity map's `key` for a new object), the map may have moved
      * (a rotation) and the content may have changed: what the walk saw no longer holds. */
-    if (e->parts_gen == fp->parts_gen && e->python_calls == fp->python_calls
+    if (e->parts_gen == fp->parts_gen && e->epoch == fp_epoch(fp)
         && e->cursor < fp->nparts) {
         FpPart *p = &fp->parts[e->cursor];
         if (p->ptr == (void *)v && p->depth == depth && p->budget_in == e->budget) {
@@ -819,12 +897,12 @@ enc_part(Enc *e, PyObject *v, int depth)
         }
         return known;
     }
-    uint64_t calls = fp->python_calls;
+    uint64_t epoch = fp_epoch(fp);
     PyObject *venc = enc_node(e, v, depth);
     if (venc == NULL || e->budget != after) {
         return venc;
     }
-    if (fp->python_calls == calls) {
+    if (fp_epoch(fp) == epoch) {
         /* No Python code ran: nothing changed, and no serial was given out. */
         fp_remember_at(fp, v, sub, venc, depth, before - after);
         return venc;
@@ -995,7 +1073,7 @@ fp_encode(Fingerprinter *fp, PyObject *v)
     /* The parts fp_of's walk recorded, if they are of this value (the caller's last walk). */
     e.cursor = fp->parts_root == (void *)v ? 0 : -1;
     e.parts_gen = fp->parts_gen;
-    e.python_calls = fp->python_calls;
+    e.epoch = fp_epoch(fp);
     PyObject *venc = enc_value(&e, v, 0);
     if (venc == NULL && PyErr_Occurred()) {
         callback_failed(); /* MemoryError and the like: the Python encoder decides */
@@ -1805,7 +1883,7 @@ fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry, PyO
     e.npath = 0;
     e.cursor = -1;
     e.parts_gen = fp->parts_gen;
-    e.python_calls = fp->python_calls;
+    e.epoch = fp_epoch(fp);
     PyObject *serial = rec_node_serial(&e, tree);
     if (serial == NULL) {
         *entry = Py_NewRef(tree); /* an atom or a leaf is its own entry */

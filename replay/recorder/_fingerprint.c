@@ -2175,6 +2175,24 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     fp->ref_type = Py_NewRef(ref_type);
     fp->ref_callback = Py_NewRef(drop);
     fp->entries = Py_NewRef(entries);
+    /* Optional: the map, for new young entries made in C (fp_young_insert, _encode.c). */
+    PyObject *map = PyDict_GetItemString(rule, "identity_map");
+    if (map != NULL && !fp->entry_changes.readonly) {
+        PyObject *lock = PyObject_GetAttrString(map, "_lock");
+        PyObject *next = lock != NULL ? PyObject_GetAttrString(map, "_next") : NULL;
+        PyObject *limit = next != NULL ? PyObject_GetAttrString(map, "_limit") : NULL;
+        Py_ssize_t n = limit != NULL ? PyLong_AsSsize_t(limit) : -1;
+        Py_XDECREF(limit);
+        if (n < 1) {
+            Py_XDECREF(lock);
+            Py_XDECREF(next);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        fp->identity_map = Py_NewRef(map);
+        fp->identity_lock = lock;
+        fp->identity_next = next;
+        fp->identity_limit = n;
+    }
     return 0;
 }
 
@@ -2406,6 +2424,9 @@ fp_clear(Fingerprinter *fp)
         fp->key_memo = NULL;
     }
     Py_CLEAR(fp->entries);
+    Py_CLEAR(fp->identity_map);
+    Py_CLEAR(fp->identity_lock);
+    Py_CLEAR(fp->identity_next);
     fp->serial_offset = 0;
     Py_CLEAR(fp->key);
     Py_CLEAR(fp->type_name);
@@ -2465,6 +2486,9 @@ fp_traverse(Fingerprinter *fp, visitproc visit, void *arg)
     Py_VISIT(fp->ref_type);
     Py_VISIT(fp->ref_callback);
     Py_VISIT(fp->entries);
+    Py_VISIT(fp->identity_map);
+    Py_VISIT(fp->identity_lock);
+    Py_VISIT(fp->identity_next);
     Py_VISIT(fp->key);
     Py_VISIT(fp->type_name);
     Py_VISIT(fp->class_name);

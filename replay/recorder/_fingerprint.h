@@ -410,6 +410,10 @@ typedef struct {
     PyObject *ref_callback;  /* the callback of the identity map's references (strong) */
     Py_ssize_t serial_offset; /* where a _Ref keeps its serial */
     PyObject *entries;       /* the identity map's young entries by id (strong), or NULL */
+    /* The map itself and what its insert of a young entry uses (fp_young_insert), all strong,
+     * or NULL: its lock, its serial counter (`_next`), its young generation's size. */
+    PyObject *identity_map, *identity_lock, *identity_next;
+    Py_ssize_t identity_limit;
     Py_buffer entry_changes; /* IdentityMap.entry_changes, two uint64 (held if entries is set) */
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
     FpKeyMemo *key_memo;     /* FP_ENTRY_MEMO entries, or NULL */
@@ -417,8 +421,8 @@ typedef struct {
     FpFiledMemo *filed_memo;   /* FP_FILED_MEMO entries (fp_records), or NULL until needed */
     uint64_t filed_hits;       /* subtrees fp_records did not walk again (counted: tests) */
     uint64_t nodes_built;    /* lists, tuples, dicts and objects the C encoder built, counted */
-    uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted:
-                              * while it stands still, no Python code ran (nothing changed) */
+    uint64_t python_calls;   /* calls into Python made by the walk and the C encoder, counted */
+    uint64_t map_entries;    /* entries the C encoder made in the identity map (young_insert) */
     uint64_t classes_asked;  /* of which classifications of a class (tests: each class in use is
                               * asked about once per version of it) */
     Py_ssize_t cached_nodes; /* sum of the value cache's costs */
@@ -486,6 +490,15 @@ typedef struct {
     uint64_t parts_gen;      /* fp_of walks so far: a reader checks its entries are still its */
     PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
 } Fingerprinter;
+
+/* Moves whenever something may have changed since: Python code ran (the walk's or the C
+ * encoder's calls) or the C encoder gave out a serial (a new identity map entry). While it stands
+ * still, what a walk saw still holds and no serial was given out. */
+static inline uint64_t
+fp_epoch(const Fingerprinter *fp)
+{
+    return fp->python_calls + fp->map_entries;
+}
 
 /* A slot of a direct-mapped cache of `size` (a power of two) entries for an address: addresses
  * cluster (allocator pools), so they are spread by a multiplicative hash first. */

@@ -102,6 +102,8 @@ def _encoder_rule(encode_exception: Callable[[BaseException], Any]) -> dict[str,
             "identity_drop": encoder.identity._drop,
             "identity_entries": encoder.identity._entries,
             "identity_entry_changes": encoder.identity.entry_changes,
+            # New young entries are made in C too (_encode.c, young_insert), under its lock.
+            "identity_map": encoder.identity,
             **_c_encoder_rule(encoder),
         },
     }

@@ -39,6 +39,10 @@ the one that can be split.
 The map is shared by all traced threads. Lookups of known objects take no lock (one dict read under
 the GIL); creating or promoting an entry takes a re-entrant lock (re-entrant because a garbage
 collection during the insert can run a `__del__` that the recorder traces on this same thread).
+The C core reads young entries in place and makes the commonest new one itself (an object without
+weak references at an address with no live entry, room in the young generation), under the same
+lock, taken without waiting, through these same attributes (`young_insert` in
+replay/recorder/_encode.c): what it does must stay what `_insert` does in that case.
 """
 
 from __future__ import annotations
@@ -123,8 +127,9 @@ class IdentityMap:
         so the C core's fingerprints include this count (replay/recorder/_fingerprint.c)."""
         self.entry_changes = array("Q", [0, 0])
         """Two counts the C core reads in place. [0]: how many times an entry of a non-weakrefable
-        object was added or moved; while it stands still, what the map holds for an address
-        (an entry, or none) is still what it held. [1]: how many times an entry was replaced
+        object was added or moved, or an entry was replaced (by a weak reference too); while it
+        stands still, what the map holds for an address (an entry, or none) is still what it
+        held. [1]: how many times an entry was replaced
         (a new object at an address that had one) or the generations rotated; while it stands
         still, an entry that was there is still there with the same serial, whatever was
         added at other addresses (the encoder's memo of found serials needs only that)."""
@@ -189,8 +194,11 @@ class IdentityMap:
         oid = id(obj)
         t = type(obj)
         serial = self._next()
-        # A newer object holds this address: the old entry (if any) is of a dead object.
+        # A newer object holds this address: the old entry (if any) is of a dead object. Both
+        # counts move: the entry there is replaced, and what the map holds for the address
+        # changes even when the new entry is a weak reference (which `_add_young` does not count).
         if self._old.pop(oid, None) is not None or oid in self._entries:
+            self.entry_changes[0] += 1
             self.entry_changes[1] += 1
         if _weakrefoffset(t):
             try:
