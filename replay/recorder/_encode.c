@@ -964,7 +964,10 @@ enc_opaque(Enc *e, PyObject *v)
     if (known != NULL) {
         return known;
     }
-    PyObject *venc = kind == FP_CREPR ? crepr_venc(e, v, name) : NULL;
+    /* A Decimal, complex or range; or a date whose text is all C (every `datetime.now()` is a
+     * new one: orders.py asked the Python encoder for 23,000 of them). */
+    int c_text = kind == FP_CREPR || (kind == FP_DATETIME && fp_datetime_text_in_c(v));
+    PyObject *venc = c_text ? crepr_venc(e, v, name) : NULL;
     if (venc == NULL) {
         fp->python_calls++;
         venc = PyObject_CallOneArg(fp->encode_opaque, v);

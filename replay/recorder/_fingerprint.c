@@ -593,6 +593,16 @@ container_serial(Fingerprinter *fp, PyObject *v)
     return serial;
 }
 
+int
+fp_datetime_text_in_c(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    PyObject *tz = tp == PyDateTimeAPI->DateTimeType ? PyDateTime_DATE_GET_TZINFO(v)
+                   : tp == PyDateTimeAPI->TimeType   ? PyDateTime_TIME_GET_TZINFO(v)
+                                                     : Py_None;
+    return tz == Py_None || Py_IS_TYPE(tz, Py_TYPE(PyDateTime_TimeZone_UTC));
+}
+
 /* A date, datetime, time or timedelta (FP_DATETIME): what its C repr reads, its fields, and
  * its tzinfo (by identity: the encoder shows only the stdlib's own tz classes, whose objects do
  * not change). 2 with *out (a value: no identity), 0 for a tzinfo of another class. */

@@ -491,6 +491,11 @@ typedef struct {
     PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
 } Fingerprinter;
 
+/* Whether a value of kind FP_DATETIME is shown by its C repr in C (_encode.c): its tzinfo, if
+ * any, is a `datetime.timezone`, whose repr is C too. The Python encoder shows a
+ * `zoneinfo.ZoneInfo` that way as well, decided there; any other tzinfo makes an `<... object>`. */
+int fp_datetime_text_in_c(PyObject *v);
+
 /* Moves whenever something may have changed since: Python code ran (the walk's or the C
  * encoder's calls) or the C encoder gave out a serial (a new identity map entry). While it stands
  * still, what a walk saw still holds and no serial was given out. */

@@ -617,6 +617,46 @@ def test_a_new_date_or_duration_is_encoded_again() -> None:
         assert seen[-1] != seen[-2]
 
 
+class OwnZone(datetime.tzinfo):
+    """A tzinfo of the program's own: its repr is Python code, which the recorder must not run."""
+
+    ran: list[str] = []
+
+    def utcoffset(self, dt: Any) -> datetime.timedelta:
+        return datetime.timedelta(hours=1)
+
+    def __repr__(self) -> str:
+        self.ran.append("__repr__")
+        return "OwnZone()"
+
+
+def test_new_dates_get_their_text_in_c_unless_their_zone_is_user_code() -> None:
+    # GIVEN dates, times and durations as every `now()` makes them: new objects each time
+    tracer, _, encoder = _encoders(CaptureLimits(max_string=40))
+    fixed = datetime.timezone(datetime.timedelta(hours=-5), "EST")
+    made = lambda i: [  # noqa: E731
+        datetime.datetime(2026, 1, 1 + i % 28, i % 24, tzinfo=datetime.UTC if i % 2 else None),
+        datetime.datetime(2026, 2, 1, 0, 0, i % 60, 123456, tzinfo=fixed),  # cut at 40
+        datetime.time(i % 24, 30, tzinfo=fixed if i % 3 else None),
+        datetime.date(2026, 3, 1 + i % 28),
+        datetime.timedelta(seconds=i, microseconds=7),
+    ]
+    first = made(0)
+    assert tracer._c_encode(first) == _python(encoder, first)  # the classes met once
+    asked = tracer.counters()["python_calls"]
+    for i in range(1, 30):
+        value = made(i)
+        # THEN each is the Python encoder's venc, its text made in C
+        assert tracer._c_encode(value) == _python(encoder, value)
+    assert tracer.counters()["python_calls"] - asked == 0
+    # AND a zone of the program's own is left to the Python encoder, which shows no text of it
+    odd = [datetime.datetime(2026, 1, 1, tzinfo=OwnZone())]
+    assert tracer._c_encode(odd) == _python(encoder, odd)
+    assert tracer.counters()["python_calls"] - asked == 1
+    assert _python(encoder, odd)[4][0][3] == "<datetime.datetime object>"
+    assert OwnZone.ran == []
+
+
 def _decimals(rng: random.Random) -> list[decimal.Decimal]:
     """Decimals that differ in every part of their text, and some equal in value only."""
     texts = [
