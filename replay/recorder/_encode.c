@@ -90,7 +90,8 @@ young_insert(Fingerprinter *fp, PyObject *v, uint64_t check)
     if (fp->identity_map == NULL) {
         return NULL;
     }
-    PyObject *no = Py_False, *taken = PyObject_CallMethod(fp->identity_lock, "acquire", "O", no);
+    PyObject *acquire_args[2] = {fp->identity_lock, Py_False}; /* acquire(blocking=False) */
+    PyObject *taken = PyObject_VectorcallMethod(fp->str_acquire, acquire_args, 2, NULL);
     if (taken != Py_True) {
         Py_XDECREF(taken);
         PyErr_Clear();
@@ -100,8 +101,9 @@ young_insert(Fingerprinter *fp, PyObject *v, uint64_t check)
     /* Nothing below runs Python code or a collection (int keys, ints, a list append), so the
      * map cannot change under it on this thread or another. */
     PyObject *serial = NULL, *oid = PyLong_FromVoidPtr(v);
-    PyObject *old = oid != NULL ? PyObject_GetAttrString(fp->identity_map, "_old") : NULL;
-    PyObject *young = old != NULL ? PyObject_GetAttrString(fp->identity_map, "_young") : NULL;
+    /* Read each time: a rotation replaces both. */
+    PyObject *old = oid != NULL ? PyObject_GetAttr(fp->identity_map, fp->str_old) : NULL;
+    PyObject *young = old != NULL ? PyObject_GetAttr(fp->identity_map, fp->str_young) : NULL;
     if (young == NULL || !PyDict_CheckExact(old) || !PyList_CheckExact(young)
         || PyList_GET_SIZE(young) >= fp->identity_limit) {
         goto done;
@@ -135,7 +137,7 @@ done:
     Py_XDECREF(oid);
     Py_XDECREF(old);
     Py_XDECREF(young);
-    PyObject *released = PyObject_CallMethod(fp->identity_lock, "release", NULL);
+    PyObject *released = PyObject_VectorcallMethod(fp->str_release, &fp->identity_lock, 1, NULL);
     Py_XDECREF(released);
     if (serial == NULL || released == NULL) {
         Py_CLEAR(serial);

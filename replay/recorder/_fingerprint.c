@@ -2198,6 +2198,15 @@ serial_init(Fingerprinter *fp, PyObject *rule)
             Py_XDECREF(next);
             return PyErr_Occurred() ? -1 : 0;
         }
+        fp->str_acquire = PyUnicode_InternFromString("acquire");
+        fp->str_release = PyUnicode_InternFromString("release");
+        fp->str_old = PyUnicode_InternFromString("_old");
+        fp->str_young = PyUnicode_InternFromString("_young");
+        if (!fp->str_acquire || !fp->str_release || !fp->str_old || !fp->str_young) {
+            Py_DECREF(lock);
+            Py_DECREF(next);
+            return -1;
+        }
         fp->identity_map = Py_NewRef(map);
         fp->identity_lock = lock;
         fp->identity_next = next;
@@ -2437,6 +2446,10 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->identity_map);
     Py_CLEAR(fp->identity_lock);
     Py_CLEAR(fp->identity_next);
+    Py_CLEAR(fp->str_acquire);
+    Py_CLEAR(fp->str_release);
+    Py_CLEAR(fp->str_old);
+    Py_CLEAR(fp->str_young);
     fp->serial_offset = 0;
     Py_CLEAR(fp->key);
     Py_CLEAR(fp->type_name);

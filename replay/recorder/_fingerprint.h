@@ -413,6 +413,7 @@ typedef struct {
     /* The map itself and what its insert of a young entry uses (fp_young_insert), all strong,
      * or NULL: its lock, its serial counter (`_next`), its young generation's size. */
     PyObject *identity_map, *identity_lock, *identity_next;
+    PyObject *str_acquire, *str_release, *str_old, *str_young; /* interned names it uses */
     Py_ssize_t identity_limit;
     Py_buffer entry_changes; /* IdentityMap.entry_changes, two uint64 (held if entries is set) */
     FpEntryMemo *entry_memo; /* FP_ENTRY_MEMO entries, or NULL */
