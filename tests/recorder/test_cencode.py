@@ -485,12 +485,13 @@ Wide = namedtuple("Wide", [f"f{i}" for i in range(22)])
 
 def _at(address: int, make: Callable[[], Any]) -> Any:
     """A new object from `make` at `address` (the allocator hands the freed block out again)."""
-    others = []  # kept: each try takes the next free block of the size class
-    for _ in range(100_000):
+    tries = 100_000
+    others: list[Any] = [None] * tries  # kept, each try taking the next free block of its size
+    for i in range(tries):
         obj = make()
         if id(obj) == address:
             return obj
-        others.append(obj)
+        others[i] = obj
     pytest.skip("the allocator did not give the address back")
 
 
@@ -498,23 +499,24 @@ def test_a_serial_given_out_in_c_is_in_the_fingerprint_the_encoding_is_kept_unde
     # GIVEN a namedtuple encoded inside a list (its venc kept under its fingerprint, taken by
     # the walk before its new serial existed), which then dies
     tracer, _, py_side = _encoders(CaptureLimits())
-    first = Wide(*range(22))
+    fields = tuple(range(22))
+    # (Made from a tuple that exists: Wide(...) would first make one of the same size.)
+    first = tuple.__new__(Wide, fields)
     address = id(first)
-    whole = [first]
-    assert tracer._c_encode(whole) == _python(py_side, whole)
-    del whole, first
+    holder = [first]  # the same list throughout: no other new entry in the map
+    assert tracer._c_encode(holder) == _python(py_side, holder)
+    holder[0] = None
+    del first
     # AND a weakly referenceable object at its address (its entry replaces the dead one's),
     # which dies too: the map then holds nothing there, as before the first encoding
-    weak = _at(address, lambda: frozenset((1, "x")))
-    whole = [weak]
-    assert tracer._c_encode(whole) == _python(py_side, whole)
-    del whole, weak
+    holder[0] = _at(address, lambda: frozenset((1, "x")))
+    assert tracer._c_encode(holder) == _python(py_side, holder)
+    holder[0] = None
     # WHEN an equal namedtuple takes the address
-    again = _at(address, lambda: Wide(*range(22)))
-    whole = [again]
-    # THEN it is a new object to the recording: a new serial, as the map gives it (until session
-    # 20's fix the venc kept for the first one was given again, with its serial)
-    assert tracer._c_encode(whole) == _python(py_side, whole)
+    holder[0] = _at(address, lambda: tuple.__new__(Wide, fields))
+    # THEN it is a new object to the recording: a new serial, as the map gives it (until
+    # session 20 the venc kept for the first one could be given again, with its serial)
+    assert tracer._c_encode(holder) == _python(py_side, holder)
 
 
 def test_a_new_entry_waits_for_a_thread_inside_the_maps_insert() -> None:
