@@ -79,7 +79,7 @@ identity_check(PyTypeObject *tp, Py_ssize_t size, void *first, void *last)
 
 /* `IdentityMap._insert` of an object that takes no weak references, in C, in the one case that
  * is all of its work on the hot path: a new young entry (`serial << 64 | check`) at an address
- * that has none, or one of a dead object (replaced, counted in `entry_changes[1]`), with no old
+ * that has none, or one of a dead object (replaced, counted in both `entry_changes`), with no old
  * entry there (one to promote) and room in the young generation (no rotation), the map's lock
  * taken without waiting (a thread inside the Python insert is waited for there). A yielded
  * tuple, a request's new dict: each asked the map in Python (2-3 us; 28,000 times on
