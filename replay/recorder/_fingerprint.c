@@ -2185,7 +2185,7 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     fp->ref_type = Py_NewRef(ref_type);
     fp->ref_callback = Py_NewRef(drop);
     fp->entries = Py_NewRef(entries);
-    /* Optional: the map, for new young entries made in C (fp_young_insert, _encode.c). */
+    /* Optional: the map, for new young entries made in C (young_insert, _encode.c). */
     PyObject *map = PyDict_GetItemString(rule, "identity_map");
     if (map != NULL && !fp->entry_changes.readonly) {
         PyObject *lock = PyObject_GetAttrString(map, "_lock");
