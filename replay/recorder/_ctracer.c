@@ -1671,13 +1671,11 @@ c_encode_exception(Tracer *t, PyObject *exc)
     }
     /* BaseException's C __str__ over safe args: "", str(args[0]) or str(args). */
     PyObject *text = ((PyTypeObject *)PyExc_BaseException)->tp_str(exc);
-    if (text != NULL && PyUnicode_CheckExact(text) && PyUnicode_GET_LENGTH(text) > t->max_string) {
-        PyObject *head = PyUnicode_Substring(text, 0, t->max_string);
-        Py_SETREF(text, head != NULL ? PyUnicode_FromFormat("%U...", head) : NULL);
-        Py_XDECREF(head);
-    }
     if (text == NULL || !PyUnicode_CheckExact(text)) {
         Py_XDECREF(text);
+        return NULL;
+    }
+    if ((text = fp_cut_text(&t->fp, text)) == NULL) {
         return NULL;
     }
     /* Then the walk (which classifies the class) and, right after it, the encoder it logs for. */

@@ -150,10 +150,8 @@ done:
  * in C: its young entry (`serial << 64 | check`, keyed by address), if the check matches. A new
  * reference to the serial, or NULL (no exception) where the map must be asked. */
 static PyObject *
-young_serial(Fingerprinter *fp, PyObject *v, PyTypeObject *tp, Py_ssize_t size, void *first,
-             void *last)
+young_serial(Fingerprinter *fp, PyObject *v, uint64_t check)
 {
-    uint64_t check = identity_check(tp, size, first, last);
     PyObject *entry = fp_young_entry(fp, v);
     if (entry == NULL) {
         return NULL;
@@ -216,9 +214,10 @@ serial_of(Enc *e, PyObject *v)
             return Py_NewRef(known);
         }
     }
-    PyObject *key = memo != NULL ? young_serial(fp, v, tp, size, first, last) : NULL;
+    uint64_t check = memo != NULL ? identity_check(tp, size, first, last) : 0;
+    PyObject *key = memo != NULL ? young_serial(fp, v, check) : NULL;
     if (key == NULL && memo != NULL) {
-        key = young_insert(fp, v, identity_check(tp, size, first, last));
+        key = young_insert(fp, v, check);
     }
     if (key == NULL) {
         fp->python_calls++;
@@ -935,16 +934,25 @@ crepr_venc(Enc *e, PyObject *v, PyObject *name)
         PyErr_Clear();
         return NULL;
     }
-    if (PyUnicode_GET_LENGTH(text) > fp->max_string) {
-        PyObject *head = PyUnicode_Substring(text, 0, fp->max_string);
-        Py_SETREF(text, head != NULL ? PyUnicode_Concat(head, fp->names.ellipsis) : NULL);
-        Py_XDECREF(head);
-        if (text == NULL) {
-            PyErr_Clear();
-            return NULL;
-        }
+    text = fp_cut_text(fp, text);
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
     }
     return Py_BuildValue("(iiON)", fp->tags.opaque, 0, name, text);
+}
+
+PyObject *
+fp_cut_text(Fingerprinter *fp, PyObject *text)
+{
+    if (PyUnicode_GET_LENGTH(text) <= fp->max_string) {
+        return text;
+    }
+    PyObject *head = PyUnicode_Substring(text, 0, fp->max_string);
+    Py_DECREF(text);
+    text = head != NULL ? PyUnicode_Concat(head, fp->names.ellipsis) : NULL;
+    Py_XDECREF(head);
+    return text;
 }
 
 /* A class, function, method, builtin, module or generator (FP_OPAQUE): its venc from the Python

@@ -492,6 +492,10 @@ typedef struct {
     PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
 } Fingerprinter;
 
+/* `_cut` (snapshot.py) of an exact str: itself up to max_string characters, else its first
+ * max_string followed by "...". Steals `text`; NULL with an exception on failure (_encode.c). */
+PyObject *fp_cut_text(Fingerprinter *fp, PyObject *text);
+
 /* Whether a value of kind FP_DATETIME is shown by its C repr in C (_encode.c): its tzinfo, if
  * any, is a `datetime.timezone`, whose repr is C too. The Python encoder shows a
  * `zoneinfo.ZoneInfo` that way as well, decided there; any other tzinfo makes an `<... object>`. */
