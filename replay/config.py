@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
 
 DEFAULT_STORE_NAME = "replay.db"
 ENV_STORE = "REPLAY_STORE"
@@ -38,18 +38,26 @@ BACKENDS = ("auto", "sysmon", "settrace")
 BACKLOG_POLICIES = ("block", "drop")
 """`--on-backlog`: `block` waits for the writer, `drop` drops events and records a GAP."""
 
+DEFAULT_MAX_DEPTH = 4
+DEFAULT_MAX_ITEMS = 64
+DEFAULT_MAX_STRING = 1024
 
-@dataclass(frozen=True)
-class RecordConfig:
-    """Everything a recorder needs to know, fixed before the program starts."""
+
+class RecordConfig(NamedTuple):
+    """Everything a recorder needs to know, fixed before the program starts.
+
+    A NamedTuple, not a dataclass: `dataclasses` imports `inspect` (and with it `ast` and
+    `tokenize`), about 10 ms of every recorded process's start for nothing it needs.
+    """
 
     store: str
     """Absolute path of the store file."""
+    scope_root: str
+    """Files under this directory are the user's code (the default scope): the current
+    directory when `replay record` ran."""
     command: tuple[str, ...] = ()
     """The command as the user gave it (for `replay ls`)."""
     name: str | None = None
-    scope_root: str = field(default_factory=os.getcwd)
-    """Files under this directory are the user's code (the default scope)."""
     program_dir: str | None = None
     """The directory of the program's script (None: no script, as with -m or -c). When it lies
     outside `scope_root`, its files are the user's code too, as `python script.py` puts it
@@ -57,9 +65,9 @@ class RecordConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     backend: str = "auto"
-    max_depth: int = 4
-    max_items: int = 64
-    max_string: int = 1024
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_items: int = DEFAULT_MAX_ITEMS
+    max_string: int = DEFAULT_MAX_STRING
     redact: tuple[str, ...] = ()
     """Extra regular expressions for names whose values are never stored."""
     redact_defaults: bool = True
@@ -75,13 +83,13 @@ class RecordConfig:
 
     def to_env(self) -> str:
         """Serialise for REPLAY_CONFIG."""
-        return json.dumps(asdict(self))
+        return json.dumps(self._asdict())
 
     @classmethod
     def from_env(cls, text: str) -> RecordConfig:
         """Rebuild from REPLAY_CONFIG; unknown keys (a newer replay) are ignored."""
         data = json.loads(text)
-        known = {f.name for f in fields(cls)}
+        known = set(cls._fields)
         kwargs = {k: v for k, v in data.items() if k in known}
         for name in ("command", "include", "exclude", "redact"):
             if name in kwargs:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from replay.config import RecordConfig
+from replay.config import DEFAULT_MAX_DEPTH
 from replay.events import (
     CALL,
     F_CALL,
@@ -136,7 +136,7 @@ class RecordingCatalog:
         """The depth to which the recording expanded values (`record --max-depth`)."""
         config = self.meta.get("config")
         depth = config.get("max_depth") if isinstance(config, dict) else None
-        return depth if type(depth) is int and depth >= 0 else RecordConfig.max_depth
+        return depth if type(depth) is int and depth >= 0 else DEFAULT_MAX_DEPTH
 
     def function_name(self, function_id: int) -> str:
         row = self.functions.get(function_id)

@@ -15,8 +15,7 @@ import json
 import operator
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from replay.storage import codec
 from replay.storage.sqlite_text import COLUMNS, REQUIRED
@@ -71,8 +70,7 @@ _block_order: Final = operator.itemgetter(_FIRST - 1, 0)
 _thread_of: Final = operator.itemgetter(_THREAD - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkWrite:
+class ChunkWrite(NamedTuple):
     """One chunk to store: `data` is `codec.encode_events(events)` of one thread's events, or
     a `codec.PendingChunk`, made by the store in the same transaction (the recorder's way)."""
 
@@ -138,9 +136,11 @@ def pack_source(source: bytes | str | None) -> bytes | None:
     return codec.compress_blob(source)
 
 
-@dataclass(slots=True)
-class Batch:
-    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction."""
+class Batch(NamedTuple):
+    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction.
+
+    (NamedTuples, not dataclasses, here: the recorder writes through this module, and
+    `dataclasses` imports `inspect`, about 10 ms of every recorded process's start.)"""
 
     chunks: list[dict[str, Any]]
     functions: list[dict[str, Any]]

@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 import types
 import typing
-from dataclasses import fields
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from replay.cli.record import (
+    OPTIONS,
     RecordOptions,
     option_types,
     record,
@@ -104,14 +104,14 @@ def _table() -> _Table | None:
     """Read RecordOptions once; None when a field's type is beyond this parser."""
     hints = option_types()
     table = _Table()
-    for spec in fields(RecordOptions):
-        names, kind = spec.metadata["names"], _kind(hints[spec.name])
+    for spec in OPTIONS:
+        names, kind = spec.names, _kind(hints[spec.name])
         if kind is None or (kind == "bool" and spec.default is not False):
             return None
         if kind == "bool":
             table.flags.update(dict.fromkeys(names, spec.name))
         else:
-            convert = _converter(kind, spec.metadata["min"])
+            convert = _converter(kind, spec.min)
             table.values.update(dict.fromkeys(names, (spec.name, convert, kind == "list")))
     return table
 

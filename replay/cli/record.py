@@ -12,14 +12,15 @@ itself runs after the command-line parser has returned (see `replay.cli.main`), 
 nothing of the parser (its KeyboardInterrupt handling, its exit) stands between the program
 and the interpreter.
 
-The options are declared once, as the fields of `RecordOptions` (type, default, names, help).
-Two parsers read that one declaration: `replay.cli.fastpath`, which parses a plain command line
-without Typer (the recorded process starts sooner), and Typer, for everything else (`--help`,
-the errors worded by click): `register` builds the Typer command's signature from the fields.
-Both end in `record()`. A declaration rather than `record()`'s own Typer-annotated signature,
-because reading that signature means importing Typer, the very cost the fast path avoids; and
-rather than a second, hand-copied list for the fast path, because the two could drift apart.
-This module imports Typer only in `register`.
+The options are declared once, as the `option(...)` attributes of `RecordOptions` (type,
+default, names, help). Two parsers read that one declaration: `replay.cli.fastpath`, which parses
+a plain command line without Typer (the recorded process starts sooner), and Typer, for
+everything else (`--help`, the errors worded by click): `register` builds the Typer command's
+signature from it. Both end in `record()`. A declaration rather than `record()`'s own
+Typer-annotated signature, because reading that signature means importing Typer, the very cost
+the fast path avoids; and rather than a second, hand-copied list for the fast path, because the
+two could drift apart. Not a dataclass either: `dataclasses` imports `inspect`, about 10 ms of
+every recorded process's start. This module imports Typer (and `inspect`) only in `register`.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from __future__ import annotations
 import os
 import sys
 import typing
-from dataclasses import dataclass, field, fields
 from functools import cache
-from inspect import Parameter, Signature
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from replay.cli.common import STORE_HELP, display_path, stderr_is_terminal, store_path
 from replay.config import (
     BACKENDS,
     BACKLOG_POLICIES,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_STRING,
     RecordConfig,
     default_on_backlog,
     program_dir_of,
@@ -71,122 +73,145 @@ signal N, `replay record -- COMMAND` exits with 128+N, as shells do.
 _MODE_KEY = "replay.record.command_mode"
 
 
-def _cli(
-    *names: str,
-    help: str,
-    metavar: str | None = None,
-    min: int | None = None,
-    show_default: bool = True,
-) -> dict[str, Any]:
+class Option:
     """How the command line spells a field of RecordOptions: its names, help and checks.
 
     Only what both parsers model can be said here, and a field's type must be one of bool (a
     flag, default False), str, int (with `min`) and list[str] (repeatable), `| None` allowed.
     """
-    return {
-        "names": names,
-        "help": help,
-        "metavar": metavar,
-        "min": min,
-        "show_default": show_default,
-    }
+
+    __slots__ = ("default", "help", "metavar", "min", "name", "names", "show_default")
+
+    def __init__(
+        self,
+        default: Any,
+        names: tuple[str, ...],
+        *,
+        help: str,
+        metavar: str | None,
+        min: int | None,
+        show_default: bool,
+    ) -> None:
+        self.name = ""
+        """The field it fills (the attribute of RecordOptions it is declared as)."""
+        self.default = default
+        self.names = names
+        self.help = help
+        self.metavar = metavar
+        self.min = min
+        self.show_default = show_default
 
 
-@dataclass
+def option(
+    default: Any,
+    *names: str,
+    help: str,
+    metavar: str | None = None,
+    min: int | None = None,
+    show_default: bool = True,
+) -> Any:
+    """Declare a field of RecordOptions (typed Any, as `dataclasses.field`: the class attribute
+    holds the Option until `_declare` puts the default in its place)."""
+    return Option(default, names, help=help, metavar=metavar, min=min, show_default=show_default)
+
+
 class RecordOptions:
-    """The options of `replay record`, in the order `--help` lists them."""
+    """The options of `replay record`, in the order `--help` lists them: an instance holds the
+    values given, the class the defaults (`OPTIONS` lists the declarations)."""
 
-    module: bool = field(
-        default=False, metadata=_cli("-m", help="Run a library module as a script, like python -m.")
+    def __init__(self, **values: Any) -> None:
+        for name, value in values.items():
+            if name not in _FIELDS:
+                raise TypeError(f"RecordOptions has no option {name!r}")
+            setattr(self, name, value)
+
+    module: bool = option(False, "-m", help="Run a library module as a script, like python -m.")
+    store: str | None = option(None, "--store", metavar="PATH", help=STORE_HELP, show_default=False)
+    include: list[str] | None = option(
+        None,
+        "--include",
+        metavar="GLOB",
+        help="Also record files matching GLOB (absolute or relative to the current "
+        "directory). Repeatable.",
     )
-    store: str | None = field(
-        default=None, metadata=_cli("--store", metavar="PATH", help=STORE_HELP, show_default=False)
+    exclude: list[str] | None = option(
+        None, "--exclude", metavar="GLOB", help="Do not record files matching GLOB. Repeatable."
     )
-    include: list[str] | None = field(
-        default=None,
-        metadata=_cli(
-            "--include",
-            metavar="GLOB",
-            help="Also record files matching GLOB (absolute or relative to the current "
-            "directory). Repeatable.",
-        ),
+    name: str | None = option(
+        None, "--name", metavar="TEXT", help="A label for the recording.", show_default=False
     )
-    exclude: list[str] | None = field(
-        default=None,
-        metadata=_cli(
-            "--exclude", metavar="GLOB", help="Do not record files matching GLOB. Repeatable."
-        ),
+    backend: str = option(
+        "auto",
+        "--backend",
+        metavar="[auto|sysmon|settrace]",
+        help="Tracing core: sys.monitoring (3.12+) or sys.settrace. auto picks sysmon "
+        "where it exists.",
     )
-    name: str | None = field(
-        default=None,
-        metadata=_cli(
-            "--name", metavar="TEXT", help="A label for the recording.", show_default=False
-        ),
+    max_depth: int = option(
+        DEFAULT_MAX_DEPTH, "--max-depth", metavar="N", min=0, help="How deep values are recorded."
     )
-    backend: str = field(
-        default="auto",
-        metadata=_cli(
-            "--backend",
-            metavar="[auto|sysmon|settrace]",
-            help="Tracing core: sys.monitoring (3.12+) or sys.settrace. auto picks sysmon "
-            "where it exists.",
-        ),
+    max_items: int = option(
+        DEFAULT_MAX_ITEMS,
+        "--max-items",
+        metavar="N",
+        min=0,
+        help="Items recorded per container.",
     )
-    max_depth: int = field(
-        default=RecordConfig.max_depth,
-        metadata=_cli("--max-depth", metavar="N", min=0, help="How deep values are recorded."),
+    max_string: int = option(
+        DEFAULT_MAX_STRING,
+        "--max-string",
+        metavar="N",
+        min=0,
+        help="Characters/bytes kept per str/bytes.",
     )
-    max_items: int = field(
-        default=RecordConfig.max_items,
-        metadata=_cli("--max-items", metavar="N", min=0, help="Items recorded per container."),
+    redact: list[str] | None = option(
+        None,
+        "--redact",
+        metavar="REGEX",
+        help="Never store values of names matching REGEX (besides the defaults: password, "
+        "token, api_key, ...). Repeatable.",
     )
-    max_string: int = field(
-        default=RecordConfig.max_string,
-        metadata=_cli(
-            "--max-string", metavar="N", min=0, help="Characters/bytes kept per str/bytes."
-        ),
+    no_default_redaction: bool = option(
+        False, "--no-default-redaction", help="Redact only what --redact names."
     )
-    redact: list[str] | None = field(
-        default=None,
-        metadata=_cli(
-            "--redact",
-            metavar="REGEX",
-            help="Never store values of names matching REGEX (besides the defaults: password, "
-            "token, api_key, ...). Repeatable.",
-        ),
+    on_backlog: str | None = option(
+        None,
+        "--on-backlog",
+        metavar="[block|drop]",
+        help="When the writer falls behind by more than the memory bound: block (the "
+        "program waits for it) or drop (events are dropped, counted and shown as gaps). "
+        "Default: $REPLAY_ON_BACKLOG if set, else block.",
+        show_default=False,
     )
-    no_default_redaction: bool = field(
-        default=False,
-        metadata=_cli("--no-default-redaction", help="Redact only what --redact names."),
+    max_overhead: str | None = option(
+        None,
+        "--max-overhead",
+        metavar="BUDGET",
+        help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
+        "time): past it the hottest functions are recorded at call level only (arguments, "
+        "results, exceptions), then, if that still costs too much, not at all; each change "
+        "is marked by a gap. "
+        "Default: no budget.",
+        show_default=False,
     )
-    on_backlog: str | None = field(
-        default=None,
-        metadata=_cli(
-            "--on-backlog",
-            metavar="[block|drop]",
-            help="When the writer falls behind by more than the memory bound: block (the "
-            "program waits for it) or drop (events are dropped, counted and shown as gaps). "
-            "Default: $REPLAY_ON_BACKLOG if set, else block.",
-            show_default=False,
-        ),
-    )
-    max_overhead: str | None = field(
-        default=None,
-        metadata=_cli(
-            "--max-overhead",
-            metavar="BUDGET",
-            help="Keep the recorder's cost under BUDGET (50% or 1.5x of the program's own "
-            "time): past it the hottest functions are recorded at call level only (arguments, "
-            "results, exceptions), then, if that still costs too much, not at all; each change "
-            "is marked by a gap. "
-            "Default: no budget.",
-            show_default=False,
-        ),
-    )
-    quiet: bool = field(
-        default=False,
-        metadata=_cli("-q", "--quiet", help="No end-of-recording line on a terminal."),
-    )
+    quiet: bool = option(False, "-q", "--quiet", help="No end-of-recording line on a terminal.")
+
+
+def _declare(cls: type) -> tuple[Option, ...]:
+    """The Options declared in `cls`'s body, in order, each named after its attribute; the
+    class attribute then holds its default (what an instance shows for an option not given)."""
+    declared = []
+    for name, value in list(vars(cls).items()):
+        if isinstance(value, Option):
+            value.name = name
+            setattr(cls, name, value.default)
+            declared.append(value)
+    return tuple(declared)
+
+
+OPTIONS = _declare(RecordOptions)
+"""The options of `replay record`, in the order `--help` lists them."""
+_FIELDS = frozenset(spec.name for spec in OPTIONS)
 
 
 @cache
@@ -200,10 +225,7 @@ def value_option_names() -> frozenset[str]:
     """The option names that take a value (all but the flags), for split_record_args."""
     types = option_types()
     return frozenset(
-        name
-        for spec in fields(RecordOptions)
-        if types[spec.name] is not bool
-        for name in spec.metadata["names"]
+        name for spec in OPTIONS if types[spec.name] is not bool for name in spec.names
     )
 
 
@@ -225,8 +247,7 @@ def split_record_args(args: list[str], value_options: frozenset[str]) -> tuple[l
     return args, False
 
 
-@dataclass
-class Launch:
+class Launch(NamedTuple):
     """What `replay record` decided to run, once the parser is out of the way."""
 
     config: RecordConfig
@@ -266,6 +287,7 @@ def record(options: RecordOptions, target: list[str] | None, *, command_mode: bo
         raise UsageError("-m and -- COMMAND cannot be combined")
     config = RecordConfig(
         store=store_path(options.store),
+        scope_root=os.getcwd(),
         command=_command_for(args, as_module=module, command_mode=command_mode),
         name=options.name,
         include=tuple(options.include or ()),
@@ -444,6 +466,8 @@ def nothing_in_scope(config: RecordConfig) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `record` to the app, its parameters built from RecordOptions (see the docstring)."""
+    from inspect import Parameter, Signature  # noqa: PLC0415 - as typer: only on Typer's path
+
     import typer.core  # noqa: PLC0415 - only on Typer's path (typer_app), never on the fast path
 
     class RecordCommand(typer.core.TyperCommand):
@@ -472,14 +496,13 @@ def register(app: typer.Typer) -> None:
         ),
     ]
     types = option_types()
-    for spec in fields(RecordOptions):
-        meta = spec.metadata
+    for spec in OPTIONS:
         option = typer.Option(
-            *meta["names"],
-            help=meta["help"],
-            metavar=meta["metavar"],
-            min=meta["min"],
-            show_default=meta["show_default"],
+            *spec.names,
+            help=spec.help,
+            metavar=spec.metavar,
+            min=spec.min,
+            show_default=spec.show_default,
         )
         params.append(
             Parameter(

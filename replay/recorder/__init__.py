@@ -9,7 +9,6 @@ signals, children) are in session.py; the per-event work in state.py and the cor
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import platform
@@ -27,7 +26,6 @@ from replay.recorder.redaction import Redactor
 from replay.recorder.scope import Scope
 from replay.recorder.snapshot import CaptureLimits, SnapshotEncoder
 from replay.recorder.state import RecordingState
-from replay.recorder.versions import ObjectVersions
 from replay.recorder.writer import Writer
 from replay.storage import RecordingWriter
 
@@ -169,6 +167,10 @@ class Recorder:
         )
         state.is_secret = self.redactor.is_secret
         if self.records:
+            # Imported only for a recording of object records (REPLAY_VALUE_MODEL=records): the
+            # versions, the records and their expansion are a start-up cost of no other.
+            from replay.recorder.versions import ObjectVersions  # noqa: PLC0415
+
             state.use_versions(ObjectVersions(state, self._encoder))
         self._state = state
         # The writer installs state.on_backlog: --on-backlog block or drop (see writer.py).
@@ -199,7 +201,7 @@ class Recorder:
             "config": {
                 **json.loads(config.to_env()),
                 "command": command,
-                **({"limits": dataclasses.asdict(self.limits)} if self.records else {}),
+                **({"limits": self.limits._asdict()} if self.records else {}),
             },
             "parent_id": parent_id,
             "format_version": FORMAT_RECORDS if self.records else FORMAT_VERSION,

@@ -34,9 +34,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import CodeType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from replay.events import GAP
 from replay.recorder.state import TS_MASK
@@ -96,8 +95,7 @@ def parse_max_overhead(text: str) -> float:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Demotion:
+class Demotion(NamedTuple):
     """One code object moved down to `level` (CALLS or OFF), and the sentence its GAP step
     carries."""
 

@@ -34,8 +34,8 @@ import sys
 import types
 import zipimport
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
+from typing import NamedTuple
 
 from replay.exceptions import UsageError
 
@@ -247,8 +247,7 @@ _TRANSPARENT_LOADERS = (
 # -- running a command as a child process (`replay record -- COMMAND`) -----------------------
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(NamedTuple):
     """How a child command ended."""
 
     pid: int

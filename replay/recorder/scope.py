@@ -49,8 +49,9 @@ _VENV_MARKERS = re.compile(r"[/\\](site-packages|dist-packages|\.?venvs?|\.tox|\
 def _library_roots() -> tuple[str, ...]:
     """Directories that hold the interpreter's own library, never the user's code."""
     roots: set[str] = set()
+    paths = sysconfig.get_paths()  # expands the scheme's templates at each call: once
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        path = sysconfig.get_paths().get(key)
+        path = paths.get(key)
         if path:
             roots.add(os.path.realpath(path))
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:

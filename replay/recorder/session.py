@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import functools
 import gc
 import os
@@ -36,9 +35,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from replay.config import ENV_CONFIG, RecordConfig, program_dir_of
 from replay.recorder import Recorder
@@ -57,8 +55,7 @@ _TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _original_os_exit = os._exit
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How the program ended, as the recording will say."""
 
     exit_code: int | None
@@ -223,7 +220,7 @@ def run_program(runner: PyRunner) -> int:
     except BaseException as error:
         outcome = outcome_of_exception(error)
         if isinstance(error, KeyboardInterrupt):
-            outcome = dataclasses.replace(outcome, resignal=signal.SIGINT)
+            outcome = outcome._replace(resignal=signal.SIGINT)
         session.note(outcome)
         _flush_quietly(session)
         report_uncaught(error)
@@ -453,8 +450,7 @@ def bootstrap() -> None:
         parent = os.environ.get(ENV_PARENT)
         argv = getattr(sys, "orig_argv", sys.argv)
         _, script = _main_target(argv)
-        config = dataclasses.replace(
-            config,
+        config = config._replace(
             command=tuple(argv),
             parent_id=int(parent) if parent else None,
             # This process's own script (the parent's is not this program's).

@@ -39,9 +39,8 @@ import sys
 import types
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from replay.events import (
     V_ATOMSUB,
@@ -66,15 +65,7 @@ __all__ = ["CaptureLimits", "SnapshotEncoder"]
 NoneType = type(None)
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureLimits:
-    """How much of a value the encoder keeps (record it with the trace: readers show what was cut).
-
-    `max_nodes` bounds the work per top-level value: every item, pair or attribute that gets
-    expanded costs one, and once the budget is spent deeper containers are left unexpanded (a
-    64 x 64 list of lists would otherwise cost 4096 item encodings on every change).
-    """
-
+class _Limits(NamedTuple):
     max_depth: int = 4
     max_items: int = 64
     max_string: int = 1024
@@ -82,7 +73,22 @@ class CaptureLimits:
     max_int_digits: int = 1000
     max_nodes: int = 1024
 
-    def __post_init__(self) -> None:
+
+class CaptureLimits(_Limits):
+    """How much of a value the encoder keeps (record it with the trace: readers show what was cut).
+
+    `max_nodes` bounds the work per top-level value: every item, pair or attribute that gets
+    expanded costs one, and once the budget is spent deeper containers are left unexpanded (a
+    64 x 64 list of lists would otherwise cost 4096 item encodings on every change).
+
+    A NamedTuple checked as it is made, not a dataclass: `dataclasses` imports `inspect`, about
+    10 ms of every recorded process's start.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: int, **kwargs: int) -> CaptureLimits:
+        self = super().__new__(cls, *args, **kwargs)
         for field in ("max_depth", "max_items", "max_string", "max_attrs", "max_nodes"):
             value = getattr(self, field)
             if type(value) is not int or value < 0:
@@ -94,6 +100,7 @@ class CaptureLimits:
                 "capture limit max_int_digits must be a whole number >= 1, "
                 f"not {self.max_int_digits!r}"
             )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------

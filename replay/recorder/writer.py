@@ -34,6 +34,8 @@ REPLAY_INJECT_WRITER_DELAY (tests only) makes the writer sleep per chunk, so tha
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import sys
 import threading
@@ -660,6 +662,24 @@ class Writer:
         return rows
 
 
+@functools.cache
+def _sha256() -> Callable[[bytes], Any]:
+    """sha256, from CPython's own module where it has one (`_sha2` on 3.12+, `_sha256` on 3.11).
+
+    Not `hashlib`: it loads OpenSSL as it is imported (3 ms of a start on this machine), and a
+    short program's files are hashed at its exit, by the thread that runs the program's exit.
+    CPython's own sha256 is slower on big inputs, but source files are small.
+    """
+    for name in ("_sha2", "_sha256"):
+        try:
+            return importlib.import_module(name).sha256  # type: ignore[no-any-return]
+        except ImportError:
+            continue
+    import hashlib  # noqa: PLC0415 - a Python built without its own sha256
+
+    return hashlib.sha256
+
+
 def _file_row(file_id: int, filename: str) -> dict[str, Any]:
     """A `files` row with the file's source, read now so the trace travels without the code."""
     source: bytes | None
@@ -668,14 +688,10 @@ def _file_row(file_id: int, filename: str) -> dict[str, Any]:
             source = handle.read()
     except OSError:
         source = None
-    # Imported here, on the writer thread at its first files row, rather than before the program
-    # starts: hashlib loads OpenSSL (3-6 ms), which the program's start need not wait for.
-    import hashlib  # noqa: PLC0415
-
     return {
         "file_id": file_id,
         "path": os.path.abspath(filename) if not filename.startswith("<") else filename,
-        "sha256": hashlib.sha256(source).hexdigest() if source is not None else None,
+        "sha256": _sha256()(source).hexdigest() if source is not None else None,
         "size": len(source) if source is not None else None,
         "source": compress_blob(source) if source is not None else None,
     }

@@ -7,14 +7,13 @@ declaration (replay.cli.record.RecordOptions); every option is exercised here.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 import typer
 
 from replay.cli import fastpath
-from replay.cli.record import Launch, RecordOptions, option_types
+from replay.cli.record import OPTIONS, Launch, option_types
 from replay.cli.typer_app import register
 from replay.exceptions import UsageError
 
@@ -95,7 +94,7 @@ def test_every_option_of_record_is_understood() -> None:
 
 
 def option_names() -> list[str]:
-    return [name for spec in dataclasses.fields(RecordOptions) for name in spec.metadata["names"]]
+    return [name for spec in OPTIONS for name in spec.names]
 
 
 def test_every_option_is_compared_with_typer() -> None:
@@ -109,9 +108,9 @@ def test_typer_reads_the_declaration_as_the_fast_path_does() -> None:
     command = typer.main.get_command(register(("record",))).commands["record"]  # type: ignore[attr-defined]
     types = option_types()
     declared = {}
-    for spec in dataclasses.fields(RecordOptions):
+    for spec in OPTIONS:
         kind = fastpath._kind(types[spec.name])
-        names, low = list(spec.metadata["names"]), spec.metadata["min"]
+        names, low = list(spec.names), spec.min
         declared[spec.name] = (names, kind == "bool", kind == "list", spec.default, low)
     built = {
         param.name: (

@@ -10,11 +10,13 @@ No timing here (the machine is shared): docs of the figures are in benchmarks/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 from conftest import python, replay, rows, write
+from replay.storage import Store
 
 # Never in a recorded process, whatever the form.
 READING_SIDE = (
@@ -40,6 +42,10 @@ TYPER = ("typer", "click", "shellingham", "replay.cli.typer_app")
 # Standard-library modules the recorder needs only in some runs (a `-- COMMAND`, a zip target, a
 # class hiding its instance dict): imported only then, they cost every other start nothing.
 ONLY_WHEN_NEEDED = ("socket", "zipfile", "subprocess", "secrets", "ctypes")
+# Never needed by the recorder: `dataclasses` imports `inspect` (and `ast`, `tokenize`), 10 ms of
+# a start (its settings are NamedTuples); `hashlib` loads OpenSSL, 3 ms (files are hashed with
+# CPython's own sha256, replay/recorder/writer.py).
+NOT_NEEDED = ("dataclasses", "inspect", "ast", "tokenize", "hashlib")
 
 DUMP = """
 import json, sys
@@ -75,7 +81,22 @@ def test_recorded_script_imports_no_more_of_the_standard_library_than_it_needs(
     done = replay("record", "-q", "--store", str(store), "dump.py", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     # THEN recording it loaded none of these that the program itself did not
-    assert set(loaded(out, ONLY_WHEN_NEEDED)) <= set(loaded(plain_out, ONLY_WHEN_NEEDED))
+    unwanted = ONLY_WHEN_NEEDED + NOT_NEEDED
+    assert set(loaded(out, unwanted)) <= set(loaded(plain_out, unwanted))
+
+
+def test_a_recorded_files_source_and_its_sha256_are_stored(tmp_path: Path, store: Path) -> None:
+    # GIVEN a script recorded (its files row written at its exit, hashed without hashlib)
+    script = write(tmp_path / "prog.py", "x = 1\ny = [x] * 3\n")
+    done = replay("record", "-q", "--store", str(store), "prog.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    # THEN its row holds its bytes and the digest hashlib gives for them
+    (recording,) = rows(store)
+    with Store.open(store, mode="r") as opened:
+        (row,) = [f for f in opened.files(recording["id"]).values() if f["path"] == str(script)]
+        source = opened.source(recording["id"], row["file_id"])
+    assert source == script.read_bytes()
+    assert (row["sha256"], row["size"]) == (hashlib.sha256(source).hexdigest(), len(source))
 
 
 def test_a_second_recording_into_a_store_imports_no_reading_side(
