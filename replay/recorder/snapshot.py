@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, NamedTuple
 
+from replay.config import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING
 from replay.events import (
     V_ATOMSUB,
     V_BIGINT,
@@ -66,9 +67,11 @@ NoneType = type(None)
 
 
 class _Limits(NamedTuple):
-    max_depth: int = 4
-    max_items: int = 64
-    max_string: int = 1024
+    """CaptureLimits' fields; the first three are `replay record`'s own defaults."""
+
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_items: int = DEFAULT_MAX_ITEMS
+    max_string: int = DEFAULT_MAX_STRING
     max_attrs: int = 64
     max_int_digits: int = 1000
     max_nodes: int = 1024
