@@ -123,6 +123,7 @@ young_insert(Fingerprinter *fp, PyObject *v, uint64_t check)
     if (made != NULL && entry != NULL) {
         changes[0]++; /* a newer object holds the address: the entry there was a dead one's */
         changes[1]++;
+        fp_forget_address(fp, v); /* in place of changes[2] (identity.py, entry_changes) */
     }
     if (made == NULL || PyDict_SetItem(fp->entries, oid, made) < 0
         || PyList_Append(young, oid) < 0) {
@@ -199,7 +200,7 @@ serial_of(Enc *e, PyObject *v)
          * share a slot do not push each other out at every encoding (a call into Python each
          * time: nbody's pairs took a third longer to record in one run in three). */
         memo = &fp->key_memo[fp_slot_of(v, FP_ENTRY_MEMO) & ~(size_t)1];
-        uint64_t changes = ((const uint64_t *)fp->entry_changes.buf)[1];
+        uint64_t changes = ((const uint64_t *)fp->entry_changes.buf)[2];
         for (int way = 0; way < 2; way++) {
             FpKeyMemo *m = &memo[way];
             if (m->serial != NULL && m->addr == (void *)v && m->type == tp && m->size == size
@@ -229,7 +230,7 @@ serial_of(Enc *e, PyObject *v)
     if (memo != NULL && PyLong_CheckExact(key)) {
         /* The map's entry for this address is now v's: remember it until entries move, in the
          * first way, the entry there moving to the second unless it is out of date. */
-        if (memo[0].serial != NULL && memo[0].changes == ((const uint64_t *)fp->entry_changes.buf)[1]) {
+        if (memo[0].serial != NULL && memo[0].changes == ((const uint64_t *)fp->entry_changes.buf)[2]) {
             Py_XSETREF(memo[1].serial, NULL);
             memo[1] = memo[0];
             memo[0].serial = NULL;
@@ -239,7 +240,7 @@ serial_of(Enc *e, PyObject *v)
         memo->size = size;
         memo->first = first;
         memo->last = last;
-        memo->changes = ((const uint64_t *)fp->entry_changes.buf)[1];
+        memo->changes = ((const uint64_t *)fp->entry_changes.buf)[2];
         Py_XSETREF(memo->serial, Py_NewRef(key));
     }
     return key;

@@ -563,21 +563,35 @@ fp_young_entry(Fingerprinter *fp, PyObject *v)
  * tuple takes its address, the map only notices at the next `key` call: for a different type or
  * a tuple with different items it gives a new serial, and an encoding remembered from before
  * must not be reused even if the content looks the same again later. */
+/* Whether a memo of container_serial still gives what the map holds at its address: a found
+ * entry (serial != 0) is compared with entry_changes[2], an absent one with [0]. */
+static inline int
+entry_memo_stands(const FpEntryMemo *m, const uint64_t *changes)
+{
+    return m->changes == changes[m->serial != 0 ? 2 : 0];
+}
+
 static uint64_t
 container_serial(Fingerprinter *fp, PyObject *v)
 {
     if (fp->entries == NULL) {
         return 0;
     }
-    uint64_t changes = *(const uint64_t *)fp->entry_changes.buf;
-    /* Two ways, as the encoder's key memo (serial_of in _encode.c). */
+    /* Two ways, as the encoder's key memo (serial_of in _encode.c). An entry found stands
+     * while the map replaces no entry and does not rotate (entry_changes[2]; an entry the C
+     * encoder replaces clears this memo of its address: fp_forget_address): entries added at
+     * other addresses do not move it. "No entry here" stands only while nothing is added
+     * anywhere (entry_changes[0]). Until 2026-11-29 both waited for [0], and a program that
+     * makes containers as it runs (orders.py: a tuple per step of an order's history) asked
+     * the dict again for nearly every list, dict and tuple of every walk. */
+    const uint64_t *changes = (const uint64_t *)fp->entry_changes.buf;
     FpEntryMemo *memo = &fp->entry_memo[fp_slot_of(v, FP_ENTRY_MEMO) & ~(size_t)1];
     for (int way = 0; way < 2; way++) {
-        if (memo[way].addr == (void *)v && memo[way].changes == changes) {
+        if (memo[way].addr == (void *)v && entry_memo_stands(&memo[way], changes)) {
             return memo[way].serial;
         }
     }
-    if (memo[0].changes == changes) {
+    if (entry_memo_stands(&memo[0], changes)) {
         memo[1] = memo[0];
     }
     PyObject *entry = fp_young_entry(fp, v);
@@ -588,9 +602,27 @@ container_serial(Fingerprinter *fp, PyObject *v)
     }
     PyErr_Clear();
     memo->addr = (void *)v;
-    memo->changes = changes;
+    memo->changes = changes[serial != 0 ? 2 : 0];
     memo->serial = serial;
     return serial;
+}
+
+/* The identity map's entry at `v`'s address was just replaced by the C encoder (young_insert):
+ * what the memos of found entries and serials hold for that address is forgotten, as a
+ * replacement by the map itself forgets them all (entry_changes[2]). */
+void
+fp_forget_address(Fingerprinter *fp, const void *v)
+{
+    size_t slot = fp_slot_of(v, FP_ENTRY_MEMO) & ~(size_t)1;
+    for (size_t way = 0; way < 2; way++) {
+        if (fp->entry_memo[slot + way].addr == v) {
+            fp->entry_memo[slot + way].addr = NULL;
+        }
+        if (fp->key_memo[slot + way].addr == v) {
+            fp->key_memo[slot + way].addr = NULL;
+            Py_CLEAR(fp->key_memo[slot + way].serial);
+        }
+    }
 }
 
 int
@@ -2168,7 +2200,7 @@ serial_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
     Py_DECREF(dict);
-    if (get_counters(changes, &fp->entry_changes, 2, "identity_entry_changes") < 0) {
+    if (get_counters(changes, &fp->entry_changes, 3, "identity_entry_changes") < 0) {
         return -1;
     }
     fp->entry_memo = PyMem_Calloc(FP_ENTRY_MEMO, sizeof(FpEntryMemo));

@@ -320,19 +320,22 @@ typedef struct {
     PyObject *fields;     /* FP_NAMEDTUPLE: its field names, a tuple of exact str (strong) */
 } FpTypeEntry;
 
-/* Memo of container_serial's answers by address, two ways per slot, valid while the identity
- * map's entry_changes count stands still (looking an entry up costs an int and a dict lookup). */
+/* Memo of container_serial's answers by address, two ways per slot (looking an entry up costs
+ * an int and a dict lookup): an entry found is valid while the identity map's entry_changes[2]
+ * stands still and the C encoder replaces no entry at that address (fp_forget_address), "no
+ * entry" while entry_changes[0] does (entry_memo_stands). */
 #define FP_ENTRY_MEMO 4096
 
 typedef struct {
     void *addr;           /* never dereferenced */
-    uint64_t changes;     /* entry_changes when the answer was read */
+    uint64_t changes;     /* entry_changes[serial != 0] when the answer was read */
     uint64_t serial;      /* the answer */
 } FpEntryMemo;
 
 /* The C encoder's memo of the identity map's answers for objects that take no weak references,
- * by address, two ways per slot: valid while no entry is replaced and the generations do not
- * rotate (entry_changes[1]) and the object there is of the same type (a tuple: same size, first
+ * by address, two ways per slot: valid while the map replaces no entry and the generations do
+ * not rotate (entry_changes[2]; an entry the C encoder replaces clears this memo of its address
+ * alone, fp_forget_address) and the object there is of the same type (a tuple: same size, first
  * and last items), which is what the map's entry is checked against. Entries added at other
  * addresses do not matter: until 2026-11-28 every addition (entry_changes[0]) emptied the memo,
  * and orders.py, which makes a tuple at every step of an order's history, asked the map for its
@@ -594,6 +597,7 @@ PyObject *fp_serial_ref(Fingerprinter *fp, PyObject *v);
  * exact int, borrowed from the map's dict: use it before anything can run), or NULL with no
  * exception when it has none. */
 PyObject *fp_young_entry(Fingerprinter *fp, PyObject *v);
+void fp_forget_address(Fingerprinter *fp, const void *v);
 
 /* The FP_* kind of a class (classifying it first if needed) and, for a walked kind, its name in
  * a venc (borrowed). FP_NOT_WALKED (possibly with an exception set) when it is not mine. */

@@ -125,14 +125,18 @@ class IdentityMap:
         """How many times the generations rotated, in a buffer the C core reads directly: an
         encoding remembered before a rotation may name entries that rotation started to forget,
         so the C core's fingerprints include this count (replay/recorder/_fingerprint.c)."""
-        self.entry_changes = array("Q", [0, 0])
-        """Two counts the C core reads in place. [0]: how many times an entry of a non-weakrefable
-        object was added or moved, or an entry was replaced (by a weak reference too); while it
-        stands still, what the map holds for an address (an entry, or none) is still what it
-        held. [1]: how many times an entry was replaced
-        (a new object at an address that had one) or the generations rotated; while it stands
-        still, an entry that was there is still there with the same serial, whatever was
-        added at other addresses (the encoder's memo of found serials needs only that)."""
+        self.entry_changes = array("Q", [0, 0, 0])
+        """Three counts the C core reads in place. [0]: how many times an entry of a
+        non-weakrefable object was added or moved, or an entry was replaced (by a weak reference
+        too); while it stands still, what the map holds for an address (an entry, or none) is
+        still what it held. [1]: how many times an entry was replaced (a new object at an address
+        that had one) or the generations rotated; while it stands still, an entry that was there
+        is still there with the same serial, whatever was added at other addresses (the record
+        memo, whose records name the serials of the items at the addresses it checks, needs
+        that). [2]: as [1], less the replacements the C core makes itself (`young_insert`), which
+        clear its memos of that one address instead: the memos of found entries and serials,
+        each about its own address alone, need only that (a program that makes tuples as it runs
+        replaces entries thousands of times, and each emptied those memos whole)."""
         self._next = itertools.count(1).__next__
         self._lock = threading.RLock()
 
@@ -200,6 +204,7 @@ class IdentityMap:
         if self._old.pop(oid, None) is not None or oid in self._entries:
             self.entry_changes[0] += 1
             self.entry_changes[1] += 1
+            self.entry_changes[2] += 1
         if _weakrefoffset(t):
             try:
                 ref = _Ref(obj, self._drop)
@@ -232,6 +237,7 @@ class IdentityMap:
         self.rotations[0] += 1
         self.entry_changes[0] += 1
         self.entry_changes[1] += 1
+        self.entry_changes[2] += 1
         entries = self._entries
         old: dict[int, int] = {}
         for oid in young:
