@@ -343,7 +343,8 @@ def _check_command(program: str) -> None:
 
 def _run_in_process(launch: Launch) -> int:
     """`replay record script.py` / `-m module`: this process becomes the program."""
-    from replay.recorder import Recorder, session  # noqa: PLC0415 - see the imports
+    from replay.recorder import session  # noqa: PLC0415 - see the imports
+    from replay.recorder.control import Recorder  # noqa: PLC0415
     from replay.recorder.runner import ProgramSyntaxError, PyRunner  # noqa: PLC0415
 
     recorder = Recorder(launch.config)  # checks --backend and --redact before anything runs
@@ -369,16 +370,22 @@ def _run_in_process(launch: Launch) -> int:
 
 def _run_command(launch: Launch) -> int:
     """`replay record -- COMMAND`: run it as a child; its Python processes record themselves."""
-    from replay.recorder import Recorder, session  # noqa: PLC0415 - see the imports
+    # Not the recorder itself: this process records nothing (replay/recorder/__init__.py).
+    from replay.recorder.backends import choose_backend  # noqa: PLC0415 - see the imports
+    from replay.recorder.children import ENV_PARENT, child_environment  # noqa: PLC0415
+    from replay.recorder.redaction import Redactor  # noqa: PLC0415
     from replay.recorder.runner import run_command  # noqa: PLC0415
     from replay.storage import RecordingWriter  # noqa: PLC0415 - sqlite3 alone, no SQLAlchemy
 
-    Recorder(launch.config)  # checks --backend and --redact
+    # What the children's Recorder would refuse, refused once, here: --backend (with
+    # REPLAY_CORE and REPLAY_VALUE_MODEL) and --redact.
+    choose_backend(launch.config.backend)
+    Redactor(launch.config.redact, defaults=launch.config.redact_defaults)
     with RecordingWriter.open(launch.config.store) as store:  # checked (or created) up front
         before = store.latest_recording_id() or 0
     env = dict(os.environ)
-    env.pop(session.ENV_PARENT, None)
-    env.update(session.child_environment(launch.config, None, env))
+    env.pop(ENV_PARENT, None)
+    env.update(child_environment(launch.config, None, env))
     result = run_command(launch.target, env)
     made = _settle_children(launch.config.store, before, result)
     if summary_enabled(launch.quiet):

@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from replay.recorder.backends import c_core_unavailable
 from replay.recorder.budget import REVIEW_NS, OverheadBudget
-from replay.recorder.csysmon import IMPORT_ERROR, _ctracer, new_tracer
+from replay.recorder.csysmon import new_tracer
 from replay.recorder.scope import is_replay_code
 from replay.recorder.state import RecordingState
 
@@ -30,7 +31,7 @@ _OPCODES = {
 
 def available() -> str | None:
     """None if this core can run here, else the reason it cannot."""
-    return IMPORT_ERROR if _ctracer is None else None
+    return c_core_unavailable("settrace")
 
 
 class CSettraceCore:

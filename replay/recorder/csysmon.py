@@ -13,7 +13,6 @@ the core one encoder's methods); with any other encoder, every value goes throug
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections import deque
@@ -22,6 +21,7 @@ from typing import Any
 
 from replay.config import ENV_INJECT_FAULT
 from replay.events import V_CUT, V_MAP, V_OBJ, V_OPAQUE, V_REDACTED, V_REF, V_SEQ
+from replay.recorder.backends import IMPORT_ERROR, _ctracer, c_core_unavailable
 from replay.recorder.budget import REVIEW_NS, OverheadBudget
 from replay.recorder.callees import callee_name
 from replay.recorder.identity import _Ref
@@ -35,29 +35,10 @@ from replay.recorder.sysmon import (
     uninstall,
 )
 
-try:
-    from replay.recorder import _ctracer
-except ImportError as error:  # not built (no compiler), or a Python it does not support
-    _ctracer = None
-    if importlib.util.find_spec("replay.recorder._ctracer") is None:
-        IMPORT_ERROR: str | None = (
-            f"replay.recorder._ctracer was not compiled for this Python "
-            f"({sys.implementation.name} {sys.version_info.major}.{sys.version_info.minor}; "
-            "it is built by pip install where a C compiler is found, for CPython 3.11 to 3.13)"
-        )
-    else:
-        IMPORT_ERROR = f"{type(error).__name__}: {error}"
-else:
-    IMPORT_ERROR = None
-
 
 def available() -> str | None:
     """None if this core can run here, else the reason it cannot."""
-    if _ctracer is None:
-        return IMPORT_ERROR
-    if not hasattr(sys, "monitoring"):
-        return "sys.monitoring needs Python 3.12+"
-    return None
+    return c_core_unavailable("sysmon")
 
 
 _VENC_TAGS = {

@@ -34,22 +34,17 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from replay.config import ENV_CONFIG, RecordConfig, program_dir_of
-from replay.recorder import Recorder
+from replay.recorder.children import ENV_PARENT, child_environment
+from replay.recorder.control import Recorder
 
 if TYPE_CHECKING:
     # Only the in-process mode runs a program itself; a bootstrapped child does not need it.
     from replay.recorder.runner import PyRunner
-
-ENV_PARENT = "REPLAY_PARENT"
-"""Set for child processes: the recording id of the process that started them."""
-
-BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
-"""The directory put first on children's PYTHONPATH; it holds only our sitecustomize.py."""
 
 _TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _original_os_exit = os._exit
@@ -185,21 +180,6 @@ def start_session(
         sys.excepthook = _chain_excepthook(sys.excepthook)
         sys.exit = _wrap_sys_exit(sys.exit)
     return recorder
-
-
-def child_environment(
-    config: RecordConfig, parent_id: int | None, base: Mapping[str, str]
-) -> dict[str, str]:
-    """The variables that make every Python child of this process record itself."""
-    env = {ENV_CONFIG: config.to_env(), "PYTHONPATH": _prepend_path(BOOTSTRAP_DIR, base)}
-    if parent_id is not None:
-        env[ENV_PARENT] = str(parent_id)
-    return env
-
-
-def _prepend_path(directory: str, base: Mapping[str, str]) -> str:
-    existing = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != directory]
-    return os.pathsep.join([directory, *existing])
 
 
 # -- in-process mode: `replay record script.py` ----------------------------------------------

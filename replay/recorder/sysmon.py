@@ -32,6 +32,7 @@ from replay.events import (
     V_REDACTED,
     YIELD,
 )
+from replay.recorder.backends import TOOL_PREFERENCE, sysmon_unavailable
 from replay.recorder.budget import CALLS, OFF, CostMeter, OverheadBudget
 from replay.recorder.callees import callee_name, python_code
 from replay.recorder.state import (
@@ -45,15 +46,12 @@ from replay.recorder.state import (
 )
 
 _TOOL_NAME = "replay"
-# Tool ids 0 (debugger), 1 (coverage), 2 (profiler) and 5 (optimizer) are conventionally taken
-# by other tools (trap 7); try the free ones first so replay coexists with coverage and debuggers.
-_TOOL_PREFERENCE = (3, 4, 2, 0, 5)
 
 
 def acquire_tool() -> int:
-    """Take the first free tool id in `_TOOL_PREFERENCE` (RuntimeError when none is free)."""
+    """Take the first free tool id in `TOOL_PREFERENCE` (RuntimeError when none is free)."""
     mon = sys.monitoring
-    for tool in _TOOL_PREFERENCE:
+    for tool in TOOL_PREFERENCE:
         if mon.get_tool(tool) is None:
             mon.use_tool_id(tool, _TOOL_NAME)
             return tool
@@ -109,11 +107,7 @@ def uninstall(tool: int, codes: Iterable[CodeType]) -> None:
 
 def available() -> str | None:
     """None if this core can run here, else the reason it cannot."""
-    if not hasattr(sys, "monitoring"):
-        return "sys.monitoring needs Python 3.12+"
-    if all(sys.monitoring.get_tool(t) is not None for t in _TOOL_PREFERENCE):
-        return "every sys.monitoring tool id is in use"
-    return None
+    return sysmon_unavailable()
 
 
 class SysMonitoringCore:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, replay, replay_all, write
+from conftest import assert_one_line_error, clean_env, replay, replay_all, write
 from replay.storage import Store
 
 MARKER_PROGRAM = """
@@ -117,6 +117,31 @@ def test_bad_options(tmp_path: Path, store: Path, app: Path) -> None:
     for (_, expected), done in zip(BAD_OPTIONS, results, strict=True):
         assert expected in assert_one_line_error(done)
     assert_nothing_happened(tmp_path, store)
+
+
+# What a recording refuses, refused by `replay record -- COMMAND` itself before the command runs
+# (it checks them without loading the recorder: replay/recorder/backends.py).
+COMMAND_REFUSALS = [
+    ({}, ["--redact", "(unclosed"], "bad redaction pattern"),
+    ({"REPLAY_CORE": "fast"}, [], "REPLAY_CORE must be 'c' or 'python'"),
+    ({"REPLAY_VALUE_MODEL": "graphs"}, [], "REPLAY_VALUE_MODEL must be"),
+]
+if sys.version_info < (3, 12):
+    COMMAND_REFUSALS.append(({}, ["--backend", "sysmon"], "3.12"))
+
+
+def test_a_command_is_not_run_under_settings_its_recordings_would_refuse(
+    tmp_path: Path, store: Path
+) -> None:
+    for env, options, expected in COMMAND_REFUSALS:
+        # WHEN a command is given with a setting no recording can start with
+        done = replay(
+            "record", "--store", str(store), *options, "--", "touch", "ran.marker",
+            cwd=tmp_path, env=clean_env(**env),
+        )  # fmt: skip
+        # THEN one line says why, and neither the command nor the store was touched
+        assert expected in assert_one_line_error(done), (env, options)
+        assert_nothing_happened(tmp_path, store)
 
 
 def test_nothing_to_record_unknown_command_unknown_subcommand(tmp_path: Path, store: Path) -> None:

@@ -192,6 +192,28 @@ def test_reading_commands_do_not_import_the_recorder(tmp_path: Path, store: Path
     assert [m for m in modules if m.startswith(unwanted)] == []
 
 
+def test_a_command_is_run_without_loading_the_recorder(tmp_path: Path, store: Path) -> None:
+    """`replay record -- COMMAND` records nothing itself: it checks the settings, runs the command
+    and reads the store, with none of the encoder, the cores, the writer or the session."""
+    probe = write(
+        tmp_path / "probe.py",
+        """
+        import json, sys
+        from replay.cli import main
+        code = main(["record", "-q", "--store", sys.argv[1], "--", "true"])
+        print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+        sys.exit(code)
+        """,
+    )
+    modules = json.loads(replay_python(probe, store, tmp_path).splitlines()[-1])
+    recorder = tuple(
+        f"replay.recorder.{name}"
+        for name in ("control", "core", "session", "snapshot", "state", "writer", "csysmon")
+    )
+    assert "replay.recorder.backends" in modules, "the settings were not checked?"
+    assert [m for m in modules if m.startswith(recorder)] == []
+
+
 def replay_python(script: Path, store: Path, cwd: Path) -> str:
     """Run `script STORE` with this interpreter; its stderr."""
     done = python(str(script), str(store), cwd=cwd)

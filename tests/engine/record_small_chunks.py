@@ -13,14 +13,16 @@ import replay.recorder.settrace as settrace_core
 import replay.recorder.state as recorder_state
 import replay.recorder.sysmon as sysmon_core
 
+# Imported before the batch size is lowered, so that it keeps its own (the recorder's): a list of
+# `size` events is not a full one to it, and is never joined with others unless `joined` says.
+import replay.recorder.writer as writer
+
 size = int(sys.argv[1])
 # Every core's copy: the Python cores read theirs, the C cores are given csysmon's.
 recorder_state.BATCH_EVENTS = sysmon_core.BATCH_EVENTS = settrace_core.BATCH_EVENTS = size
 c_cores.BATCH_EVENTS = size
 args = sys.argv[2:]
 if args[:1] == ["joined"]:
-    import replay.recorder.writer as writer
-
     writer.BATCH_EVENTS = size
     writer.MERGED_CHUNK_EVENTS = 4 * size
     writer.BEHIND_LISTS = 1

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from replay.exceptions import ReplayError, UsageError
-from replay.recorder import csettrace, csysmon
+from replay.recorder import backends, csettrace, csysmon
 from replay.recorder.core import choose_backend
 
 C_EXPECTED = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
@@ -92,8 +92,8 @@ def test_the_c_core_is_the_default_for_settrace(monkeypatch: pytest.MonkeyPatch)
 
 def test_replay_core_c_without_a_c_core_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLAY_CORE", "c")
-    monkeypatch.setattr(csettrace, "_ctracer", None)
-    monkeypatch.setattr(csettrace, "IMPORT_ERROR", "not compiled (this test)")
+    monkeypatch.setattr(backends, "_ctracer", None)
+    monkeypatch.setattr(backends, "IMPORT_ERROR", "not compiled (this test)")
     with pytest.raises(ReplayError, match="REPLAY_CORE=c but the C core is not built"):
         choose_backend("settrace")
 
