@@ -581,7 +581,7 @@ container_serial(Fingerprinter *fp, PyObject *v)
      * while the map replaces no entry and does not rotate (entry_changes[2]; an entry the C
      * encoder replaces clears this memo of its address: fp_forget_address): entries added at
      * other addresses do not move it. "No entry here" stands only while nothing is added
-     * anywhere (entry_changes[0]). Until 2026-11-29 both waited for [0], and a program that
+     * anywhere (entry_changes[0]). Until 2026-11-28 both waited for [0], and a program that
      * makes containers as it runs (orders.py: a tuple per step of an order's history) asked
      * the dict again for nearly every list, dict and tuple of every walk. */
     const uint64_t *changes = (const uint64_t *)fp->entry_changes.buf;

@@ -90,6 +90,12 @@ def test_the_c_core_is_the_default_for_settrace(monkeypatch: pytest.MonkeyPatch)
     assert choose_backend("settrace")[0] == "settrace"
 
 
+def test_the_names_of_the_c_cores_are_those_the_choice_gives() -> None:
+    # backends.py names the C cores without importing them (the launcher of `-- COMMAND`)
+    cores = {"sysmon": csysmon.CSysMonitoringCore.name, "settrace": csettrace.CSettraceCore.name}
+    assert backends.C_CORES == cores
+
+
 def test_replay_core_c_without_a_c_core_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLAY_CORE", "c")
     monkeypatch.setattr(backends, "_ctracer", None)
