@@ -555,14 +555,6 @@ fp_young_entry(Fingerprinter *fp, PyObject *v)
     return entry;
 }
 
-/* The identity map's entry for a list, dict or tuple (by address, as the map keys them), as a
- * number that changes whenever the map gives that address a new serial; 0 if it has none in its
- * young generation (`_entries`; an old entry is renewed by the next encoding).
- *
- * Why: such an object cannot be weakly referenced, so when it dies and another list, dict or
- * tuple takes its address, the map only notices at the next `key` call: for a different type or
- * a tuple with different items it gives a new serial, and an encoding remembered from before
- * must not be reused even if the content looks the same again later. */
 /* Whether a memo of container_serial still gives what the map holds at its address: a found
  * entry (serial != 0) is compared with entry_changes[2], an absent one with [0]. */
 static inline int
@@ -571,6 +563,14 @@ entry_memo_stands(const FpEntryMemo *m, const uint64_t *changes)
     return m->changes == changes[m->serial != 0 ? 2 : 0];
 }
 
+/* The identity map's entry for a list, dict or tuple (by address, as the map keys them), as a
+ * number that changes whenever the map gives that address a new serial; 0 if it has none in its
+ * young generation (`_entries`; an old entry is renewed by the next encoding).
+ *
+ * Why: such an object cannot be weakly referenced, so when it dies and another list, dict or
+ * tuple takes its address, the map only notices at the next `key` call: for a different type or
+ * a tuple with different items it gives a new serial, and an encoding remembered from before
+ * must not be reused even if the content looks the same again later. */
 static uint64_t
 container_serial(Fingerprinter *fp, PyObject *v)
 {

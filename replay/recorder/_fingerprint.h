@@ -328,7 +328,7 @@ typedef struct {
 
 typedef struct {
     void *addr;           /* never dereferenced */
-    uint64_t changes;     /* entry_changes[serial != 0] when the answer was read */
+    uint64_t changes;     /* entry_changes[2] (found) or [0] (none) when it was read */
     uint64_t serial;      /* the answer */
 } FpEntryMemo;
 
