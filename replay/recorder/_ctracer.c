@@ -3987,14 +3987,16 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsOsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
                          t->fp.decimal_type != NULL ? Py_True : Py_False, "part_copies",
                          (unsigned long long)t->fp.part_memo_hits, "python_calls",
                          (unsigned long long)t->fp.python_calls, "filed_subtrees",
-                         (unsigned long long)t->fp.filed_hits);
+                         (unsigned long long)t->fp.filed_hits, "nodes_built",
+                         (unsigned long long)t->fp.nodes_built, "shared_across_depths",
+                         (unsigned long long)t->fp.shared_across_depths);
 }
 
 static int

@@ -888,10 +888,13 @@ enc_part(Enc *e, PyObject *v, int depth)
              && fp_subtree(fp, v, depth, before, e->path, e->npath, &sub, &content, &after) <= 0) {
         sub = 0;
     }
-    if (depth == 0 || sub == 0) {
-        return enc_node(e, v, depth); /* the value itself (its own cache is the caller's) */
+    if (sub == 0) {
+        return enc_node(e, v, depth);
     }
-    PyObject *known = fp_cached_at(fp, v, sub, depth);
+    /* The value itself (depth 0) has its own cache, the caller's, under fp_of's fingerprint; here
+     * it may share the venc it has as a part of a value encoded before (nbody's `v1`, changed,
+     * after `bodies` and `pairs`, which hold it, were encoded at the same line). */
+    PyObject *known = depth == 0 ? fp_cached_part(fp, v, sub) : fp_cached_at(fp, v, sub, depth);
     if (known != NULL) {
         e->budget = after;
         if (p != NULL && e->cursor >= 0) {
@@ -899,6 +902,9 @@ enc_part(Enc *e, PyObject *v, int depth)
         }
         return known;
     }
+    /* Remembered as a part: the value itself at depth 1's place (a part's fingerprint holds at
+     * any depth; the caller remembers it as a value too, under fp_of's fingerprint). */
+    int at = depth > 0 ? depth : 1;
     uint64_t epoch = fp_epoch(fp);
     PyObject *venc = enc_node(e, v, depth);
     if (venc == NULL || e->budget != after) {
@@ -906,7 +912,7 @@ enc_part(Enc *e, PyObject *v, int depth)
     }
     if (fp_epoch(fp) == epoch) {
         /* No Python code ran: nothing changed, and no serial was given out. */
-        fp_remember_at(fp, v, sub, venc, depth, before - after);
+        fp_remember_at(fp, v, sub, venc, at, before - after);
         return venc;
     }
     /* Python code ran meanwhile (the identity map's `key`): keep the venc only if the part still
@@ -915,7 +921,7 @@ enc_part(Enc *e, PyObject *v, int depth)
     uint64_t now = 0, content_now = 0;
     if (fp_subtree(fp, v, depth, before, e->path, e->npath, &now, &content_now, &after) > 0
         && content_now == content && e->budget == after) {
-        fp_remember_at(fp, v, now, venc, depth, before - after);
+        fp_remember_at(fp, v, now, venc, at, before - after);
     }
     return venc;
 }

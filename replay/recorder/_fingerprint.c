@@ -256,7 +256,13 @@ container_room(Walk *w, PyObject *v, Py_ssize_t n, int depth, Py_ssize_t *k)
     if (room > w->budget && n) {
         room = w->budget; /* an empty container takes nothing from an overdrawn budget */
     }
-    if (depth >= fp->max_depth || (n && room <= 0)) {
+    if (depth >= fp->max_depth) {
+        /* Cut by depth (its items shown as None), which an empty one's header alone would not
+         * tell from `[]`: parts are shared across depths by their hashes (walk_part). */
+        w->h = mix(w->h, T_CUT);
+        return 0;
+    }
+    if (n && room <= 0) {
         return 0;
     }
     if (w->npath >= FP_MAX_PATH) {
@@ -331,6 +337,7 @@ walk_item(Walk *w, PyObject *x, int depth)
             }
             w->ids = mix(w->ids, container_serial(w->fp, x));
             if (depth >= w->fp->max_depth) {
+                w->h = mix(w->h, T_CUT); /* as container_room: the cut is read */
                 return 1;
             }
             w->budget -= 2;
@@ -1558,7 +1565,10 @@ walk_part(Walk *w, PyObject *v, int depth, FpPart *out)
     int min_ref0 = w->min_ref, npath_in = w->npath;
     Py_ssize_t margin0 = w->min_margin, budget_in = w->budget;
     int slot = w->log && fp->nparts < FP_MAX_PARTS ? fp->nparts++ : -1;
-    w->h = mix(mix(0x9E6C63D0676A9A99ULL, *(const uint64_t *)fp->rotations.buf), (uint64_t)depth);
+    /* Seeded without the depth: the same part reads the same at any depth where the depth limit
+     * cuts nothing in it (a cut is hashed as one: container_room), and is shared across depths
+     * (part_at_another_depth). */
+    w->h = mix(0x9E6C63D0676A9A99ULL, *(const uint64_t *)fp->rotations.buf);
     w->ids = 0;
     w->min_ref = FP_MAX_PATH;
     w->min_margin = PY_SSIZE_T_MAX;
@@ -2018,7 +2028,9 @@ fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *c
 
 /* The two entries `v` encoded at `depth` may sit in (a two-way set: two values whose slots
  * collide both stay). A value and a part of another value are kept apart, so that an object both
- * bound to a name and held by another object does not evict itself. */
+ * bound to a name and held by another object does not evict itself: at depth 0 a value's own
+ * entry, under fp_of's fingerprint; at depth 1 and below a part's, under walk_part's, which does
+ * not depend on the depth (a value is remembered as a part too, at depth 1's place: enc_part). */
 static inline FpValueEntry *
 value_set(Fingerprinter *fp, PyObject *v, int depth)
 {
@@ -2055,19 +2067,30 @@ fp_cached(Fingerprinter *fp, PyObject *v, uint64_t f)
     return fp_cached_at(fp, v, f, 0);
 }
 
-PyObject *
-fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
+/* The entry of `v` as a part at a depth other than `depth`, under the fingerprint `f`, or NULL.
+ * A part's fingerprint does not depend on its depth (walk_part seeds it without it, and marks
+ * what the depth limit cuts), so an equal one means an equal venc: nbody's bodies are met at
+ * depth 1 in `bodies` and 2 in `pairs`, their velocity lists at 2 and 3, and each changed one
+ * is encoded once per line instead of once per depth. */
+static FpValueEntry *
+part_at_another_depth(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
 {
-    if (fp->values == NULL || f == 0) {
-        return NULL;
+    for (int d = 1; d < fp->max_depth; d++) {
+        FpValueEntry *e = d != depth ? value_entry(fp, v, d) : NULL;
+        if (e != NULL && e->type == Py_TYPE(v) && e->fp == f) {
+            fp->shared_across_depths++;
+            return e;
+        }
     }
-    FpValueEntry *e = value_entry(fp, v, depth);
-    if (e == NULL || e->type != Py_TYPE(v) || e->fp != f) {
-        return NULL;
-    }
+    return NULL;
+}
+
+/* The venc of entry `e` if it is still `v`'s: the object the entry was made for is alive and is
+ * `v` (not a new object at its address, which the identity map would give a new id). */
+static PyObject *
+entry_venc(FpValueEntry *e, PyObject *v)
+{
     if (e->ref != NULL) {
-        /* The object the entry was made for is alive and is `v` (not a new object at its
-         * address, which the identity map would give a new id). */
 #if PY_VERSION_HEX >= 0x030D0000
         PyObject *alive = NULL;
         if (PyWeakref_GetRef(e->ref, &alive) < 0) {
@@ -2083,6 +2106,31 @@ fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
         }
     }
     return Py_NewRef(e->venc);
+}
+
+PyObject *
+fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth)
+{
+    if (fp->values == NULL || f == 0) {
+        return NULL;
+    }
+    FpValueEntry *e = value_entry(fp, v, depth);
+    if (e != NULL && e->type == Py_TYPE(v) && e->fp == f) {
+        return entry_venc(e, v);
+    }
+    /* At depth 0 the entry is a value's own, under fp_of's fingerprint: not a part's. */
+    e = depth > 0 ? part_at_another_depth(fp, v, f, depth) : NULL;
+    return e != NULL ? entry_venc(e, v) : NULL;
+}
+
+PyObject *
+fp_cached_part(Fingerprinter *fp, PyObject *v, uint64_t f)
+{
+    if (fp->values == NULL || f == 0) {
+        return NULL;
+    }
+    FpValueEntry *e = part_at_another_depth(fp, v, f, 0);
+    return e != NULL ? entry_venc(e, v) : NULL;
 }
 
 int

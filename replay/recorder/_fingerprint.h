@@ -485,6 +485,7 @@ typedef struct {
     FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
     FpPartMemo *part_memo;   /* FP_PART_MEMO entries (with parts), or NULL */
     uint64_t part_memo_hits; /* parts copied rather than walked again, counted */
+    uint64_t shared_across_depths; /* parts' vencs found at another depth, counted */
     /* Whether fp_of's walks use the memo now: it is measured over a round of walks, and kept
      * while copies are a fair share of the parts met; off, it is tried again now and then
      * (fp_of). A program whose values share no parts then pays nothing for it. */
@@ -635,9 +636,15 @@ int fp_records(Fingerprinter *fp, PyObject *v, PyObject *tree, PyObject **entry,
 int fp_remember(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc);
 
 /* fp_cached and fp_remember for `v` as a part of a value, encoded at `depth` (fp_subtree's
- * fingerprint), its venc `nodes` encoder nodes big. */
+ * fingerprint), its venc `nodes` encoder nodes big. A part's fingerprint does not depend on its
+ * depth: fp_cached_at finds a venc remembered at another depth under the same one. */
 PyObject *fp_cached_at(Fingerprinter *fp, PyObject *v, uint64_t f, int depth);
 int fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int depth,
                    Py_ssize_t nodes);
+
+/* The venc of `v` as a part of another value, found by the fingerprint `f` it has as a part
+ * (walk_part's, at any depth: a value bound to a name and held by another value encodes alike
+ * wherever the depth limit cuts nothing in it), or NULL. */
+PyObject *fp_cached_part(Fingerprinter *fp, PyObject *v, uint64_t f);
 
 #endif

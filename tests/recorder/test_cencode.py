@@ -800,6 +800,32 @@ def test_a_part_is_not_shared_where_the_budget_or_depth_differs() -> None:
         assert tracer._c_encode(value) == _python(encoder, value)
 
 
+def test_a_part_met_at_another_depth_is_shared_only_where_it_reads_the_same() -> None:
+    # nbody's bodies are met at depth 1 in `bodies` and at depth 2 in `pairs`: one venc serves
+    # both while the depth limit cuts nothing in it. Deeper down it cuts (an empty list at the
+    # limit is a header, not `[]`), and then the part is encoded again.
+    tracer, _, encoder = _encoders(CaptureLimits(max_depth=4))
+    empty: list[int] = []
+    body = Plain(items=empty, inner=[1, 2])
+    at_1, at_2 = [body, empty], [[body]]
+    first = tracer._c_encode(at_1)
+    assert first == _python(encoder, at_1)
+    second = tracer._c_encode(at_2)
+    assert second == _python(encoder, at_2)
+    assert second[4][0][4][0] is first[4][0], "the same part at depth 2 was encoded again"
+    for deeper in ([[[body]]], [[[[empty]]]], [[[body]]], at_2, [[[[empty]]]], at_1):
+        assert tracer._c_encode(deeper) == _python(encoder, deeper)
+    # A value bound to a name is the same part: it shares the venc it has inside another value
+    # (nbody's `v1`, after `bodies`), and the other value shares its venc.
+    assert tracer._c_encode(body) is first[4][0]
+    velocity = [1.5, 2.5]
+    alone = tracer._c_encode(velocity)
+    assert alone == _python(encoder, velocity)
+    held = [[velocity]]
+    assert tracer._c_encode(held) == _python(encoder, held)
+    assert tracer._c_encode(held)[4][0][4][0] is alone
+
+
 def test_a_part_with_a_back_reference_above_it_is_not_shared() -> None:
     tracer, _, encoder = _encoders(CaptureLimits())
     a = Plain(name="a")
