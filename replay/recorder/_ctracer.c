@@ -1132,6 +1132,7 @@ th_sync(CThread *th)
 static inline CThread *
 list_enter(Tracer *t)
 {
+    fp_event_begin(&t->fp);
     if (t->records_for == NULL) {
         return NULL; /* a recording of trees: the writer cuts any list (state.hand_off) */
     }
@@ -1153,6 +1154,7 @@ list_enter(Tracer *t)
 static inline void
 list_leave(Tracer *t, CThread *entered)
 {
+    fp_event_end(&t->fp);
     if (entered != NULL) {
         entered->guard->busy--;
         Py_DECREF(entered);

@@ -1091,7 +1091,7 @@ fp_encode(Fingerprinter *fp, PyObject *v)
     e.budget = fp->max_nodes;
     e.npath = 0;
     /* The parts fp_of's walk recorded, if they are of this value (the caller's last walk). */
-    e.cursor = fp->parts_root == (void *)v ? 0 : -1;
+    e.cursor = fp->parts_root == (void *)v ? fp->parts_root_slot : -1;
     e.parts_gen = fp->parts_gen;
     e.epoch = fp_epoch(fp);
     PyObject *venc = enc_value(&e, v, 0);

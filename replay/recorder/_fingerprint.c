@@ -78,6 +78,8 @@ typedef struct {
     Py_ssize_t min_margin;
     int log;      /* record each part in fp->parts (fp_of's walk, for the encoder) */
     int memo;     /* copy a part met again from fp->parts and fp->part_memo (fp_of's walk) */
+    int deepest;  /* the depth of the deepest part met so far (part_memo_add: its reach) */
+    int secret_pairs; /* secret (name, value) pairs met so far, which the depth limit cuts */
     void *path[FP_MAX_PATH];
 } Walk;
 
@@ -331,6 +333,7 @@ walk_item(Walk *w, PyObject *x, int depth)
             return 0;
         }
         if (secret) {
+            w->secret_pairs++;
             hash_header(w, T_SECRET_PAIR, x, 2);
             if (tx == &PyTuple_Type) {
                 hash_tuple_check(w, x);
@@ -1441,27 +1444,38 @@ walk_value(Walk *w, PyObject *v, int depth)
 }
 
 static inline size_t
-part_memo_home(const void *v, int depth)
+part_memo_home(const void *v)
 {
-    return fp_slot_of((const char *)v + depth, FP_PART_MEMO);
+    return fp_slot_of(v, FP_PART_MEMO);
 }
 
-/* The memo of `v` met at `depth` earlier in this walk, if its copy gives what walking it again
- * would: a part whose walk pointed back at nothing above it and cut nothing for want of budget,
- * given budget enough not to cut anything now either, none of whose own parts is on the path
- * now (it would be a back reference here), and room in fp->parts for its entries. */
+/* Whether the memo `e` of `v` can stand for `v` met at `depth`: met at the same depth, or at
+ * another where the depth limit cuts nothing in it either way (the secret pairs it holds are
+ * cut by depth too: not then). */
+static inline int
+part_memo_fits(const Fingerprinter *fp, const FpPartMemo *e, PyObject *v, int depth)
+{
+    return e->ptr == (void *)v
+           && (e->depth == depth || (e->any_depth && depth + e->reach < fp->max_depth));
+}
+
+/* The memo of `v` met earlier in this log (this walk, or another of the same callback), if its
+ * copy gives what walking it again would: a part whose walk pointed back at nothing above it and
+ * cut nothing for want of budget, given budget enough not to cut anything now either, met at
+ * this depth or fit for it (part_memo_fits), none of whose own parts is on the path now (it
+ * would be a back reference here), and room in fp->parts for its entries. */
 static FpPartMemo *
 part_memo_find(Walk *w, PyObject *v, int depth)
 {
     Fingerprinter *fp = w->fp;
-    size_t home = part_memo_home(v, depth);
+    size_t home = part_memo_home(v);
     FpPartMemo *m = NULL;
     for (size_t i = 0; i < 4; i++) {
         FpPartMemo *e = &fp->part_memo[(home + i) & (FP_PART_MEMO - 1)];
-        if (e->gen != (uint32_t)fp->parts_gen) {
+        if (e->gen != fp->memo_gen) {
             return NULL;
         }
-        if (e->ptr == (void *)v && e->depth == depth) {
+        if (part_memo_fits(fp, e, v, depth)) {
             m = e;
             break;
         }
@@ -1487,19 +1501,25 @@ part_memo_find(Walk *w, PyObject *v, int depth)
     return m;
 }
 
-/* What walk_part would do for the part `m` remembers: its hash folded in, its budget taken, its
- * entries (and its own parts') appended to fp->parts as they were, moved to this budget. */
+/* What walk_part would do for the part `m` remembers, met at `depth`: its hash folded in, its
+ * budget taken, its entries (and its own parts') appended to fp->parts as they were, moved to
+ * this budget and this depth. */
 static void
-part_memo_copy(Walk *w, const FpPartMemo *m, FpPart *out)
+part_memo_copy(Walk *w, const FpPartMemo *m, int depth, FpPart *out)
 {
     Fingerprinter *fp = w->fp;
     int count = fp->parts[m->slot].next - m->slot, base = fp->nparts, shift = base - m->slot;
+    int deeper = depth - m->depth;
     Py_ssize_t moved = w->budget - fp->parts[m->slot].budget_in;
     memcpy(&fp->parts[base], &fp->parts[m->slot], (size_t)count * sizeof(FpPart));
     for (int k = base; k < base + count; k++) {
         fp->parts[k].next += shift;
+        fp->parts[k].depth += deeper;
         fp->parts[k].budget_in += moved;
         fp->parts[k].budget_out += moved;
+    }
+    if (depth + m->reach > w->deepest) {
+        w->deepest = depth + m->reach;
     }
     fp->nparts += count;
     const FpPart *part = &fp->parts[base];
@@ -1520,20 +1540,23 @@ part_memo_copy(Walk *w, const FpPartMemo *m, FpPart *out)
 }
 
 static void
-part_memo_add(Walk *w, PyObject *v, int depth, int slot, int npath_in, Py_ssize_t budget_in)
+part_memo_add(Walk *w, PyObject *v, int depth, int slot, int npath_in, Py_ssize_t budget_in,
+              int reach, int any_depth)
 {
     Fingerprinter *fp = w->fp;
     Py_ssize_t margin = w->min_margin == PY_SSIZE_T_MAX ? INT32_MAX : w->min_margin - budget_in;
     if (margin >= INT32_MAX || margin < -INT32_MAX) {
         return; /* more than a budget holds: not remembered */
     }
-    size_t home = part_memo_home(v, depth);
+    size_t home = part_memo_home(v);
     for (size_t i = 0; i < 4; i++) {
         FpPartMemo *e = &fp->part_memo[(home + i) & (FP_PART_MEMO - 1)];
-        if (e->gen != (uint32_t)fp->parts_gen) {
+        if (e->gen != fp->memo_gen) {
             e->ptr = v;
-            e->gen = (uint32_t)fp->parts_gen;
+            e->gen = fp->memo_gen;
             e->depth = (int8_t)depth;
+            e->reach = (int8_t)reach;
+            e->any_depth = (int8_t)any_depth;
             e->slot = (int16_t)slot;
             e->min_ref_rel = (int8_t)(w->min_ref == FP_MAX_PATH ? FP_MAX_PATH : w->min_ref - npath_in);
             e->margin_rel = (int32_t)margin;
@@ -1550,19 +1573,22 @@ walk_part(Walk *w, PyObject *v, int depth, FpPart *out)
      * so each part's fingerprint is known at the end of one walk (the encoder shares unchanged
      * parts by it), and equals what a walk of that part alone gives (fp_subtree). */
     Fingerprinter *fp = w->fp;
-    /* Only parts with parts of their own can be worth a copy: not the value itself (met once),
-     * nor one whose items the depth limit cuts. */
-    int memo = w->memo && depth > 0 && depth < fp->max_depth - 1;
+    /* Only parts with parts of their own can be worth a copy: not one whose items the depth
+     * limit cuts. The value itself is one too: another value of the same callback may hold it,
+     * or be held by it (`v1`, `bodies`). */
+    int memo = w->memo && depth < fp->max_depth - 1;
     if (memo) {
         fp->part_memo_round_parts++;
         FpPartMemo *m = part_memo_find(w, v, depth);
         if (m != NULL) {
-            part_memo_copy(w, m, out);
+            part_memo_copy(w, m, depth, out);
             return 1;
         }
     }
     uint64_t h0 = w->h, ids0 = w->ids;
     int min_ref0 = w->min_ref, npath_in = w->npath;
+    int deepest0 = w->deepest, secret_pairs0 = w->secret_pairs;
+    w->deepest = depth;
     Py_ssize_t margin0 = w->min_margin, budget_in = w->budget;
     int slot = w->log && fp->nparts < FP_MAX_PARTS ? fp->nparts++ : -1;
     /* Seeded without the depth: the same part reads the same at any depth where the depth limit
@@ -1595,9 +1621,11 @@ walk_part(Walk *w, PyObject *v, int depth, FpPart *out)
         /* Remembered while every one of its own parts has an entry (the log did not fill up),
          * if a copy can stand for it elsewhere in the walk (part_memo_find). */
         if (memo && part.fp != 0 && w->min_margin >= 0 && fp->nparts < FP_MAX_PARTS) {
-            part_memo_add(w, v, depth, slot, npath_in, budget_in);
+            int any_depth = w->deepest < fp->max_depth && w->secret_pairs == secret_pairs0;
+            part_memo_add(w, v, depth, slot, npath_in, budget_in, w->deepest - depth, any_depth);
         }
     }
+    w->deepest = w->deepest > deepest0 ? w->deepest : deepest0;
     if (out != NULL) {
         *out = part;
     }
@@ -1941,6 +1969,24 @@ part_memo_round(Fingerprinter *fp)
     return fp->part_memo_on;
 }
 
+/* Before a walk: the log of parts goes on if this walk is in the same callback as the log's
+ * first, no Python code ran since (a call into Python lets other threads run, and gives out
+ * serials), and half the log is free; else a new log begins, and the part memo's entries of
+ * the old one are dropped with it. */
+static void
+log_begin(Fingerprinter *fp)
+{
+    uint64_t epoch = fp_epoch(fp);
+    if (fp->in_event > 0 && fp->log_event == fp->event_gen && fp->log_epoch == epoch
+        && fp->nparts <= FP_MAX_PARTS / 2) {
+        return;
+    }
+    fp->nparts = 0;
+    fp->memo_gen++;
+    fp->log_event = fp->event_gen;
+    fp->log_epoch = epoch;
+}
+
 int
 fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
 {
@@ -1961,9 +2007,12 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
         w.min_margin = PY_SSIZE_T_MAX;
         w.log = fp->parts != NULL;
         w.memo = w.log && fp->part_memo != NULL && part_memo_round(fp);
-        fp->nparts = 0;
+        w.deepest = 0;
+        w.secret_pairs = 0;
+        log_begin(fp);
         fp->parts_gen++;
         fp->parts_root = NULL;
+        int root_slot = fp->nparts;
         int r = walk_value(&w, v, 0);
         if (fp->miss_type == NULL && fp->miss_name == NULL) {
             if (r > 0) {
@@ -1972,6 +2021,7 @@ fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out)
                 fp->last_content = w.h;
                 fp->last_cost = fp->max_nodes - w.budget;
                 fp->parts_root = v;
+                fp->parts_root_slot = root_slot;
             }
             return r;
         }
@@ -2005,6 +2055,8 @@ fp_subtree(Fingerprinter *fp, PyObject *v, int depth, Py_ssize_t budget, void *c
     w.min_margin = PY_SSIZE_T_MAX;
     w.log = 0; /* fp->parts is the last fp_of's, which the encoder may be reading */
     w.memo = 0;
+    w.deepest = depth;
+    w.secret_pairs = 0;
     memcpy(w.path, path, (size_t)npath * sizeof(void *));
     FpPart part;
     int r = walk_part(&w, v, depth, &part);

@@ -350,9 +350,9 @@ typedef struct {
     PyObject *serial;     /* strong */
 } FpKeyMemo;
 
-/* The parts fp_of's walk met (lists, tuples, dicts, objects), in walk order, each with its own
+/* The parts fp_of's walks met (lists, tuples, dicts, objects), in walk order, each with its own
  * fingerprint: the C encoder reads them instead of walking each part again (_encode.c). */
-#define FP_MAX_PARTS 2048
+#define FP_MAX_PARTS 4096
 
 typedef struct {
     void *ptr;              /* the part (never dereferenced) */
@@ -364,21 +364,26 @@ typedef struct {
     uint64_t content;       /* the content half of fp */
 } FpPart;
 
-/* A part fp_of's walk met, remembered for the rest of that walk: met again at the same depth
- * (a body held by several pairs, an item by several orders, a constraint by several variables),
- * it is not walked again but its hash and its entries in fp->parts are copied (walk_part). */
+/* A part a walk met, remembered for the rest of the log (that walk, and the others of the same
+ * callback): met again (a body held by several pairs, an item by several orders, a constraint
+ * by several variables, `v1` held by `bodies`), it is not walked again but its hash and its
+ * entries in fp->parts are copied (walk_part), at its depth or at another where the depth
+ * limit cuts nothing in it (part_memo_fits). */
 #define FP_PART_MEMO 1024
 
 typedef struct {
     void *ptr;              /* the part (never dereferenced) */
     uint64_t ids;           /* its walk's identity serials, before they fold into its parent's */
-    uint32_t gen;           /* fp->parts_gen of the walk that met it (another: a free entry) */
+    uint32_t gen;           /* fp->memo_gen of the log that holds it (another: a free entry) */
     int32_t margin_rel;     /* its walk's least budget margin, less the budget it was given
                              * (INT32_MAX: none, or more than a budget holds) */
     int16_t slot;           /* its entry in fp->parts; its own parts follow, up to its `next` */
     int8_t depth;
     int8_t min_ref_rel;     /* its walk's lowest back reference, above its own path index
                              * (FP_MAX_PATH: none) */
+    int8_t reach;           /* how far below it its deepest part is (0: no part of its own) */
+    int8_t any_depth;       /* the depth limit cut nothing in it and it holds no secret pair:
+                             * a copy stands at any depth where its reach is cut nowhere either */
 } FpPartMemo;
 
 typedef struct {
@@ -491,9 +496,18 @@ typedef struct {
      * (fp_of). A program whose values share no parts then pays nothing for it. */
     int part_memo_on, part_memo_walks_left;
     uint64_t part_memo_round_parts, part_memo_round_hits;
-    int nparts;              /* entries recorded by the last fp_of */
+    /* The log of parts lasts for one callback of the tracer (see fp_event_begin): the values
+     * a line's check walks one after the other (`bodies`, then `pairs`, which holds the same
+     * bodies) share their parts' entries and memos, while nothing can change them: no program
+     * code runs inside a callback, and a call into Python code (fp_epoch) starts a new log. */
+    int nparts;              /* entries in the log */
     uint64_t parts_gen;      /* fp_of walks so far: a reader checks its entries are still its */
-    PyObject *parts_root;    /* the value the entries are of (never dereferenced), or NULL */
+    PyObject *parts_root;    /* the value of the last fp_of (never dereferenced), or NULL */
+    int parts_root_slot;     /* where its entries begin */
+    uint32_t memo_gen;       /* logs so far: the part memo's entries of this one are in use */
+    uint64_t event_gen;      /* callbacks begun (fp_event_begin) */
+    int in_event;            /* callbacks open now: outside one, each fp_of starts a new log */
+    uint64_t log_event, log_epoch; /* the callback and fp_epoch the log began in */
 } Fingerprinter;
 
 /* `_cut` (snapshot.py) of an exact str: itself up to max_string characters, else its first
@@ -553,6 +567,27 @@ int fp_traverse(Fingerprinter *fp, visitproc visit, void *arg);
  * the objects in it, which encoding `v` may assign: whether the content changed while it was
  * encoded is told by the content halves. */
 int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
+
+/* A callback of the tracer begins and ends: the walks between share one log of parts. Not on
+ * 3.11, where an allocation (the encoder's, between two walks) may run a garbage collection,
+ * and with it finalizers, which are program code; since 3.12 it only schedules one. */
+static inline void
+fp_event_begin(Fingerprinter *fp)
+{
+    fp->event_gen++;
+#if PY_VERSION_HEX >= 0x030C0000
+    fp->in_event++;
+#endif
+}
+
+static inline void
+fp_event_end(Fingerprinter *fp)
+{
+    fp->event_gen++;
+#if PY_VERSION_HEX >= 0x030C0000
+    fp->in_event--;
+#endif
+}
 
 /* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with
  * *out, 0 when it is not one the walk reads, -1 (no exception) when its class is not classified
