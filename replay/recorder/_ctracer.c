@@ -404,6 +404,11 @@ typedef struct {
 
 typedef struct Tracer Tracer;
 
+/* A call into Python from the tracer: Python code may let another thread run, which may change
+ * what the walks of this callback read, so the fingerprinter's log of parts starts again after
+ * it (log_begin). Every call into Python from a callback goes through here. */
+#define CALL_PYTHON(t, call) ((t)->fp.outside_calls++, (call))
+
 /* FrameState (state.py) of one running or suspended in-scope frame. Reference counted so that a
  * callback can hold it while Python code (the encoder, a finalizer) runs and re-enters. */
 typedef struct {
@@ -579,7 +584,7 @@ absorb_error(Tracer *t)
         PyErr_SetRaisedException(exc);
         return -1;
     }
-    PyObject *r = PyObject_CallOneArg(t->fault, exc);
+    PyObject *r = CALL_PYTHON(t, PyObject_CallOneArg(t->fault, exc));
     if (r == NULL) {
         /* The fault counter itself failed: nothing sensible left to do but drop it, unless it
          * is the program's KeyboardInterrupt arriving at that moment. */
@@ -709,7 +714,7 @@ scope_wants(Tracer *t, PyObject *code)
     if (filename == NULL) {
         return -1;
     }
-    PyObject *r = PyObject_CallOneArg(t->scope_wants, filename);
+    PyObject *r = CALL_PYTHON(t, PyObject_CallOneArg(t->scope_wants, filename));
     Py_DECREF(filename);
     if (r == NULL) {
         return -1;
@@ -723,7 +728,7 @@ static int
 set_local_events(Tracer *t, PyObject *code, PyObject *mask)
 {
     PyObject *args[3] = {t->tool, code, mask};
-    PyObject *r = PyObject_Vectorcall(t->set_local_events, args, 3, NULL);
+    PyObject *r = CALL_PYTHON(t, PyObject_Vectorcall(t->set_local_events, args, 3, NULL));
     if (r == NULL) {
         return -1;
     }
@@ -739,7 +744,7 @@ code_register(Tracer *t, PyObject *code)
     if (ce == NULL) {
         return NULL;
     }
-    PyObject *info = PyObject_CallOneArg(t->register_code, code);
+    PyObject *info = CALL_PYTHON(t, PyObject_CallOneArg(t->register_code, code));
     if (info == NULL) {
         return NULL;
     }
@@ -1035,7 +1040,7 @@ get_thread_of(Tracer *t, PyThreadState *tstate, int create)
     if (!create) {
         return NULL;
     }
-    PyObject *pyts = PyObject_CallNoArgs(t->thread_state);
+    PyObject *pyts = CALL_PYTHON(t, PyObject_CallNoArgs(t->thread_state));
     if (pyts == NULL) {
         return NULL;
     }
@@ -1179,7 +1184,7 @@ static int
 hand_off(Tracer *t, CThread *th)
 {
     th->nodes_mark = t->nodes_encoded;
-    PyObject *r = PyObject_CallOneArg(t->hand_off, th->pyts);
+    PyObject *r = CALL_PYTHON(t, PyObject_CallOneArg(t->hand_off, th->pyts));
     Py_CLEAR(th->written); /* a new list, a new table (state.hand_off) */
     if (r != NULL) {
         PyObject *unnamed = PyObject_GetAttrString(th->pyts, "unnamed");
@@ -1308,7 +1313,7 @@ name_is_secret(Tracer *t, PyObject *name)
     if (PyErr_Occurred()) {
         return -1;
     }
-    return memo_answer(t->secret_names, name, ask_bool(t->state_is_secret, name));
+    return memo_answer(t->secret_names, name, CALL_PYTHON(t, ask_bool(t->state_is_secret, name)));
 }
 
 /* (V_REDACTED, type(x).__name__), as the Python core writes it in place of a secret value. */
@@ -1602,7 +1607,7 @@ encode_value_fp(Tracer *t, PyObject *name, int slow, PyObject *v, uint64_t *fp, 
             return NULL;
         }
         PyObject *args[2] = {name, v};
-        venc = PyObject_Vectorcall(t->encode_named, args, 2, NULL);
+        venc = CALL_PYTHON(t, PyObject_Vectorcall(t->encode_named, args, 2, NULL));
     }
     /* Only the SnapshotEncoder's values are known to be fresh trees (see untrack_venc). */
     venc = t->atoms_fast ? untrack_venc(venc, 0) : venc;
@@ -1712,7 +1717,7 @@ encode_exception(Tracer *t, PyObject *exc)
             return e;
         }
     }
-    PyObject *e = PyObject_CallOneArg(t->encode_exception, exc);
+    PyObject *e = CALL_PYTHON(t, PyObject_CallOneArg(t->encode_exception, exc));
     return t->atoms_fast ? untrack_venc(e, 0) : e;
 }
 
@@ -1774,7 +1779,7 @@ name_is_slow(Tracer *t, PyObject *name)
         }
     }
     if (!slow && t->is_secret != NULL) {
-        slow = ask_bool(t->is_secret, name);
+        slow = CALL_PYTHON(t, ask_bool(t->is_secret, name));
     }
     return memo_answer(t->slow_names, name, slow);
 }
@@ -2462,7 +2467,7 @@ diff_mapping(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject *
         /* Some remembered name was not seen: it was unbound. */
         PyObject *loc = d->loc;
         PyObject *present = PyDict_CheckExact(loc) ? Py_NewRef(loc)
-                                                   : PyObject_CallMethod(loc, "keys", NULL);
+                                                   : CALL_PYTHON(t, PyObject_CallMethod(loc, "keys", NULL));
         if (present == NULL) {
             return -1;
         }
@@ -2574,7 +2579,7 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
         if (PyErr_Occurred()) {
             return -1;
         }
-        names = PyObject_CallMethod(ce->info, "touched", "O", st->line);
+        names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", st->line));
         if (names == NULL) {
             return -1;
         }
@@ -2763,7 +2768,7 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
             PyObject *values = Py_BuildValue("{OO}", name, v);
             PyObject *one = values != NULL ? PyTuple_Pack(2, name, tree) : NULL;
             PyObject *got = one != NULL
-                                ? PyObject_CallFunctionObjArgs(t->records_for, values, one, NULL)
+                                ? CALL_PYTHON(t, PyObject_CallFunctionObjArgs(t->records_for, values, one, NULL))
                                 : NULL;
             Py_XDECREF(values);
             Py_XDECREF(one);
@@ -3037,7 +3042,7 @@ callee_name(Tracer *t, PyObject *c)
     if (name != NULL || PyErr_Occurred()) {
         return name;
     }
-    return PyObject_CallOneArg(t->callee_name, c);
+    return CALL_PYTHON(t, PyObject_CallOneArg(t->callee_name, c));
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -4168,7 +4173,7 @@ budget_review(Tracer *t, long long now)
     if (list == NULL) {
         goto done;
     }
-    result = PyObject_CallFunction(t->budget_review, "LO", window, list);
+    result = CALL_PYTHON(t, PyObject_CallFunction(t->budget_review, "LO", window, list));
     if (result == NULL || !PyList_Check(result)) {
         goto done;
     }

@@ -170,8 +170,8 @@ st_not_traced(Tracer *t, PyFrameObject *frame, _PyInterpreterFrame *f, CodeEntry
         return 0; /* called by the garbage collector, not by the frame (state.collecting) */
     }
     if (ce->own < 0) {
-        PyObject *r = PyObject_CallOneArg(t->is_replay_code,
-                                          ((PyCodeObject *)ce->code)->co_filename);
+        PyObject *r = CALL_PYTHON(
+            t, PyObject_CallOneArg(t->is_replay_code, ((PyCodeObject *)ce->code)->co_filename));
         int own = r == NULL ? -1 : PyObject_IsTrue(r);
         Py_XDECREF(r);
         if (own < 0) {

@@ -1971,12 +1971,13 @@ part_memo_round(Fingerprinter *fp)
 
 /* Before a walk: the log of parts goes on if this walk is in the same callback as the log's
  * first, no Python code ran since (a call into Python lets other threads run, and gives out
- * serials), and half the log is free; else a new log begins, and the part memo's entries of
- * the old one are dropped with it. */
+ * serials: the fingerprinter's own calls, fp_epoch, and the tracer's, outside_calls), and half
+ * the log is free; else a new log begins, and the part memo's entries of the old one are
+ * dropped with it. */
 static void
 log_begin(Fingerprinter *fp)
 {
-    uint64_t epoch = fp_epoch(fp);
+    uint64_t epoch = fp_epoch(fp) + fp->outside_calls;
     if (fp->in_event > 0 && fp->log_event == fp->event_gen && fp->log_epoch == epoch
         && fp->nparts <= FP_MAX_PARTS / 2) {
         return;

@@ -507,7 +507,9 @@ typedef struct {
     uint32_t memo_gen;       /* logs so far: the part memo's entries of this one are in use */
     uint64_t event_gen;      /* callbacks begun (fp_event_begin) */
     int in_event;            /* callbacks open now: outside one, each fp_of starts a new log */
-    uint64_t log_event, log_epoch; /* the callback and fp_epoch the log began in */
+    uint64_t outside_calls;  /* calls into Python made by the tracer (CALL_PYTHON, _ctracer.c) */
+    uint64_t log_event, log_epoch; /* the callback, and fp_epoch and outside_calls, at the log's
+                                    * beginning */
 } Fingerprinter;
 
 /* `_cut` (snapshot.py) of an exact str: itself up to max_string characters, else its first
