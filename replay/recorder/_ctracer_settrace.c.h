@@ -575,7 +575,8 @@ tracer_call(Tracer *t, PyObject *args, PyObject *kwds)
 /* settrace_start(opcodes, is_replay_code, collecting): start on this thread (threading.settrace
  * is the caller's). `opcodes` maps RETURN_VALUE, RETURN_CONST, YIELD_VALUE and RESUME to their
  * numbers; `is_replay_code(filename)` tells replay's own code (scope.py); `collecting` is
- * state.collecting, 1 while the garbage collector runs. */
+ * state.collecting: 1 while the garbage collector runs, then the count of collections, which
+ * the fingerprinter's log of parts reads (fp_event_begin). */
 static PyObject *
 tracer_settrace_start(Tracer *t, PyObject *args)
 {
@@ -590,9 +591,10 @@ tracer_settrace_start(Tracer *t, PyObject *args)
         }
         if (t->collecting.len < 1) {
             PyBuffer_Release(&t->collecting);
-            PyErr_SetString(PyExc_TypeError, "collecting must be array('b', [0])");
+            PyErr_SetString(PyExc_TypeError, "collecting must be array('b', [0, 0])");
             return NULL;
         }
+        t->fp.gc_runs = t->collecting.len >= 2 ? (const char *)t->collecting.buf + 1 : NULL;
     }
     Py_XSETREF(t->is_replay_code, Py_NewRef(is_replay_code));
     static const char *const names[] = {"RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE", "RESUME"};

@@ -1978,7 +1978,14 @@ static void
 log_begin(Fingerprinter *fp)
 {
     uint64_t epoch = fp_epoch(fp) + fp->outside_calls;
-    if (fp->in_event > 0 && fp->log_event == fp->event_gen && fp->log_epoch == epoch
+#if PY_VERSION_HEX < 0x030C0000
+    /* Collections too: a finalizer is program code (fp_event_begin). */
+    int lasts = fp->gc_runs != NULL;
+    epoch += lasts ? (uint64_t)(unsigned char)*fp->gc_runs << 56 : 0;
+#else
+    int lasts = 1;
+#endif
+    if (lasts && fp->in_event > 0 && fp->log_event == fp->event_gen && fp->log_epoch == epoch
         && fp->nparts <= FP_MAX_PARTS / 2) {
         return;
     }

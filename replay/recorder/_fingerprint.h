@@ -508,6 +508,9 @@ typedef struct {
     uint64_t event_gen;      /* callbacks begun (fp_event_begin) */
     int in_event;            /* callbacks open now: outside one, each fp_of starts a new log */
     uint64_t outside_calls;  /* calls into Python made by the tracer (CALL_PYTHON, _ctracer.c) */
+    /* Garbage collections begun, modulo 128 (state.collecting[1], kept by a gc callback), or
+     * NULL: on 3.11 an allocation may run one, and its finalizers are program code. */
+    const volatile char *gc_runs;
     uint64_t log_event, log_epoch; /* the callback, and fp_epoch and outside_calls, at the log's
                                     * beginning */
 } Fingerprinter;
@@ -570,25 +573,23 @@ int fp_traverse(Fingerprinter *fp, visitproc visit, void *arg);
  * encoded is told by the content halves. */
 int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
 
-/* A callback of the tracer begins and ends: the walks between share one log of parts. Not on
- * 3.11, where an allocation (the encoder's, between two walks) may run a garbage collection,
- * and with it finalizers, which are program code; since 3.12 it only schedules one. */
+/* A callback of the tracer begins and ends: the walks between share one log of parts. On 3.11
+ * an allocation (the encoder's, between two walks) may run a garbage collection, and with it
+ * finalizers, which are program code, so there the log lasts only while the count of
+ * collections (gc_runs) stays the same, and not at all without it; since 3.12 an allocation
+ * only schedules a collection. */
 static inline void
 fp_event_begin(Fingerprinter *fp)
 {
     fp->event_gen++;
-#if PY_VERSION_HEX >= 0x030C0000
     fp->in_event++;
-#endif
 }
 
 static inline void
 fp_event_end(Fingerprinter *fp)
 {
     fp->event_gen++;
-#if PY_VERSION_HEX >= 0x030C0000
     fp->in_event--;
-#endif
 }
 
 /* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with

@@ -258,10 +258,12 @@ class RecordingState:
         self.max_pending = MAX_PENDING_BATCHES
         self.faults = 0
         self.last_fault = ""
-        self.collecting = array("b", [0])
-        """1 while the garbage collector runs (`watch_gc`). The settrace cores show no call it
-        makes (weak reference callbacks, finalizers) as a call of the frame it interrupted: the
-        program did not make it, and when it happens depends on the recorder's own allocations."""
+        self.collecting = array("b", [0, 0])
+        """[1 while the garbage collector runs, collections begun modulo 128] (`watch_gc`). The
+        settrace cores show no call it makes (weak reference callbacks, finalizers) as a call of
+        the frame it interrupted: the program did not make it, and when it happens depends on the
+        recorder's own allocations. The C settrace core's walks tell by the count that a
+        collection (and with it finalizers, program code) ran between two of them (3.11)."""
 
     def use_versions(self, versions: ValueVersions) -> None:
         """Write object records (versions.py) instead of trees: set before the core starts."""
@@ -279,6 +281,8 @@ class RecordingState:
 
     def _on_gc(self, phase: str, info: Mapping[str, int]) -> None:
         self.collecting[0] = phase == "start"
+        if phase == "start":
+            self.collecting[1] = (self.collecting[1] + 1) % 128
 
     def _guarded(self, encode_named: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
         """The encoder, made unable to fail: a fault costs one value, never the event around it."""
