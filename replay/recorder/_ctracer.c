@@ -2466,8 +2466,9 @@ diff_mapping(Tracer *t, FrameState *st, Diff *d, PyObject **pchanges, PyObject *
     if (counts.seen < PyDict_GET_SIZE(st->snap) - counts.new) {
         /* Some remembered name was not seen: it was unbound. */
         PyObject *loc = d->loc;
-        PyObject *present = PyDict_CheckExact(loc) ? Py_NewRef(loc)
-                                                   : CALL_PYTHON(t, PyObject_CallMethod(loc, "keys", NULL));
+        PyObject *present = PyDict_CheckExact(loc)
+                                ? Py_NewRef(loc)
+                                : CALL_PYTHON(t, PyObject_CallMethod(loc, "keys", NULL));
         if (present == NULL) {
             return -1;
         }
@@ -2767,9 +2768,10 @@ to_records(Tracer *t, FrameState *st, _PyInterpreterFrame *f, PyObject *loc, PyO
             /* The Python record encoder, for this name (versions.records_for). */
             PyObject *values = Py_BuildValue("{OO}", name, v);
             PyObject *one = values != NULL ? PyTuple_Pack(2, name, tree) : NULL;
-            PyObject *got = one != NULL
-                                ? CALL_PYTHON(t, PyObject_CallFunctionObjArgs(t->records_for, values, one, NULL))
-                                : NULL;
+            PyObject *got = NULL;
+            if (one != NULL) {
+                got = CALL_PYTHON(t, PyObject_CallFunctionObjArgs(t->records_for, values, one, NULL));
+            }
             Py_XDECREF(values);
             Py_XDECREF(one);
             if (got == NULL || !PyTuple_CheckExact(got)) {
@@ -4081,6 +4083,7 @@ tracer_dealloc(Tracer *t)
     Py_XDECREF(t->unseen_exc);
     Py_XDECREF(t->is_replay_code);
     if (t->collecting.buf != NULL) {
+        t->fp.gc_runs = NULL; /* it points into this buffer */
         PyBuffer_Release(&t->collecting);
     }
     Py_TYPE(t)->tp_free((PyObject *)t);
