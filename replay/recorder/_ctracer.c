@@ -3996,7 +3996,7 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
@@ -4005,7 +4005,8 @@ tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
                          (unsigned long long)t->fp.python_calls, "filed_subtrees",
                          (unsigned long long)t->fp.filed_hits, "nodes_built",
                          (unsigned long long)t->fp.nodes_built, "shared_across_depths",
-                         (unsigned long long)t->fp.shared_across_depths);
+                         (unsigned long long)t->fp.shared_across_depths, "own_levels_reused",
+                         (unsigned long long)t->fp.own_level_hits);
 }
 
 static int

@@ -1067,9 +1067,11 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         *out = mix(h, (uintptr_t)name);
         return 1;
     }
-    if (tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) {
+    int gen = tp == &PyGen_Type ? 0 : tp == &PyCoro_Type ? 1 : tp == &PyAsyncGen_Type ? 2 : -1;
+    if (gen >= 0) {
         /* A C type that cannot be subclassed: its getset, no user code. */
-        PyObject *qualname = PyObject_GetAttr(v, fp->str_qualname);
+        getter get = fp->gen_qualname[gen];
+        PyObject *qualname = get != NULL ? get(v, NULL) : PyObject_GetAttr(v, fp->str_qualname);
         if (qualname == NULL) {
             PyErr_Clear();
             return 0;
@@ -1265,6 +1267,165 @@ walk_namedtuple(Walk *w, PyObject *v, int depth)
     return r;
 }
 
+static inline int atom_inputs(const Fingerprinter *fp, PyObject *v, uint64_t in[3]);
+
+/* The first `take` attributes of an instance dict, as walk_attribute reads them. */
+static int
+walk_dict_attributes(Walk *w, PyObject *d, Py_ssize_t take, int depth)
+{
+    Py_ssize_t pos = 0, taken = 0;
+    PyObject *name, *val;
+    int r = 1;
+    while (r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
+        taken++;
+        if (!PyUnicode_CheckExact(name)) {
+            w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
+            continue;
+        }
+        r = walk_attribute(w, name, val, depth + 1);
+    }
+    return r;
+}
+
+/* PEP 509's version tag of a dict (deprecated on 3.12, where it still changes with every change
+ * of the dict; the field is read, not the deprecated API). 0 where it is not used (3.13). */
+static inline uint64_t
+dict_version(PyObject *d)
+{
+#if FP_OWN_LEVELS
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    return ((PyDictObject *)d)->ma_version_tag;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+/* The words walk_attribute mixes for (name, value) when the value is an atom, or the name is a
+ * secret or not an exact str (FpOwnAttr); a->n = 0 for a value walked as it is met. 0, or -1
+ * when they cannot be told now (a name not classified yet: the walk gives up and fp_of asks;
+ * an atom the walk gives up on). */
+static int
+own_attr(Fingerprinter *fp, PyObject *name, PyObject *value, FpOwnAttr *a)
+{
+    a->name = name;
+    a->value = value;
+    if (!PyUnicode_CheckExact(name)) {
+        a->in[0] = T_CUT; /* skipped by the encoder (it marks the object truncated) */
+        a->n = 1;
+        return 0;
+    }
+    int secret = fp_name_secret(fp, name);
+    if (secret < 0) {
+        return -1;
+    }
+    a->in[0] = (uint64_t)str_hash(name);
+    if (secret) {
+        a->in[1] = T_SECRET;
+        a->in[2] = (uintptr_t)Py_TYPE(value);
+        a->n = 3;
+        return 0;
+    }
+    int k = atom_inputs(fp, value, &a->in[1]);
+    a->n = k > 0 ? k + 1 : 0;
+    return k < 0 ? -1 : 0;
+}
+
+/* An attribute's words, folded into the object's accumulator of them with its position. */
+static inline uint64_t
+fold_own_attr(uint64_t acc, Py_ssize_t i, const FpOwnAttr *a)
+{
+    acc = mix(acc, (uint64_t)i);
+    for (int j = 0; j < a->n; j++) {
+        acc = mix(acc, a->in[j]);
+    }
+    return acc;
+}
+
+#define OWN_SEED 0x243F6A8885A308D3ULL
+
+/* The first `take` attributes of a plain object's instance dict. The words of its atoms (and of
+ * its secret and cut names) go to an accumulator of their own, each with its position, mixed
+ * into the walk's hash after the values that are walked (parts, opaque values: each with its
+ * position, then as walk_attribute reads it): so the object's own level, unchanged, is one
+ * word, whatever values it holds further down. On 3.11 and 3.12 its FpOwnLevel keeps that word
+ * while the dict's version stands, and a re-check of an object whose own attributes did not
+ * change walks only the values that are parts (their own dicts may have changed). */
+static int
+walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
+{
+    Fingerprinter *fp = w->fp;
+    FpOwnLevel *ol = fp->own_levels != NULL ? &fp->own_levels[fp_slot_of(d, FP_OWN_LEVELS)]
+                                             : NULL;
+    uint64_t version = dict_version(d);
+    int r = 1;
+    if (ol != NULL && ol->dict == (const void *)d && ol->version == version && ol->count >= take) {
+        fp->own_level_hits++;
+        uint64_t acc = OWN_SEED;
+        for (Py_ssize_t i = 0; r > 0 && i < take; i++) {
+            const FpOwnAttr *a = &ol->attrs[i];
+            if (a->n != 0) {
+                if (take < ol->count) {
+                    acc = fold_own_attr(acc, i, a); /* fewer than were read: fold them again */
+                }
+                continue;
+            }
+            w->h = mix(w->h, (uint64_t)i);
+            r = walk_attribute(w, a->name, a->value, depth + 1);
+        }
+        w->h = mix(w->h, take < ol->count ? acc : ol->atoms);
+        return r;
+    }
+    /* Read the dict, each attribute's words remembered in the entry (when there is one), which
+     * stands only once every attribute was read (a walk that gives up leaves none). */
+    FpOwnAttr scratch, *attrs = NULL;
+    if (ol != NULL) {
+        ol->dict = NULL;
+        if (take > ol->cap) {
+            FpOwnAttr *grown = PyMem_Realloc(ol->attrs, (size_t)take * sizeof *grown);
+            if (grown != NULL) {
+                ol->attrs = grown;
+                ol->cap = take;
+            }
+        }
+        attrs = take <= ol->cap ? ol->attrs : NULL;
+    }
+    uint64_t acc = OWN_SEED;
+    Py_ssize_t pos = 0, taken = 0;
+    PyObject *name, *val;
+    int kept = 1;
+    while (r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
+        FpOwnAttr *a = attrs != NULL ? &attrs[taken] : &scratch;
+        if (own_attr(fp, name, val, a) < 0) {
+            kept = 0;
+            r = 0; /* as walk_attribute gives up: a name not classified, an atom not read */
+            break;
+        }
+        if (a->n != 0) {
+            acc = fold_own_attr(acc, taken, a);
+        }
+        else {
+            w->h = mix(w->h, (uint64_t)taken);
+            r = walk_attribute(w, name, val, depth + 1);
+        }
+        taken++;
+    }
+    w->h = mix(w->h, acc);
+    if (attrs != NULL && r > 0 && kept && taken == take && dict_version(d) == version) {
+        ol->dict = d;
+        ol->version = version;
+        ol->count = taken;
+        ol->atoms = acc;
+    }
+    return r;
+}
+
 /* _obj for a plain object: its instance dict, names checked for secrets, within `room`
  * reserved slots of the budget (what is left is given back). Also the entry for every other
  * class the encoder classified (a subclass of list, tuple or dict goes to their walk). */
@@ -1336,8 +1497,6 @@ walk_object(Walk *w, PyObject *v, int depth)
     room -= take;
     hash_header(w, T_OBJ, v, (uint64_t)n);
     w->path[w->npath++] = v;
-    Py_ssize_t pos = 0, taken = 0;
-    PyObject *name, *val;
     int r = 1;
     if (exc) {
         /* `BaseException.args` (its C getset: the field, None when unset), never redacted. */
@@ -1345,13 +1504,11 @@ walk_object(Walk *w, PyObject *v, int depth)
         w->h = mix(w->h, T_EXC_ARGS);
         r = walk_value(w, args != NULL ? args : Py_None, depth + 1);
     }
-    while (d != NULL && r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
-        taken++;
-        if (!PyUnicode_CheckExact(name)) {
-            w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
-            continue;
-        }
-        r = walk_attribute(w, name, val, depth + 1);
+    if (d != NULL && r > 0) {
+        /* 3.13 keeps no FpOwnLevel (walk_own_level): a plain object's dict is read as any. */
+        r = FP_OWN_LEVELS && kind == FP_PLAIN && te == NULL
+                ? walk_own_level(w, d, take, depth)
+                : walk_dict_attributes(w, d, take, depth);
     }
     /* Then its slots, as `_slot_attrs` reads them: unset ones skipped, one unit of room each,
      * a name the instance dict gave already not shown again. */
@@ -1365,7 +1522,7 @@ walk_object(Walk *w, PyObject *v, int depth)
             break;
         }
         room--;
-        name = slot->name;
+        PyObject *name = slot->name;
         if (d != NULL && fp_dict_head_has(d, take, name)) {
             w->h = mix(mix(w->h, (uint64_t)str_hash(name)), T_REF); /* shown from the dict */
             continue;
@@ -1387,53 +1544,71 @@ fp_whole_int_bits(const Fingerprinter *fp, PyObject *v)
     return bits <= fp->max_int_bits ? bits : 0;
 }
 
-static int
-walk_value(Walk *w, PyObject *v, int depth)
+/* What an atom mixes into a walk's hash, in order, into in[0..2]: how many (1 to 3), 0 if `v`
+ * is not an atom, -1 to give up (an int past 64 bits that the encoder shows by its leading
+ * digits, which the walk does not mirror). Computed apart from the walk so that an object's
+ * attributes can be remembered as these words (FpOwnLevel) and mixed again without reading them. */
+static inline int
+atom_inputs(const Fingerprinter *fp, PyObject *v, uint64_t in[3])
 {
     PyTypeObject *tp = Py_TYPE(v);
     if (tp == &PyLong_Type) {
+        in[0] = T_INT;
         if (PyUnstable_Long_IsCompact((PyLongObject *)v)) { /* most ints: no call */
-            w->h = mix(mix(w->h, T_INT),
-                       (uint64_t)(long long)PyUnstable_Long_CompactValue((PyLongObject *)v));
-            return 1;
+            in[1] = (uint64_t)(long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            return 2;
         }
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow) {
             /* Past 64 bits: an atom while it has fewer digits than the encoder keeps (read by
              * its hash and size), else shown by its leading digits (not mirrored). */
-            size_t bits = fp_whole_int_bits(w->fp, v);
+            size_t bits = fp_whole_int_bits(fp, v);
             if (bits == 0) {
-                return 0;
+                return -1;
             }
-            Py_hash_t hv = PyLong_Type.tp_hash(v); /* an exact int's own hash: C */
-            w->h = mix(mix(mix(w->h, T_BIGINT), (uint64_t)hv), (uint64_t)bits);
-            return 1;
+            in[0] = T_BIGINT;
+            in[1] = (uint64_t)PyLong_Type.tp_hash(v); /* an exact int's own hash: C */
+            in[2] = (uint64_t)bits;
+            return 3;
         }
-        w->h = mix(mix(w->h, T_INT), (uint64_t)x);
-        return 1;
+        in[1] = (uint64_t)x;
+        return 2;
     }
     if (tp == &PyUnicode_Type || tp == &PyBytes_Type) {
         Py_hash_t hv = tp == &PyUnicode_Type ? str_hash(v) : PyObject_Hash(v); /* C, cached */
         if (hv == -1) {
             PyErr_Clear();
-            return 0;
+            return -1;
         }
-        Py_ssize_t n = tp == &PyUnicode_Type ? PyUnicode_GET_LENGTH(v) : PyBytes_GET_SIZE(v);
-        w->h = mix(mix(mix(w->h, tp == &PyUnicode_Type ? T_STR : T_BYTES), (uint64_t)hv),
-                   (uint64_t)n);
-        return 1;
+        in[0] = tp == &PyUnicode_Type ? T_STR : T_BYTES;
+        in[1] = (uint64_t)hv;
+        in[2] = (uint64_t)(tp == &PyUnicode_Type ? PyUnicode_GET_LENGTH(v) : PyBytes_GET_SIZE(v));
+        return 3;
     }
     if (tp == &PyFloat_Type) {
         double d = PyFloat_AS_DOUBLE(v);
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        w->h = mix(mix(w->h, T_FLOAT), bits);
-        return 1;
+        in[0] = T_FLOAT;
+        memcpy(&in[1], &d, sizeof in[1]);
+        return 2;
     }
     if (v == Py_None || v == Py_True || v == Py_False) {
-        w->h = mix(w->h, v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE);
+        in[0] = v == Py_None ? T_NONE : v == Py_True ? T_TRUE : T_FALSE;
         return 1;
+    }
+    return 0;
+}
+
+static int
+walk_value(Walk *w, PyObject *v, int depth)
+{
+    uint64_t in[3];
+    int k = atom_inputs(w->fp, v, in);
+    if (k != 0) {
+        for (int i = 0; i < k; i++) {
+            w->h = mix(w->h, in[i]);
+        }
+        return k > 0;
     }
     if (!fp_is_part(v, w->fp->deque_type)) {
         /* Other C types: classes, functions, iterators and the like are read here, as their
@@ -2460,6 +2635,11 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
     fp->parts = PyMem_Calloc(FP_MAX_PARTS, sizeof(FpPart));
     fp->part_memo = PyMem_Calloc(FP_PART_MEMO, sizeof(FpPartMemo));
+#if FP_OWN_LEVELS
+    fp->own_levels = PyMem_Calloc(FP_OWN_LEVELS, sizeof(FpOwnLevel)); /* NULL: none kept */
+#else
+    fp->own_levels = NULL;
+#endif
     fp->part_memo_on = 1;
     fp->part_memo_walks_left = PART_MEMO_ROUND;
     if (fp->values == NULL || fp->parts == NULL || fp->part_memo == NULL) {
@@ -2516,6 +2696,19 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     }
     fp->method_wrapper_type = Py_TYPE(wrapper); /* a static type: it outlives the module */
     Py_DECREF(wrapper);
+    PyTypeObject *gens[3] = {&PyGen_Type, &PyCoro_Type, &PyAsyncGen_Type};
+    for (int i = 0; i < 3; i++) {
+        /* The static type's own dict; its descriptor outlives the module. */
+        PyObject *gdict = PyType_GetDict(gens[i]);
+        PyObject *descr = gdict != NULL ? PyDict_GetItemWithError(gdict, fp->str_qualname) : NULL;
+        fp->gen_qualname[i] = descr != NULL && Py_IS_TYPE(descr, &PyGetSetDescr_Type)
+                                  ? ((PyGetSetDescrObject *)descr)->d_getset->get
+                                  : NULL;
+        Py_XDECREF(gdict);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
     fp->secret_cache = Py_NewRef(secret_cache);
     fp->is_secret = Py_NewRef(is_secret);
     fp->max_depth = (int)depth;
@@ -2538,6 +2731,13 @@ fp_clear(Fingerprinter *fp)
     fp->parts = NULL;
     fp->part_memo = NULL;
     fp->parts_root = NULL;
+#if FP_OWN_LEVELS
+    for (int i = 0; fp->own_levels != NULL && i < FP_OWN_LEVELS; i++) {
+        PyMem_Free(fp->own_levels[i].attrs);
+    }
+#endif
+    PyMem_Free(fp->own_levels);
+    fp->own_levels = NULL;
     if (fp->values != NULL) {
         for (int i = 0; i < FP_VALUE_CACHE; i++) {
             entry_clear(fp, &fp->values[i]);

@@ -826,6 +826,48 @@ def test_a_part_met_at_another_depth_is_shared_only_where_it_reads_the_same() ->
     assert tracer._c_encode(held)[4][0][4][0] is alone
 
 
+def test_a_plain_objects_fingerprint_follows_every_change_of_its_dict() -> None:
+    # On 3.11 and 3.12 the walk keeps a plain object's own attributes while its instance dict's
+    # version tag stands (walk_own_level), and walks only the values below them that are parts.
+    # Its fingerprint must still change exactly when what the encoder shows does, whichever way
+    # the dict changed, and the kept attributes must be used where nothing changed.
+    tracer, _, encoder = _encoders(CaptureLimits())
+    inner = Plain(v=1)
+    outer = Plain(n=1, label="x", inner=inner, items=[1])
+    holder = [outer, Plain(n=9)]
+    changes: list[Callable[[], object]] = [
+        lambda: None,
+        lambda: setattr(outer, "n", 2),
+        lambda: setattr(inner, "v", 2),  # below: outer's own attributes did not change
+        lambda: outer.items.append(2),
+        lambda: outer.__dict__.update(n=3),
+        lambda: delattr(outer, "label"),
+        lambda: setattr(outer, "label", "x"),
+        lambda: setattr(outer, "n", 3),  # the value it has: nothing changes
+        lambda: setattr(outer, "password", "hunter2"),  # hidden: its class is shown
+        lambda: setattr(outer, "password", 7),
+        lambda: outer.__dict__.pop("password"),
+        lambda: setattr(outer, "__dict__", dict(outer.__dict__)),  # another dict, same content
+        lambda: outer.__dict__.clear(),  # noqa: PLW0108 - the dict of then, not of now
+        lambda: outer.__dict__.update(n=1.5, inner=inner),
+        lambda: setattr(outer, "__class__", Other),
+    ]
+    before = tracer.counters()["own_levels_reused"]
+    shown, printed = None, None
+    for change in changes:
+        change()
+        for value in (outer, holder):
+            assert tracer._c_encode(value) == _python(encoder, value)
+        now = repr(_python(encoder, holder))
+        fingerprint = tracer._c_fingerprint(holder)
+        assert fingerprint != 0
+        if shown is not None:
+            assert (fingerprint == shown) == (now == printed), change
+        shown, printed = fingerprint, now
+    reused = tracer.counters()["own_levels_reused"] - before
+    assert (reused > 0) == (sys.version_info < (3, 13))
+
+
 def test_a_part_with_a_back_reference_above_it_is_not_shared() -> None:
     tracer, _, encoder = _encoders(CaptureLimits())
     a = Plain(name="a")
