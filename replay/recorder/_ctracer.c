@@ -383,7 +383,12 @@ typedef struct CodeEntry {
     Py_ssize_t nunits;
     PyObject *info;      /* its CodeInfo (state.codes), once registered */
     int secret_name;     /* state.is_secret(info.name): -1 not asked yet */
-    PyObject *touched;   /* line -> CodeInfo.touched(line), filled as lines are met */
+    PyObject *touched;   /* line -> CodeInfo.touched(line), for lines before firstlineno */
+    /* CodeInfo.touched(line) by line - firstlineno, filled as lines are met: the names, and
+     * which of the first 64 slots they name (TouchedLine), in blocks of TOUCHED_BLOCK lines
+     * that never move (frames and diffs hold pointers into them). */
+    struct TouchedLine **touched_blocks;
+    int ntouched_blocks;
     long long busy_ns;   /* with a budget: time spent in its callbacks since the last review */
     int demoted;         /* how far the budget demoted it: BUDGET_LINES (not), BUDGET_CALLS,
                           * BUDGET_OFF (budget.py's levels) */
@@ -392,6 +397,17 @@ typedef struct CodeEntry {
 
 /* budget.py's levels: how much of a code object is recorded. */
 enum { BUDGET_LINES = 0, BUDGET_CALLS = 1, BUDGET_OFF = 2 };
+
+/* A line's answer to CodeInfo.touched: `names` (strong; NULL not asked yet, Py_None every
+ * name) and, where the code has at most 64 slots, `slots`, the bit of each slot whose name is
+ * in it: a line's check then tests a bit per slot, not a set (every line of every frame). */
+typedef struct TouchedLine {
+    PyObject *names;
+    uint64_t slots;
+    int by_slot;
+} TouchedLine;
+
+#define TOUCHED_BLOCK 64
 
 typedef struct {
     void *id;        /* the object the name was bound to (never dereferenced) */
@@ -418,7 +434,8 @@ typedef struct {
     int has_info;         /* FrameState.info is not None: the code was registered at creation */
     long touched_for;     /* the line touched_names was looked up for (0: none yet) */
     long epoch;           /* FrameState.epoch: t->switches at the frame's last touched_now */
-    PyObject *touched_names; /* borrowed from ce->touched (which keeps every answer) */
+    PyObject *touched_names; /* borrowed from ce's table (which keeps every answer) */
+    const TouchedLine *touched_line; /* that answer's entry with its slots, or NULL */
     PyObject *call_id;    /* int */
     PyObject *pending;    /* callee name of an incomplete external call, or NULL */
     void *pending_code;   /* that callee's code object, or NULL */
@@ -566,6 +583,7 @@ static PyObject *str_qualname, *str_name, *str_events, *str_co_lines, *str_co_fi
 /* Attributes read per event in a recording of object records (versions.py). */
 static PyObject *str_written, *str_guard, *str_unnamed, *str_cut_requested;
 static PyObject *empty_names; /* frozenset(): state._NOTHING */
+static const TouchedLine no_names = {NULL, 0, 1}; /* empty_names by slot */
 
 /* ------------------------------------------------------------------------------------------- */
 /* Faults                                                                                      */
@@ -622,6 +640,13 @@ code_entry_free(CodeEntry *ce)
     Py_XDECREF(ce->names);
     Py_XDECREF(ce->info);
     Py_XDECREF(ce->touched);
+    for (int b = 0; b < ce->ntouched_blocks; b++) {
+        for (int i = 0; ce->touched_blocks[b] != NULL && i < TOUCHED_BLOCK; i++) {
+            Py_XDECREF(ce->touched_blocks[b][i].names);
+        }
+        PyMem_Free(ce->touched_blocks[b]);
+    }
+    PyMem_Free(ce->touched_blocks);
     PyMem_Free(ce->kinds);
     PyMem_Free(ce->slow);
     PyMem_Free(ce->lines);
@@ -899,6 +924,7 @@ fs_new(Tracer *t, CodeEntry *ce, void *key)
     st->has_info = ce->registered;
     st->touched_for = 0;
     st->touched_names = NULL;
+    st->touched_line = NULL;
     st->epoch = t->switches;
     st->pending = NULL;
     st->pending_code = NULL;
@@ -1913,11 +1939,17 @@ in_touched(PyObject *touched, PyObject *name)
     return PySet_Contains(touched, name);
 }
 
+/* in_touched for slot `i` of a function's frame, by the line's slot bits where it has them. */
+#define IN_TOUCHED_SLOT(d, i, name)                                                        \
+    ((d)->touched_line != NULL ? (int)(((d)->touched_line->slots >> (i)) & 1)              \
+                               : in_touched((d)->touched, (name)))
+
 /* What one diff needs besides the frame state (the arguments of state.diff_locals). */
 typedef struct {
     PyObject **fast;     /* LOC_FAST: the frame's fast locals */
     PyObject *loc;       /* else: the mapping read */
     PyObject *touched;   /* frozenset of names, or NULL for None (borrowed) */
+    const TouchedLine *touched_line; /* the same as slot bits, or NULL: ask the set */
     int mutated;         /* an in-place change was found (with touched) */
     int nold;            /* 3.12: snapshot entries at the start (the dict's existing keys) */
     PairBuf changes;
@@ -1945,7 +1977,7 @@ slot_existing(Tracer *t, FrameState *st, Diff *d, int i, PyObject *v)
         if (is_atom_type(Py_TYPE(v))) {
             return 0;
         }
-        int in = in_touched(d->touched, name);
+        int in = IN_TOUCHED_SLOT(d, i, name);
         if (in <= 0) {
             return in; /* re-checked by recheck_untouched if anything changed in place */
         }
@@ -2033,7 +2065,7 @@ recheck_untouched_fast(Tracer *t, FrameState *st, Diff *d, int found)
             continue;
         }
         PyObject *name = PyTuple_GET_ITEM(st->ce->names, i);
-        int in = in_touched(d->touched, name);
+        int in = IN_TOUCHED_SLOT(d, i, name);
         if (in != 0) {
             if (in < 0) {
                 return -1;
@@ -2536,13 +2568,74 @@ nothing_ran_during(Tracer *t, FrameState *st, PyObject *names)
     return last->call == call;
 }
 
+/* The entry of CodeInfo.touched's answer for `lineno` in the code entry's table (asked and
+ * filled the first time), or NULL for a line before the code's first (then ce->touched). */
+static TouchedLine *
+touched_line_of(Tracer *t, CodeEntry *ce, long lineno, PyObject *line)
+{
+    long at = lineno - ce->firstlineno;
+    if (at < 0 || at >= (1L << 20)) {
+        return NULL;
+    }
+    int block = (int)(at / TOUCHED_BLOCK);
+    if (block >= ce->ntouched_blocks) {
+        int n = block + 1;
+        TouchedLine **grown = PyMem_Realloc(ce->touched_blocks, (size_t)n * sizeof *grown);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memset(grown + ce->ntouched_blocks, 0, (size_t)(n - ce->ntouched_blocks) * sizeof *grown);
+        ce->touched_blocks = grown;
+        ce->ntouched_blocks = n;
+    }
+    if (ce->touched_blocks[block] == NULL) {
+        ce->touched_blocks[block] = PyMem_Calloc(TOUCHED_BLOCK, sizeof(TouchedLine));
+        if (ce->touched_blocks[block] == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    TouchedLine *tl = &ce->touched_blocks[block][at % TOUCHED_BLOCK];
+    if (tl->names != NULL) {
+        return tl;
+    }
+    PyObject *names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", line));
+    if (names == NULL) {
+        return NULL;
+    }
+    if (names != Py_None && !PyAnySet_Check(names)) {
+        Py_DECREF(names);
+        PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
+        return NULL;
+    }
+    /* The slots it names, for a function's frame of at most 64 slots (a set of str: its lookups
+     * run no Python code). */
+    uint64_t bits = 0;
+    int by_slot = ce->loc_mode == LOC_FAST && ce->nslots <= 64;
+    for (int i = 0; by_slot && i < ce->nslots; i++) {
+        int in = names == Py_None ? 1 : PySet_Contains(names, PyTuple_GET_ITEM(ce->names, i));
+        if (in < 0) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        bits |= (uint64_t)in << i;
+    }
+    tl->names = names; /* the code entry keeps it, for the tracer's lifetime */
+    tl->slots = bits;
+    tl->by_slot = by_slot;
+    return tl;
+}
+
 /* state.touched_now(st): the names the frame's last line could have changed in place, as a
- * borrowed frozenset, or NULL for None (check every name). CodeInfo.touched(line) is asked once
- * per line of each code object; the answers are kept in the code entry. */
+ * borrowed frozenset, or NULL for None (check every name); *by_slot the same as slot bits, or
+ * NULL. CodeInfo.touched(line) is asked once per line of each code object; the answers are kept
+ * in the code entry. */
 static int
-touched_now(Tracer *t, FrameState *st, PyObject **out)
+touched_now(Tracer *t, FrameState *st, PyObject **out, const TouchedLine **by_slot)
 {
     *out = NULL;
+    *by_slot = NULL;
     /* Another traced thread ran since this frame's last check: it may have changed objects the
      * frame holds without a line of this frame naming them, so check every name (state.py).
      * t->last_th is the thread of the running callback (get_thread was its first step). */
@@ -2566,39 +2659,60 @@ touched_now(Tracer *t, FrameState *st, PyObject **out)
         return 0;
     }
     if (st->touched_for == lineno) { /* the frame is still on the line it was last time */
-        *out = nothing_ran_during(t, st, st->touched_names) ? empty_names : st->touched_names;
+        if (nothing_ran_during(t, st, st->touched_names)) {
+            *out = empty_names;
+            *by_slot = &no_names;
+        }
+        else {
+            *out = st->touched_names;
+            *by_slot = st->touched_line;
+        }
         return 0;
     }
-    if (ce->touched == NULL) {
-        ce->touched = PyDict_New();
-        if (ce->touched == NULL) {
-            return -1;
-        }
+    const TouchedLine *tl = touched_line_of(t, ce, lineno, st->line);
+    PyObject *names;
+    if (tl != NULL) {
+        names = tl->names;
     }
-    PyObject *names = PyDict_GetItemWithError(ce->touched, st->line);
-    if (names == NULL) {
+    else {
         if (PyErr_Occurred()) {
             return -1;
         }
-        names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", st->line));
+        /* A line before the code's first line (a decorator's): kept by line in a dict. */
+        if (ce->touched == NULL) {
+            ce->touched = PyDict_New();
+            if (ce->touched == NULL) {
+                return -1;
+            }
+        }
+        names = PyDict_GetItemWithError(ce->touched, st->line);
         if (names == NULL) {
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+            names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", st->line));
+            if (names == NULL) {
+                return -1;
+            }
+            int rc = PyDict_SetItem(ce->touched, st->line, names);
+            Py_DECREF(names); /* the code entry's dict keeps it, for the tracer's lifetime */
+            if (rc < 0) {
+                return -1;
+            }
+        }
+        if (names != Py_None && !PyAnySet_Check(names)) {
+            PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
             return -1;
         }
-        int rc = PyDict_SetItem(ce->touched, st->line, names);
-        Py_DECREF(names); /* the code entry's dict keeps it, for the tracer's lifetime */
-        if (rc < 0) {
-            return -1;
-        }
-    }
-    if (names != Py_None && !PyAnySet_Check(names)) {
-        PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
-        return -1;
     }
     *out = names == Py_None ? NULL : names;
+    *by_slot = tl != NULL && tl->by_slot && names != Py_None ? tl : NULL;
     st->touched_for = lineno;
     st->touched_names = *out;
+    st->touched_line = *by_slot;
     if (nothing_ran_during(t, st, *out)) {
         *out = empty_names;
+        *by_slot = &no_names;
     }
     return 0;
 }
@@ -2820,11 +2934,12 @@ diff_locals(Tracer *t, FrameState *st, _PyInterpreterFrame *f, int narrow, PyObj
     d.fast = NULL;
     d.loc = NULL;
     d.touched = NULL;
+    d.touched_line = NULL;
     d.mutated = 0;
     d.nold = 0;
     pb_init(&d.changes);
     pb_init(&d.rechecked);
-    if (narrow && touched_now(t, st, &d.touched) < 0) {
+    if (narrow && touched_now(t, st, &d.touched, &d.touched_line) < 0) {
         return -1;
     }
     Py_XINCREF(d.touched);
