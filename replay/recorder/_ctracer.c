@@ -2604,6 +2604,12 @@ touched_line_of(Tracer *t, CodeEntry *ce, long lineno, PyObject *line)
     if (names == NULL) {
         return NULL;
     }
+    if (tl->names != NULL) {
+        /* Another thread's callback answered it while this one ran Python (the blocks do not
+         * move): its answer is the same. */
+        Py_DECREF(names);
+        return tl;
+    }
     if (names != Py_None && !PyAnySet_Check(names)) {
         Py_DECREF(names);
         PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
