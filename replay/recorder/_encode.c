@@ -637,14 +637,14 @@ enc_dict(Enc *e, PyObject *v, PyObject *tname, int depth)
     return venc_container(e->fp->tags.map, key, tname, n, out);
 }
 
-/* An OBJ node's attrs dict, sized for the `n` names it will hold at most: a dict grown one name
- * at a time past five is resized on the way (a new table, the names moved, the old freed), and
- * every changed object of a recording makes one (richards: 3% of the C core in dict building). */
+/* An OBJ node's attrs dict, sized for the `n` names it will hold at most (up to 64; past that
+ * it grows as usual): a dict grown one name at a time past five is resized on the way (a new
+ * table, the names moved, the old freed), and every changed object of a recording makes one. */
 static inline PyObject *
 new_attrs(Py_ssize_t n)
 {
 #if PY_VERSION_HEX < 0x030E0000
-    return n > 5 ? _PyDict_NewPresized(n) : PyDict_New();
+    return n > 5 ? _PyDict_NewPresized(n < 64 ? n : 64) : PyDict_New();
 #else
     return PyDict_New(); /* _PyDict_NewPresized is private; not relied on past 3.13 */
 #endif
