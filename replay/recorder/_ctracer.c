@@ -2568,6 +2568,19 @@ nothing_ran_during(Tracer *t, FrameState *st, PyObject *names)
     return last->call == call;
 }
 
+/* CodeInfo.touched(line): a new reference to a set or None, or NULL with an exception. */
+static PyObject *
+ask_touched(Tracer *t, CodeEntry *ce, PyObject *line)
+{
+    PyObject *names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", line));
+    if (names != NULL && names != Py_None && !PyAnySet_Check(names)) {
+        Py_DECREF(names);
+        PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
+        return NULL;
+    }
+    return names;
+}
+
 /* The entry of CodeInfo.touched's answer for `lineno` in the code entry's table (asked and
  * filled the first time), or NULL for a line before the code's first (then ce->touched). */
 static TouchedLine *
@@ -2600,7 +2613,7 @@ touched_line_of(Tracer *t, CodeEntry *ce, long lineno, PyObject *line)
     if (tl->names != NULL) {
         return tl;
     }
-    PyObject *names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", line));
+    PyObject *names = ask_touched(t, ce, line);
     if (names == NULL) {
         return NULL;
     }
@@ -2609,11 +2622,6 @@ touched_line_of(Tracer *t, CodeEntry *ce, long lineno, PyObject *line)
          * move): its answer is the same. */
         Py_DECREF(names);
         return tl;
-    }
-    if (names != Py_None && !PyAnySet_Check(names)) {
-        Py_DECREF(names);
-        PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
-        return NULL;
     }
     /* The slots it names, for a function's frame of at most 64 slots (a set of str: its lookups
      * run no Python code). */
@@ -2696,7 +2704,7 @@ touched_now(Tracer *t, FrameState *st, PyObject **out, const TouchedLine **by_sl
             if (PyErr_Occurred()) {
                 return -1;
             }
-            names = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "touched", "O", st->line));
+            names = ask_touched(t, ce, st->line);
             if (names == NULL) {
                 return -1;
             }
@@ -2705,10 +2713,6 @@ touched_now(Tracer *t, FrameState *st, PyObject **out, const TouchedLine **by_sl
             if (rc < 0) {
                 return -1;
             }
-        }
-        if (names != Py_None && !PyAnySet_Check(names)) {
-            PyErr_SetString(PyExc_TypeError, "CodeInfo.touched() must give a set or None");
-            return -1;
         }
     }
     *out = names == Py_None ? NULL : names;

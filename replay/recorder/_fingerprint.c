@@ -1169,6 +1169,38 @@ walk_opaque(Walk *w, PyObject *v)
     return 1;
 }
 
+static inline int atom_inputs(const Fingerprinter *fp, PyObject *v, uint64_t in[3]);
+
+/* The words walk_attribute mixes for (name, value) when the value is an atom, or the name is a
+ * secret or not an exact str (FpOwnAttr); a->n = 0 for a value walked as it is met (in[0] is
+ * then the name's hash, mixed before the walk). 0, or -1 when they cannot be told now (a name
+ * not classified yet: the walk gives up and fp_of asks; an atom the walk gives up on). */
+static int
+own_attr(Fingerprinter *fp, PyObject *name, PyObject *value, FpOwnAttr *a)
+{
+    a->name = name;
+    a->value = value;
+    if (!PyUnicode_CheckExact(name)) {
+        a->in[0] = T_CUT; /* skipped by the encoder (it marks the object truncated) */
+        a->n = 1;
+        return 0;
+    }
+    int secret = fp_name_secret(fp, name);
+    if (secret < 0) {
+        return -1;
+    }
+    a->in[0] = (uint64_t)str_hash(name);
+    if (secret) {
+        a->in[1] = T_SECRET;
+        a->in[2] = (uintptr_t)Py_TYPE(value);
+        a->n = 3;
+        return 0;
+    }
+    int k = atom_inputs(fp, value, &a->in[1]);
+    a->n = k > 0 ? k + 1 : 0;
+    return k < 0 ? -1 : 0;
+}
+
 /* One attribute of an object (an instance dict item, a slot, a namedtuple field) under the exact
  * str `name`: the name, and the value unless the name looks secret (then its class alone, which
  * is all the encoder's REDACTED shows). As walk_value: 1 walk on, 0 give up (also for a name
@@ -1176,16 +1208,18 @@ walk_opaque(Walk *w, PyObject *v)
 static int
 walk_attribute(Walk *w, PyObject *name, PyObject *value, int depth)
 {
-    int secret = fp_name_secret(w->fp, name);
-    if (secret < 0) {
+    FpOwnAttr a;
+    if (own_attr(w->fp, name, value, &a) < 0) {
         return 0;
     }
-    w->h = mix(w->h, (uint64_t)str_hash(name));
-    if (secret) {
-        w->h = mix(mix(w->h, T_SECRET), (uintptr_t)Py_TYPE(value));
-        return 1;
+    if (a.n == 0) {
+        w->h = mix(w->h, a.in[0]); /* the name; the value is walked */
+        return walk_value(w, value, depth);
     }
-    return walk_value(w, value, depth);
+    for (int j = 0; j < a.n; j++) {
+        w->h = mix(w->h, a.in[j]);
+    }
+    return 1;
 }
 
 /* A slot as walk_attribute reads an attribute: an object slot is one (None when an unset
@@ -1267,8 +1301,6 @@ walk_namedtuple(Walk *w, PyObject *v, int depth)
     return r;
 }
 
-static inline int atom_inputs(const Fingerprinter *fp, PyObject *v, uint64_t in[3]);
-
 /* The first `take` attributes of an instance dict, as walk_attribute reads them. */
 static int
 walk_dict_attributes(Walk *w, PyObject *d, Py_ssize_t take, int depth)
@@ -1305,36 +1337,6 @@ dict_version(PyObject *d)
     (void)d;
     return 0;
 #endif
-}
-
-/* The words walk_attribute mixes for (name, value) when the value is an atom, or the name is a
- * secret or not an exact str (FpOwnAttr); a->n = 0 for a value walked as it is met. 0, or -1
- * when they cannot be told now (a name not classified yet: the walk gives up and fp_of asks;
- * an atom the walk gives up on). */
-static int
-own_attr(Fingerprinter *fp, PyObject *name, PyObject *value, FpOwnAttr *a)
-{
-    a->name = name;
-    a->value = value;
-    if (!PyUnicode_CheckExact(name)) {
-        a->in[0] = T_CUT; /* skipped by the encoder (it marks the object truncated) */
-        a->n = 1;
-        return 0;
-    }
-    int secret = fp_name_secret(fp, name);
-    if (secret < 0) {
-        return -1;
-    }
-    a->in[0] = (uint64_t)str_hash(name);
-    if (secret) {
-        a->in[1] = T_SECRET;
-        a->in[2] = (uintptr_t)Py_TYPE(value);
-        a->n = 3;
-        return 0;
-    }
-    int k = atom_inputs(fp, value, &a->in[1]);
-    a->n = k > 0 ? k + 1 : 0;
-    return k < 0 ? -1 : 0;
 }
 
 /* An attribute's words, folded into the object's accumulator of them with its position. */
@@ -1376,8 +1378,8 @@ walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
                 }
                 continue;
             }
-            w->h = mix(w->h, (uint64_t)i);
-            r = walk_attribute(w, a->name, a->value, depth + 1);
+            w->h = mix(mix(w->h, (uint64_t)i), a->in[0]);
+            r = walk_value(w, a->value, depth + 1);
         }
         w->h = mix(w->h, take < ol->count ? acc : ol->atoms);
         return r;
@@ -1411,8 +1413,8 @@ walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
             acc = fold_own_attr(acc, taken, a);
         }
         else {
-            w->h = mix(w->h, (uint64_t)taken);
-            r = walk_attribute(w, name, val, depth + 1);
+            w->h = mix(mix(w->h, (uint64_t)taken), a->in[0]);
+            r = walk_value(w, val, depth + 1);
         }
         taken++;
     }
