@@ -27,8 +27,10 @@
 #include "_sqlite.h"
 
 #include "_dumps.h"
+#include "_zstd.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "_dlfind.h"
@@ -237,11 +239,13 @@ sqlite_forget(PyObject *module, PyObject *handle)
 
 /* A bound parameter, read from its Python value holding the GIL. */
 typedef struct {
-    enum { P_NULL, P_INT, P_FLOAT, P_TEXT, P_BLOB, P_CHUNK } kind;
+    enum { P_NULL, P_INT, P_FLOAT, P_TEXT, P_BLOB, P_CHUNK, P_FRAME } kind;
     sqlite3_int64 i;
     double d;
     const void *p;
     int n;
+    void *frame; /* P_FRAME: the zstd frame of p (n bytes) at level i, made in the release */
+    size_t frame_size;
 } Param;
 
 typedef struct {
@@ -252,11 +256,29 @@ typedef struct {
 } Statement;
 
 /* 1: read; 0: declined (a value the sqlite3 module would adapt or refuse: it decides); -1: error.
- * A 1-tuple `(i,)` stands for the blob of the write's chunk i, made in the release (`chunks`). */
+ * A 1-tuple `(i,)` stands for the blob of the write's chunk i, made in the release (`chunks`);
+ * a 2-tuple `(raw, level)` for one zstd frame of the bytes `raw` at `level`, made in the release
+ * too (a call block: codec.PendingBlob). */
 static int
 read_param(PyObject *v, Param *out, Py_ssize_t nchunks)
 {
     PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyTuple_Type && PyTuple_GET_SIZE(v) == 2
+        && PyBytes_CheckExact(PyTuple_GET_ITEM(v, 0))
+        && PyLong_CheckExact(PyTuple_GET_ITEM(v, 1))) {
+        long level = PyLong_AsLong(PyTuple_GET_ITEM(v, 1));
+        if ((level == -1 && PyErr_Occurred()) || level < -131072 || level > 22
+            || !zstd_available()) {
+            PyErr_Clear();
+            return 0; /* declined: the codec compresses it */
+        }
+        out->kind = P_FRAME;
+        out->p = PyBytes_AS_STRING(PyTuple_GET_ITEM(v, 0));
+        out->n = 0;
+        out->i = level;
+        out->frame_size = (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(v, 0));
+        return 1;
+    }
     if (tp == &PyTuple_Type && PyTuple_GET_SIZE(v) == 1
         && PyLong_CheckExact(PyTuple_GET_ITEM(v, 0))) {
         Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(v, 0));
@@ -327,12 +349,44 @@ bind(sqlite3_stmt *stmt, int at, const Param *p, const ChunkJob *job)
         return s.bind_text(stmt, at, p->p, p->n, SQLITE_STATIC);
     case P_BLOB:
         return s.bind_blob(stmt, at, p->p, p->n, SQLITE_STATIC);
+    case P_FRAME:
+        return p->frame_size > INT32_MAX ? SQLITE_RANGE
+                                         : s.bind_blob(stmt, at, p->frame, (int)p->frame_size,
+                                                       SQLITE_STATIC);
     default:
         return s.bind_null(stmt, at);
     }
 }
 
 enum { RUN_OK, RUN_ERROR, RUN_UNCHANGED };
+
+/* The frames of the P_FRAME parameters among the first `n`, without the GIL (malloc: no Python
+ * allocator). 0 done; 1 out of memory; 2 a frame libzstd did not make (the codec decides, as
+ * for a chunk chunk_job_run declines). Each param's frame is freed by sqlite_run's caller side. */
+static int
+make_frames(Param *params, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Param *p = &params[i];
+        if (p->kind != P_FRAME) {
+            continue;
+        }
+        size_t raw = p->frame_size, capacity = zstd_bound(raw);
+        p->frame = malloc(capacity ? capacity : 1);
+        if (p->frame == NULL) {
+            p->frame_size = 0;
+            return 1;
+        }
+        ZstdPart part = {p->p, raw, 0};
+        size_t size = zstd_frame((int)p->i, &part, 1, p->frame, capacity);
+        if (size == 0) {
+            p->frame_size = 0;
+            return 2;
+        }
+        p->frame_size = size;
+    }
+    return 0;
+}
 
 /* Runs every statement in order, without the GIL; on a failure, what failed and why (the error
  * message copied to `message`), and the transaction rolled back if one is open. */
@@ -475,6 +529,9 @@ sqlite_run(PyObject *module, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     made = job != NULL ? chunk_job_run(job) : 0;
     if (made == 0) {
+        made = make_frames(params, at);
+    }
+    if (made == 0) {
         status = run_all(db, st, nst, params, job, &index, &code, message, sizeof message);
     }
     Py_END_ALLOW_THREADS
@@ -506,6 +563,11 @@ sqlite_run(PyObject *module, PyObject *args)
         Py_XDECREF(text);
     }
 done:
+    for (Py_ssize_t i = 0; params != NULL && i < nparams; i++) {
+        if (params[i].kind == P_FRAME) {
+            free(params[i].frame);
+        }
+    }
     PyMem_Free(st);
     PyMem_Free(params);
     chunk_job_free(job);

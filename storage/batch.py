@@ -175,7 +175,7 @@ class Batch(NamedTuple):
             files=file_rows,
             threads=table_rows("threads", recording_id, threads),
             calls=table_rows("calls", recording_id, calls, CALL_DEFAULTS),
-            call_blocks=call_blocks_of(recording_id, ended),
+            call_blocks=call_blocks_of(recording_id, ended, pending=True),
             exception_blocks=exception_blocks_of(recording_id, exceptions),
             checkpoints=table_rows("checkpoints", recording_id, checkpoints),
         )
@@ -187,11 +187,15 @@ class Batch(NamedTuple):
             raise ValueError("a batch's pending chunks come from one EventChunks")
         return next(iter(pending.values()), None)
 
-    def make_chunks(self) -> None:
-        """Give each pending chunk row its blob (`EventChunks.blobs`)."""
+    def make_blobs(self) -> None:
+        """Give each pending chunk row its blob (`EventChunks.blobs`), and each pending call
+        block its compressed data (`codec.PendingBlob`)."""
         for row in self._pending_rows():
             pending = row["data"]
             row["data"] = pending.chunks.blobs()[pending.index]
+        for row in self.call_blocks:
+            if type(row["data"]) is codec.PendingBlob:
+                row["data"] = row["data"].made()
 
     def _pending_rows(self) -> list[dict[str, Any]]:
         return [row for row in self.chunks if type(row["data"]) is codec.PendingChunk]
@@ -292,13 +296,16 @@ _CALL_BLOCK_KEYS: Final = (
 
 
 def call_blocks_of(
-    recording_id: int, given: list[CallRow] | codec.CallRecords
+    recording_id: int, given: list[CallRow] | codec.CallRecords, *, pending: bool = False
 ) -> list[dict[str, Any]]:
     """`call_blocks` rows for ended calls: per thread, blocks of at most CALL_BLOCK_CALLS calls
-    spanning fewer than CALL_BLOCK_SPAN call ids."""
+    spanning fewer than CALL_BLOCK_SPAN call ids. `pending`: packed calls' blocks may keep their
+    data as `codec.PendingBlob`s, which `Batch.make_blobs` (or the store's C write) compresses."""
     made = None
     if isinstance(given, codec.CallRecords):
-        made = codec.call_blocks_of_records(given, CALL_BLOCK_CALLS, CALL_BLOCK_SPAN)
+        made = codec.call_blocks_of_records(
+            given, CALL_BLOCK_CALLS, CALL_BLOCK_SPAN, pending=pending
+        )
         if made is None:
             given = given.rows()
     if made is None:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Final, Self
 
 from replay.storage.batch import UPSERT_RULES, Batch, StoreWrites, decode_recording
-from replay.storage.codec import EventChunks, PendingChunk
+from replay.storage.codec import EventChunks, PendingBlob, PendingChunk
 from replay.storage.errors import BUSY_TIMEOUT_S, NoRecordingError, StoreError, store_error
 from replay.storage.files import (
     check_header,
@@ -253,7 +253,7 @@ class RecordingWriter(StoreWrites):
         with self._lock:
             if self._direct_run(recording_id, batch, recording_values, pending):
                 return
-        batch.make_chunks()
+        batch.make_blobs()
         self._run(_statements(recording_id, batch, recording_values), recording_id)
 
     def _run(self, statements: list[Statement], recording_id: int) -> None:
@@ -318,18 +318,23 @@ def _statements(
     chunk_marks: bool = False,
 ) -> list[Statement]:
     """The statements of a batch, in the order `Store` writes its tables. `chunk_marks`: a
-    pending chunk's data is `(i,)`, chunk i of the write (storage/_sqlite.c makes it)."""
-    chunks = batch.chunks
+    pending chunk's data is `(i,)`, chunk i of the write, and a pending call block's is `(raw,
+    level)`, the frame to compress (storage/_sqlite.c makes both in its release of the GIL)."""
+    chunks, call_blocks = batch.chunks, batch.call_blocks
     if chunk_marks:
         chunks = [
             {**row, "data": (row["data"].index,)} if type(row["data"]) is PendingChunk else row
             for row in chunks
         ]
+        call_blocks = [
+            {**row, "data": tuple(row["data"])} if type(row["data"]) is PendingBlob else row
+            for row in call_blocks
+        ]
     statements = [
         statement
         for table, rows in (
             ("chunks", chunks),
-            ("call_blocks", batch.call_blocks),
+            ("call_blocks", call_blocks),
             ("exception_blocks", batch.exception_blocks),
         )
         for statement in _row_statements(INSERTS[table], rows)

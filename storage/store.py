@@ -194,7 +194,7 @@ class Store(StoreWrites):
     def _write_batch(
         self, recording_id: int, batch: Batch, recording_values: Mapping[str, Any]
     ) -> None:
-        batch.make_chunks()
+        batch.make_blobs()
         with self._db.write() as conn:
             _write_batch(conn, batch)
             if recording_values:

@@ -29,7 +29,13 @@ from replay.storage import (
     sqlgen,
     sqlite_text,
 )
-from replay.storage.codec import EventChunks, encode_event_chunks, encode_events
+from replay.storage.codec import (
+    CALL_RECORD,
+    CallRecords,
+    EventChunks,
+    encode_event_chunks,
+    encode_events,
+)
 from storage_testkit import chunk, mixed_events, recording_meta, sha256
 from test_storage_schema1 import make_schema_1_store, schema_version
 
@@ -122,10 +128,19 @@ def _write_a_recording(store: Store | RecordingWriter) -> None:
     ]
     many[20] = {**many[20], "last_step": None}
     many += [{**many[3], "last_step": 900}, {**many[0], "call_id": 2, "last_step": None}]
+    # Ended calls packed as the recorder's C scan packs them: their blocks' data is compressed
+    # by the store in its write (codec.PendingBlob), the same frames as the other ways make.
+    records = CallRecords(
+        b"".join(
+            CALL_RECORD.pack(call, 1, 1, 1, 1, 700 + 3 * call, 701 + 3 * call, call % 2, 0)
+            for call in range(50, 90)
+        )
+    )
     store.add_batch(
         first,
         chunks=[chunk(1, 3 + i, 651 + 10 * i, 10) for i in range(18)],
         calls=many,
+        ended_calls=records,
         recording={"steps": 830},
     )
     store.add_batch(second, threads=[{"thread_id": 1, "ident": 5, "name": "T"}])
