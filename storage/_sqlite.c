@@ -244,7 +244,9 @@ typedef struct {
     double d;
     const void *p;
     int n;
-    void *frame; /* P_FRAME: the zstd frame of p (n bytes) at level i, made in the release */
+    /* P_FRAME: the zstd frame of p at level i, made in the release (malloc'd: freed by
+     * sqlite_run); frame_size is p's size until it is made, then the frame's. */
+    void *frame;
     size_t frame_size;
 } Param;
 

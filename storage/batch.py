@@ -137,7 +137,8 @@ def pack_source(source: bytes | str | None) -> bytes | None:
 
 
 class Batch(NamedTuple):
-    """The rows of one `add_batch`, validated (and blocks encoded) before the transaction.
+    """The rows of one `add_batch`, validated (and blocks encoded; a packed call block's
+    compression may be left to the write: `make_blobs`) before the transaction.
 
     (NamedTuples, not dataclasses, here: the recorder writes through this module, and
     `dataclasses` imports `inspect`, about 10 ms of every recorded process's start.)"""
