@@ -618,7 +618,12 @@ def encode_calls(rows: Sequence[tuple], level: int = BLOCK_LEVEL) -> bytes:
 
 def _encode_call_columns(columns: tuple, level: int = BLOCK_LEVEL) -> bytes:
     """A call block's blob from its columns (`_call_columns`, `_columns.call_blocks`)."""
-    return _compress_small(marshal.dumps(columns, _MARSHAL_VERSION), level)
+    return _call_columns_blob(columns, level).made()
+
+
+def _call_columns_blob(columns: tuple, level: int = BLOCK_LEVEL) -> PendingBlob:
+    """A call block's blob from its columns, still to be compressed."""
+    return PendingBlob(marshal.dumps(columns, _MARSHAL_VERSION), level)
 
 
 CALL_RECORD: Final = struct.Struct("<7q2B6x")
@@ -679,14 +684,8 @@ def call_blocks_of_records(
         return None
     blocks = []
     for part in parts:
-        columns = part[6] if type(part[6]) is tuple else _call_columns(part[6])
-        if pending:
-            data: bytes | PendingBlob = PendingBlob(
-                marshal.dumps(columns, _MARSHAL_VERSION), BLOCK_LEVEL
-            )
-        else:
-            data = _encode_call_columns(columns)
-        blocks.append((*part[:6], data))
+        blob = _call_columns_blob(part[6] if type(part[6]) is tuple else _call_columns(part[6]))
+        blocks.append((*part[:6], blob if pending else blob.made()))
     return blocks
 
 
