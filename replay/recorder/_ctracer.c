@@ -405,6 +405,7 @@ typedef struct TouchedLine {
     PyObject *names;
     uint64_t slots;
     int by_slot;
+    int quiet; /* CodeInfo.quiet(line): the log of parts may outlast the line (fp_carry_from) */
 } TouchedLine;
 
 #define TOUCHED_BLOCK 64
@@ -2635,10 +2636,70 @@ touched_line_of(Tracer *t, CodeEntry *ce, long lineno, PyObject *line)
         }
         bits |= (uint64_t)in << i;
     }
+    PyObject *quiet = CALL_PYTHON(t, PyObject_CallMethod(ce->info, "quiet", "O", line));
+    int is_quiet = quiet == NULL ? -1 : PyObject_IsTrue(quiet);
+    Py_XDECREF(quiet);
+    if (is_quiet < 0) {
+        Py_DECREF(names);
+        return NULL;
+    }
     tl->names = names; /* the code entry keeps it, for the tracer's lifetime */
     tl->slots = bits;
     tl->by_slot = by_slot;
+    tl->quiet = is_quiet;
     return tl;
+}
+
+/* The writer's thread (threading.get_ident()), 0 while there is none: set_writer_thread. */
+static unsigned long writer_thread;
+
+/* Whether no thread but the calling one and the writer could run program code between two
+ * callbacks: the program has one thread. (The writer runs none of the program's code; its
+ * allocations may run a collection, which the carried log checks by the count of them.) */
+static int
+lone_thread(PyThreadState *tstate)
+{
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(tstate);
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
+         ts = PyThreadState_Next(ts)) {
+        if (ts != tstate && (writer_thread == 0 || ts->thread_id != writer_thread)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* fp_carry_into for `frame`, on the calling thread, if it is the program's only one. */
+static inline void
+carry_into(Tracer *t, PyThreadState *tstate, const void *frame)
+{
+    if (frame != NULL && t->fp.carried == frame && lone_thread(tstate)) {
+        t->fp.carry_ok = 1;
+    }
+}
+
+/* Offer the log of parts to the callback after this one, for the frame `st`, if its current
+ * line is quiet (state.quiet_lines): what runs until then is the rest of that line. */
+static int
+carry_from_line(Tracer *t, FrameState *st)
+{
+    CodeEntry *ce = st->ce;
+    if (!st->has_info || ce->info == NULL || ce->demoted != BUDGET_LINES || st->line == NULL
+        || !PyLong_CheckExact(st->line)) {
+        return 0; /* (code the budget demoted runs its lines without events) */
+    }
+    long lineno = PyLong_AsLong(st->line);
+    if (lineno <= 0) {
+        return lineno == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+    const TouchedLine *tl = touched_line_of(t, ce, lineno, st->line);
+    if (tl == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (tl->quiet) {
+        fp_carry_from(&t->fp, st->key);
+    }
+    return 0;
 }
 
 /* state.touched_now(st): the names the frame's last line could have changed in place, as a
@@ -3215,6 +3276,13 @@ cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     Py_INCREF(th);
+    if (th->depth && !(((PyCodeObject *)code)->co_flags & (CO_VARARGS | CO_VARKEYWORDS))
+        && _PyFrame_GetFirstComplete(f->previous) == th->stack[th->depth - 1]->key) {
+        /* Called by the frame that offered the log (its CALL of in-scope code passed the offer
+         * on, cb_call), not by code out of scope in between; binding the arguments makes
+         * nothing, unless it packs *args or **kwargs. */
+        carry_into(t, tstate, th->stack[th->depth - 1]->key);
+    }
     PyObject *parent = th->depth ? th->stack[th->depth - 1]->call_id : t->zero;
     Py_INCREF(parent);
     st = fs_new(t, ce, f);
@@ -3248,6 +3316,7 @@ cb_py_start(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     int rc = emit(t, th, K_CALL, st->call_id, st->line, payload, changes, NULL, 1);
+    fp_carry_from(&t->fp, st->key); /* the prologue until its first line makes nothing */
     payload = changes = NULL;
     Py_DECREF(th);
     Py_DECREF(st);
@@ -3384,6 +3453,9 @@ leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
     if (st == NULL) {
         goto done;
     }
+    if (kind == K_RETURN) {
+        carry_into(t, tstate, st->key);
+    }
     if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
         goto done;
     }
@@ -3403,6 +3475,12 @@ leave(Tracer *t, PyObject *code, int kind, PyObject *value, int is_exc)
     rc = emit_step(t, th, kind, step, st->call_id, line, payload, changes, deleted, 1);
     payload = changes = deleted = NULL;
     Py_DECREF(line);
+    if (rc == 0 && kind == K_RETURN && th->depth
+        && _PyFrame_GetFirstComplete(f->previous) == th->stack[th->depth - 1]->key) {
+        /* Its caller (in scope, not code out of scope in between) runs the rest of the line
+         * that called: quiet, or an event comes first. */
+        rc = carry_from_line(t, th->stack[th->depth - 1]);
+    }
 done:
     Py_XDECREF(payload);
     Py_XDECREF(changes);
@@ -3706,6 +3784,7 @@ line_event(Tracer *t, PyObject *code, PyObject *line)
      * frame state is held because the encoder (Python) may re-enter and pop it. */
     int rc = -1;
     PyObject *changes = NULL, *deleted = NULL;
+    carry_into(t, tstate, st->key);
     if (st->pending != NULL && finish_pending(t, th, st, NULL, NULL, 0) < 0) {
         goto done;
     }
@@ -3718,6 +3797,9 @@ line_event(Tracer *t, PyObject *code, PyObject *line)
     Py_INCREF(line);
     Py_SETREF(st->line, line);
     rc = emit(t, th, K_LINE, st->call_id, line, NULL, changes, deleted, 1);
+    if (rc == 0) {
+        rc = carry_from_line(t, st);
+    }
 done:
     Py_DECREF(st);
     return rc;
@@ -3780,6 +3862,7 @@ cb_call(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
     if (callee_code != NULL) {
         CodeEntry *cce = code_get(t, callee_code);
         if (cce != NULL && cce->registered) {
+            fp_carry_through(&t->fp); /* its PY_START comes next */
             Py_RETURN_NONE; /* in-scope Python code: it gets its own CALL event */
         }
         int want = cce != NULL && cce->scope >= 0 ? cce->scope : scope_wants(t, callee_code);
@@ -4003,6 +4086,26 @@ tracer_init(Tracer *t, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* Read state.collecting (array('b', [0, 0])): 1 while the garbage collector runs, then the
+ * count of collections modulo 128, which the fingerprinter's log of parts checks. Once. */
+static int
+watch_collecting(Tracer *t, PyObject *collecting)
+{
+    if (t->collecting.buf != NULL) {
+        return 0;
+    }
+    if (PyObject_GetBuffer(collecting, &t->collecting, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (t->collecting.len < 1) {
+        PyBuffer_Release(&t->collecting);
+        PyErr_SetString(PyExc_TypeError, "collecting must be array('b', [0, 0])");
+        return -1;
+    }
+    t->fp.gc_runs = t->collecting.len >= 2 ? (const char *)t->collecting.buf + 1 : NULL;
+    return 0;
+}
+
 static PyObject *
 tracer_bind(Tracer *t, PyObject *args)
 {
@@ -4021,6 +4124,14 @@ tracer_bind(Tracer *t, PyObject *args)
         PyErr_Clear();
     }
     Py_XSETREF(t->state_is_secret, is_secret);
+    /* The count of collections (state.watch_gc), for the log of parts carried between
+     * callbacks: a collection between two runs finalizers, which are program code. */
+    PyObject *collecting = PyObject_GetAttrString(t->state, "collecting");
+    int rc = collecting == NULL ? -1 : watch_collecting(t, collecting);
+    Py_XDECREF(collecting);
+    if (rc < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -4121,7 +4232,7 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
@@ -4131,7 +4242,8 @@ tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
                          (unsigned long long)t->fp.filed_hits, "nodes_built",
                          (unsigned long long)t->fp.nodes_built, "shared_across_depths",
                          (unsigned long long)t->fp.shared_across_depths, "own_levels_reused",
-                         (unsigned long long)t->fp.own_level_hits);
+                         (unsigned long long)t->fp.own_level_hits, "logs_carried",
+                         (unsigned long long)t->fp.carries);
 }
 
 static int
@@ -4622,7 +4734,22 @@ debug_grown(PyObject *Py_UNUSED(module), PyObject *args)
     return records_grown(old, record);
 }
 
+/* set_writer_thread(ident): the writer's thread is `ident` (threading.get_ident()), 0 for none
+ * (lone_thread). */
+static PyObject *
+set_writer_thread(PyObject *Py_UNUSED(module), PyObject *ident)
+{
+    unsigned long id = PyLong_AsUnsignedLong(ident);
+    if (id == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    writer_thread = id;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_writer_thread", (PyCFunction)set_writer_thread, METH_O,
+     "The writer's thread ident (threading.get_ident()), or 0 when there is none."},
     {"take_idle_list", (PyCFunction)take_idle_list, METH_O,
      "The list of a thread between two callbacks, taken for the writer, or None (ListGuard)."},
     {"_grown", (PyCFunction)debug_grown, METH_VARARGS,

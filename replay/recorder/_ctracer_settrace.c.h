@@ -585,16 +585,8 @@ tracer_settrace_start(Tracer *t, PyObject *args)
                           &collecting)) {
         return NULL;
     }
-    if (t->collecting.buf == NULL) {
-        if (PyObject_GetBuffer(collecting, &t->collecting, PyBUF_SIMPLE) < 0) {
-            return NULL;
-        }
-        if (t->collecting.len < 1) {
-            PyBuffer_Release(&t->collecting);
-            PyErr_SetString(PyExc_TypeError, "collecting must be array('b', [0, 0])");
-            return NULL;
-        }
-        t->fp.gc_runs = t->collecting.len >= 2 ? (const char *)t->collecting.buf + 1 : NULL;
+    if (watch_collecting(t, collecting) < 0) {
+        return NULL;
     }
     Py_XSETREF(t->is_replay_code, Py_NewRef(is_replay_code));
     static const char *const names[] = {"RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE", "RESUME"};

@@ -1319,8 +1319,24 @@ walk_dict_attributes(Walk *w, PyObject *d, Py_ssize_t take, int depth)
     return r;
 }
 
-/* PEP 509's version tag of a dict (deprecated on 3.12, where it still changes with every change
- * of the dict; the field is read, not the deprecated API). 0 where it is not used (3.13). */
+/* PEP 509's version tag of a dict: a new dict, and every change of one, takes the next of a
+ * counter of the interpreter (deprecated since 3.12, and still so on 3.13; the field is read,
+ * not the deprecated API). */
+static inline uint64_t
+dict_version_tag(PyObject *d)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    return ((PyDictObject *)d)->ma_version_tag;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+
+/* The version tag as the own levels use it (walk_own_level): 0 where they are not kept (3.13
+ * writes an attribute into an object's inline values without a new version of its dict). */
 static inline uint64_t
 dict_version(PyObject *d)
 {
@@ -1636,6 +1652,60 @@ part_memo_fits(const Fingerprinter *fp, const FpPartMemo *e, PyObject *v, int de
            && (e->depth == depth || (e->any_depth && depth + e->reach < fp->max_depth));
 }
 
+/* What tells the part `v` from another object made at its address since a walk met it, for a
+ * memo carried into a later callback (fp_carry_into): the program ran between the two, and a
+ * container that died may have been replaced there by a new one. A dict's version (PEP 509: a
+ * new dict, or any change, gets a fresh one), a list's or tuple's size and the items a walk
+ * reads (a container made since holds other objects there, or shows the same), an object's
+ * identity serial (the identity map's weak reference to it, which a new object lacks; serials
+ * are never reused). 0 when nothing tells (a set, a slotted object without weak references, an
+ * object the map has not met): such a memo is not carried. */
+static uint64_t
+part_tag(Fingerprinter *fp, PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    uint64_t tag;
+    if (PyDict_Check(v)) {
+        tag = dict_version_tag(v);
+    }
+    else if (PyList_Check(v) || PyTuple_Check(v)) {
+        Py_ssize_t n = Py_SIZE(v);
+        PyObject **items = PyList_Check(v) ? ((PyListObject *)v)->ob_item
+                                           : ((PyTupleObject *)v)->ob_item;
+        tag = mix(0x51ED27, (uint64_t)n);
+        for (Py_ssize_t i = 0; i < n && i < fp->max_items; i++) {
+            tag = mix(tag, (uint64_t)(uintptr_t)items[i]);
+        }
+    }
+    else if (tp->tp_weaklistoffset != 0) {
+        PyObject *serial = fp_serial_ref(fp, v);
+        if (serial == NULL || !PyUnstable_Long_IsCompact((PyLongObject *)serial)) {
+            return 0;
+        }
+        tag = (uint64_t)PyUnstable_Long_CompactValue((PyLongObject *)serial);
+    }
+    else {
+        return 0;
+    }
+    tag = mix(tag, (uint64_t)(uintptr_t)tp);
+    return tag ? tag : 1;
+}
+
+/* The tags of the memos this callback's walks made (fp->fresh): it offers to carry the log, and
+ * no program code ran since they were met, so each is the object the walk met. */
+void
+fp_tag_fresh(Fingerprinter *fp)
+{
+    for (int i = 0; i < fp->nfresh; i++) {
+        int at = fp->fresh[i];
+        const FpPartMemo *e = &fp->part_memo[at];
+        if (e->gen == fp->memo_gen && e->slot >= fp->callback_parts) {
+            fp->memo_tags[at] = part_tag(fp, (PyObject *)e->ptr);
+        }
+    }
+    fp->nfresh = 0;
+}
+
 /* The memo of `v` met earlier in this log (this walk, or another of the same callback), if its
  * copy gives what walking it again would: a part whose walk pointed back at nothing above it and
  * cut nothing for want of budget, given budget enough not to cut anything now either, met at
@@ -1659,6 +1729,12 @@ part_memo_find(Walk *w, PyObject *v, int depth)
     }
     if (m == NULL) {
         return NULL;
+    }
+    if (m->slot < fp->carried_parts) {
+        FpMemoTag tag = fp->memo_tags[m - fp->part_memo];
+        if (tag == 0 || part_tag(fp, v) != tag) {
+            return NULL; /* met before this callback: not known to be the same object */
+        }
     }
     const FpPart *first = &fp->parts[m->slot];
     int count = first->next - m->slot;
@@ -1738,6 +1814,10 @@ part_memo_add(Walk *w, PyObject *v, int depth, int slot, int npath_in, Py_ssize_
             e->min_ref_rel = (int8_t)(w->min_ref == FP_MAX_PATH ? FP_MAX_PATH : w->min_ref - npath_in);
             e->margin_rel = (int32_t)margin;
             e->ids = w->ids;
+            fp->memo_tags[e - fp->part_memo] = 0; /* until fp_tag_fresh */
+            if (fp->nfresh < FP_FRESH_MEMOS) {
+                fp->fresh[fp->nfresh++] = (int16_t)(e - fp->part_memo);
+            }
             return;
         }
     }
@@ -2155,10 +2235,11 @@ static void
 log_begin(Fingerprinter *fp)
 {
     uint64_t epoch = fp_epoch(fp) + fp->outside_calls;
+    /* Collections too: a finalizer is program code (fp_event_begin), run by an allocation on
+     * 3.11, between two instructions since 3.12 (then it matters to a carried log only). */
+    epoch += fp->gc_runs != NULL ? (uint64_t)(unsigned char)*fp->gc_runs << 56 : 0;
 #if PY_VERSION_HEX < 0x030C0000
-    /* Collections too: a finalizer is program code (fp_event_begin). */
     int lasts = fp->gc_runs != NULL;
-    epoch += lasts ? (uint64_t)(unsigned char)*fp->gc_runs << 56 : 0;
 #else
     int lasts = 1;
 #endif
@@ -2166,6 +2247,15 @@ log_begin(Fingerprinter *fp)
         && fp->nparts <= FP_MAX_PARTS / 2) {
         return;
     }
+    if (lasts && fp->in_event > 0 && fp->carry_ok && fp->log_epoch == epoch
+        && fp->nparts <= FP_MAX_PARTS / 2) {
+        /* Carried on from the callback before (fp_carry_into): its memos are checked. */
+        fp->carries++;
+        fp->log_event = fp->event_gen;
+        fp->carried_parts = fp->callback_parts = fp->nparts;
+        return;
+    }
+    fp->carried_parts = fp->callback_parts = 0;
     fp->nparts = 0;
     fp->memo_gen++;
     fp->log_event = fp->event_gen;
@@ -2637,6 +2727,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     fp->values = PyMem_Calloc(FP_VALUE_CACHE, sizeof(FpValueEntry));
     fp->parts = PyMem_Calloc(FP_MAX_PARTS, sizeof(FpPart));
     fp->part_memo = PyMem_Calloc(FP_PART_MEMO, sizeof(FpPartMemo));
+    fp->memo_tags = PyMem_Calloc(FP_PART_MEMO, sizeof(FpMemoTag));
 #if FP_OWN_LEVELS
     fp->own_levels = PyMem_Calloc(FP_OWN_LEVELS, sizeof(FpOwnLevel)); /* NULL: none kept */
 #else
@@ -2644,11 +2735,16 @@ fp_init(Fingerprinter *fp, PyObject *rule)
 #endif
     fp->part_memo_on = 1;
     fp->part_memo_walks_left = PART_MEMO_ROUND;
-    if (fp->values == NULL || fp->parts == NULL || fp->part_memo == NULL) {
+    if (fp->values == NULL || fp->parts == NULL || fp->part_memo == NULL
+        || fp->memo_tags == NULL) {
+        PyMem_Free(fp->values);
         PyMem_Free(fp->parts);
         PyMem_Free(fp->part_memo);
+        PyMem_Free(fp->memo_tags);
+        fp->values = NULL;
         fp->parts = NULL;
         fp->part_memo = NULL;
+        fp->memo_tags = NULL;
         PyBuffer_Release(&fp->rotations);
         PyErr_NoMemory();
         return -1;
@@ -2730,8 +2826,10 @@ fp_clear(Fingerprinter *fp)
     }
     PyMem_Free(fp->parts);
     PyMem_Free(fp->part_memo);
+    PyMem_Free(fp->memo_tags);
     fp->parts = NULL;
     fp->part_memo = NULL;
+    fp->memo_tags = NULL;
     fp->parts_root = NULL;
 #if FP_OWN_LEVELS
     for (int i = 0; fp->own_levels != NULL && i < FP_OWN_LEVELS; i++) {

@@ -370,6 +370,7 @@ typedef struct {
  * entries in fp->parts are copied (walk_part), at its depth or at another where the depth
  * limit cuts nothing in it (part_memo_fits). */
 #define FP_PART_MEMO 1024
+#define FP_FRESH_MEMOS 256
 
 typedef struct {
     void *ptr;              /* the part (never dereferenced) */
@@ -385,6 +386,11 @@ typedef struct {
     int8_t any_depth;       /* the depth limit cut nothing in it and it holds no secret pair:
                              * a copy stands at any depth where its reach is cut nowhere either */
 } FpPartMemo;
+
+/* Beside each memo (apart, to keep the memo's lines as they were): what tells its object from
+ * another later made at its address (part_tag; 0: untold), taken when the callback whose walk
+ * met it offers to carry the log (fp_carry_from), read when a later one copies it. */
+typedef uint64_t FpMemoTag;
 
 /* An attribute of a plain object as the walk mixes it: `n` words (its name's hash, then what
  * walk_value mixes for an atom, or a secret name's marker and the value's class, or the cut of
@@ -526,6 +532,7 @@ typedef struct {
     FpValueEntry *values;    /* FP_VALUE_CACHE entries */
     FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
     FpPartMemo *part_memo;   /* FP_PART_MEMO entries (with parts), or NULL */
+    FpMemoTag *memo_tags;    /* FP_PART_MEMO entries, beside part_memo's */
     FpOwnLevel *own_levels;  /* FP_OWN_LEVELS entries, or NULL (3.13: none) */
     uint64_t own_level_hits; /* objects whose attributes were mixed from an FpOwnLevel */
     uint64_t part_memo_hits; /* parts copied rather than walked again, counted */
@@ -538,7 +545,9 @@ typedef struct {
     /* The log of parts lasts for one callback of the tracer (see fp_event_begin): the values
      * a line's check walks one after the other (`bodies`, then `pairs`, which holds the same
      * bodies) share their parts' entries and memos, while nothing can change them: no program
-     * code runs inside a callback, and a call into Python code (fp_epoch) starts a new log. */
+     * code runs inside a callback, and a call into Python code (fp_epoch) starts a new log. It
+     * may last into the next callback too, where the program ran only a quiet line between
+     * them (fp_carry_into). */
     int nparts;              /* entries in the log */
     uint64_t parts_gen;      /* fp_of walks so far: a reader checks its entries are still its */
     PyObject *parts_root;    /* the value of the last fp_of (never dereferenced), or NULL */
@@ -552,6 +561,20 @@ typedef struct {
     const volatile char *gc_runs;
     uint64_t log_event, log_epoch; /* the callback, and fp_epoch and outside_calls, at the log's
                                     * beginning */
+    /* The log may also outlast a callback, into the next one of the same thread, when nothing
+     * between the two could have changed or made an object a value shows (fp_carry_into). */
+    const void *carry_frame; /* the frame the next callback may carry the log into, or NULL */
+    const void *carried;     /* this callback's: carry_frame if it follows the last at once */
+    uint64_t carry_gen;      /* event_gen when the last callback ended */
+    int carry_ok;            /* this callback carries the log on (fp_carry_into) */
+    uint64_t carries;        /* callbacks that did, counted */
+    /* Where in the log this callback's walks began (its memos are tagged, part_tag, only if
+     * it offers to carry the log: a program whose lines never let it pays nothing for tags),
+     * and where the entries of earlier callbacks end (their memos are checked by their tags). */
+    int callback_parts, carried_parts;
+    int16_t fresh[FP_FRESH_MEMOS]; /* the memos this callback made, by index (FP_FRESH_MEMOS
+                                    * at most: the rest are not carried) */
+    int nfresh;
 } Fingerprinter;
 
 /* `_cut` (snapshot.py) of an exact str: itself up to max_string characters, else its first
@@ -616,12 +639,20 @@ int fp_of(Fingerprinter *fp, PyObject *v, uint64_t *out);
  * an allocation (the encoder's, between two walks) may run a garbage collection, and with it
  * finalizers, which are program code, so there the log lasts only while the count of
  * collections (gc_runs) stays the same, and not at all without it; since 3.12 an allocation
- * only schedules a collection. */
+ * only schedules a collection, which runs between two instructions of the program: a log
+ * carried into the next callback is then dropped (log_begin). */
 static inline void
 fp_event_begin(Fingerprinter *fp)
 {
     fp->event_gen++;
     fp->in_event++;
+    fp->carry_ok = 0;
+    /* No callback of any thread began or ended since the last one ended: what the last one
+     * offered to carry (fp_carry_from) is this one's to take. */
+    fp->carried = fp->in_event == 1 && fp->event_gen == fp->carry_gen + 1 ? fp->carry_frame
+                                                                          : NULL;
+    fp->carry_frame = NULL; /* unless this callback offers one too, the next starts anew */
+    fp->nfresh = 0;
 }
 
 static inline void
@@ -629,6 +660,42 @@ fp_event_end(Fingerprinter *fp)
 {
     fp->event_gen++;
     fp->in_event--;
+    fp->carry_gen = fp->event_gen;
+}
+
+/* Carrying the log from one callback into the next (fp_of's walks then copy parts met by the
+ * walks of the one before, as they copy those of the same callback). A callback offers it for
+ * `frame` when the program, until its next event, runs only code that changes no object in
+ * place, in that frame (the rest of a quiet line, state.quiet_lines, the prologue of a call);
+ * the next callback takes it when it follows at once, for that frame (fp_carry_into), with no
+ * other thread of the program that could have run meanwhile (_ctracer.c checks, and that the
+ * caller of a PY_START, or the frame a RETURN goes back to, is the frame that offered it: not
+ * code out of scope in between). The identity map's epoch and the collections' count are checked
+ * as within a callback (log_begin). What a quiet line may still have done is make a container
+ * where one died: a memo met in an earlier callback is copied only while its object reads as the
+ * same one (its tag, part_tag, taken when the log is offered: fp_tag_fresh). */
+void fp_tag_fresh(Fingerprinter *fp);
+
+static inline void
+fp_carry_from(Fingerprinter *fp, const void *frame)
+{
+    if (frame != NULL && fp->nfresh > 0) {
+        fp_tag_fresh(fp);
+    }
+    fp->carry_frame = frame;
+}
+
+/* A callback that only passes the offer on (a CALL of in-scope code: its PY_START follows). */
+static inline void
+fp_carry_through(Fingerprinter *fp)
+{
+    fp->carry_frame = fp->carried;
+}
+
+static inline void
+fp_carry_into(Fingerprinter *fp, const void *frame)
+{
+    fp->carry_ok = frame != NULL && fp->carried == frame;
 }
 
 /* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with

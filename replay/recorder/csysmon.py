@@ -111,6 +111,7 @@ def new_tracer(state: RecordingState, encode_exception: Callable[[BaseException]
     if _ctracer is None:
         raise RuntimeError(f"the C core is not built: {IMPORT_ERROR}")
     state.take_idle_list = _ctracer.take_idle_list
+    state.set_writer_thread = _ctracer.set_writer_thread
     return _ctracer.Tracer(
         state,
         encode_exception,
@@ -148,6 +149,7 @@ class CSysMonitoringCore:
         ev = mon.events
         self.tool = acquire_tool()
         tracer = self._tracer
+        self.state.watch_gc()
         tracer.bind(self.tool, mon.DISABLE, mon.set_local_events, local_events(), ev.PY_RETURN)
         install(
             self.tool,
@@ -173,5 +175,6 @@ class CSysMonitoringCore:
         if self.tool is None:
             return
         uninstall(self.tool, self._tracer.codes())
+        self.state.unwatch_gc()
         self.tool = None
         self._tracer.close()

@@ -173,6 +173,7 @@ class CodeInfo:
 
     __slots__ = (
         "_lines",
+        "_quiet",
         "_touched",
         "code",
         "code_id",
@@ -191,6 +192,7 @@ class CodeInfo:
         self.firstlineno = code.co_firstlineno
         self._lines: dict[int, int | None] | None = None
         self._touched: dict[int, frozenset[str] | None] | None = None
+        self._quiet: frozenset[int] | None = None
 
     def touched(self, line: int) -> frozenset[str] | None:
         """Names whose objects the line may have changed in place; None: could be any of them.
@@ -204,6 +206,16 @@ class CodeInfo:
             except Exception:
                 touched = self._touched = {}
         return touched.get(line, _NOTHING)
+
+    def quiet(self, line: int) -> bool:
+        """Whether the line is quiet (`quiet_lines`): built once per code object."""
+        quiet = self._quiet
+        if quiet is None:
+            try:
+                quiet = self._quiet = quiet_lines(self.code)
+            except Exception:
+                quiet = self._quiet = frozenset()
+        return line in quiet
 
     def line_of(self, offset: int) -> int | None:
         """The line of the instruction at byte `offset` (built once per code object)."""
@@ -229,6 +241,10 @@ class RecordingState:
         a hand-off carries records along with the events it keeps back, and the writer takes
         a live thread's list only between two of its events (`take_idle_list`), else leaves it
         to the thread to cut (`ThreadState.cut_requested`)."""
+        self.set_writer_thread: Callable[[int], None] | None = None
+        """The C cores' `set_writer_thread` (_ctracer.c): the writer tells it its thread, which
+        runs none of the program's code, so that a program with one thread of its own is known
+        to have one (the fingerprinter's log may then outlast a callback)."""
         self.take_idle_list: Callable[[ThreadState], Any] | None = None
         """The C cores' `take_idle_list` (_ctracer.c): a live thread's list, taken where the
         thread is between two callbacks, or None. The Python cores have none: their threads
@@ -447,6 +463,60 @@ _STACK_CALL_OPS = frozenset(
 # Builtins that reach the frame's locals without naming them in the bytecode: zero-argument
 # super() reads `self` from the frame in C (3.11), locals()/vars()/eval()/exec() see them all.
 _FRAME_READERS = frozenset({"super", "locals", "vars", "eval", "exec"})
+
+
+# Opcodes that change no object in place in C and make none that a value shows but through an
+# operator (`p + q`: a new container, which the C core tells from a dead one at its address by
+# its items: _fingerprint.c, part_tag), and whose calls are events of their own (sys.monitoring's
+# CALL fires before every call in-scope code makes; the C core lets only a call of in-scope code
+# carry on, into its PY_START): loads, attribute loads, local stores, stack shuffles, jumps,
+# returns, operators, comparisons, calls. A line made only of these is *quiet* (`quiet_lines`).
+# Not here: stores and deletions of attributes, items and globals, subscripts (a defaultdict
+# inserts the missing key in C), in-place operators (`xs += ys` extends the list in C), building
+# containers, iteration (a generator out of scope runs without an event), `with`, imports.
+_QUIET_OPS = frozenset(
+    {
+        "BINARY_OP", "CACHE", "CALL", "CALL_FUNCTION_EX", "CALL_KW", "COMPARE_OP",
+        "CONTAINS_OP", "COPY", "COPY_FREE_VARS", "DELETE_FAST", "EXTENDED_ARG", "IS_OP",
+        "JUMP", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_FORWARD",
+        "JUMP_NO_INTERRUPT", "KW_NAMES", "LOAD_ATTR", "LOAD_CLOSURE", "LOAD_CONST",
+        "LOAD_DEREF", "LOAD_FAST", "LOAD_FAST_AND_CLEAR", "LOAD_FAST_CHECK",
+        "LOAD_FAST_LOAD_FAST", "LOAD_GLOBAL", "LOAD_METHOD", "LOAD_SMALL_INT", "MAKE_CELL",
+        "NOP", "NOT_TAKEN", "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_NONE",
+        "POP_JUMP_BACKWARD_IF_NOT_NONE", "POP_JUMP_BACKWARD_IF_TRUE",
+        "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE",
+        "POP_JUMP_FORWARD_IF_NOT_NONE", "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_IF_FALSE",
+        "POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE", "POP_JUMP_IF_TRUE", "POP_TOP", "PRECALL",
+        "PUSH_NULL", "RESUME", "RETURN_CONST", "RETURN_VALUE", "STORE_DEREF", "STORE_FAST",
+        "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST", "SWAP", "TO_BOOL", "UNARY_NEGATIVE",
+        "UNARY_NOT",
+    }
+)  # fmt: skip
+
+
+def quiet_lines(code: CodeType) -> frozenset[int]:
+    """The lines made only of quiet opcodes (`_QUIET_OPS`): what the C sysmon core's walks may
+    carry across.
+
+    Between an event and the next one of the same thread, with only (the rest of) a quiet line
+    between them, every object a value shows is as the last event's walks saw it, and is still
+    the object they saw at its address: so the next event's walks copy what they learnt rather
+    than walk it again (`fp_carry_into`, _fingerprint.h; docs/internals.md, "Walks carried from
+    one event to the next"). The exception is Python code out of scope that an attribute load, an
+    operator or a comparison runs (a property): it changes objects without an event, as it does
+    on a read line (`touched_now`), and such a change is recorded at the next walk that is not
+    carried, not at once.
+    """
+    lines: dict[int, bool] = {}
+    for ins in dis.get_instructions(code):
+        line = ins.positions.lineno if ins.positions else None
+        if line is None:
+            continue
+        quiet = ins.opname in _QUIET_OPS and not (
+            ins.opname == "BINARY_OP" and ins.argrepr.endswith("=")  # `xs += ys` extends xs
+        )
+        lines[line] = lines.get(line, True) and quiet
+    return frozenset(line for line, quiet in lines.items() if quiet)
 
 
 def touched_by_line(code: CodeType) -> dict[int, frozenset[str] | None]:

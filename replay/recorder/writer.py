@@ -447,13 +447,20 @@ class Writer:
             self._write_pending(final=True)
 
     def _run(self) -> None:
-        while not self._stopping:
-            woken = self._wake.wait(FLUSH_INTERVAL)
-            self._wake.clear()
-            if self._stopping:
-                break
-            with self._lock:
-                self._write_pending(early=woken)
+        tell = self.state.set_writer_thread
+        if tell is not None:
+            tell(threading.get_ident())
+        try:
+            while not self._stopping:
+                woken = self._wake.wait(FLUSH_INTERVAL)
+                self._wake.clear()
+                if self._stopping:
+                    break
+                with self._lock:
+                    self._write_pending(early=woken)
+        finally:
+            if tell is not None:
+                tell(0)
 
     def _collect(self, final: bool = False, early: bool = False) -> list[tuple[int, list[tuple]]]:
         """Handed-off lists, GAPs for dropped ones, then each thread's partial list.
