@@ -2674,7 +2674,7 @@ static inline void
 carry_into(Tracer *t, PyThreadState *tstate, const void *frame)
 {
     if (frame != NULL && t->fp.carried == frame && lone_thread(tstate)) {
-        t->fp.carry_ok = 1;
+        t->fp.carries += fp_carry_into(&t->fp);
     }
 }
 

@@ -2231,28 +2231,43 @@ part_memo_round(Fingerprinter *fp)
  * serials: the fingerprinter's own calls, fp_epoch, and the tracer's, outside_calls), and half
  * the log is free; else a new log begins, and the part memo's entries of the old one are
  * dropped with it. */
+/* What must not have moved for the log to go on (log_begin, fp_carry_into): the identity map's
+ * epoch, the tracer's calls into Python, and the collections' count (a finalizer is program
+ * code: run by an allocation on 3.11, between two instructions since 3.12, where it matters to
+ * a carried log only). *lasts: whether a log can last at all (3.11 needs the count). */
+static uint64_t
+log_epoch_now(const Fingerprinter *fp, int *lasts)
+{
+    uint64_t epoch = fp_epoch(fp) + fp->outside_calls;
+    epoch += fp->gc_runs != NULL ? (uint64_t)(unsigned char)*fp->gc_runs << 56 : 0;
+#if PY_VERSION_HEX < 0x030C0000
+    *lasts = fp->gc_runs != NULL;
+#else
+    *lasts = 1;
+#endif
+    return epoch;
+}
+
+int
+fp_carry_into(Fingerprinter *fp)
+{
+    int lasts;
+    uint64_t epoch = log_epoch_now(fp, &lasts);
+    if (!lasts || fp->in_event <= 0 || fp->log_epoch != epoch || fp->nparts > FP_MAX_PARTS / 2) {
+        return 0;
+    }
+    fp->log_event = fp->event_gen; /* this callback's now, walks or not */
+    fp->carried_parts = fp->callback_parts = fp->nparts; /* its memos are checked */
+    return 1;
+}
+
 static void
 log_begin(Fingerprinter *fp)
 {
-    uint64_t epoch = fp_epoch(fp) + fp->outside_calls;
-    /* Collections too: a finalizer is program code (fp_event_begin), run by an allocation on
-     * 3.11, between two instructions since 3.12 (then it matters to a carried log only). */
-    epoch += fp->gc_runs != NULL ? (uint64_t)(unsigned char)*fp->gc_runs << 56 : 0;
-#if PY_VERSION_HEX < 0x030C0000
-    int lasts = fp->gc_runs != NULL;
-#else
-    int lasts = 1;
-#endif
+    int lasts;
+    uint64_t epoch = log_epoch_now(fp, &lasts);
     if (lasts && fp->in_event > 0 && fp->log_event == fp->event_gen && fp->log_epoch == epoch
         && fp->nparts <= FP_MAX_PARTS / 2) {
-        return;
-    }
-    if (lasts && fp->in_event > 0 && fp->carry_ok && fp->log_epoch == epoch
-        && fp->nparts <= FP_MAX_PARTS / 2) {
-        /* Carried on from the callback before (fp_carry_into): its memos are checked. */
-        fp->carries++;
-        fp->log_event = fp->event_gen;
-        fp->carried_parts = fp->callback_parts = fp->nparts;
         return;
     }
     fp->carried_parts = fp->callback_parts = 0;

@@ -566,8 +566,7 @@ typedef struct {
     const void *carry_frame; /* the frame the next callback may carry the log into, or NULL */
     const void *carried;     /* this callback's: carry_frame if it follows the last at once */
     uint64_t carry_gen;      /* event_gen when the last callback ended */
-    int carry_ok;            /* this callback carries the log on (fp_carry_into) */
-    uint64_t carries;        /* callbacks that did, counted */
+    uint64_t carries;        /* callbacks that took the log for their walks, counted */
     /* Where in the log this callback's walks began (its memos are tagged, part_tag, only if
      * it offers to carry the log: a program whose lines never let it pays nothing for tags),
      * and where the entries of earlier callbacks end (their memos are checked by their tags). */
@@ -646,11 +645,13 @@ fp_event_begin(Fingerprinter *fp)
 {
     fp->event_gen++;
     fp->in_event++;
-    fp->carry_ok = 0;
-    /* No callback of any thread began or ended since the last one ended: what the last one
-     * offered to carry (fp_carry_from) is this one's to take. */
-    fp->carried = fp->in_event == 1 && fp->event_gen == fp->carry_gen + 1 ? fp->carry_frame
-                                                                          : NULL;
+    /* No callback of any thread began or ended since the last one ended, and the log was that
+     * one's (begun or taken there: log_event): what it offered (fp_carry_from) is this one's
+     * to take. */
+    fp->carried = fp->in_event == 1 && fp->event_gen == fp->carry_gen + 1
+                          && fp->log_event + 2 == fp->event_gen
+                      ? fp->carry_frame
+                      : NULL;
     fp->carry_frame = NULL; /* unless this callback offers one too, the next starts anew */
     fp->nfresh = 0;
 }
@@ -685,18 +686,23 @@ fp_carry_from(Fingerprinter *fp, const void *frame)
     fp->carry_frame = frame;
 }
 
-/* A callback that only passes the offer on (a CALL of in-scope code: its PY_START follows). */
+/* Take the log offered for `frame` (the caller checked it is `fp->carried`), if the identity
+ * map's epoch and the collections' count still stand: this callback's walks go on with it.
+ * 1 if taken. */
+int fp_carry_into(Fingerprinter *fp);
+
+/* A callback that only passes the offer on (a CALL of in-scope code: its PY_START follows),
+ * taking the log on the way (so that it is the last callback's for the next one). */
 static inline void
 fp_carry_through(Fingerprinter *fp)
 {
-    fp->carry_frame = fp->carried;
+    if (fp->carried != NULL && fp_carry_into(fp)) {
+        fp->carry_frame = fp->carried;
+    }
 }
 
-static inline void
-fp_carry_into(Fingerprinter *fp, const void *frame)
-{
-    fp->carry_ok = frame != NULL && fp->carried == frame;
-}
+/* Take the log offered for `frame` (the caller checked it is `fp->carried`), if the identity
+ * map's epoch and the collections' count still stand: this callback's walks go on with it. */
 
 /* The fingerprint of an opaque value (FP_OPAQUE: what its text reads, and its serial): 1 with
  * *out, 0 when it is not one the walk reads, -1 (no exception) when its class is not classified
