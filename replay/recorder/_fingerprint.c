@@ -1341,14 +1341,7 @@ static inline uint64_t
 dict_version(PyObject *d)
 {
 #if FP_OWN_LEVELS
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-#endif
-    return ((PyDictObject *)d)->ma_version_tag;
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+    return dict_version_tag(d);
 #else
     (void)d;
     return 0;
