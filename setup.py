@@ -30,6 +30,7 @@ if sys.implementation.name == "cpython":
             depends=[
                 "storage/_callrecord.h",
                 "storage/_dumps.h",
+                "storage/_packedevents.h",
                 "storage/_dlfind.h",
                 "storage/_sqlite.h",
                 "storage/_zstd.h",
@@ -72,6 +73,7 @@ if sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (
                 "replay/recorder/_fingerprint.h",
                 "replay/recorder/_ctracer_settrace.c.h",
                 "replay/recorder/_eventbuffer.h",
+                "storage/_packedevents.h",
             ],
             optional=True,
             # Hidden visibility: the calls between the extension's own files (the fingerprint

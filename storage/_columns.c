@@ -698,7 +698,8 @@ static PyMethodDef columns_methods[] = {
      "libzstd is missing."},
     {"chunks", chunks_plain, METH_VARARGS,
      "chunks(parts, level, head): each chunk's blob, its values written and compressed without "
-     "the GIL in one go; None where libzstd is missing or a value is not plain data."},
+     "the GIL in one go (a chunk's parts, or its events packed: storage/_packedevents.h); None "
+     "where libzstd is missing or a value is not plain data."},
     {"dumps", dumps_plain, METH_O,
      "dumps(values): marshal.dumps(v, 4) of each value, written without the GIL; None for a "
      "value it does not write."},
@@ -733,5 +734,10 @@ static struct PyModuleDef columns_module = {
 PyMODINIT_FUNC
 PyInit__columns(void)
 {
-    return PyModule_Create(&columns_module);
+    PyObject *module = PyModule_Create(&columns_module);
+    /* `chunks` and `sqlite_run` take a chunk's events as packed records too (_packedevents.h). */
+    if (module != NULL && PyModule_AddIntConstant(module, "PACKED_EVENTS", 1) < 0) {
+        Py_CLEAR(module);
+    }
+    return module;
 }

@@ -3,7 +3,9 @@
  * dumps([value, ...]) -> [bytes or None, ...]: each value written on its own, as
  * marshal.dumps(value, 4) writes it, or None for a value holding something it does not write.
  * chunks(parts, level, head) -> [blob, ...] or None: whole chunk blobs, the values written so and
- * compressed by libzstd (storage/_zstd.c) in the same release (at the end of this file).
+ * compressed by libzstd (storage/_zstd.c) in the same release (at the end of this file). A
+ * chunk's parts may also be its events as packed records (storage/_packedevents.h), whose
+ * columns are then made in that release too.
  *
  * Why: the recorder's writer thread shares the GIL with the traced program, and writing a
  * chunk's values with `marshal.dumps` was the largest thing it did holding it (on richards.py,
@@ -43,6 +45,7 @@
 #include <string.h>
 
 #include "_dumps.h"
+#include "_packedevents.h"
 #include "_zstd.h"
 
 #define MAX_DEPTH 64           /* vencs nest a dozen levels; deeper data goes to marshal */
@@ -466,37 +469,212 @@ typedef struct {
 } Blob;
 
 /* A chunk's three parts as the codec gives them: (columns, values, noise), the values either
- * written already (bytes) or plain data to write. 1 if so, else 0. */
+ * written already (bytes) or plain data to write; or its events as packed records
+ * (storage/_packedevents.h), which make_blob makes the parts of. 1 if so, else 0. */
 static int
 chunk_parts_ok(PyObject *item)
 {
+    if (PyCapsule_CheckExact(item)) {
+        return PyCapsule_IsValid(item, PACKED_EVENTS_CAPSULE);
+    }
     return PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 3
            && PyBytes_CheckExact(PyTuple_GET_ITEM(item, 0))
            && PyBytes_CheckExact(PyTuple_GET_ITEM(item, 2));
 }
 
-/* One chunk, without the GIL: its values written (unless given as bytes), then head, the sizes
- * prefix and the three parts compressed into one frame. 0 on success, else `w->failed`'s code. */
+/* -- a chunk's parts from packed records ----------------------------------------------------
+ * What codec._event_parts_packed and codec._join_parts make from an event buffer's columns(),
+ * made here from its records without the GIL: the same columns and values (the bytes may differ
+ * in marshal's reference flags only, which follow reference counts: the ints and bytes made
+ * here carry none, and a value only the buffer holds is not flagged where its list made it so). */
+
+#define AS_FLAT_COLUMNS 2 /* codec._AS_FLAT_COLUMNS */
+
+static inline int64_t
+packed_int(const PackedEvents *pe, Py_ssize_t i, size_t offset)
+{
+    int64_t x;
+    memcpy(&x, pe->records + (size_t)i * pe->size + offset, sizeof x);
+    return x;
+}
+
+static inline PyObject *
+packed_object(const PackedEvents *pe, Py_ssize_t i, size_t offset)
+{
+    PyObject *o;
+    memcpy(&o, pe->records + (size_t)i * pe->size + offset, sizeof o);
+    return o != NULL ? o : Py_None;
+}
+
+/* An int as marshal writes an exact int of 64 bits (put_shared's), with no reference flag. */
+static void
+put_int64(Writer *w, int64_t x)
+{
+    if (x >= INT32_MIN && x <= INT32_MAX) {
+        put_byte(w, 'i');
+        put_int32(w, (int32_t)x);
+    }
+    else {
+        put_long(w, 0, (long long)x);
+    }
+}
+
+static void
+put_bytes_header(Writer *w, size_t n)
+{
+    put_byte(w, 's');
+    put_size(w, (Py_ssize_t)n);
+}
+
+/* One integer column as codec._pack_ints gives it, `(width, first, data)`, written into `w`:
+ * the items after the first as their difference from the one before (`delta`) or as they are,
+ * little-endian in 4 bytes, or 8 if one needs it, by byte plane (`planar`: every item's byte 0,
+ * then every byte 1...) or item by item. With `noise`, the first plane goes there instead of into
+ * `data` (the time column: codec._join_parts). 2 when a difference does not fit 64 bits (the
+ * codec then decides), 1 out of memory, else 0. */
+static int
+put_int_column(Writer *w, const PackedEvents *pe, size_t offset, int delta, int planar,
+               Writer *noise)
+{
+    Py_ssize_t count = pe->n - 1;
+    int width = 4;
+    for (Py_ssize_t i = 1; i < pe->n; i++) {
+        int64_t item = packed_int(pe, i, offset);
+        if (delta && __builtin_sub_overflow(item, packed_int(pe, i - 1, offset), &item)) {
+            return 2;
+        }
+        if (item < INT32_MIN || item > INT32_MAX) {
+            width = 8;
+        }
+    }
+    put_byte(w, ')');
+    put_byte(w, 3);
+    put_int64(w, width);
+    put_int64(w, packed_int(pe, 0, offset));
+    int skip = noise != NULL ? 1 : 0; /* planes kept out of `data` */
+    size_t size = (size_t)count * (size_t)(width - skip);
+    put_bytes_header(w, size);
+    if (!reserve(w, size) || (noise != NULL && !reserve(noise, (size_t)count))) {
+        return 1;
+    }
+    unsigned char *out = w->data + w->size;
+    unsigned char *low = noise != NULL && count > 0 ? noise->data + noise->size : NULL;
+    int64_t previous = packed_int(pe, 0, offset);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t x = packed_int(pe, i + 1, offset);
+        uint64_t u = (uint64_t)(delta ? x - previous : x); /* fits: checked above */
+        previous = x;
+        for (int b = 0; b < width; b++) {
+            unsigned char byte = (unsigned char)(u >> (8 * b));
+            if (b < skip) {
+                low[i] = byte;
+            }
+            else if (planar) {
+                out[(size_t)(b - skip) * (size_t)count + (size_t)i] = byte;
+            }
+            else {
+                out[(size_t)i * (size_t)width + (size_t)b] = byte;
+            }
+        }
+    }
+    w->size += size;
+    if (noise != NULL) {
+        noise->size += (size_t)count;
+    }
+    return w->failed;
+}
+
+/* The columns part, `marshal.dumps((layout, n, kinds, steps, ts, calls, lines), 4)`, and the
+ * noise of packed events; 0, or put_int_column's code. */
+static int
+put_packed_columns(Writer *w, Writer *noise, const PackedEvents *pe)
+{
+    put_byte(w, ')');
+    put_byte(w, 7);
+    put_int64(w, AS_FLAT_COLUMNS);
+    put_int64(w, pe->n);
+    put_bytes_header(w, (size_t)pe->n);
+    if (!reserve(w, (size_t)pe->n)) {
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i < pe->n; i++) {
+        w->data[w->size++] = *(const uint8_t *)(pe->records + (size_t)i * pe->size + pe->kind);
+    }
+    int failed = put_int_column(w, pe, pe->step, 1, 1, NULL);
+    failed = failed ? failed : put_int_column(w, pe, pe->ts, 1, 1, noise);
+    failed = failed ? failed : put_int_column(w, pe, pe->call, 1, 0, NULL);
+    failed = failed ? failed : put_int_column(w, pe, pe->line, 0, 1, NULL);
+    return failed ? failed : w->failed;
+}
+
+/* The values part, `(payloads, changes, deleted)`: three lists of the events' fields. */
+static void
+put_packed_values(Writer *w, const PackedEvents *pe)
+{
+    const size_t fields[3] = {pe->payload, pe->changes, pe->deleted};
+    put_byte(w, ')');
+    put_byte(w, 3);
+    for (int f = 0; f < 3 && !w->failed; f++) {
+        put_byte(w, '[');
+        put_size(w, pe->n);
+        for (Py_ssize_t i = 0; i < pe->n && !w->failed; i++) {
+            put_object(w, packed_object(pe, i, fields[f]), 1);
+        }
+    }
+}
+
+static int frame_blob(const void *cdata, size_t csize, const void *vdata, size_t vsize,
+                      const void *ndata, size_t nsize, int level, const char *head,
+                      size_t head_size, Blob *out);
+
+/* One chunk, without the GIL: its parts made from its packed events, or its values written
+ * (unless given as bytes), then head, the sizes prefix and the three parts compressed into one
+ * frame. 0 on success, 1 out of memory, 2 declined (the codec then decides). */
 static int
 make_blob(PyObject *item, Writer *w, int level, const char *head, size_t head_size, Blob *out)
 {
-    PyObject *columns = PyTuple_GET_ITEM(item, 0), *values = PyTuple_GET_ITEM(item, 1);
-    PyObject *noise = PyTuple_GET_ITEM(item, 2);
-    const void *vdata;
-    size_t vsize;
-    if (PyBytes_CheckExact(values)) {
-        vdata = PyBytes_AS_STRING(values);
-        vsize = (size_t)PyBytes_GET_SIZE(values);
+    const void *cdata, *vdata, *ndata;
+    size_t csize, vsize, nsize;
+    Writer cw = {0}, nw = {0}; /* a packed chunk's columns and noise */
+    int failed = 0;
+    if (PyCapsule_CheckExact(item)) {
+        const PackedEvents *pe = PyCapsule_GetPointer(item, PACKED_EVENTS_CAPSULE);
+        failed = put_packed_columns(&cw, &nw, pe);
+        if (!failed) {
+            put_packed_values(w, pe);
+            failed = w->failed;
+        }
+        cdata = cw.data, csize = cw.size;
+        vdata = w->data, vsize = w->size;
+        ndata = nw.data != NULL ? (const void *)nw.data : "", nsize = nw.size; /* 1 event: none */
     }
     else {
-        put_object(w, values, 0);
-        if (w->failed) {
-            return w->failed;
+        PyObject *columns = PyTuple_GET_ITEM(item, 0), *values = PyTuple_GET_ITEM(item, 1);
+        PyObject *noise = PyTuple_GET_ITEM(item, 2);
+        if (PyBytes_CheckExact(values)) {
+            vdata = PyBytes_AS_STRING(values), vsize = (size_t)PyBytes_GET_SIZE(values);
         }
-        vdata = w->data;
-        vsize = w->size;
+        else {
+            put_object(w, values, 0);
+            failed = w->failed;
+            vdata = w->data, vsize = w->size;
+        }
+        cdata = PyBytes_AS_STRING(columns), csize = (size_t)PyBytes_GET_SIZE(columns);
+        ndata = PyBytes_AS_STRING(noise), nsize = (size_t)PyBytes_GET_SIZE(noise);
     }
-    size_t csize = (size_t)PyBytes_GET_SIZE(columns), nsize = (size_t)PyBytes_GET_SIZE(noise);
+    if (!failed) {
+        failed = frame_blob(cdata, csize, vdata, vsize, ndata, nsize, level, head, head_size, out);
+    }
+    free(cw.data);
+    free(nw.data);
+    return failed;
+}
+
+/* head, then one zstd frame of the sizes prefix and the three parts. 0, 1 (out of memory), 2. */
+static int
+frame_blob(const void *cdata, size_t csize, const void *vdata, size_t vsize, const void *ndata,
+           size_t nsize, int level, const char *head, size_t head_size, Blob *out)
+{
     if (csize > UINT32_MAX || vsize > UINT32_MAX) {
         return 2;
     }
@@ -507,9 +685,9 @@ make_blob(PyObject *item, Writer *w, int level, const char *head, size_t head_si
     }
     ZstdPart parts[4] = {
         {prefix, sizeof prefix, 0},
-        {PyBytes_AS_STRING(columns), csize, 1}, /* each part ends a block (its own tables) */
+        {cdata, csize, 1}, /* each part ends a block (its own tables) */
         {vdata, vsize, 1},
-        {PyBytes_AS_STRING(noise), nsize, 0},
+        {ndata, nsize, 0},
     };
     size_t capacity = head_size + zstd_bound(sizeof prefix + csize + vsize + nsize);
     out->data = malloc(capacity);
@@ -546,7 +724,8 @@ chunk_job_new(PyObject *parts, int level, const char *head, size_t head_size)
     Py_ssize_t n = PyList_GET_SIZE(parts);
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!chunk_parts_ok(PyList_GET_ITEM(parts, i))) {
-            PyErr_SetString(PyExc_TypeError, "chunks takes a list of (bytes, values, bytes)");
+            PyErr_SetString(PyExc_TypeError,
+                            "chunks takes a list of (bytes, values, bytes) or packed events");
             return NULL;
         }
     }

@@ -114,6 +114,7 @@ C_LOOPS: Final = _accel is not None
 C_CALL_BLOCKS: Final = getattr(_accel, "call_blocks", None) is not None
 """Whether call blocks are made from packed records (`CallRecords`) in C."""
 _c_chunks = getattr(_accel, "chunks", None)
+_C_PACKED: Final = getattr(_accel, "PACKED_EVENTS", 0) == 1
 _c_compress = getattr(_accel, "compress", None)
 LIBZSTD: Final[int | None] = _accel.libzstd() if _c_chunks is not None else None
 """The version of the libzstd the C writer compresses chunks with (one release of the GIL for a
@@ -298,11 +299,14 @@ def encode_event_chunks(
     """
     blobs: list[bytes] = []
     for start in range(0, len(batches), CHUNKS_PER_RELEASE):
-        parts = [_chunk_parts(events) for events in batches[start : start + CHUNKS_PER_RELEASE]]
+        group = batches[start : start + CHUNKS_PER_RELEASE]
         # Values and compression in one release of the GIL, where libzstd is there to call
         # without it (storage/_zstd.c); else the values in one release, then python-zstandard.
-        made = _c_chunks(parts, level, _HEAD) if LIBZSTD is not None else None
+        made = None
+        if LIBZSTD is not None:
+            made = _c_chunks([_job_parts(events) for events in group], level, _HEAD)
         if made is None:
+            parts = [_chunk_parts(events) for events in group]
             values = _dump_values([part[1] for part in parts])
             made = [
                 _compress_chunk(columns, data, noise, level)
@@ -310,6 +314,15 @@ def encode_event_chunks(
             ]
         blobs.extend(made)
     return blobs
+
+
+def _job_parts(events: Sequence[tuple]) -> object:
+    """What the C chunk writer takes for a chunk: its events as packed records where they give
+    them (the C recorder's event buffer: `packed()`, storage/_packedevents.h), whose columns it
+    then makes without the GIL too; else `_chunk_parts`."""
+    packed = getattr(events, "packed", None) if _C_PACKED and _accel is not None else None
+    capsule = packed() if packed is not None else None
+    return capsule if capsule is not None else _chunk_parts(events)
 
 
 def _chunk_parts(events: Sequence[tuple]) -> _Parts | tuple[bytes, bytes, bytes]:
@@ -341,12 +354,12 @@ class EventChunks:
     def chunk(self, index: int) -> PendingChunk:
         return PendingChunk(self, index)
 
-    def parts(self) -> list[_Parts | tuple[bytes, bytes, bytes]] | None:
-        """Each chunk's parts, for `_columns.sqlite_run` to make the blobs of; None where the
-        C writer or libzstd is missing."""
+    def parts(self) -> list[object] | None:
+        """Each chunk's parts (`_job_parts`), for `_columns.sqlite_run` to make the blobs of;
+        None where the C writer or libzstd is missing."""
         if LIBZSTD is None:
             return None
-        return [_chunk_parts(events) for events in self.batches]
+        return [_job_parts(events) for events in self.batches]
 
     def blobs(self) -> list[bytes]:
         if self._blobs is None:

@@ -4,9 +4,11 @@
  * It behaves as that list for the Python code that handles a thread's events (state.hand_off,
  * the writer, the drop policy, the budget's GAP steps): `len`, indexing and iteration give the
  * event tuples, slicing gives a buffer, `del b[i:j]`, `b[i] = event`, append, extend and pop
- * work as on a list. The writer's hot paths read it without tuples: `columns()` gives the
- * integer fields as int64 arrays for the codec, and `select(kinds, False)` gives the few events
- * the call index needs, without their changes.
+ * work as on a list. The writer's hot paths read it without tuples: `packed()` hands the records
+ * themselves to the chunk writer, which makes the chunk from them without the GIL
+ * (storage/_packedevents.h), `columns()` gives the integer fields as int64 arrays for the codec
+ * where that writer is not there, and `select(kinds, False)` gives the few events the call index
+ * needs, without their changes.
  *
  * An event's changes are kept flat, names and values one after the other (EbEvent.flat), and
  * paired again only for a reader of event tuples; the codec stores them flat.
@@ -22,6 +24,7 @@
  */
 
 #include "_eventbuffer.h"
+#include "../../storage/_packedevents.h" /* the records as the chunk writer reads them */
 
 #include <stddef.h>
 #include <string.h>
@@ -527,16 +530,27 @@ object_column(EventBuffer *b, size_t offset)
     return column;
 }
 
+/* The buffer's events are what a chunk's columns can be made of: every line an int and every
+ * event's changes flat (columns() and packed() give nothing otherwise). */
+static int
+eb_packable(const EventBuffer *b)
+{
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        if (b->ev[i].line == EB_NO_LINE || (b->ev[i].changes != NULL && !b->ev[i].flat)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* columns() -> (kinds, steps, ts, calls, lines, payloads, changes, deleted), or None when a line
  * is None or changes are not flat (the codec then reads the event tuples). kinds is bytes; steps
  * to lines are bytes of native int64s; the others are lists, each changes flat or None. */
 static PyObject *
 eb_columns(EventBuffer *b, PyObject *Py_UNUSED(ignored))
 {
-    for (Py_ssize_t i = 0; i < b->n; i++) {
-        if (b->ev[i].line == EB_NO_LINE || (b->ev[i].changes != NULL && !b->ev[i].flat)) {
-            Py_RETURN_NONE;
-        }
+    if (!eb_packable(b)) {
+        Py_RETURN_NONE;
     }
     PyObject *kinds = PyBytes_FromStringAndSize(NULL, b->n);
     if (kinds == NULL) {
@@ -570,6 +584,56 @@ eb_columns(EventBuffer *b, PyObject *Py_UNUSED(ignored))
         PyTuple_SET_ITEM(result, i, parts[i]);
     }
     return result;
+}
+
+typedef struct {
+    PackedEvents view; /* first: the capsule's pointer is the view's */
+    PyObject *owner;   /* the buffer, kept alive with its records */
+} PackedCapsule;
+
+static void
+packed_capsule_free(PyObject *capsule)
+{
+    PackedCapsule *c = PyCapsule_GetPointer(capsule, PACKED_EVENTS_CAPSULE);
+    if (c != NULL) {
+        Py_XDECREF(c->owner);
+        PyMem_Free(c);
+    }
+}
+
+/* packed() -> a capsule of the records as storage/_packedevents.h describes them, for the chunk
+ * writer to make the chunk of without the GIL; None where columns() gives None, or for no
+ * events. The buffer must not change while the capsule lives (the writer's own events). */
+static PyObject *
+eb_packed(EventBuffer *b, PyObject *Py_UNUSED(ignored))
+{
+    if (b->n == 0 || !eb_packable(b)) {
+        Py_RETURN_NONE;
+    }
+    PackedCapsule *c = PyMem_Malloc(sizeof(PackedCapsule));
+    if (c == NULL) {
+        return PyErr_NoMemory();
+    }
+    c->view = (PackedEvents){
+        .records = (const char *)b->ev,
+        .n = b->n,
+        .size = sizeof(EbEvent),
+        .kind = offsetof(EbEvent, kind),
+        .step = offsetof(EbEvent, step),
+        .ts = offsetof(EbEvent, ts),
+        .call = offsetof(EbEvent, call),
+        .line = offsetof(EbEvent, line),
+        .payload = offsetof(EbEvent, payload),
+        .changes = offsetof(EbEvent, changes),
+        .deleted = offsetof(EbEvent, deleted),
+    };
+    c->owner = Py_NewRef((PyObject *)b);
+    PyObject *capsule = PyCapsule_New(c, PACKED_EVENTS_CAPSULE, packed_capsule_free);
+    if (capsule == NULL) {
+        Py_DECREF(c->owner);
+        PyMem_Free(c);
+    }
+    return capsule;
 }
 
 /* select(kinds, changes=True) -> list of the event tuples whose kind is in `kinds` (bytes), in
@@ -659,6 +723,8 @@ static PyMethodDef eb_methods[] = {
      "(kinds, steps, ts, calls, lines, payloads, changes, deleted): int columns as bytes of "
      "native int64 (kinds: bytes), objects as lists, changes flat (name, value, name, value...); "
      "None when a line is None or changes are not pairs."},
+    {"packed", (PyCFunction)eb_packed, METH_NOARGS,
+     "A capsule of the records for the chunk writer (storage/_packedevents.h), or None."},
     {"select", (PyCFunction)(void (*)(void))eb_select, METH_FASTCALL,
      "select(kinds, changes=True): the event tuples whose kind is in the given bytes, in order "
      "(their changes None unless asked for)."},

@@ -13,7 +13,8 @@ import marshal
 import weakref
 
 import pytest
-from hypothesis import given, settings
+import zstandard
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from replay.storage import codec
 from replay.storage.codec import decode_events, encode_events
@@ -241,3 +242,86 @@ def test_the_scan_gets_the_events_that_make_rows_in_order(items: list[tuple]) ->
     # AND the index the writer builds from the buffer is the one it builds from the list
     rows = [writer.IndexBuilder().scan(1, source) for source in (buffer(items), list(items))]
     assert rows[0] == rows[1]
+
+
+def chunk_parts(blob: bytes) -> tuple[object, object, bytes]:
+    """A chunk blob's three parts: its columns and values read back, and its noise."""
+    payload = zstandard.ZstdDecompressor().decompress(blob[len(codec._HEAD) :])
+    columns_size, values_size = codec._PREFIX.unpack_from(payload)
+    start = codec._PREFIX.size
+    columns = marshal.loads(payload[start : start + columns_size])
+    values = marshal.loads(payload[start + columns_size : start + columns_size + values_size])
+    return columns, values, payload[start + columns_size + values_size :]
+
+
+packed_edges = st.lists(
+    st.tuples(
+        st.integers(0, 255),
+        st.integers(-(2**62), 2**62),
+        st.integers(-(2**62), 2**62),
+        st.integers(-(2**62), 2**62) | st.sampled_from([0, 1, 2**31 - 1, 2**31, -(2**31)]),
+        st.integers(-(2**63) + 1, 2**63 - 1),  # -(2**63) is the buffer's "no line"
+        values,
+        changes,
+        st.none() | st.tuples(st.text(max_size=4)),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@pytest.mark.skipif(not codec._C_PACKED or codec.LIBZSTD is None, reason="no C chunk writer")
+@settings(max_examples=200, deadline=None)
+@given(items=recorded_like | packed_edges)
+def test_the_chunk_writer_makes_the_chunk_of_the_packed_records_as_of_the_columns(
+    items: list[tuple],
+) -> None:
+    # GIVEN a core's buffer of events (and events at the edges of 32 and 64 bits)
+    b = buffer(items)
+    # WHEN the chunk writer is handed the records themselves, as the recorder's writer hands
+    # them (it makes the columns without the GIL), and when it is handed the columns the codec
+    # packs from `columns()`
+    from_records = codec._c_chunks([b.packed()], 1, codec._HEAD)
+    from_columns = codec._c_chunks([codec._event_parts_packed(b.columns())], 1, codec._HEAD)
+    # THEN both chunks hold the same columns, values and noise (their bytes may differ in
+    # marshal's reference flags only), and decode to the events; or, for a value the C writer
+    # does not write (an int past 64 bits), both decline
+    event("declined" if from_columns is None else "made")
+    if from_columns is None:
+        assert from_records is None
+    else:
+        assert chunk_parts(from_records[0]) == chunk_parts(from_columns[0])
+        assert decode_events(from_records[0]) == items
+    # AND the store's own way of encoding a buffer gives that chunk (or takes another way)
+    assert decode_events(encode_events(b)) == items
+
+
+@pytest.mark.skipif(not codec._C_PACKED or codec.LIBZSTD is None, reason="no C chunk writer")
+def test_records_the_chunk_writer_cannot_pack_go_the_codecs_other_ways() -> None:
+    # GIVEN steps whose difference does not fit 64 bits (no core makes them; the codec keeps
+    # such a column as a list)
+    items = [(LINE, -(2**63), 1, 3, 4, None, None, None), (LINE, 2**63 - 1, 2, 3, 5, 1, None, None)]
+    b = buffer(items)
+    # THEN the chunk writer declines the records, and the codec stores the events its own way
+    assert codec._c_chunks([b.packed()], 1, codec._HEAD) is None
+    assert decode_events(encode_events(b)) == items
+    # AND a buffer whose columns cannot be packed (a line of None, changes that are not pairs)
+    # or that is empty gives no records at all
+    assert buffer([(GAP, 1, 2, 3, None, ("budget", "why"), None, None)]).packed() is None
+    assert buffer([(LINE, 1, 2, 3, 4, None, (("x", 1, 2),), None)]).packed() is None
+    assert buffer([]).packed() is None
+
+
+def test_the_packed_records_keep_their_buffer_alive() -> None:
+    # GIVEN a buffer's records, handed over as the writer hands them, and nothing else holding
+    # the buffer
+    b = buffer([(LINE, 1, 2, 3, 4, Holder(1), None, None)])
+    probe = weakref.ref(b[0][5])
+    records = b.packed()
+    del b
+    gc.collect()
+    # THEN the values the records point to are still there until the records are let go
+    assert probe() is not None
+    del records
+    gc.collect()
+    assert probe() is None
