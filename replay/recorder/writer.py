@@ -331,7 +331,8 @@ def _merge_runs(
 
     Only full lists: a list handed off sooner holds big values (the C cores hand off early by
     value nodes), and stays a chunk of its own so that a decoded chunk's memory stays what the
-    engine's cache assumes. The writer owns the lists: the first of a run is extended.
+    engine's cache assumes. The writer owns the lists: the first of a run is extended (a C
+    core's buffer takes the other's records as they are, `absorb`, leaving it empty).
     """
     merged: list[tuple[int, list[tuple]]] = []
     for thread_id, events in batches:
@@ -339,7 +340,11 @@ def _merge_runs(
             last_thread, joined = merged[-1]
             size = len(joined)
             if last_thread == thread_id and size % BATCH_EVENTS == 0 and size < limit:
-                joined.extend(events)
+                absorb = getattr(joined, "absorb", None)
+                if absorb is not None and type(events) is type(joined):
+                    absorb(events)
+                else:
+                    joined.extend(events)
                 continue
         merged.append((thread_id, events))
     return merged

@@ -325,3 +325,44 @@ def test_the_packed_records_keep_their_buffer_alive() -> None:
     del records
     gc.collect()
     assert probe() is None
+
+
+def test_a_buffer_absorbs_another_without_touching_its_values() -> None:
+    # GIVEN two buffers the writer owns, whose values nothing else holds
+    first = buffer([(LINE, 1, 2, 3, 4, Holder(1), (("x", Holder(2)),), None)])
+    second = buffer([(LINE, 2, 3, 3, 5, Holder(3), None, ("y",))])
+    expected = list(first) + list(second)
+    probe = weakref.ref(second[0][5])
+    # WHEN the first absorbs the second (the writer joining a run of lists)
+    first.absorb(second)
+    # THEN the first holds both lists' events in order and the second none, and each value
+    # lives as long as the buffer that holds it now
+    assert list(first) == expected and len(second) == 0
+    del second, expected
+    gc.collect()
+    assert probe() is not None
+    del first
+    gc.collect()
+    assert probe() is None
+    # AND it takes nothing but another buffer
+    b = buffer([])
+    for bad in ([(LINE, 1, 2, 3, 4, None, None, None)], b):
+        with pytest.raises(TypeError):
+            b.absorb(bad)
+
+
+def test_the_writer_joins_a_run_of_buffers_as_it_joins_a_run_of_lists() -> None:
+    # GIVEN a backlog of full lists of two threads, as buffers and as lists
+    size = writer.BATCH_EVENTS
+
+    def full(thread: int, start: int) -> list[tuple]:
+        return [(LINE, start + i, i, thread, 4, None, None, None) for i in range(size)]
+
+    lists = [(1, full(1, 0)), (1, full(1, 10**6)), (2, full(2, 2 * 10**6)), (1, full(1, 3 * 10**6))]
+    buffers = [(thread, buffer(events)) for thread, events in lists]
+    # WHEN the writer, behind, joins them into chunks
+    joined_lists = writer._merge_runs([(t, list(e)) for t, e in lists], writer.MERGED_CHUNK_EVENTS)
+    joined_buffers = writer._merge_runs(buffers, writer.MERGED_CHUNK_EVENTS)
+    # THEN both give the same chunks of the same events
+    assert [(t, list(e)) for t, e in joined_buffers] == joined_lists
+    assert [len(e) for _, e in joined_lists] == [2 * size, size, size]
