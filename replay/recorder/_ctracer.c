@@ -4232,7 +4232,7 @@ tracer_close(Tracer *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsKsKsK}", "steps", (unsigned long long)t->steps, "calls",
+    return Py_BuildValue("{sKsKsnsnsKsOsKsKsKsKsKsKsKsKsn}", "steps", (unsigned long long)t->steps, "calls",
                          (unsigned long long)t->calls, "codes", (Py_ssize_t)t->codes.n,
                          "suspended", (Py_ssize_t)t->suspended.n, "classes_asked",
                          (unsigned long long)t->fp.classes_asked, "decimal_fields",
@@ -4243,7 +4243,9 @@ tracer_counters(Tracer *t, PyObject *Py_UNUSED(ignored))
                          (unsigned long long)t->fp.nodes_built, "shared_across_depths",
                          (unsigned long long)t->fp.shared_across_depths, "own_levels_reused",
                          (unsigned long long)t->fp.own_level_hits, "logs_carried",
-                         (unsigned long long)t->fp.carries);
+                         (unsigned long long)t->fp.carries, "cache_full",
+                         (unsigned long long)t->fp.cache_full, "cached_nodes",
+                         t->fp.cached_nodes);
 }
 
 static int

@@ -975,10 +975,54 @@ fp_cut_text(Fingerprinter *fp, PyObject *text)
     return text;
 }
 
-/* A class, function, method, builtin, module or generator (FP_OPAQUE): its venc from the Python
- * encoder (`encode_opaque`: the text is built there), kept in the value cache under its
- * fingerprint (but a generator's: see fp_remember_at), so that the next value holding it
- * reuses it without Python. */
+/* The text `_object_text` (snapshot.py) gives a function, a generator, coroutine or async
+ * generator, or an object whose text names its class alone (FP_OPAQUE_TYPE: an iterator, say),
+ * made from their C fields; NULL, with no exception, for any other value or field (the Python
+ * encoder then makes it). Why: json_requests.py asked Python for 4,000 of them per 2,000
+ * requests (the handler function bound at each request, whose cached venc the request's own
+ * values had pushed out, and a list iterator per request), generators.py for 1,500 coroutines. */
+static PyObject *
+object_text(PyObject *v, int kind, PyObject *name, Fingerprinter *fp)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    PyObject *text = NULL;
+    if (kind == FP_OPAQUE_TYPE) {
+        text = PyUnicode_FromFormat("<%U object>", name);
+    }
+    else if (tp == &PyFunction_Type) {
+        /* `_qualified(module, qualname)`: "?" for a qualname that is not a str, no module for
+         * one that is not a str or is "builtins". */
+        PyObject *module = ((PyFunctionObject *)v)->func_module;
+        PyObject *qualname = ((PyFunctionObject *)v)->func_qualname;
+        PyObject *qual = qualname != NULL && PyUnicode_CheckExact(qualname) ? qualname : NULL;
+        int prefixed = module != NULL && PyUnicode_CheckExact(module)
+                       && PyUnicode_CompareWithASCIIString(module, "builtins") != 0;
+        text = prefixed ? (qual != NULL ? PyUnicode_FromFormat("<function %U.%U>", module, qual)
+                                        : PyUnicode_FromFormat("<function %U.?>", module))
+               : qual != NULL ? PyUnicode_FromFormat("<function %U>", qual)
+                              : PyUnicode_FromString("<function ?>");
+    }
+    else {
+        static const char *const words[] = {"generator", "coroutine", "async_generator"};
+        int gen = tp == &PyGen_Type ? 0 : tp == &PyCoro_Type ? 1 : tp == &PyAsyncGen_Type ? 2 : -1;
+        getter get = gen >= 0 ? fp->gen_qualname[gen] : NULL;
+        PyObject *qualname = get != NULL ? get(v, NULL) : NULL; /* a C getset: no user code */
+        if (qualname != NULL && PyUnicode_CheckExact(qualname)) {
+            text = PyUnicode_FromFormat("<%s object %U>", words[gen], qualname);
+        }
+        Py_XDECREF(qualname);
+    }
+    if (text == NULL) {
+        PyErr_Clear();
+    }
+    return text;
+}
+
+/* A class, function, method, builtin, module or generator (FP_OPAQUE), or an object whose text
+ * names its class (FP_OPAQUE_TYPE): `(V_OPAQUE, serial, name, text)`, the text made here where
+ * `object_text` can, else the venc from the Python encoder (`encode_opaque`), kept in the value
+ * cache under its fingerprint (but a generator's: see fp_remember_at), so that the next value
+ * holding it reuses it without Python. */
 static PyObject *
 enc_opaque(Enc *e, PyObject *v)
 {
@@ -998,6 +1042,19 @@ enc_opaque(Enc *e, PyObject *v)
      * new one: orders.py asked the Python encoder for 23,000 of them). */
     int c_text = kind == FP_CREPR || (kind == FP_DATETIME && fp_datetime_text_in_c(v));
     PyObject *venc = c_text ? crepr_venc(e, v, name) : NULL;
+    PyObject *text = c_text ? NULL : object_text(v, kind, name, fp);
+    if (text != NULL) {
+        /* `_opaque`: the map's serial, as the Python encoder asks for it (nothing between). */
+        PyObject *serial = serial_of(e, v);
+        if (serial == NULL) {
+            Py_DECREF(text);
+            return NULL; /* the map said no: not mine, or an exception to pass on */
+        }
+        venc = Py_BuildValue("(iNON)", fp->tags.opaque, serial, name, text);
+        if (venc == NULL) {
+            return NULL;
+        }
+    }
     if (venc == NULL) {
         fp->python_calls++;
         venc = PyObject_CallOneArg(fp->encode_opaque, v);

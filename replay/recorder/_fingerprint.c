@@ -2488,6 +2488,7 @@ fp_remember_at(Fingerprinter *fp, PyObject *v, uint64_t f, PyObject *venc, int d
     FpValueEntry *e = value_entry(fp, v, depth);
     Py_ssize_t cost = nodes + 1;
     if (fp->cached_nodes - (e != NULL ? e->cost : 0) + cost > FP_MAX_CACHED_NODES) {
+        fp->cache_full++;
         return 0; /* the cache holds enough: keep memory bounded */
     }
     PyObject *ref = NULL;

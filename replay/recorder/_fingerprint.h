@@ -537,6 +537,7 @@ typedef struct {
     uint64_t own_level_hits; /* objects whose attributes were mixed from an FpOwnLevel */
     uint64_t part_memo_hits; /* parts copied rather than walked again, counted */
     uint64_t shared_across_depths; /* parts' vencs found at another depth, counted */
+    uint64_t cache_full; /* vencs the value cache did not take: it held FP_MAX_CACHED_NODES */
     /* Whether fp_of's walks use the memo now: it is measured over a round of walks, and kept
      * while copies are a fair share of the parts met; off, it is tried again now and then
      * (fp_of). A program whose values share no parts then pays nothing for it. */

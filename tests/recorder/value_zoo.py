@@ -268,9 +268,22 @@ class WithMeta(metaclass=Meta):
         pass
 
 
+class _Name(str):
+    """A str subclass: a module name the text does not show."""
+
+
+def _function_in(module: Any) -> Any:
+    def helper() -> None:
+        pass
+
+    helper.__module__ = module
+    return helper
+
+
 def _callables() -> Plain:
     obj = WithMeta()
     return Plain(
+        odd_modules=[_function_in(m) for m in (None, 5, "builtins", _Name("m"), "")],
         func=_callables,
         lam=lambda: 1,
         cls=Plain,
