@@ -2583,6 +2583,11 @@ serial_init(Fingerprinter *fp, PyObject *rule)
         return -1;
     }
     fp->serial_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    PyObject *oid = PyDict_GetItemString(dict, "oid");
+    fp->oid_offset = oid != NULL && Py_IS_TYPE(oid, &PyMemberDescr_Type)
+                             && ((PyMemberDescrObject *)oid)->d_member->type == Py_T_OBJECT_EX
+                         ? ((PyMemberDescrObject *)oid)->d_member->offset
+                         : 0; /* 0: new weak entries are made by the map alone */
     Py_DECREF(dict);
     if (get_counters(changes, &fp->entry_changes, 3, "identity_entry_changes") < 0) {
         return -1;
@@ -2900,6 +2905,7 @@ fp_clear(Fingerprinter *fp)
     Py_CLEAR(fp->str_old);
     Py_CLEAR(fp->str_young);
     fp->serial_offset = 0;
+    fp->oid_offset = 0;
     Py_CLEAR(fp->key);
     Py_CLEAR(fp->type_name);
     Py_CLEAR(fp->class_name);

@@ -455,6 +455,7 @@ typedef struct {
     PyObject *ref_type;      /* identity._Ref (strong), or NULL: serials are not read */
     PyObject *ref_callback;  /* the callback of the identity map's references (strong) */
     Py_ssize_t serial_offset; /* where a _Ref keeps its serial */
+    Py_ssize_t oid_offset;    /* and its object's id (weak_insert, _encode.c) */
     PyObject *entries;       /* the identity map's young entries by id (strong), or NULL */
     /* The map itself and what its insert of a young entry uses (fp_young_insert), all strong,
      * or NULL: its lock, its serial counter (`_next`), its young generation's size. */

@@ -39,10 +39,12 @@ the one that can be split.
 The map is shared by all traced threads. Lookups of known objects take no lock (one dict read under
 the GIL); creating or promoting an entry takes a re-entrant lock (re-entrant because a garbage
 collection during the insert can run a `__del__` that the recorder traces on this same thread).
-The C core reads young entries in place and makes the commonest new one itself (an object without
-weak references at an address with no live entry, room in the young generation), under the same
-lock, taken without waiting, through these same attributes (`young_insert` in
-replay/recorder/_encode.c): what it does must stay what `_insert` does in that case.
+The C core reads young entries in place and makes the commonest new ones itself (an object without
+weak references at an address with no live entry, room in the young generation: `young_insert`;
+an object that takes weak references at an address with no entry at all: `weak_insert`, a `_Ref`
+with `_drop` as its callback), under the same lock, taken without waiting, through these same
+attributes (replay/recorder/_encode.c): what it does must stay what `_insert` does in those
+cases.
 """
 
 from __future__ import annotations
