@@ -77,6 +77,35 @@ identity_check(PyTypeObject *tp, Py_ssize_t size, void *first, void *last)
     return check;
 }
 
+/* The identity map's lock (re-entrant), taken without waiting, as `acquire(blocking=False)`:
+ * 1 if taken, else 0 (another thread is inside the map: it decides, in Python). */
+static int
+map_lock_take(Fingerprinter *fp)
+{
+    PyObject *args[2] = {fp->identity_lock, Py_False};
+    PyObject *taken = PyObject_VectorcallMethod(fp->str_acquire, args, 2, NULL);
+    int ok = taken == Py_True;
+    Py_XDECREF(taken);
+    if (!ok) {
+        PyErr_Clear();
+    }
+    return ok;
+}
+
+/* The lock given back, and `serial` (a new reference, or NULL) passed on: NULL, with no
+ * exception, if anything failed on the way. */
+static PyObject *
+map_lock_give(Fingerprinter *fp, PyObject *serial)
+{
+    PyObject *released = PyObject_VectorcallMethod(fp->str_release, &fp->identity_lock, 1, NULL);
+    Py_XDECREF(released);
+    if (serial == NULL || released == NULL) {
+        Py_CLEAR(serial);
+        PyErr_Clear();
+    }
+    return serial;
+}
+
 /* `IdentityMap._insert` of an object that takes no weak references, in C, in the one case that
  * is all of its work on the hot path: a new young entry (`serial << 64 | check`) at an address
  * that has none, or one of a dead object (replaced, counted in both `entry_changes`), with no old
@@ -90,14 +119,9 @@ young_insert(Fingerprinter *fp, PyObject *v, uint64_t check)
     if (fp->identity_map == NULL) {
         return NULL;
     }
-    PyObject *acquire_args[2] = {fp->identity_lock, Py_False}; /* acquire(blocking=False) */
-    PyObject *taken = PyObject_VectorcallMethod(fp->str_acquire, acquire_args, 2, NULL);
-    if (taken != Py_True) {
-        Py_XDECREF(taken);
-        PyErr_Clear();
+    if (!map_lock_take(fp)) {
         return NULL;
     }
-    Py_DECREF(taken);
     /* Nothing below runs Python code or a collection (int keys, ints, a list append), so the
      * map cannot change under it on this thread or another. */
     PyObject *serial = NULL, *oid = PyLong_FromVoidPtr(v);
@@ -138,13 +162,7 @@ done:
     Py_XDECREF(oid);
     Py_XDECREF(old);
     Py_XDECREF(young);
-    PyObject *released = PyObject_VectorcallMethod(fp->str_release, &fp->identity_lock, 1, NULL);
-    Py_XDECREF(released);
-    if (serial == NULL || released == NULL) {
-        Py_CLEAR(serial);
-        PyErr_Clear();
-    }
-    return serial;
+    return map_lock_give(fp, serial);
 }
 
 /* The lock-free first step of `IdentityMap.key` for an object that takes no weak references,
@@ -190,14 +208,9 @@ weak_insert(Fingerprinter *fp, PyObject *v)
     if (fp->identity_map == NULL || fp->oid_offset == 0) {
         return NULL;
     }
-    PyObject *acquire_args[2] = {fp->identity_lock, Py_False}; /* acquire(blocking=False) */
-    PyObject *taken = PyObject_VectorcallMethod(fp->str_acquire, acquire_args, 2, NULL);
-    if (taken != Py_True) {
-        Py_XDECREF(taken);
-        PyErr_Clear();
+    if (!map_lock_take(fp)) {
         return NULL;
     }
-    Py_DECREF(taken);
     PyObject *serial = NULL, *oid = PyLong_FromVoidPtr(v);
     PyObject *old = oid != NULL ? PyObject_GetAttr(fp->identity_map, fp->str_old) : NULL;
     int absent = old != NULL && PyDict_CheckExact(old) && PyDict_Contains(old, oid) == 0
@@ -221,13 +234,7 @@ weak_insert(Fingerprinter *fp, PyObject *v)
     Py_XDECREF(ref);
     Py_XDECREF(oid);
     Py_XDECREF(old);
-    PyObject *released = PyObject_VectorcallMethod(fp->str_release, &fp->identity_lock, 1, NULL);
-    Py_XDECREF(released);
-    if (serial == NULL || released == NULL) {
-        Py_CLEAR(serial);
-        PyErr_Clear();
-    }
-    return serial;
+    return map_lock_give(fp, serial);
 }
 
 /* The identity map's `key(v)`. Answered in C where the map's answer is known: an object it
