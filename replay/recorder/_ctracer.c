@@ -4749,7 +4749,50 @@ set_writer_thread(PyObject *Py_UNUSED(module), PyObject *ident)
     Py_RETURN_NONE;
 }
 
+/* A collection begins or ends (gc.callbacks): `collecting`, an array('b') of 2, kept as
+ * RecordingState._on_gc keeps it, [1 while collecting, collections begun modulo 128]. In C
+ * because the interpreter runs the program's pending signal handlers inside any Python code,
+ * and a KeyboardInterrupt raised in a collector's callback is reported as ignored and lost:
+ * a SIGINT (Ctrl-C, or one `replay record -- COMMAND` forwards) that arrived during a
+ * collection left the program running (tests/cli/test_cli_processes.py found it, one run in
+ * thirty on a loaded machine). */
+static PyObject *
+gc_watch(PyObject *collecting, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "a gc callback takes (phase, info)");
+        return NULL;
+    }
+    int start = PyUnicode_CompareWithASCIIString(args[0], "start") == 0;
+    Py_buffer view;
+    if (PyObject_GetBuffer(collecting, &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    if (view.len >= 2) {
+        signed char *counts = (signed char *)view.buf;
+        counts[0] = (signed char)start;
+        if (start) {
+            counts[1] = (signed char)((counts[1] + 1) % 128);
+        }
+    }
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef gc_watch_def = {
+    "gc_watch", (PyCFunction)(void (*)(void))gc_watch, METH_FASTCALL,
+    "gc_watch(phase, info): keeps the `collecting` array it was made for (gc_watcher)."};
+
+/* gc_watcher(collecting) -> the C callback for gc.callbacks that keeps `collecting`. */
+static PyObject *
+gc_watcher(PyObject *Py_UNUSED(module), PyObject *collecting)
+{
+    return PyCFunction_New(&gc_watch_def, collecting);
+}
+
 static PyMethodDef module_methods[] = {
+    {"gc_watcher", (PyCFunction)gc_watcher, METH_O,
+     "gc_watcher(collecting): a callback for gc.callbacks, in C, that keeps `collecting`."},
     {"set_writer_thread", (PyCFunction)set_writer_thread, METH_O,
      "The writer's thread ident (threading.get_ident()), or 0 when there is none."},
     {"take_idle_list", (PyCFunction)take_idle_list, METH_O,

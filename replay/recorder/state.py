@@ -274,6 +274,7 @@ class RecordingState:
         self.max_pending = MAX_PENDING_BATCHES
         self.faults = 0
         self.last_fault = ""
+        self._gc_callback: Callable[[str, Mapping[str, int]], None] | None = None
         self.collecting = array("b", [0, 0])
         """[1 while the garbage collector runs, collections begun modulo 128] (`watch_gc`). The
         settrace cores show no call it makes (weak reference callbacks, finalizers) as a call of
@@ -287,13 +288,26 @@ class RecordingState:
         self.diff_locals = versions.diff_locals
 
     def watch_gc(self) -> None:
-        """Keep `collecting` up to date (gc.callbacks), until `unwatch_gc`."""
-        if self._on_gc not in gc.callbacks:
-            gc.callbacks.append(self._on_gc)
+        """Keep `collecting` up to date (gc.callbacks), until `unwatch_gc`.
+
+        The callback is C where the C core is built (`_ctracer.gc_watcher`): the interpreter
+        runs a pending signal's handler inside any Python code, and a KeyboardInterrupt raised
+        in a collector's callback is reported as ignored and lost, so the program's Ctrl-C was
+        dropped when it came during a collection. Without the extension, `_on_gc` (that gap).
+        """
+        if self._gc_callback is None:
+            try:
+                from replay.recorder import _ctracer  # noqa: PLC0415 - optional, built with the C core
+            except ImportError:
+                self._gc_callback = self._on_gc
+            else:
+                self._gc_callback = _ctracer.gc_watcher(self.collecting)
+        if self._gc_callback not in gc.callbacks:
+            gc.callbacks.append(self._gc_callback)
 
     def unwatch_gc(self) -> None:
-        while self._on_gc in gc.callbacks:
-            gc.callbacks.remove(self._on_gc)
+        while self._gc_callback is not None and self._gc_callback in gc.callbacks:
+            gc.callbacks.remove(self._gc_callback)
 
     def _on_gc(self, phase: str, info: Mapping[str, int]) -> None:
         self.collecting[0] = phase == "start"
