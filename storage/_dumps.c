@@ -272,6 +272,27 @@ put_size(Writer *w, Py_ssize_t n)
     put_int32(w, (int32_t)n);
 }
 
+/* An int of 64 bits as marshal writes an exact int: 'i' where it fits 32 bits, else 'l'. */
+static void
+put_int64(Writer *w, unsigned char flag, int64_t x)
+{
+    if (x >= INT32_MIN && x <= INT32_MAX) {
+        put_byte(w, 'i' | flag);
+        put_int32(w, (int32_t)x);
+    }
+    else {
+        put_long(w, flag, (long long)x);
+    }
+}
+
+/* The type code and size that come before the `n` bytes of a bytes object. */
+static void
+put_bytes_header(Writer *w, unsigned char flag, size_t n)
+{
+    put_byte(w, 's' | flag);
+    put_size(w, (Py_ssize_t)n);
+}
+
 /* marshal's w_complex_object for the types above; `failed` = 2 for any other. */
 static void
 put_shared(Writer *w, PyObject *v, unsigned char flag, int depth)
@@ -283,12 +304,8 @@ put_shared(Writer *w, PyObject *v, unsigned char flag, int depth)
         if (overflow) {
             w->failed = 2; /* not an error: the function sets none when it reports overflow */
         }
-        else if (x >= INT32_MIN && x <= INT32_MAX) {
-            put_byte(w, 'i' | flag);
-            put_int32(w, (int32_t)x);
-        }
         else {
-            put_long(w, flag, x);
+            put_int64(w, flag, (int64_t)x);
         }
     }
     else if (type == &PyFloat_Type) {
@@ -306,8 +323,7 @@ put_shared(Writer *w, PyObject *v, unsigned char flag, int depth)
         put_str(w, v, flag);
     }
     else if (type == &PyBytes_Type) {
-        put_byte(w, 's' | flag);
-        put_size(w, PyBytes_GET_SIZE(v));
+        put_bytes_header(w, flag, (size_t)PyBytes_GET_SIZE(v));
         put_bytes(w, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
     }
     else if (type == &PyTuple_Type) {
@@ -506,26 +522,6 @@ packed_object(const PackedEvents *pe, Py_ssize_t i, size_t offset)
     return o != NULL ? o : Py_None;
 }
 
-/* An int as marshal writes an exact int of 64 bits (put_shared's), with no reference flag. */
-static void
-put_int64(Writer *w, int64_t x)
-{
-    if (x >= INT32_MIN && x <= INT32_MAX) {
-        put_byte(w, 'i');
-        put_int32(w, (int32_t)x);
-    }
-    else {
-        put_long(w, 0, (long long)x);
-    }
-}
-
-static void
-put_bytes_header(Writer *w, size_t n)
-{
-    put_byte(w, 's');
-    put_size(w, (Py_ssize_t)n);
-}
-
 /* One integer column as codec._pack_ints gives it, `(width, first, data)`, written into `w`:
  * the items after the first as their difference from the one before (`delta`) or as they are,
  * little-endian in 4 bytes, or 8 if one needs it, by byte plane (`planar`: every item's byte 0,
@@ -549,11 +545,11 @@ put_int_column(Writer *w, const PackedEvents *pe, size_t offset, int delta, int 
     }
     put_byte(w, ')');
     put_byte(w, 3);
-    put_int64(w, width);
-    put_int64(w, packed_int(pe, 0, offset));
+    put_int64(w, 0, width);
+    put_int64(w, 0, packed_int(pe, 0, offset));
     int skip = noise != NULL ? 1 : 0; /* planes kept out of `data` */
     size_t size = (size_t)count * (size_t)(width - skip);
-    put_bytes_header(w, size);
+    put_bytes_header(w, 0, size);
     if (!reserve(w, size) || (noise != NULL && !reserve(noise, (size_t)count))) {
         return 1;
     }
@@ -591,9 +587,9 @@ put_packed_columns(Writer *w, Writer *noise, const PackedEvents *pe)
 {
     put_byte(w, ')');
     put_byte(w, 7);
-    put_int64(w, AS_FLAT_COLUMNS);
-    put_int64(w, pe->n);
-    put_bytes_header(w, (size_t)pe->n);
+    put_int64(w, 0, AS_FLAT_COLUMNS);
+    put_int64(w, 0, pe->n);
+    put_bytes_header(w, 0, (size_t)pe->n);
     if (!reserve(w, (size_t)pe->n)) {
         return 1;
     }
