@@ -68,9 +68,11 @@ if sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (
                 "replay/recorder/_fingerprint.c",
                 "replay/recorder/_encode.c",
                 "replay/recorder/_eventbuffer.c",
+                "replay/recorder/_attrs.c",
             ],
             depends=[
                 "replay/recorder/_fingerprint.h",
+                "replay/recorder/_attrs.h",
                 "replay/recorder/_ctracer_settrace.c.h",
                 "replay/recorder/_eventbuffer.h",
                 "storage/_packedevents.h",

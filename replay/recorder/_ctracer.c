@@ -392,6 +392,9 @@ typedef struct CodeEntry {
     long long busy_ns;   /* with a budget: time spent in its callbacks since the last review */
     int demoted;         /* how far the budget demoted it: BUDGET_LINES (not), BUDGET_CALLS,
                           * BUDGET_OFF (budget.py's levels) */
+    int live;            /* its frame states whose call has not ended (an upper bound: a state
+                          * dropped without its call's end is not counted down) */
+    int events_off;      /* BUDGET_OFF and no frame of it recorded any more: no local events */
     int own;             /* settrace core: replay's own code (-1 not asked yet) */
 } CodeEntry;
 
@@ -922,6 +925,7 @@ fs_new(Tracer *t, CodeEntry *ce, void *key)
     }
     st->key = key;
     st->ce = ce;
+    ce->live++;
     st->has_info = ce->registered;
     st->touched_for = 0;
     st->touched_names = NULL;
@@ -3332,11 +3336,35 @@ error:
     return callback_error(t);
 }
 
+/* An event of a code object the budget turned off (BUDGET_OFF), once no frame of it that was
+ * recorded is left: nothing of it is recorded any more, so its local events are switched off
+ * (sys.monitoring), instead of calling back at each return, yield and resume of each new call
+ * to be ignored (at the clock's price twice per event, with a budget: a seventh of a demoted
+ * richards' run). 1: ignore the event, 0: not such a code object, -1: error. */
+static int
+off_code_event(Tracer *t, CodeEntry *ce)
+{
+    if (ce == NULL || ce->demoted != BUDGET_OFF || ce->live > 0) {
+        return 0;
+    }
+    if (!ce->events_off && !t->st_on && t->set_local_events != NULL) {
+        ce->events_off = 1;
+        if (set_local_events(t, ce->code, t->zero) < 0) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
 static PyObject *
 cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 2);
     PyObject *code = args[0];
+    int off = off_code_event(t, code_get(t, code));
+    if (off != 0) {
+        return off < 0 ? callback_error(t) : Py_NewRef(Py_None);
+    }
     PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
     _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {
@@ -3420,6 +3448,9 @@ pop_frame(Tracer *t, CThread *th, FrameState *st, int kind)
     if (th->depth) {
         FrameState *top = th->stack[--th->depth];
         Py_DECREF(top);
+    }
+    if (kind != K_YIELD && st->ce->live > 0) {
+        st->ce->live--; /* its call ended (off_code_event) */
     }
     if (kind == K_YIELD) {
         void *old;
@@ -3540,12 +3571,10 @@ cb_py_return(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
     CodeEntry *ce = code_get(t, args[0]);
-    int rc;
-    if (ce == NULL || !ce->registered) {
-        rc = external_return(t, args[0], args[2], NULL);
-    }
-    else {
-        rc = leave(t, args[0], K_RETURN, args[2], 0);
+    int rc = off_code_event(t, ce);
+    if (rc == 0) {
+        rc = ce == NULL || !ce->registered ? external_return(t, args[0], args[2], NULL)
+                                           : leave(t, args[0], K_RETURN, args[2], 0);
     }
     if (rc < 0) {
         return callback_error(t);
@@ -3557,7 +3586,8 @@ static PyObject *
 cb_py_yield(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
-    if (leave(t, args[0], K_YIELD, args[2], 0) < 0) {
+    int rc = off_code_event(t, code_get(t, args[0]));
+    if (rc < 0 || (rc == 0 && leave(t, args[0], K_YIELD, args[2], 0) < 0)) {
         return callback_error(t);
     }
     Py_RETURN_NONE;
@@ -3712,6 +3742,10 @@ cb_stop_iteration(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
     PyObject *code = args[0], *value = args[2];
+    int off = off_code_event(t, code_get(t, code));
+    if (off != 0) {
+        return off < 0 ? callback_error(t) : Py_NewRef(Py_None);
+    }
     PyThreadState *tstate = PyThreadState_GET(); /* once: a TLS lookup in libpython */
     _PyInterpreterFrame *f = _PyThreadState_GetFrame(tstate);
     if (f == NULL) {

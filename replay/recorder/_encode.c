@@ -577,20 +577,8 @@ enc_sequence(Enc *e, PyObject *v, PyObject *tname, int depth)
 static PyObject **
 copy_pairs(PyObject *d, Py_ssize_t k, Py_ssize_t *got)
 {
-    PyObject **pairs = PyMem_Malloc((size_t)(k ? 2 * k : 1) * sizeof(PyObject *));
-    if (pairs == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    Py_ssize_t pos = 0, i = 0;
-    PyObject *key, *val;
-    while (i < k && PyDict_Next(d, &pos, &key, &val)) {
-        pairs[2 * i] = Py_NewRef(key);
-        pairs[2 * i + 1] = Py_NewRef(val);
-        i++;
-    }
-    *got = i;
-    return pairs;
+    FpAttrs items = {.dict = d}; /* borrowed: not closed */
+    return fp_attrs_copy(&items, k, got);
 }
 
 /* `_pairs`: a dict's (key, value) pairs, one level down. */
@@ -722,28 +710,23 @@ enc_attrs(Enc *e, PyObject *v, PyObject *tname, PyObject *key, int depth, int ha
           const FpSlot *slots, Py_ssize_t nslots)
 {
     Fingerprinter *fp = e->fp;
-    PyObject *d = NULL;
+    FpAttrs d;
     if (e->npath >= FP_MAX_PATH) {
         Py_DECREF(key);
         return NULL;
     }
-    if (has_dict) {
-        d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL || !PyDict_CheckExact(d)) {
-            if (d == NULL) {
-                PyErr_Clear();
-            }
-            Py_XDECREF(d);
-            Py_DECREF(key);
-            return NULL;
-        }
+    if (has_dict && !fp_attrs_open(v, &d)) {
+        Py_DECREF(key);
+        return NULL;
     }
     Py_ssize_t room = fp->max_attrs < e->budget ? fp->max_attrs : e->budget;
     e->budget -= room;
     room -= exc; /* an exception's `args` takes one unit of it, first */
-    Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0, got = 0;
-    PyObject **pairs = d ? copy_pairs(d, n <= room ? n : room, &got) : PyMem_Malloc(1);
-    Py_XDECREF(d);
+    Py_ssize_t n = has_dict ? fp_attrs_size(&d) : 0, got = 0;
+    PyObject **pairs = has_dict ? fp_attrs_copy(&d, n <= room ? n : room, &got) : PyMem_Malloc(1);
+    if (has_dict) {
+        fp_attrs_close(&d);
+    }
     PyObject *attrs = pairs != NULL ? new_attrs(got + exc + nslots) : NULL;
     if (attrs == NULL) {
         if (pairs != NULL) {
@@ -1470,11 +1453,11 @@ rec_named(Enc *e, PyObject *name, PyObject *val)
  * it may stand instead (*kept: rec_kept, the dict being its whole own level). A new list, or
  * NULL (*kept set, or an error, or not mine). */
 static PyObject *
-rec_dict_forms(Enc *e, PyObject *d, Py_ssize_t limit, int attrs, PyObject *owner,
+rec_dict_forms(Enc *e, const FpAttrs *d, Py_ssize_t limit, int attrs, PyObject *owner,
                PyObject **kept, uint64_t *own, FpRecordMemo **m)
 {
-    Py_ssize_t n = PyDict_GET_SIZE(d), got = 0;
-    PyObject **pairs = copy_pairs(d, n < limit ? n : limit, &got);
+    Py_ssize_t n = fp_attrs_size(d), got = 0;
+    PyObject **pairs = fp_attrs_copy(d, n < limit ? n : limit, &got);
     if (pairs == NULL) {
         return NULL;
     }
@@ -1539,16 +1522,14 @@ rec_slotted(Enc *e, PyObject *v, PyObject *tname, const FpTypeEntry *te)
     }
     dict_forms = args != NULL ? PyList_New(0) : NULL;
     if (dict_forms != NULL && has_dict) {
-        PyObject *d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL || !PyDict_CheckExact(d)) {
-            PyErr_Clear();
-            Py_XDECREF(d);
+        FpAttrs d;
+        if (!fp_attrs_open(v, &d)) {
             Py_CLEAR(dict_forms); /* not mine */
         }
         else {
-            dict_length = PyDict_GET_SIZE(d);
-            Py_SETREF(dict_forms, rec_dict_forms(e, d, fp->max_attrs, 1, NULL, NULL, NULL, NULL));
-            Py_DECREF(d);
+            dict_length = fp_attrs_size(&d);
+            Py_SETREF(dict_forms, rec_dict_forms(e, &d, fp->max_attrs, 1, NULL, NULL, NULL, NULL));
+            fp_attrs_close(&d);
         }
     }
     slot_forms = dict_forms != NULL ? PyList_New(0) : NULL;
@@ -1690,7 +1671,8 @@ rec_record(Enc *e, PyObject *v)
         uint64_t own = 0;
         FpRecordMemo *m = NULL;
         PyObject *kept = NULL;
-        PyObject *forms = rec_dict_forms(e, v, fp->max_items, 0, v, &kept, &own, &m);
+        FpAttrs items = {.dict = v}; /* borrowed: not closed */
+        PyObject *forms = rec_dict_forms(e, &items, fp->max_items, 0, v, &kept, &own, &m);
         if (forms == NULL) {
             return kept;
         }
@@ -1728,20 +1710,16 @@ rec_record(Enc *e, PyObject *v)
     if (kind != FP_PLAIN) {
         return NULL;
     }
-    PyObject *d = PyObject_GenericGetDict(v, NULL);
-    if (d == NULL || !PyDict_CheckExact(d)) {
-        if (d == NULL) {
-            PyErr_Clear();
-        }
-        Py_XDECREF(d);
+    FpAttrs d;
+    if (!fp_attrs_open(v, &d)) {
         return NULL;
     }
     uint64_t own = 0;
     FpRecordMemo *m = NULL;
     PyObject *kept = NULL;
-    Py_ssize_t n = PyDict_GET_SIZE(d);
-    PyObject *forms = rec_dict_forms(e, d, fp->max_attrs, 1, v, &kept, &own, &m);
-    Py_DECREF(d);
+    Py_ssize_t n = fp_attrs_size(&d);
+    PyObject *forms = rec_dict_forms(e, &d, fp->max_attrs, 1, v, &kept, &own, &m);
+    fp_attrs_close(&d);
     if (forms == NULL) {
         return kept;
     }
@@ -1774,15 +1752,13 @@ rec_attr(Enc *e, PyObject *v, PyObject *name)
         return Py_NewRef(a != NULL ? a : Py_None);
     }
     if (kind != FP_SLOTTED || te->has_dict) {
-        PyObject *d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL || !PyDict_CheckExact(d)) {
-            Py_XDECREF(d);
-            PyErr_Clear();
+        FpAttrs d;
+        if (!fp_attrs_open(v, &d)) {
             return NULL;
         }
-        PyObject *val = PyDict_GetItemWithError(d, name);
+        PyObject *val = fp_attrs_get(&d, name);
         Py_XINCREF(val);
-        Py_DECREF(d);
+        fp_attrs_close(&d);
         if (val != NULL || PyErr_Occurred()) {
             return val;
         }

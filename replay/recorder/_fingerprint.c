@@ -137,11 +137,11 @@ fp_type_entry(Fingerprinter *fp, PyTypeObject *tp)
 }
 
 int
-fp_dict_head_has(PyObject *d, Py_ssize_t take, PyObject *name)
+fp_attrs_head_has(const FpAttrs *a, Py_ssize_t take, PyObject *name)
 {
     Py_ssize_t pos = 0, seen = 0;
     PyObject *key, *val;
-    while (seen < take && PyDict_Next(d, &pos, &key, &val)) {
+    while (seen < take && fp_attrs_next(a, &pos, &key, &val)) {
         seen++;
         if (key == name
             || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0)) {
@@ -1110,15 +1110,13 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
         /* An enum member (`_enum`): its `_name_` and its `_value_`, read from its instance
          * dict; only an atom value (str, bytes, int, float, bool, None), whose venc does not
          * depend on where the member sits. */
-        PyObject *d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL || !PyDict_CheckExact(d)) {
-            PyErr_Clear();
-            Py_XDECREF(d);
+        FpAttrs d;
+        if (!fp_attrs_open(v, &d)) {
             return 0;
         }
-        PyObject *name = PyDict_GetItemWithError(d, fp->str_enum_name); /* str keys: no user code */
+        PyObject *name = fp_attrs_get(&d, fp->str_enum_name); /* str keys: no user code */
         PyObject *value = name != NULL || !PyErr_Occurred()
-                              ? PyDict_GetItemWithError(d, fp->str_enum_value)
+                              ? fp_attrs_get(&d, fp->str_enum_value)
                               : NULL;
         int ok = value != NULL && (name == NULL || PyUnicode_CheckExact(name));
         PyTypeObject *vt = ok ? Py_TYPE(value) : NULL;
@@ -1132,7 +1130,7 @@ opaque_content(Fingerprinter *fp, PyObject *v, uint64_t *out)
                                : vt == &PyBytes_Type ? PyBytes_GET_SIZE(value)
                                                      : 0));
         }
-        Py_DECREF(d);
+        fp_attrs_close(&d);
         PyErr_Clear();
         *out = h;
         return ok && vh != -1;
@@ -1303,12 +1301,12 @@ walk_namedtuple(Walk *w, PyObject *v, int depth)
 
 /* The first `take` attributes of an instance dict, as walk_attribute reads them. */
 static int
-walk_dict_attributes(Walk *w, PyObject *d, Py_ssize_t take, int depth)
+walk_dict_attributes(Walk *w, const FpAttrs *d, Py_ssize_t take, int depth)
 {
     Py_ssize_t pos = 0, taken = 0;
     PyObject *name, *val;
     int r = 1;
-    while (r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
+    while (r > 0 && taken < take && fp_attrs_next(d, &pos, &name, &val)) {
         taken++;
         if (!PyUnicode_CheckExact(name)) {
             w->h = mix(w->h, T_CUT); /* skipped by the encoder (it marks the object truncated) */
@@ -1340,7 +1338,7 @@ dict_version_tag(PyObject *d)
 static inline uint64_t
 dict_version(PyObject *d)
 {
-#if FP_OWN_LEVELS
+#if FP_DICT_VERSIONS
     return dict_version_tag(d);
 #else
     (void)d;
@@ -1368,16 +1366,102 @@ fold_own_attr(uint64_t acc, Py_ssize_t i, const FpOwnAttr *a)
  * word, whatever values it holds further down. On 3.11 and 3.12 its FpOwnLevel keeps that word
  * while the dict's version stands, and a re-check of an object whose own attributes did not
  * change walks only the values that are parts (their own dicts may have changed). */
+/* Whether an inline values' entry still stands for the first `take` attributes: the same name
+ * and the same value at each position (the entry holds the names and atoms: their addresses
+ * are not another object's). */
 static int
-walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
+own_level_inline_stands(const FpOwnLevel *ol, const FpAttrs *a, Py_ssize_t take)
+{
+    if (!ol->owned || ol->count < take || a->size < take) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < take; i++) {
+        Py_ssize_t index = a->order[i * a->step];
+        if (a->values[index] != ol->attrs[i].value || a->keys[2 * index] != ol->attrs[i].name) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Drop what an inline values' entry holds (its names and atoms: exact builtin atoms and strs,
+ * whose release runs no Python code), leaving it empty. */
+static void
+own_level_release(FpOwnLevel *ol)
+{
+    ol->dict = NULL;
+    if (!ol->owned) {
+        return;
+    }
+    ol->owned = 0;
+    for (Py_ssize_t i = 0; i < ol->count; i++) {
+        Py_DECREF(ol->attrs[i].name);
+        if (ol->attrs[i].n != 0) {
+            Py_DECREF(ol->attrs[i].value);
+        }
+    }
+    ol->count = 0;
+}
+
+/* Whether an inline values' entry may hold `v`, an attribute's value of n words: an atom of a
+ * builtin immutable type (releasing it runs no Python code), not so big that holding it past
+ * its object's life would keep much memory. */
+static int
+own_level_holdable(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyUnicode_Type) {
+        return PyUnicode_GET_LENGTH(v) <= 256;
+    }
+    if (tp == &PyBytes_Type) {
+        return PyBytes_GET_SIZE(v) <= 256;
+    }
+    return tp == &PyLong_Type || tp == &PyFloat_Type || tp == &PyBool_Type || v == Py_None
+           || tp == &PyComplex_Type;
+}
+
+/* Hold the names and atoms of an inline values' entry just read: 1, or 0 (an atom it may not
+ * hold: the entry is not kept). */
+static int
+own_level_hold(FpOwnLevel *ol, Py_ssize_t count)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (ol->attrs[i].n != 0 && !own_level_holdable(ol->attrs[i].value)) {
+            return 0;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_INCREF(ol->attrs[i].name);
+        if (ol->attrs[i].n != 0) {
+            Py_INCREF(ol->attrs[i].value);
+        }
+    }
+    ol->owned = 1;
+    return 1;
+}
+
+static int
+walk_own_level(Walk *w, const FpAttrs *attrs_of, Py_ssize_t take, int depth)
 {
     Fingerprinter *fp = w->fp;
-    FpOwnLevel *ol = fp->own_levels != NULL ? &fp->own_levels[fp_slot_of(d, FP_OWN_LEVELS)]
-                                             : NULL;
-    uint64_t version = dict_version(d);
+    PyObject *d = attrs_of->dict;
+    /* An instance dict's entry (by its version: 3.11, 3.12), or an inline values' one. */
+    const void *key = d != NULL ? (const void *)d : (const void *)attrs_of->values;
+    FpOwnLevel *ol = fp->own_levels != NULL && (d == NULL || FP_DICT_VERSIONS)
+                         ? &fp->own_levels[fp_slot_of(key, FP_OWN_LEVELS)]
+                         : NULL;
+    if (ol != NULL && ol->busy) {
+        /* The entry of an object whose walk led here (the same slot): its reading goes on
+         * when this one returns, so this one keeps none. */
+        ol = NULL;
+    }
+    uint64_t version = d != NULL ? dict_version(d) : 0;
     int r = 1;
-    if (ol != NULL && ol->dict == (const void *)d && ol->version == version && ol->count >= take) {
+    if (ol != NULL && ol->dict == key
+        && (d != NULL ? !ol->owned && ol->version == version && ol->count >= take
+                      : own_level_inline_stands(ol, attrs_of, take))) {
         fp->own_level_hits++;
+        ol->busy = 1;
         uint64_t acc = OWN_SEED;
         for (Py_ssize_t i = 0; r > 0 && i < take; i++) {
             const FpOwnAttr *a = &ol->attrs[i];
@@ -1391,13 +1475,14 @@ walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
             r = walk_value(w, a->value, depth + 1);
         }
         w->h = mix(w->h, take < ol->count ? acc : ol->atoms);
+        ol->busy = 0;
         return r;
     }
-    /* Read the dict, each attribute's words remembered in the entry (when there is one), which
+    /* Read the attributes, each one's words remembered in the entry (when there is one), which
      * stands only once every attribute was read (a walk that gives up leaves none). */
     FpOwnAttr scratch, *attrs = NULL;
     if (ol != NULL) {
-        ol->dict = NULL;
+        own_level_release(ol);
         if (take > ol->cap) {
             FpOwnAttr *grown = PyMem_Realloc(ol->attrs, (size_t)take * sizeof *grown);
             if (grown != NULL) {
@@ -1406,12 +1491,13 @@ walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
             }
         }
         attrs = take <= ol->cap ? ol->attrs : NULL;
+        ol->busy = 1;
     }
     uint64_t acc = OWN_SEED;
     Py_ssize_t pos = 0, taken = 0;
     PyObject *name, *val;
     int kept = 1;
-    while (r > 0 && taken < take && PyDict_Next(d, &pos, &name, &val)) {
+    while (r > 0 && taken < take && fp_attrs_next(attrs_of, &pos, &name, &val)) {
         FpOwnAttr *a = attrs != NULL ? &attrs[taken] : &scratch;
         if (own_attr(fp, name, val, a) < 0) {
             kept = 0;
@@ -1428,11 +1514,17 @@ walk_own_level(Walk *w, PyObject *d, Py_ssize_t take, int depth)
         taken++;
     }
     w->h = mix(w->h, acc);
-    if (attrs != NULL && r > 0 && kept && taken == take && dict_version(d) == version) {
-        ol->dict = d;
+    /* Kept if every attribute was read and, for a dict, it did not change meanwhile (the walk
+     * runs no Python code; checked all the same). */
+    if (ol != NULL && attrs != NULL && r > 0 && kept && taken == take
+        && (d != NULL ? dict_version(d) == version : own_level_hold(ol, taken))) {
+        ol->dict = key;
         ol->version = version;
         ol->count = taken;
         ol->atoms = acc;
+    }
+    if (ol != NULL) {
+        ol->busy = 0;
     }
     return r;
 }
@@ -1487,23 +1579,18 @@ walk_object(Walk *w, PyObject *v, int depth)
     if (cut) {
         return cut > 0;
     }
-    PyObject *d = NULL;
+    FpAttrs attrs, *d = NULL;
     if (te == NULL || te->has_dict) {
-        d = PyObject_GenericGetDict(v, NULL);
-        if (d == NULL) {
-            PyErr_Clear();
+        if (!fp_attrs_open(v, &attrs)) {
             return 0;
         }
-        if (!PyDict_CheckExact(d)) {
-            Py_DECREF(d);
-            return 0;
-        }
+        d = &attrs;
     }
     Py_ssize_t room = w->fp->max_attrs < w->budget ? w->fp->max_attrs : w->budget;
     w->budget -= room;
     int exc = kind == FP_EXCEPTION;
     room -= exc; /* an exception's `args` takes one unit of it, first */
-    Py_ssize_t n = d ? PyDict_GET_SIZE(d) : 0;
+    Py_ssize_t n = d ? fp_attrs_size(d) : 0;
     Py_ssize_t take = n < room ? n : room;
     room -= take;
     hash_header(w, T_OBJ, v, (uint64_t)n);
@@ -1516,8 +1603,7 @@ walk_object(Walk *w, PyObject *v, int depth)
         r = walk_value(w, args != NULL ? args : Py_None, depth + 1);
     }
     if (d != NULL && r > 0) {
-        /* 3.13 keeps no FpOwnLevel (walk_own_level): a plain object's dict is read as any. */
-        r = FP_OWN_LEVELS && kind == FP_PLAIN && te == NULL
+        r = kind == FP_PLAIN && te == NULL
                 ? walk_own_level(w, d, take, depth)
                 : walk_dict_attributes(w, d, take, depth);
     }
@@ -1534,14 +1620,16 @@ walk_object(Walk *w, PyObject *v, int depth)
         }
         room--;
         PyObject *name = slot->name;
-        if (d != NULL && fp_dict_head_has(d, take, name)) {
+        if (d != NULL && fp_attrs_head_has(d, take, name)) {
             w->h = mix(mix(w->h, (uint64_t)str_hash(name)), T_REF); /* shown from the dict */
             continue;
         }
         r = walk_slot(w, v, slot, depth + 1);
     }
     w->npath--;
-    Py_XDECREF(d);
+    if (d != NULL) {
+        fp_attrs_close(d);
+    }
     if (room > 0) {
         w->budget += room;
     }
@@ -2742,11 +2830,7 @@ fp_init(Fingerprinter *fp, PyObject *rule)
     fp->parts = PyMem_Calloc(FP_MAX_PARTS, sizeof(FpPart));
     fp->part_memo = PyMem_Calloc(FP_PART_MEMO, sizeof(FpPartMemo));
     fp->memo_tags = PyMem_Calloc(FP_PART_MEMO, sizeof(FpMemoTag));
-#if FP_OWN_LEVELS
     fp->own_levels = PyMem_Calloc(FP_OWN_LEVELS, sizeof(FpOwnLevel)); /* NULL: none kept */
-#else
-    fp->own_levels = NULL;
-#endif
     fp->part_memo_on = 1;
     fp->part_memo_walks_left = PART_MEMO_ROUND;
     if (fp->values == NULL || fp->parts == NULL || fp->part_memo == NULL
@@ -2845,11 +2929,10 @@ fp_clear(Fingerprinter *fp)
     fp->part_memo = NULL;
     fp->memo_tags = NULL;
     fp->parts_root = NULL;
-#if FP_OWN_LEVELS
     for (int i = 0; fp->own_levels != NULL && i < FP_OWN_LEVELS; i++) {
+        own_level_release(&fp->own_levels[i]);
         PyMem_Free(fp->own_levels[i].attrs);
     }
-#endif
     PyMem_Free(fp->own_levels);
     fp->own_levels = NULL;
     if (fp->values != NULL) {

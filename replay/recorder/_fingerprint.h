@@ -11,6 +11,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "_attrs.h"
+
 #if PY_VERSION_HEX < 0x030C0000
 /* 3.11 has no "compact" ints (3.12's one-digit ints); these mirror 3.12's definitions on 3.11's
  * representation (a sign-magnitude digit array, the sign in ob_size). */
@@ -396,32 +398,41 @@ typedef uint64_t FpMemoTag;
  * walk_value mixes for an atom, or a secret name's marker and the value's class, or the cut of
  * a name that is not an exact str), or n = 0: a value walked as it is met (a part, an opaque
  * value). `name` and `value` are borrowed from the instance dict, which holds them while its
- * version stands. */
+ * version stands; for inline values, the entry holds the name and each value of n words
+ * (FpOwnLevel.owned). */
 typedef struct {
     PyObject *name, *value;
     int n;
     uint64_t in[4];
 } FpOwnAttr;
 
-/* The first `count` attributes of a plain object's instance dict as the walk read them, kept
- * while the dict's version tag (PEP 509: every change of a dict gives it a new one, unique in
- * the process) is `version`. A re-check of an object whose own attributes did not change takes
- * their words from here instead of reading the dict, and walks only the values that are parts
- * (richards.py: 98% of the 15 million objects its walks meet had not changed since the last
- * walk that met them). 3.11 and 3.12 only: 3.13 writes an attribute into the object's inline
- * values without a new version, even when the dict exists (walk_own_level). */
+/* The first `count` attributes of a plain object as the walk read them. A re-check of an
+ * object whose own attributes did not change takes their words from here instead of reading
+ * them, and walks only the values that are parts (richards.py: 98% of the 15 million objects
+ * its walks meet had not changed since the last walk that met them). Two kinds of entry:
+ * - an instance dict's, kept while its version tag (PEP 509: every change of a dict gives it a
+ *   new one, unique in the process) is `version`; 3.11 and 3.12 only: 3.13 writes an attribute
+ *   into the object's inline values without a new version, even when the dict exists;
+ * - inline values' (the object has no dict, _attrs.h), which have no version: kept while each
+ *   of the first `count` attributes still has the same name and the same value (pointers). The
+ *   entry holds those names and the values of n words (atoms of the builtin immutable types
+ *   only), so that neither address is reused meanwhile by another object; a value walked as a
+ *   part is read again as it is now anyway. */
 typedef struct {
-    const void *dict; /* compared, never dereferenced */
+    const void *dict; /* the dict or the inline values: compared, never dereferenced */
     uint64_t version;
     Py_ssize_t count, cap;
     FpOwnAttr *attrs;
     uint64_t atoms; /* the words of the `count` attributes that are not walked, folded */
+    int owned;      /* an inline values' entry: it holds its names and atoms */
+    int busy;       /* read or written by a walk now: a walk it calls leaves it alone */
 } FpOwnLevel;
 
+#define FP_OWN_LEVELS 1024 /* direct-mapped by the dict's or the values' address */
 #if PY_VERSION_HEX < 0x030D0000
-#define FP_OWN_LEVELS 1024 /* direct-mapped by the dict's address */
+#define FP_DICT_VERSIONS 1 /* an instance dict's entries are kept by its version */
 #else
-#define FP_OWN_LEVELS 0
+#define FP_DICT_VERSIONS 0
 #endif
 
 typedef struct {
@@ -534,7 +545,7 @@ typedef struct {
     FpPart *parts;           /* FP_MAX_PARTS entries, or NULL */
     FpPartMemo *part_memo;   /* FP_PART_MEMO entries (with parts), or NULL */
     FpMemoTag *memo_tags;    /* FP_PART_MEMO entries, beside part_memo's */
-    FpOwnLevel *own_levels;  /* FP_OWN_LEVELS entries, or NULL (3.13: none) */
+    FpOwnLevel *own_levels;  /* FP_OWN_LEVELS entries, or NULL (none kept) */
     uint64_t own_level_hits; /* objects whose attributes were mixed from an FpOwnLevel */
     uint64_t part_memo_hits; /* parts copied rather than walked again, counted */
     uint64_t shared_across_depths; /* parts' vencs found at another depth, counted */
@@ -759,9 +770,9 @@ int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);
 /* The cache entry of a class classified at its current version (after fp_type_kind), or NULL. */
 const FpTypeEntry *fp_type_entry(Fingerprinter *fp, PyTypeObject *tp);
 
-/* Whether the first `take` items of the dict `d` (as PyDict_Next gives them) include the exact
- * str `name` as an exact str key: the encoder's `name in attrs` for a slot. No user code. */
-int fp_dict_head_has(PyObject *d, Py_ssize_t take, PyObject *name);
+/* Whether the first `take` instance attributes (as fp_attrs_next gives them) include the exact
+ * str `name` under an exact str name: the encoder's `name in attrs` for a slot. No user code. */
+int fp_attrs_head_has(const FpAttrs *a, Py_ssize_t take, PyObject *name);
 
 /* `SnapshotEncoder._enc(v, 0, [max_nodes, []])` built in C (_encode.c): a new reference, or NULL
  * with no exception when `v` holds something only the Python encoder knows (the caller runs it),

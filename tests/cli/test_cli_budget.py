@@ -276,6 +276,33 @@ GENERATORS = """
 """
 
 
+TINY_THEN_ASK = TINY.replace(
+    'print("done", total > 0)',
+    """tool = next((t for t in range(6) if sys.monitoring.get_tool(t) == "replay"), None)
+        print("done", total > 0, "events", sys.monitoring.get_local_events(tool, tiny.__code__))""",
+)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12+")
+def test_code_turned_off_stops_calling_back_once_its_recorded_calls_ended(
+    tmp_path: Path, store: Path
+) -> None:
+    # GIVEN a function the budget turns off (TINY), which the program goes on calling
+    program = write(tmp_path / "program.py", TINY_THEN_ASK)
+    # WHEN it is recorded by the C sysmon core
+    done = replay(
+        "record", "--store", str(store), "--backend", "sysmon", "--max-overhead", "20%", "-q",
+        str(program), "0.8", cwd=tmp_path, env=clean_env(REPLAY_CORE="c"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    details = [e[5][1] for e in _events(store) if e[0] == GAP]
+    assert any(d.startswith("tiny not recorded from here") for d in details), details
+    # THEN sys.monitoring no longer calls the recorder back for it at all: no local events are
+    # left on its code (each return of each new call cost a callback and two clock reads that
+    # recorded nothing: a fifth of a demoted richards' run)
+    assert done.stdout.decode().split() == ["done", "True", "events", "0"]
+
+
 @pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_demoted_generators_keep_every_recorded_call_whole(

@@ -313,6 +313,72 @@ def test_include_and_exclude_change_the_scope(tmp_path: Path) -> None:
     assert export(tmp_path)["functions"] == []
 
 
+_MANAGED_DICT_PROGRAM = """
+    import ctypes, json, sys
+
+
+    def has_instance_dict(o):
+        # The managed dict's word, three pointers before the object (3.11-3.13); on 3.12 it
+        # holds the inline values' address, tagged with 1, until a dict is made.
+        word = ctypes.c_void_p.from_address(id(o) - 3 * ctypes.sizeof(ctypes.c_void_p)).value
+        return bool(word) and not (sys.version_info[:2] == (3, 12) and word & 1)
+
+
+    class Order:
+        def __init__(self, number, lines):
+            self.number = number
+            self.lines = lines
+            self.note = "new"
+            self.status = "open"
+
+
+    class Shop:
+        def __init__(self):
+            self.orders = []
+
+
+    def close(order, shop):
+        order.status = "closed"
+        del order.note
+        order.total = sum(order.lines)
+        shop.orders.append(order)
+        return order
+
+
+    shop = Shop()
+    orders = [Order(n, [n, 2 * n]) for n in range(3)]
+    for order in orders:
+        closed = close(order, shop)
+    last = orders[-1]
+    checked = [has_instance_dict(o) for o in [shop, *orders]]
+    print(json.dumps({"dicts": checked, "last": list(vars(last))}))
+"""
+
+
+def test_objects_the_recorder_reads_keep_their_inline_attributes(tmp_path: Path) -> None:
+    if _ctracer is None:
+        pytest.skip("the C core is not built here (the Python cores read `__dict__`)")
+    # GIVEN a program whose objects are read by the recorder at every line: as arguments, as
+    # locals, inside a list, changed through other names, one attribute deleted and one added
+    write(tmp_path / "app.py", _MANAGED_DICT_PROGRAM)
+    plain = run([sys.executable, "app.py"], tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    # WHEN it is recorded
+    traced = record(tmp_path, "app.py")
+    assert traced.returncode == 0, traced.stderr
+    # THEN no object was given an instance dict: reading one makes it for good, and the
+    # interpreter's specialized attribute loads and stores no longer apply to that object (the
+    # recorded program, and everything after it, would run slower than itself)
+    result = json.loads(traced.stdout)
+    assert result["dicts"] == [False] * 4 == json.loads(plain.stdout)["dicts"]
+    # AND the attributes were recorded as `vars()` shows them, in its order, deletion included
+    steps = export(tmp_path)["steps"]
+    last = [step["changes"]["last"] for step in steps if "last" in step["changes"]][-1]
+    assert list(last["attrs"]) == result["last"] == ["number", "lines", "status", "total"]
+    assert last["attrs"]["status"]["repr"] == "'closed'"
+    assert [item["repr"] for item in last["attrs"]["lines"]["items"]] == ["2", "4"]
+
+
 def test_the_collectors_callback_runs_no_python_code_where_the_c_core_is_built() -> None:
     if _ctracer is None:
         pytest.skip("the C core is not built here")
