@@ -1359,13 +1359,6 @@ fold_own_attr(uint64_t acc, Py_ssize_t i, const FpOwnAttr *a)
 
 #define OWN_SEED 0x243F6A8885A308D3ULL
 
-/* The first `take` attributes of a plain object's instance dict. The words of its atoms (and of
- * its secret and cut names) go to an accumulator of their own, each with its position, mixed
- * into the walk's hash after the values that are walked (parts, opaque values: each with its
- * position, then as walk_attribute reads it): so the object's own level, unchanged, is one
- * word, whatever values it holds further down. On 3.11 and 3.12 its FpOwnLevel keeps that word
- * while the dict's version stands, and a re-check of an object whose own attributes did not
- * change walks only the values that are parts (their own dicts may have changed). */
 /* Whether an inline values' entry still stands for the first `take` attributes: the same name
  * and the same value at each position (the entry holds the names and atoms: their addresses
  * are not another object's). */
@@ -1440,6 +1433,14 @@ own_level_hold(FpOwnLevel *ol, Py_ssize_t count)
     return 1;
 }
 
+/* The first `take` attributes of a plain object. The words of its atoms (and of its secret and
+ * cut names) go to an accumulator of their own, each with its position, mixed into the walk's
+ * hash after the values that are walked (parts, opaque values: each with its position, then as
+ * walk_attribute reads it): so the object's own level, unchanged, is one word, whatever values
+ * it holds further down. Its FpOwnLevel keeps that word (while its dict's version stands, on
+ * 3.11 and 3.12; while its inline values show the same names and values), and a re-check of an
+ * object whose own attributes did not change walks only the values that are parts (their own
+ * attributes may have changed). */
 static int
 walk_own_level(Walk *w, const FpAttrs *attrs_of, Py_ssize_t take, int depth)
 {
