@@ -123,18 +123,22 @@ fp_attrs_copy(const FpAttrs *a, Py_ssize_t k, Py_ssize_t *got)
 }
 
 PyObject *
-fp_attrs_get(const FpAttrs *a, PyObject *name)
+fp_attrs_find(const FpAttrs *a, Py_ssize_t limit, PyObject *name)
 {
-    if (a->dict != NULL) {
-        return PyDict_GetItemWithError(a->dict, name);
-    }
-    Py_ssize_t pos = 0;
+    Py_ssize_t pos = 0, seen = 0;
     PyObject *key, *value;
-    while (fp_attrs_next(a, &pos, &key, &value)) {
-        /* Shared keys are exact strs: comparing them runs no Python code. */
+    while (seen < limit && fp_attrs_next(a, &pos, &key, &value)) {
+        seen++;
         if (key == name || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0)) {
             return value;
         }
     }
     return NULL;
+}
+
+PyObject *
+fp_attrs_get(const FpAttrs *a, PyObject *name)
+{
+    return a->dict != NULL ? PyDict_GetItemWithError(a->dict, name)
+                           : fp_attrs_find(a, a->size, name);
 }

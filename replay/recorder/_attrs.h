@@ -70,6 +70,10 @@ fp_attrs_next(const FpAttrs *a, Py_ssize_t *pos, PyObject **name, PyObject **val
  * array after releasing them); NULL with an exception. */
 PyObject **fp_attrs_copy(const FpAttrs *a, Py_ssize_t k, Py_ssize_t *got);
 
+/* The value of the exact str `name` among the first `limit` attributes (borrowed), NULL when it
+ * is not there; compared by identity, then as strs (no Python code). */
+PyObject *fp_attrs_find(const FpAttrs *a, Py_ssize_t limit, PyObject *name);
+
 /* The value of the exact str `name` (borrowed), NULL when it is not there; no exception unless
  * the dict's lookup raised one (a key that is not an exact str). */
 PyObject *fp_attrs_get(const FpAttrs *a, PyObject *name);

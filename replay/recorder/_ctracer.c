@@ -3356,12 +3356,20 @@ off_code_event(Tracer *t, CodeEntry *ce)
     return 1;
 }
 
+/* off_code_event for `code`, looked up only with a budget: without one no code is turned off,
+ * and a yield or resume has no other use for its code entry. */
+static inline int
+off_event(Tracer *t, PyObject *code)
+{
+    return t->budget_on ? off_code_event(t, code_get(t, code)) : 0;
+}
+
 static PyObject *
 cb_py_resume(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 2);
     PyObject *code = args[0];
-    int off = off_code_event(t, code_get(t, code));
+    int off = off_event(t, code);
     if (off != 0) {
         return off < 0 ? callback_error(t) : Py_NewRef(Py_None);
     }
@@ -3586,7 +3594,7 @@ static PyObject *
 cb_py_yield(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
-    int rc = off_code_event(t, code_get(t, args[0]));
+    int rc = off_event(t, args[0]);
     if (rc < 0 || (rc == 0 && leave(t, args[0], K_YIELD, args[2], 0) < 0)) {
         return callback_error(t);
     }
@@ -3742,7 +3750,7 @@ cb_stop_iteration(Tracer *t, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS(nargs, 3);
     PyObject *code = args[0], *value = args[2];
-    int off = off_code_event(t, code_get(t, code));
+    int off = off_event(t, code);
     if (off != 0) {
         return off < 0 ? callback_error(t) : Py_NewRef(Py_None);
     }

@@ -136,21 +136,6 @@ fp_type_entry(Fingerprinter *fp, PyTypeObject *tp)
     return tp->tp_version_tag ? type_entry(fp, tp, tp->tp_version_tag) : NULL;
 }
 
-int
-fp_attrs_head_has(const FpAttrs *a, Py_ssize_t take, PyObject *name)
-{
-    Py_ssize_t pos = 0, seen = 0;
-    PyObject *key, *val;
-    while (seen < take && fp_attrs_next(a, &pos, &key, &val)) {
-        seen++;
-        if (key == name
-            || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Where to file an answer for `tp`: its own entry (an older version), else a free one in its
  * probe window, else one of the window's entries, chosen in turn (the cache is full there:
  * some hundreds of classes). */
@@ -1621,7 +1606,7 @@ walk_object(Walk *w, PyObject *v, int depth)
         }
         room--;
         PyObject *name = slot->name;
-        if (d != NULL && fp_attrs_head_has(d, take, name)) {
+        if (d != NULL && fp_attrs_find(d, take, name) != NULL) {
             w->h = mix(mix(w->h, (uint64_t)str_hash(name)), T_REF); /* shown from the dict */
             continue;
         }

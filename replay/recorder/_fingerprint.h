@@ -770,9 +770,6 @@ int fp_type_kind(Fingerprinter *fp, PyTypeObject *tp, PyObject **name);
 /* The cache entry of a class classified at its current version (after fp_type_kind), or NULL. */
 const FpTypeEntry *fp_type_entry(Fingerprinter *fp, PyTypeObject *tp);
 
-/* Whether the first `take` instance attributes (as fp_attrs_next gives them) include the exact
- * str `name` under an exact str name: the encoder's `name in attrs` for a slot. No user code. */
-int fp_attrs_head_has(const FpAttrs *a, Py_ssize_t take, PyObject *name);
 
 /* `SnapshotEncoder._enc(v, 0, [max_nodes, []])` built in C (_encode.c): a new reference, or NULL
  * with no exception when `v` holds something only the Python encoder knows (the caller runs it),
